@@ -1,0 +1,365 @@
+//! Who is asking: sessions, staff login and logout, anonymous annotators, role checks.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The user of the current session, as the UI sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    /// Primary key.
+    pub user_id: i64,
+    /// `annotator`, `researcher` or `admin`.
+    pub role: String,
+    /// Login name (staff).
+    pub username: Option<String>,
+    /// External id (e.g. a Prolific PID).
+    pub external_id: Option<String>,
+    /// Created automatically for this browser session.
+    pub is_anonymous: bool,
+}
+
+impl SessionUser {
+    /// Whether this user may use the admin pages.
+    #[must_use]
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+
+    /// A short label for the header.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match (&self.username, &self.external_id) {
+            (Some(name), _) => name.clone(),
+            (None, Some(pid)) => format!("annotator {pid}"),
+            (None, None) => format!("annotator #{}", self.user_id),
+        }
+    }
+}
+
+/// The current session's user, if any.
+#[server(endpoint = "current_user")]
+pub async fn get_current_user() -> Result<Option<SessionUser>, AppError> {
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        Ok(ssr::session_user(&state, &session)
+            .await?
+            .map(ssr::to_session_user))
+    })
+    .await
+}
+
+/// Logs a staff member in. Works as a plain HTML form before the page hydrates.
+#[server(endpoint = "login")]
+pub async fn login(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        let client_ip = ssr::client_ip().await;
+        let user_id = ssr::check_login(&state, &username, &password, client_ip.as_deref()).await?;
+        ssr::bind_session(&session, user_id).await?;
+        leptos_axum::redirect(&safe_next(next.as_deref()));
+        Ok(())
+    })
+    .await
+}
+
+/// Ends the session.
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    ssr::respond(async {
+        let (_, session) = ssr::context().await?;
+        session.flush().await.map_err(|err| {
+            tracing::error!(error = %err, "session flush failed");
+            AppError::Internal
+        })?;
+        leptos_axum::redirect("/");
+        Ok(())
+    })
+    .await
+}
+
+/// Only local paths may follow a login, so a crafted link cannot send users elsewhere.
+#[must_use]
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Server-side session and role helpers, shared by server functions and REST handlers.
+
+    use std::future::Future;
+
+    use argon2::Argon2;
+    use argon2::password_hash::rand_core::OsRng;
+    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+    use db::users::{Role, UserRow};
+    use leptos::prelude::*;
+    use tower_sessions::Session;
+
+    use super::SessionUser;
+    use crate::error::AppError;
+    use crate::state::{AppState, ClientIp};
+
+    /// Session key holding the user id.
+    pub const USER_ID_KEY: &str = "user_id";
+
+    /// Runs a server function body and, on error, sets the HTTP status of the response to the
+    /// error's (403, 401, ...) instead of the framework's default 500.
+    pub async fn respond<T>(
+        body: impl Future<Output = Result<T, AppError>>,
+    ) -> Result<T, AppError> {
+        let result = body.await;
+        if let Err(err) = &result
+            && let Some(options) = use_context::<leptos_axum::ResponseOptions>()
+        {
+            options.set_status(err.status_code());
+        }
+        result
+    }
+
+    /// The application state and the request's session.
+    pub async fn context() -> Result<(AppState, Session), AppError> {
+        let state = use_context::<AppState>().ok_or_else(|| {
+            tracing::error!("AppState missing from the server function context");
+            AppError::Internal
+        })?;
+        let session = leptos_axum::extract::<Session>().await.map_err(|err| {
+            tracing::error!(error = %err, "no session layer");
+            AppError::Internal
+        })?;
+        Ok((state, session))
+    }
+
+    /// The client's address as recorded by the server's connection layer.
+    pub async fn client_ip() -> Option<String> {
+        leptos_axum::extract::<axum::Extension<ClientIp>>()
+            .await
+            .ok()
+            .and_then(|ext| ext.0.0)
+    }
+
+    fn session_error(err: tower_sessions::session::Error) -> AppError {
+        tracing::error!(error = %err, "session store error");
+        AppError::Internal
+    }
+
+    /// The user bound to the session, if any (a deleted user reads as none).
+    ///
+    /// # Errors
+    /// Internal on session store or database failure.
+    pub async fn session_user(
+        state: &AppState,
+        session: &Session,
+    ) -> Result<Option<UserRow>, AppError> {
+        let Some(user_id) = session
+            .get::<i64>(USER_ID_KEY)
+            .await
+            .map_err(session_error)?
+        else {
+            return Ok(None);
+        };
+        match db::users::get(&state.pool, user_id).await {
+            Ok(user) => Ok(Some(user)),
+            Err(db::Error::NotFound) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The session's user if their role is one of `roles`: 401 without a user, 403 otherwise.
+    ///
+    /// # Errors
+    /// As above, or Internal on store failure.
+    pub async fn require_role(
+        state: &AppState,
+        session: &Session,
+        roles: &[Role],
+    ) -> Result<UserRow, AppError> {
+        let user = session_user(state, session)
+            .await?
+            .ok_or_else(AppError::login_required)?;
+        if roles.contains(&user.role()) {
+            Ok(user)
+        } else {
+            Err(AppError::forbidden())
+        }
+    }
+
+    /// Converts a row to the wire type.
+    #[must_use]
+    pub fn to_session_user(user: UserRow) -> SessionUser {
+        SessionUser {
+            user_id: user.user_id,
+            role: user.role,
+            username: user.username,
+            external_id: user.external_id,
+            is_anonymous: user.is_anonymous,
+        }
+    }
+
+    /// Binds a user to the session under a fresh session id (no session fixation).
+    ///
+    /// # Errors
+    /// Internal on session store failure.
+    pub async fn bind_session(session: &Session, user_id: i64) -> Result<(), AppError> {
+        session.cycle_id().await.map_err(session_error)?;
+        session
+            .insert(USER_ID_KEY, user_id)
+            .await
+            .map_err(session_error)?;
+        Ok(())
+    }
+
+    /// The annotator of this session: the session's user, or a returning annotator with this
+    /// external id, or a new anonymous annotator bound to the session now.
+    ///
+    /// # Errors
+    /// Internal on store or database failure.
+    pub async fn ensure_annotator(
+        state: &AppState,
+        session: &Session,
+        external_id: Option<&str>,
+    ) -> Result<UserRow, AppError> {
+        let external_id = external_id
+            .map(str::trim)
+            .filter(|pid| !pid.is_empty() && pid.len() <= 128);
+        if let Some(user) = session_user(state, session).await? {
+            if let (Some(pid), None, Role::Annotator) =
+                (external_id, &user.external_id, user.role())
+                && db::users::find_by_external_id(&state.pool, pid)
+                    .await?
+                    .is_none()
+            {
+                db::users::set_external_id(&state.pool, user.user_id, pid).await?;
+                return Ok(db::users::get(&state.pool, user.user_id).await?);
+            }
+            return Ok(user);
+        }
+        let user = match external_id {
+            Some(pid) => match db::users::find_by_external_id(&state.pool, pid).await? {
+                Some(existing) if existing.is_anonymous => existing,
+                _ => create_anonymous(state, Some(pid)).await?,
+            },
+            None => create_anonymous(state, None).await?,
+        };
+        bind_session(session, user.user_id).await?;
+        tracing::info!(user_id = user.user_id, "annotator bound to session");
+        Ok(user)
+    }
+
+    async fn create_anonymous(state: &AppState, pid: Option<&str>) -> Result<UserRow, AppError> {
+        match db::users::create_anonymous_annotator(&state.pool, pid).await {
+            Ok(user) => Ok(user),
+            // The id belongs to a named account: keep the session anonymous without it.
+            Err(err) if err.constraint() == Some("app_user_external_id_key") => {
+                Ok(db::users::create_anonymous_annotator(&state.pool, None).await?)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// A PHC-format argon2id hash of `password`, computed off the async runtime.
+    ///
+    /// # Errors
+    /// Internal if hashing fails or the blocking task panics.
+    pub async fn hash_password(password: String) -> Result<String, AppError> {
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "hashing task failed");
+            AppError::Internal
+        })?
+        .map_err(|err| {
+            tracing::error!(error = %err, "argon2 hashing failed");
+            AppError::Internal
+        })
+    }
+
+    async fn verify_password(password: String, hash: String) -> bool {
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Checks a username and password, rate limited per name and per client address.
+    ///
+    /// # Errors
+    /// 429 after too many recent failures, 401 (one generic message) on any mismatch.
+    pub async fn check_login(
+        state: &AppState,
+        username: &str,
+        password: &str,
+        client_ip: Option<&str>,
+    ) -> Result<i64, AppError> {
+        let username = username.trim();
+        let settings = &state.settings;
+        let failures = db::login_attempts::recent_failures(
+            &state.pool,
+            username,
+            client_ip,
+            settings.login_window_secs,
+        )
+        .await?;
+        if failures >= settings.login_max_failures {
+            tracing::warn!(client_ip, "login rate limit reached");
+            return Err(AppError::TooManyRequests(
+                "too many failed logins; wait a few minutes and try again".into(),
+            ));
+        }
+        let credentials = db::users::credentials(&state.pool, username).await?;
+        let (user_id, valid) = match credentials {
+            Some(c) => (
+                Some(c.user_id),
+                verify_password(password.to_owned(), c.password_hash).await,
+            ),
+            None => {
+                // Hash anyway, so a failed login takes as long whether or not the user exists.
+                hash_password(password.to_owned()).await?;
+                (None, false)
+            }
+        };
+        db::login_attempts::record(&state.pool, username, client_ip, valid).await?;
+        match user_id {
+            Some(id) if valid => {
+                tracing::info!(user_id = id, "login");
+                Ok(id)
+            }
+            _ => Err(AppError::Unauthorized("wrong username or password".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_only_allows_local_paths() {
+        assert_eq!(safe_next(Some("/admin")), "/admin");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,85 @@
+//! Verdict's user interface: the Leptos app, rendered on the server and hydrated in the browser.
+//!
+//! One file per page under `pages/`; server functions sit next to the page that uses them and
+//! stay thin, calling into `db` through their `ssr`-only code.
+
+pub mod auth;
+pub mod components;
+pub mod error;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+use crate::components::header::Header;
+use crate::pages::{admin::AdminPage, annotate::AnnotatePage, arena::ArenaPage, home::HomePage};
+use crate::pages::{leaderboard::LeaderboardPage, login::LoginPage, not_found::NotFound};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="data:,"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The app: header and routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let user = Resource::new(|| (), |()| auth::get_current_user());
+    provide_context(user);
+    view! {
+        <Stylesheet id="leptos" href="/pkg/verdict.css"/>
+        <Title text="Verdict"/>
+        <Router>
+            <Header/>
+            <main class="page">
+                <Routes fallback=NotFound>
+                    <Route path=path!("") view=HomePage/>
+                    <Route path=path!("/arena") view=ArenaPage/>
+                    <Route path=path!("/annotate") view=AnnotatePage/>
+                    <Route path=path!("/leaderboard") view=LeaderboardPage/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    // Async SSR so that a refused server check can still set the 403 status.
+                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// The session user, loaded once per page by [`App`].
+pub type UserResource = Resource<Result<Option<auth::SessionUser>, error::AppError>>;
+
+/// Browser entry point: hydrates the server-rendered page, then marks `<body data-hydrated>`
+/// (end-to-end tests wait for it before clicking).
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+    if let Some(body) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.body())
+    {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
+}

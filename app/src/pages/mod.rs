@@ -1,0 +1,9 @@
+//! One module per route.
+
+pub mod admin;
+pub mod annotate;
+pub mod arena;
+pub mod home;
+pub mod leaderboard;
+pub mod login;
+pub mod not_found;

@@ -1,0 +1,96 @@
+//! Verdict's PostgreSQL access: the migrations and one module per resource.
+//!
+//! This is the only crate that talks SQL. Every query function takes an executor (a pool, a
+//! connection or a transaction) so that callers can group multi-row writes in one transaction.
+
+pub mod login_attempts;
+pub mod stats;
+pub mod users;
+
+use std::time::Duration;
+
+pub use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// The schema migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Errors from the database layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A named constraint was violated; the name lets callers map it to a clear 4xx error.
+    #[error("constraint `{constraint}` violated")]
+    Constraint {
+        /// The constraint's name as declared in the migrations.
+        constraint: String,
+    },
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// Any other database failure.
+    #[error(transparent)]
+    Sqlx(sqlx::Error),
+    /// Applying the migrations failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(ref db_err) => match db_err.constraint() {
+                Some(name) => Self::Constraint {
+                    constraint: name.to_owned(),
+                },
+                None => Self::Sqlx(err),
+            },
+            other => Self::Sqlx(other),
+        }
+    }
+}
+
+impl Error {
+    /// The violated constraint's name, if this is a constraint violation.
+    #[must_use]
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            Self::Constraint { constraint } => Some(constraint),
+            _ => None,
+        }
+    }
+}
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Opens a connection pool. `acquire_timeout` bounds how long a request waits for a connection.
+///
+/// # Errors
+/// Fails when the server cannot be reached or refuses the credentials.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies every pending migration.
+///
+/// # Errors
+/// Fails when a migration fails or the database holds a migration this binary does not know.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Checks that the database answers (used by `/healthz`).
+///
+/// # Errors
+/// Fails when no connection can be acquired or the query fails.
+pub async fn ping(pool: &PgPool) -> Result<()> {
+    sqlx::query("select 1").execute(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! Users: staff accounts with passwords and annotators (possibly anonymous, bound to a session).
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+
+use crate::Result;
+
+/// A user's role. Stored as text with a CHECK constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Judges responses.
+    Annotator,
+    /// Reads leaderboards and statistics.
+    Researcher,
+    /// Manages everything.
+    Admin,
+}
+
+impl Role {
+    /// The name stored in the database and shown in the UI.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Annotator => "annotator",
+            Self::Researcher => "researcher",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored role name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "annotator" => Some(Self::Annotator),
+            "researcher" => Some(Self::Researcher),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A row of `app_user`, without the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    /// Primary key.
+    pub user_id: i64,
+    /// Role name (see [`Role`]).
+    pub role: String,
+    /// Login name of staff; anonymous annotators have none.
+    pub username: Option<String>,
+    /// External id such as a Prolific PID.
+    pub external_id: Option<String>,
+    /// Cohort labels.
+    pub cohorts: Vec<String>,
+    /// Whether the user was created automatically for a browser session.
+    pub is_anonymous: bool,
+    /// Whether the user's judgements are excluded from leaderboards and exports.
+    pub excluded: bool,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+impl UserRow {
+    /// The user's role; unknown names (impossible under the CHECK constraint) read as annotator.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Annotator)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRecord {
+    user_id: i64,
+    role: String,
+    username: Option<String>,
+    external_id: Option<String>,
+    cohorts: Vec<String>,
+    is_anonymous: bool,
+    excluded: bool,
+    created_at: OffsetDateTime,
+}
+
+impl From<UserRecord> for UserRow {
+    fn from(r: UserRecord) -> Self {
+        Self {
+            user_id: r.user_id,
+            role: r.role,
+            username: r.username,
+            external_id: r.external_id,
+            cohorts: r.cohorts,
+            is_anonymous: r.is_anonymous,
+            excluded: r.excluded,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const USER_COLUMNS: &str =
+    "user_id, role, username, external_id, cohorts, is_anonymous, excluded, created_at";
+
+/// Creates a staff or named annotator account with an already hashed password.
+///
+/// # Errors
+/// `app_user_username_key` when the name is taken, `app_user_username_format_check` when it
+/// has characters outside `[A-Za-z0-9_.@-]` or more than 64 of them.
+pub async fn create_with_password(
+    db: impl PgExecutor<'_>,
+    username: &str,
+    role: Role,
+    password_hash: &str,
+) -> Result<UserRow> {
+    let sql = format!(
+        "insert into app_user (role, username, password_hash) values ($1, $2, $3) \
+         returning {USER_COLUMNS}"
+    );
+    let row: UserRecord = sqlx::query_as(&sql)
+        .bind(role.as_str())
+        .bind(username)
+        .bind(password_hash)
+        .fetch_one(db)
+        .await?;
+    Ok(row.into())
+}
+
+/// Creates an anonymous annotator for a new browser session.
+///
+/// # Errors
+/// `app_user_external_id_key` when the external id already belongs to another user.
+pub async fn create_anonymous_annotator(
+    db: impl PgExecutor<'_>,
+    external_id: Option<&str>,
+) -> Result<UserRow> {
+    let sql = format!(
+        "insert into app_user (role, is_anonymous, external_id) values ('annotator', true, $1) \
+         returning {USER_COLUMNS}"
+    );
+    let row: UserRecord = sqlx::query_as(&sql).bind(external_id).fetch_one(db).await?;
+    Ok(row.into())
+}
+
+/// Finds a user by primary key.
+///
+/// # Errors
+/// [`crate::Error::NotFound`] when there is no such user.
+pub async fn get(db: impl PgExecutor<'_>, user_id: i64) -> Result<UserRow> {
+    let sql = format!("select {USER_COLUMNS} from app_user where user_id = $1");
+    let row: UserRecord = sqlx::query_as(&sql).bind(user_id).fetch_one(db).await?;
+    Ok(row.into())
+}
+
+/// Finds an annotator by external id (e.g. a returning Prolific participant).
+///
+/// # Errors
+/// Only on database failure; a missing user is `Ok(None)`.
+pub async fn find_by_external_id(
+    db: impl PgExecutor<'_>,
+    external_id: &str,
+) -> Result<Option<UserRow>> {
+    let sql = format!(
+        "select {USER_COLUMNS} from app_user where external_id = $1 and role = 'annotator'"
+    );
+    let row: Option<UserRecord> = sqlx::query_as(&sql)
+        .bind(external_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Into::into))
+}
+
+/// Records an external id on an annotator who has none yet.
+///
+/// # Errors
+/// `app_user_external_id_key` when another user already has this id.
+pub async fn set_external_id(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    external_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "update app_user set external_id = $2, updated_at = now() \
+         where user_id = $1 and external_id is null",
+    )
+    .bind(user_id)
+    .bind(external_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The login credentials of a user who has a password.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The user.
+    pub user_id: i64,
+    /// PHC-format argon2 hash.
+    pub password_hash: String,
+}
+
+/// Looks up the password hash for a username.
+///
+/// # Errors
+/// Only on database failure; an unknown name is `Ok(None)`.
+pub async fn credentials(db: impl PgExecutor<'_>, username: &str) -> Result<Option<Credentials>> {
+    let row: Option<(i64, Option<String>)> =
+        sqlx::query_as("select user_id, password_hash from app_user where username = $1")
+            .bind(username)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(user_id, hash)| {
+        hash.map(|password_hash| Credentials {
+            user_id,
+            password_hash,
+        })
+    }))
+}
+
+/// Lists users, staff first, newest first within a role; at most `limit` rows.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn list(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<UserRow>> {
+    let sql = format!(
+        "select {USER_COLUMNS} from app_user \
+         order by case role when 'admin' then 0 when 'researcher' then 1 else 2 end, user_id desc \
+         limit $1"
+    );
+    let rows: Vec<UserRecord> = sqlx::query_as(&sql).bind(limit).fetch_all(db).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Counts users per role: `(role, count)`.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn count_by_role(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query_as("select role, count(*) from app_user group by role order by role")
+        .fetch_all(db)
+        .await?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn usernames_are_unique_and_checked(pool: sqlx::PgPool) {
+        let first = create_with_password(&pool, "alice", Role::Admin, "$argon2id$x")
+            .await
+            .unwrap();
+        assert_eq!(first.role(), Role::Admin);
+        let dup = create_with_password(&pool, "alice", Role::Researcher, "$argon2id$y").await;
+        assert_eq!(dup.unwrap_err().constraint(), Some("app_user_username_key"));
+        let bad = create_with_password(&pool, "bad name", Role::Admin, "$argon2id$z").await;
+        assert_eq!(
+            bad.unwrap_err().constraint(),
+            Some("app_user_username_format_check")
+        );
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn anonymous_annotators_keep_their_external_id(pool: sqlx::PgPool) {
+        let anon = create_anonymous_annotator(&pool, None).await.unwrap();
+        assert!(anon.is_anonymous);
+        set_external_id(&pool, anon.user_id, "PID-1").await.unwrap();
+        let found = find_by_external_id(&pool, "PID-1").await.unwrap().unwrap();
+        assert_eq!(found.user_id, anon.user_id);
+        let other = create_anonymous_annotator(&pool, Some("PID-1")).await;
+        assert_eq!(
+            other.unwrap_err().constraint(),
+            Some("app_user_external_id_key")
+        );
+        assert!(credentials(&pool, "nobody").await.unwrap().is_none());
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn staff_need_a_password(pool: sqlx::PgPool) {
+        let err = sqlx::query("insert into app_user (role, username) values ('admin', 'root')")
+            .execute(&pool)
+            .await
+            .map_err(crate::Error::from)
+            .unwrap_err();
+        assert_eq!(err.constraint(), Some("app_user_staff_password_check"));
+    }
+}

@@ -1,0 +1,120 @@
+//! The REST API under `/api/v1`. Errors are JSON: `{"error": {"code", "message"}}`.
+
+use app::auth::SessionUser;
+use app::auth::ssr::{require_role, session_user, to_session_user};
+use app::error::AppError;
+use app::state::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use db::users::Role;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+/// Routes of `/api/v1`; unknown paths answer a JSON 404.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(get_me))
+        .route("/admin/users", get(list_users).post(create_user))
+        .fallback(|| async { AppError::NotFound("no such API route".into()) })
+}
+
+/// A JSON body whose rejections use the API's error format: 400 for unreadable JSON, 422 for
+/// JSON of the wrong shape, 415 folded into 400 with a message naming the content type.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(JsonRejection::JsonDataError(e)) => Err(AppError::Unprocessable(e.body_text())),
+            Err(e) => Err(AppError::BadRequest(e.body_text())),
+        }
+    }
+}
+
+/// `GET /api/v1/me`: the session's user, or `null`.
+async fn get_me(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Option<SessionUser>>, AppError> {
+    Ok(Json(
+        session_user(&state, &session).await?.map(to_session_user),
+    ))
+}
+
+/// A user in the admin listing.
+#[derive(Debug, Serialize)]
+pub struct UserResponse {
+    /// Primary key.
+    pub user_id: i64,
+    /// Role.
+    pub role: String,
+    /// Login name.
+    pub username: Option<String>,
+    /// External id.
+    pub external_id: Option<String>,
+    /// Anonymous annotator.
+    pub is_anonymous: bool,
+}
+
+impl From<db::users::UserRow> for UserResponse {
+    fn from(u: db::users::UserRow) -> Self {
+        Self {
+            user_id: u.user_id,
+            role: u.role,
+            username: u.username,
+            external_id: u.external_id,
+            is_anonymous: u.is_anonymous,
+        }
+    }
+}
+
+/// `GET /api/v1/admin/users` (admins).
+#[tracing::instrument(skip_all)]
+async fn list_users(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Vec<UserResponse>>, AppError> {
+    require_role(&state, &session, &[Role::Admin]).await?;
+    let users = db::users::list(&state.pool, 1000).await?;
+    Ok(Json(users.into_iter().map(Into::into).collect()))
+}
+
+/// Body of `POST /api/v1/admin/users`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// Login name.
+    pub username: String,
+    /// Password, at least 8 characters.
+    pub password: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// `POST /api/v1/admin/users` (admins): creates an account, 201 with the user.
+#[tracing::instrument(skip_all)]
+async fn create_user(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<(axum::http::StatusCode, Json<UserResponse>), AppError> {
+    require_role(&state, &session, &[Role::Admin]).await?;
+    if body.password.chars().count() < 8 {
+        return Err(AppError::Unprocessable(
+            "a password has at least 8 characters".into(),
+        ));
+    }
+    let hash = app::auth::ssr::hash_password(body.password).await?;
+    let user = db::users::create_with_password(&state.pool, body.username.trim(), body.role, &hash)
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(user.into())))
+}

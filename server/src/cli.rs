@@ -1,0 +1,366 @@
+//! `verdict` subcommands.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use app::state::{AppState, Settings};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use db::users::Role;
+
+use crate::pg::{Cluster, Status};
+use crate::web::{self, CookieConfig};
+
+/// Verdict: learn from human preferences.
+#[derive(Debug, Parser)]
+#[command(name = "verdict", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives; shared by every subcommand that touches the database.
+#[derive(Clone, Args)]
+pub struct DatabaseArgs {
+    /// Folder for Verdict's data, including the embedded PostgreSQL cluster.
+    #[arg(
+        long,
+        env = "VERDICT_DATA_DIR",
+        default_value = "verdict-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Use this PostgreSQL server instead of the embedded one.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// Secrets stay out of logs: the URL's password is never printed.
+impl std::fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseArgs")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web app (starts the embedded database when needed).
+    Serve(ServeArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage the embedded PostgreSQL cluster.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default: Leptos' site address, 127.0.0.1:3000).
+    #[arg(long, env = "VERDICT_ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// Mark session cookies `Secure` (when served over HTTPS).
+    #[arg(long, env = "VERDICT_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Query parameter that carries an annotator's external id.
+    #[arg(long, env = "VERDICT_EXTERNAL_ID_PARAM", default_value = "pid")]
+    pub external_id_param: String,
+    /// Database connections in the pool.
+    #[arg(long, env = "VERDICT_DB_CONNECTIONS", default_value_t = 16)]
+    pub db_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum DbAction {
+    /// Start the embedded cluster (initialising it on first use).
+    Start,
+    /// Stop the embedded cluster.
+    Stop,
+    /// Say whether the embedded cluster runs.
+    Status,
+    /// Print the connection URL (starts the cluster when needed).
+    Url,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user with a password.
+    Create {
+        /// Role of the new user.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Researcher,
+    Annotator,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => Self::Admin,
+            RoleArg::Researcher => Self::Researcher,
+            RoleArg::Annotator => Self::Annotator,
+        }
+    }
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// Any failure, with context, for `main` to print as one line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.database, args).await,
+        Command::Migrate => {
+            let pool = open_database(&cli.database, 2).await?;
+            db::migrate(&pool).await.context("applying migrations")?;
+            println!("migrations applied ({} known)", db::MIGRATOR.iter().count());
+            Ok(())
+        }
+        Command::Db { action } => db_command(&cli.database, action),
+        Command::User {
+            action:
+                UserAction::Create {
+                    role,
+                    username,
+                    password_stdin,
+                },
+        } => {
+            let password = read_password(password_stdin)?;
+            if password.chars().count() < 8 {
+                bail!("a password has at least 8 characters");
+            }
+            let pool = open_database(&cli.database, 2).await?;
+            db::migrate(&pool).await.context("applying migrations")?;
+            let hash = app::auth::ssr::hash_password(password)
+                .await
+                .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
+            let user = db::users::create_with_password(&pool, username.trim(), role.into(), &hash)
+                .await
+                .map_err(|e| match e.constraint() {
+                    Some("app_user_username_key") => {
+                        anyhow::anyhow!("username `{username}` is taken")
+                    }
+                    Some("app_user_username_format_check") => anyhow::anyhow!(
+                        "a username has 1 to 64 letters, digits or the characters _ . @ -"
+                    ),
+                    _ => anyhow::Error::new(e).context("creating the user"),
+                })?;
+            println!(
+                "created {} `{}` (user #{})",
+                user.role,
+                username.trim(),
+                user.user_id
+            );
+            Ok(())
+        }
+    }
+}
+
+fn db_command(args: &DatabaseArgs, action: DbAction) -> Result<()> {
+    if args.database_url.is_some() && !matches!(action, DbAction::Url) {
+        bail!("DATABASE_URL is set: `verdict db` manages only the embedded cluster");
+    }
+    if let (Some(url), DbAction::Url) = (&args.database_url, action) {
+        println!("{url}");
+        return Ok(());
+    }
+    let cluster = Cluster::new(&args.data_dir)?;
+    match action {
+        DbAction::Start => {
+            cluster.ensure_running()?;
+            println!("embedded PostgreSQL {}", cluster.status()?);
+        }
+        DbAction::Stop => {
+            if cluster.stop()? {
+                println!("embedded PostgreSQL stopped");
+            } else {
+                println!("embedded PostgreSQL was not running");
+            }
+        }
+        DbAction::Status => {
+            let status = cluster.status()?;
+            println!(
+                "embedded PostgreSQL in {}: {status}",
+                args.data_dir.display()
+            );
+            if status == Status::Uninitialised {
+                println!("(it is created on the first `verdict serve` or `verdict db start`)");
+            }
+        }
+        DbAction::Url => println!("{}", cluster.ensure_running()?),
+    }
+    Ok(())
+}
+
+/// Connects to `DATABASE_URL`, or to the embedded cluster (starting it when needed).
+///
+/// # Errors
+/// When the cluster cannot start or the server cannot be reached.
+pub async fn open_database(args: &DatabaseArgs, max_connections: u32) -> Result<db::PgPool> {
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            let data_dir = args.data_dir.clone();
+            tokio::task::spawn_blocking(move || Cluster::new(&data_dir)?.ensure_running())
+                .await
+                .context("starting the embedded database")??
+        }
+    };
+    db::connect(&url, max_connections)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database ({}): {e}", redact(&url)))
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+#[must_use]
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn read_password(from_stdin: bool) -> Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let again = rpassword::prompt_password("Repeat it: ").context("reading the password")?;
+    if first != again {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}
+
+async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
+    let conf = leptos::config::get_configuration(None).context("reading Leptos settings")?;
+    let mut leptos_options = conf.leptos_options;
+    // A plain `cargo build` (not cargo-leptos) leaves the bundle name empty.
+    if leptos_options.output_name.is_empty() {
+        leptos_options.output_name = Arc::from("verdict");
+    }
+    let addr = args.addr.unwrap_or(leptos_options.site_addr);
+    leptos_options.site_addr = addr;
+
+    let pool = open_database(database, args.db_connections).await?;
+    db::migrate(&pool).await.context("applying migrations")?;
+
+    let settings = Settings {
+        external_id_param: args.external_id_param,
+        ..Settings::default()
+    };
+    let state = AppState {
+        pool: pool.clone(),
+        leptos_options,
+        settings: Arc::new(settings),
+    };
+    let cookies = CookieConfig {
+        secure: args.secure_cookies,
+        ..CookieConfig::default()
+    };
+    let router = web::app(state, cookies);
+
+    let cleanup = tokio::spawn(delete_expired_sessions(pool.clone()));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    tracing::info!("listening on http://{addr}");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
+    cleanup.abort();
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn delete_expired_sessions(pool: db::PgPool) {
+    use tower_sessions::ExpiredDeletion;
+    let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
+    if let Err(err) = store
+        .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
+        .await
+    {
+        tracing::warn!(error = %err, "expired-session cleanup stopped");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5/db"),
+            "postgres://u:***@h:5/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres:///db?host=/tmp"),
+            "postgres:///db?host=/tmp"
+        );
+    }
+}
