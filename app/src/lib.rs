@@ -44,7 +44,21 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let user = Resource::new(|| (), |()| auth::get_current_user());
+    // Logging in or out refetches the session user, so the header follows client-side navigation.
+    let actions = AuthActions {
+        login: ServerAction::new(),
+        logout: ServerAction::new(),
+    };
+    provide_context(actions);
+    let user: UserResource = Resource::new(
+        move || {
+            (
+                actions.login.version().get(),
+                actions.logout.version().get(),
+            )
+        },
+        |_| auth::get_current_user(),
+    );
     provide_context(user);
     view! {
         <Stylesheet id="leptos" href="/pkg/verdict.css"/>
@@ -55,7 +69,9 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("") view=HomePage/>
                     <Route path=path!("/arena") view=ArenaPage/>
-                    <Route path=path!("/annotate") view=AnnotatePage/>
+                    // Async SSR: binding a new annotator sets the session cookie, which must be
+                    // known before the response headers leave.
+                    <Route path=path!("/annotate") view=AnnotatePage ssr=SsrMode::Async/>
                     <Route path=path!("/leaderboard") view=LeaderboardPage/>
                     <Route path=path!("/login") view=LoginPage/>
                     // Async SSR so that a refused server check can still set the 403 status.
@@ -64,6 +80,15 @@ pub fn App() -> impl IntoView {
             </main>
         </Router>
     }
+}
+
+/// The login and logout actions, shared by the header, the login page and the user resource.
+#[derive(Clone, Copy)]
+pub struct AuthActions {
+    /// Submitted by the login form.
+    pub login: ServerAction<auth::Login>,
+    /// Submitted by the header's "Log out" button.
+    pub logout: ServerAction<auth::Logout>,
 }
 
 /// The session user, loaded once per page by [`App`].

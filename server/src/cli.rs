@@ -19,8 +19,9 @@ use crate::web::{self, CookieConfig};
 pub struct Cli {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// What to do; without a subcommand, `serve` with its defaults (as `cargo leptos serve` runs it).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Where the data lives; shared by every subcommand that touches the database.
@@ -70,7 +71,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Parser)]
 pub struct ServeArgs {
     /// Address to listen on (default: Leptos' site address, 127.0.0.1:3000).
     #[arg(long, env = "VERDICT_ADDR")]
@@ -136,7 +137,11 @@ impl From<RoleArg> for Role {
 /// # Errors
 /// Any failure, with context, for `main` to print as one line.
 pub async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let command = match cli.command {
+        Some(command) => command,
+        None => Command::Serve(ServeArgs::parse_from(["serve"])),
+    };
+    match command {
         Command::Serve(args) => serve(&cli.database, args).await,
         Command::Migrate => {
             let pool = open_database(&cli.database, 2).await?;

@@ -13,7 +13,11 @@ use verdict_server::web::{self, CookieConfig};
 
 fn state(pool: sqlx::PgPool) -> AppState {
     let leptos_options = LeptosOptions::builder().output_name("verdict").build();
-    AppState { pool, leptos_options, settings: Arc::new(Settings::default()) }
+    AppState {
+        pool,
+        leptos_options,
+        settings: Arc::new(Settings::default()),
+    }
 }
 
 fn router(pool: &sqlx::PgPool) -> Router {
@@ -29,10 +33,14 @@ struct Reply {
 impl Reply {
     /// `verdict_session=...` from Set-Cookie, ready for a Cookie header.
     fn session_cookie(&self) -> Option<String> {
-        self.headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
-            let v = v.to_str().ok()?;
-            v.starts_with(web::SESSION_COOKIE).then(|| v.split(';').next().unwrap_or(v).to_owned())
-        })
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .find_map(|v| {
+                let v = v.to_str().ok()?;
+                v.starts_with(web::SESSION_COOKIE)
+                    .then(|| v.split(';').next().unwrap_or(v).to_owned())
+            })
     }
 
     fn json(&self) -> serde_json::Value {
@@ -41,11 +49,19 @@ impl Reply {
 }
 
 async fn send(app: &Router, req: Request<Body>) -> Reply {
-    let res = app.clone().oneshot(req).await.expect("router is infallible");
+    let res = app
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("router is infallible");
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
@@ -75,13 +91,25 @@ fn post_json(path: &str, json: &str, cookie: Option<&str>) -> Request<Body> {
 }
 
 async fn create_admin(pool: &sqlx::PgPool, name: &str, password: &str) {
-    let hash = app::auth::ssr::hash_password(password.to_owned()).await.unwrap();
-    db::users::create_with_password(pool, name, db::users::Role::Admin, &hash).await.unwrap();
+    let hash = app::auth::ssr::hash_password(password.to_owned())
+        .await
+        .unwrap();
+    db::users::create_with_password(pool, name, db::users::Role::Admin, &hash)
+        .await
+        .unwrap();
 }
 
 /// Logs in through the `login` server function and returns the session cookie.
 async fn login(app: &Router, name: &str, password: &str) -> Reply {
-    send(app, post_form("/api/login", &format!("username={name}&password={password}"), None)).await
+    send(
+        app,
+        post_form(
+            "/api/login",
+            &format!("username={name}&password={password}"),
+            None,
+        ),
+    )
+    .await
 }
 
 /// Opens the annotate page's server function, which binds an anonymous annotator.
@@ -110,7 +138,10 @@ async fn unknown_routes_get_a_styled_page_or_json(pool: sqlx::PgPool) {
     let page = send(&app, get("/no/such/page", None)).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.body.contains("Page not found"), "{}", page.body);
-    assert!(page.body.contains("<nav"), "the 404 page keeps the site's header");
+    assert!(
+        page.body.contains("<nav"),
+        "the 404 page keeps the site's header"
+    );
     let api = send(&app, get("/api/v1/no/such/route", None)).await;
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert_eq!(api.json()["error"]["code"], "not_found");
@@ -121,10 +152,19 @@ async fn home_page_is_rendered_on_the_server(pool: sqlx::PgPool) {
     let app = router(&pool);
     let page = send(&app, get("/", None)).await;
     assert_eq!(page.status, StatusCode::OK);
-    for text in ["Learn from human preferences", "Arena", "Annotate", "Leaderboard", "Admin"] {
+    for text in [
+        "Learn from human preferences",
+        "Arena",
+        "Annotate",
+        "Leaderboard",
+        "Admin",
+    ] {
         assert!(page.body.contains(text), "missing {text}");
     }
-    assert!(page.body.contains("/pkg/verdict.js"), "hydration script is linked");
+    assert!(
+        page.body.contains("/pkg/verdict.js"),
+        "hydration script is linked"
+    );
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]
@@ -137,15 +177,33 @@ async fn annotators_get_403_from_admin_routes_and_server_functions(pool: sqlx::P
     assert_eq!(api.json()["error"]["code"], "forbidden");
 
     let server_fn = send(&app, post_form("/api/admin/list_users", "", Some(&cookie))).await;
-    assert_eq!(server_fn.status, StatusCode::FORBIDDEN, "{}", server_fn.body);
+    assert_eq!(
+        server_fn.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        server_fn.body
+    );
 
     let create = "username=mallory&password=12345678&role=admin";
-    let server_fn = send(&app, post_form("/api/admin/create_user", create, Some(&cookie))).await;
+    let server_fn = send(
+        &app,
+        post_form("/api/admin/create_user", create, Some(&cookie)),
+    )
+    .await;
     assert_eq!(server_fn.status, StatusCode::FORBIDDEN);
-    assert!(db::users::credentials(&pool, "mallory").await.unwrap().is_none());
+    assert!(
+        db::users::credentials(&pool, "mallory")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let page = send(&app, get("/admin", Some(&cookie))).await;
-    assert_eq!(page.status, StatusCode::FORBIDDEN, "the admin page itself is refused");
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "the admin page itself is refused"
+    );
 
     let anonymous = send(&app, get("/api/v1/admin/users", None)).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
@@ -160,13 +218,30 @@ async fn admins_log_in_and_sessions_survive_a_restart(pool: sqlx::PgPool) {
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("wrong username or password"));
     let unknown = login(&app, "nobody", "wrong").await;
-    assert_eq!(unknown.body, wrong.body, "the same message whether or not the user exists");
+    assert_eq!(
+        unknown.body, wrong.body,
+        "the same message whether or not the user exists"
+    );
 
     let ok = login(&app, "root", "correct%20horse").await;
-    assert!(ok.status.is_success() || ok.status.is_redirection(), "{} {}", ok.status, ok.body);
+    assert!(
+        ok.status.is_success() || ok.status.is_redirection(),
+        "{} {}",
+        ok.status,
+        ok.body
+    );
     let cookie = ok.session_cookie().expect("session cookie");
-    let set_cookie = ok.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    let set_cookie = ok
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
 
     let users = send(&app, get("/api/v1/admin/users", Some(&cookie))).await;
     assert_eq!(users.status, StatusCode::OK);
@@ -189,10 +264,18 @@ async fn failed_logins_are_rate_limited(pool: sqlx::PgPool) {
     create_admin(&pool, "root", "correct horse").await;
     let app = router(&pool);
     for _ in 0..Settings::default().login_max_failures {
-        assert_eq!(login(&app, "root", "guess").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            login(&app, "root", "guess").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let limited = login(&app, "root", "correct%20horse").await;
-    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]
@@ -200,8 +283,10 @@ async fn cross_site_posts_are_refused(pool: sqlx::PgPool) {
     create_admin(&pool, "root", "correct horse").await;
     let app = router(&pool);
     let mut req = post_form("/api/login", "username=root&password=correct%20horse", None);
-    req.headers_mut().insert(header::HOST, "127.0.0.1:3000".parse().unwrap());
-    req.headers_mut().insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+    req.headers_mut()
+        .insert(header::HOST, "127.0.0.1:3000".parse().unwrap());
+    req.headers_mut()
+        .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
     let reply = send(&app, req).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(reply.session_cookie().is_none());
@@ -211,32 +296,57 @@ async fn cross_site_posts_are_refused(pool: sqlx::PgPool) {
 async fn api_bodies_are_validated(pool: sqlx::PgPool) {
     create_admin(&pool, "root", "correct horse").await;
     let app = router(&pool);
-    let cookie = login(&app, "root", "correct%20horse").await.session_cookie().unwrap();
+    let cookie = login(&app, "root", "correct%20horse")
+        .await
+        .session_cookie()
+        .unwrap();
 
-    let broken = send(&app, post_json("/api/v1/admin/users", "{not json", Some(&cookie))).await;
+    let broken = send(
+        &app,
+        post_json("/api/v1/admin/users", "{not json", Some(&cookie)),
+    )
+    .await;
     assert_eq!(broken.status, StatusCode::BAD_REQUEST);
     assert_eq!(broken.json()["error"]["code"], "bad_request");
 
     let shape = r#"{"username":"ann","password":"12345678","role":"king"}"#;
     let wrong = send(&app, post_json("/api/v1/admin/users", shape, Some(&cookie))).await;
-    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.body);
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
 
     let good = r#"{"username":"ann","password":"12345678","role":"researcher"}"#;
     let created = send(&app, post_json("/api/v1/admin/users", good, Some(&cookie))).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let again = send(&app, post_json("/api/v1/admin/users", good, Some(&cookie))).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert!(again.json()["error"]["message"].as_str().unwrap().contains("taken"));
+    assert!(
+        again.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("taken")
+    );
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]
 async fn external_ids_are_recorded_and_recognised(pool: sqlx::PgPool) {
     let app = router(&pool);
-    let first = send(&app, post_form("/api/annotate/home", "pid=PROLIFIC-7", None)).await;
+    let first = send(
+        &app,
+        post_form("/api/annotate/home", "pid=PROLIFIC-7", None),
+    )
+    .await;
     assert_eq!(first.json()["annotator"]["external_id"], "PROLIFIC-7");
     let id = first.json()["annotator"]["user_id"].clone();
     // The same participant in a fresh browser is the same annotator.
-    let again = send(&app, post_form("/api/annotate/home", "pid=PROLIFIC-7", None)).await;
+    let again = send(
+        &app,
+        post_form("/api/annotate/home", "pid=PROLIFIC-7", None),
+    )
+    .await;
     assert_eq!(again.json()["annotator"]["user_id"], id);
     let other = send(&app, post_form("/api/annotate/home", "", None)).await;
     assert_ne!(other.json()["annotator"]["user_id"], id);

@@ -3,14 +3,13 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::UserResource;
-use crate::auth::Logout;
+use crate::{AuthActions, UserResource};
 
 /// Header with navigation (Arena, Annotate, Leaderboard, Admin) and login state.
 #[component]
 pub fn Header() -> impl IntoView {
     let user = expect_context::<UserResource>();
-    let logout = ServerAction::<Logout>::new();
+    let logout = expect_context::<AuthActions>().logout;
     view! {
         <header class="site-header">
             <a class="brand" href="/">"Verdict"</a>

@@ -3,12 +3,12 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::auth::Login;
+use crate::AuthActions;
 
 /// The login form.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let login = ServerAction::<Login>::new();
+    let login = expect_context::<AuthActions>().login;
     let query = use_query_map();
     let next = move || {
         query

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs every test: format, clippy (server and wasm), unit and database tests against a
+# PostgreSQL cluster this script starts (a fresh database per test), then the Playwright
+# end-to-end tests in Debian's chromium against the dev build and the release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+scripts/setup.sh
+export PATH="$ROOT/tools/node_modules/.bin:$PATH"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+VERDICT="$TARGET_DIR/debug/verdict"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (server side, all targets)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "clippy (browser side: app with hydrate, wasm32)"
+cargo clippy -p app --no-default-features --features hydrate --target wasm32-unknown-unknown \
+  --locked -- -D warnings
+
+step "starting a PostgreSQL cluster for the tests"
+cargo build -p server --locked
+PGROOT="$(mktemp -d /tmp/verdict-test.XXXXXX)"
+chmod 755 "$PGROOT"   # PostgreSQL runs as the postgres user when we are root
+SERVER_PID=""
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  "$VERDICT" --data-dir "$PGROOT" db stop >/dev/null 2>&1 || true
+  rm -rf "$PGROOT"
+}
+trap cleanup EXIT
+DATABASE_URL="$("$VERDICT" --data-dir "$PGROOT" db url)"
+export DATABASE_URL
+
+step "unit and database tests"
+cargo test --workspace --locked
+
+e2e() {
+  local mode="$1" profile_flag="" profile_dir="debug"
+  if [ "$mode" = release ]; then profile_flag="--release"; profile_dir="release"; fi
+  step "end-to-end tests ($mode build)"
+  cargo leptos build $profile_flag
+  local db="verdict_e2e_$mode"
+  psql -X -q "$DATABASE_URL" -c "drop database if exists $db" -c "create database $db"
+  local url="${DATABASE_URL%/*}/$db"
+  export E2E_ADMIN_USER=e2e-admin E2E_ADMIN_PASSWORD="e2e-$RANDOM-$RANDOM-password"
+  printf '%s\n' "$E2E_ADMIN_PASSWORD" | "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" \
+    user create --role admin --username "$E2E_ADMIN_USER" --password-stdin
+  local port="${VERDICT_E2E_PORT:-3107}"
+  LEPTOS_SITE_ROOT="$TARGET_DIR/site" LEPTOS_OUTPUT_NAME=verdict LEPTOS_ENV=PROD \
+    "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" serve --addr "127.0.0.1:$port" \
+    >"$PGROOT/server-$mode.log" 2>&1 &
+  SERVER_PID=$!
+  if ! (cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test); then
+    echo "--- server log ($mode) ---"; tail -50 "$PGROOT/server-$mode.log"
+    return 1
+  fi
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+}
+e2e dev
+e2e release
+step "all tests passed"
