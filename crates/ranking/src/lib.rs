@@ -3,7 +3,13 @@
 //! The Bradley–Terry fit, bootstrap, style control, agreement statistics and the pair sampler
 //! build on the types here.
 
+pub mod bt;
 pub mod elo;
+pub mod leaderboard;
+pub mod linalg;
+pub mod style;
+#[cfg(test)]
+mod testing;
 
 use serde::{Deserialize, Serialize};
 
