@@ -50,7 +50,8 @@ e2e() {
   printf '%s\n' "$E2E_ADMIN_PASSWORD" | "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" \
     user create --role admin --username "$E2E_ADMIN_USER" --password-stdin
   local port="${VERDICT_E2E_PORT:-3107}"
-  LEPTOS_SITE_ROOT="$TARGET_DIR/site" LEPTOS_OUTPUT_NAME=verdict LEPTOS_ENV=PROD \
+  # cargo-leptos writes the site under the workspace's target/, whatever CARGO_TARGET_DIR says.
+  LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_OUTPUT_NAME=verdict LEPTOS_ENV=PROD \
     "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" serve --addr "127.0.0.1:$port" \
     >"$PGROOT/server-$mode.log" 2>&1 &
   SERVER_PID=$!

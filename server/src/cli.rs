@@ -69,6 +69,13 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Ratings from a Chatbot Arena battle log (no database needed).
+    Leaderboard(crate::leaderboard_cmd::LeaderboardArgs),
+    /// Benchmarks that print a table of timings.
+    Bench {
+        #[command(subcommand)]
+        command: crate::leaderboard_cmd::BenchCommand,
+    },
 }
 
 #[derive(Debug, Parser)]
@@ -150,6 +157,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Db { action } => db_command(&cli.database, action),
+        Command::Leaderboard(args) => crate::leaderboard_cmd::run(&args),
+        Command::Bench { command } => crate::leaderboard_cmd::bench(&command),
         Command::User {
             action:
                 UserAction::Create {

@@ -1,6 +1,8 @@
 //! The `verdict` server: command line, HTTP router, REST API and the embedded PostgreSQL.
 
 pub mod api;
+pub mod battles;
 pub mod cli;
+pub mod leaderboard_cmd;
 pub mod pg;
 pub mod web;

@@ -1,0 +1,565 @@
+//! Chatbot Arena battle logs: reading them fast (JSON array, JSONL or CSV) into model indices
+//! and outcomes, and writing synthetic ones for benchmarks.
+//!
+//! Fields as FastChat uses them: `model_a`, `model_b`, `winner` ∈ {`model_a`, `model_b`, `tie`,
+//! `tie (bothbad)`}, optional `tstamp` (battles are put in time order for online Elo), `anony`
+//! (when present, only anonymous battles count), `judge`, and style counts either in
+//! `conv_metadata` or flat (`sum_assistant_a_tokens`, `header_count_a`, `list_count_a`,
+//! `bold_count_a`, and the same for `_b`); header/list/bold counts may be numbers or objects
+//! whose values are summed.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use ranking::Outcome;
+use ranking::style::StyleCounts;
+use rayon::prelude::*;
+use serde::Deserialize;
+
+/// Battles read from a log, with model names interned.
+#[derive(Debug, Clone, Default)]
+pub struct BattleLog {
+    /// Model names; battles refer to them by index.
+    pub models: Vec<String>,
+    /// `(a, b, outcome)` in time order.
+    pub battles: Vec<(u32, u32, Outcome)>,
+    /// Style counts per battle, `(a, b)`, when every counted battle has them.
+    pub style: Option<Vec<(StyleCounts, StyleCounts)>>,
+    /// Lines (or array elements) skipped because `anony` was false.
+    pub skipped_non_anonymous: usize,
+}
+
+#[derive(Deserialize)]
+struct RawBattle<'a> {
+    #[serde(borrow)]
+    model_a: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    model_b: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    winner: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    tstamp: Option<f64>,
+    #[serde(default)]
+    anony: Option<bool>,
+    #[serde(default)]
+    conv_metadata: Option<StyleFields>,
+    #[serde(flatten)]
+    flat: StyleFields,
+}
+
+#[derive(Deserialize, Default)]
+struct StyleFields {
+    sum_assistant_a_tokens: Option<Count>,
+    header_count_a: Option<Count>,
+    list_count_a: Option<Count>,
+    bold_count_a: Option<Count>,
+    sum_assistant_b_tokens: Option<Count>,
+    header_count_b: Option<Count>,
+    list_count_b: Option<Count>,
+    bold_count_b: Option<Count>,
+}
+
+/// A number, or an object of numbers that FastChat sums (e.g. `{"h1": 1, "h2": 3}`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Count {
+    Number(f64),
+    Map(HashMap<String, f64>),
+}
+
+impl Count {
+    fn value(&self) -> f64 {
+        match self {
+            Self::Number(n) => *n,
+            Self::Map(m) => m.values().sum(),
+        }
+    }
+}
+
+impl StyleFields {
+    fn counts(&self) -> Option<(StyleCounts, StyleCounts)> {
+        let v = |c: &Option<Count>| c.as_ref().map(Count::value);
+        Some((
+            StyleCounts {
+                tokens: v(&self.sum_assistant_a_tokens)?,
+                headers: v(&self.header_count_a)?,
+                lists: v(&self.list_count_a)?,
+                bold: v(&self.bold_count_a)?,
+            },
+            StyleCounts {
+                tokens: v(&self.sum_assistant_b_tokens)?,
+                headers: v(&self.header_count_b)?,
+                lists: v(&self.list_count_b)?,
+                bold: v(&self.bold_count_b)?,
+            },
+        ))
+    }
+}
+
+fn parse_winner(winner: &str) -> Option<Outcome> {
+    match winner {
+        "model_a" => Some(Outcome::A),
+        "model_b" => Some(Outcome::B),
+        "tie" => Some(Outcome::Tie),
+        "tie (bothbad)" => Some(Outcome::BothBad),
+        _ => None,
+    }
+}
+
+/// One parsed battle before names are interned globally.
+struct Parsed {
+    a: u32,
+    b: u32,
+    outcome: Outcome,
+    tstamp: Option<f64>,
+    style: Option<(StyleCounts, StyleCounts)>,
+}
+
+/// The result of parsing one chunk: local name table and battles referring to it.
+#[derive(Default)]
+struct Chunk {
+    names: Vec<String>,
+    battles: Vec<Parsed>,
+    skipped: usize,
+}
+
+impl Chunk {
+    fn intern(&mut self, lookup: &mut HashMap<String, u32>, name: &str) -> u32 {
+        if let Some(&i) = lookup.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        lookup.insert(name.to_owned(), i);
+        i
+    }
+
+    fn push(
+        &mut self,
+        lookup: &mut HashMap<String, u32>,
+        raw: &RawBattle<'_>,
+        line: usize,
+    ) -> Result<()> {
+        if raw.anony == Some(false) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let outcome = parse_winner(&raw.winner).with_context(|| {
+            format!(
+                "line {line}: field `winner` is {:?}; expected model_a, model_b, tie or \"tie (bothbad)\"",
+                raw.winner
+            )
+        })?;
+        if raw.model_a == raw.model_b {
+            bail!(
+                "line {line}: model_a and model_b are both {:?}",
+                raw.model_a
+            );
+        }
+        let a = self.intern(lookup, &raw.model_a);
+        let b = self.intern(lookup, &raw.model_b);
+        let style = raw
+            .conv_metadata
+            .as_ref()
+            .and_then(StyleFields::counts)
+            .or_else(|| raw.flat.counts());
+        self.battles.push(Parsed {
+            a,
+            b,
+            outcome,
+            tstamp: raw.tstamp,
+            style,
+        });
+        Ok(())
+    }
+}
+
+/// Reads a battle log, detecting the format from its first bytes (`[` JSON array, `{` JSONL,
+/// anything else CSV with a header).
+///
+/// # Errors
+/// On IO failure, or with the line (or array element) and field of the first bad record.
+pub fn read(path: &Path) -> Result<BattleLog> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut head = [0u8; 4096];
+    let n = file.read(&mut head)?;
+    let first = head[..n].iter().find(|b| !b.is_ascii_whitespace()).copied();
+    drop(file);
+    match first {
+        None => bail!("{} is empty", path.display()),
+        Some(b'[') => {
+            let bytes = std::fs::read(path)?;
+            read_json_array(&bytes)
+        }
+        Some(b'{') => read_jsonl(path),
+        Some(_) => read_csv(path),
+    }
+}
+
+fn read_json_array(bytes: &[u8]) -> Result<BattleLog> {
+    let raws: Vec<RawBattle<'_>> =
+        serde_json::from_slice(bytes).context("reading the JSON array of battles")?;
+    let mut chunk = Chunk::default();
+    let mut lookup = HashMap::new();
+    for (i, raw) in raws.iter().enumerate() {
+        chunk
+            .push(&mut lookup, raw, i + 1)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().replacen("line", "element", 1)))?;
+    }
+    Ok(merge(vec![chunk]))
+}
+
+/// JSONL: read in blocks of about 32 MiB (bounded memory for logs of any size); each block is
+/// split at line ends and parsed on all cores.
+fn read_jsonl(path: &Path) -> Result<BattleLog> {
+    const BLOCK: usize = 32 << 20;
+    let mut file = std::fs::File::open(path)?;
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut carry: Vec<u8> = Vec::new();
+    let mut first_line = 1usize;
+    loop {
+        let mut block = std::mem::take(&mut carry);
+        let start = block.len();
+        block.resize(start + BLOCK, 0);
+        let mut filled = start;
+        while filled < block.len() {
+            let n = file.read(&mut block[filled..])?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        block.truncate(filled);
+        let at_end = filled < start + BLOCK;
+        let cut = if at_end {
+            block.len()
+        } else {
+            match block.iter().rposition(|&b| b == b'\n') {
+                Some(p) => p + 1,
+                None => bail!("line {first_line} is longer than {BLOCK} bytes"),
+            }
+        };
+        carry = block[cut..].to_vec();
+        block.truncate(cut);
+        let lines_in_block = bytecount_newlines(&block);
+        chunks.extend(parse_block(&block, first_line)?);
+        first_line += lines_in_block;
+        if at_end && carry.is_empty() {
+            break;
+        }
+    }
+    Ok(merge(chunks))
+}
+
+fn bytecount_newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// Splits a block of whole lines into pieces (one per core and then some) and parses them in
+/// parallel.
+fn parse_block(block: &[u8], first_line: usize) -> Result<Vec<Chunk>> {
+    let pieces = (rayon::current_num_threads() * 4).max(1);
+    let target = block.len() / pieces + 1;
+    let mut bounds = Vec::new();
+    let mut start = 0;
+    while start < block.len() {
+        let mut end = (start + target).min(block.len());
+        while end < block.len() && block[end - 1] != b'\n' {
+            end += 1;
+        }
+        bounds.push((start, end));
+        start = end;
+    }
+    // Line numbers of each piece's first line, for error messages.
+    let mut line_starts = Vec::with_capacity(bounds.len());
+    let mut line = first_line;
+    for &(s, e) in &bounds {
+        line_starts.push(line);
+        line += bytecount_newlines(&block[s..e]);
+    }
+    bounds
+        .par_iter()
+        .zip(line_starts.par_iter())
+        .map(|(&(s, e), &line0)| {
+            let mut chunk = Chunk::default();
+            let mut lookup = HashMap::new();
+            for (k, text) in block[s..e].split(|&b| b == b'\n').enumerate() {
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let line = line0 + k;
+                let raw: RawBattle<'_> = serde_json::from_slice(text)
+                    .with_context(|| format!("line {line}: not a battle record"))?;
+                chunk.push(&mut lookup, &raw, line)?;
+            }
+            Ok(chunk)
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct CsvBattle {
+    model_a: String,
+    model_b: String,
+    winner: String,
+    tstamp: Option<f64>,
+    anony: Option<String>,
+    sum_assistant_a_tokens: Option<f64>,
+    header_count_a: Option<f64>,
+    list_count_a: Option<f64>,
+    bold_count_a: Option<f64>,
+    sum_assistant_b_tokens: Option<f64>,
+    header_count_b: Option<f64>,
+    list_count_b: Option<f64>,
+    bold_count_b: Option<f64>,
+}
+
+fn read_csv(path: &Path) -> Result<BattleLog> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut chunk = Chunk::default();
+    let mut lookup = HashMap::new();
+    for (i, record) in reader.deserialize::<CsvBattle>().enumerate() {
+        let line = i + 2;
+        let r = record.with_context(|| format!("line {line}: not a battle record"))?;
+        let anony = match r.anony.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") => None,
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            Some(other) => bail!("line {line}: field `anony` is {other:?}; expected true or false"),
+        };
+        let num = |v: Option<f64>| v.map(Count::Number);
+        let raw = RawBattle {
+            model_a: r.model_a.as_str().into(),
+            model_b: r.model_b.as_str().into(),
+            winner: r.winner.as_str().into(),
+            tstamp: r.tstamp,
+            anony,
+            conv_metadata: None,
+            flat: StyleFields {
+                sum_assistant_a_tokens: num(r.sum_assistant_a_tokens),
+                header_count_a: num(r.header_count_a),
+                list_count_a: num(r.list_count_a),
+                bold_count_a: num(r.bold_count_a),
+                sum_assistant_b_tokens: num(r.sum_assistant_b_tokens),
+                header_count_b: num(r.header_count_b),
+                list_count_b: num(r.list_count_b),
+                bold_count_b: num(r.bold_count_b),
+            },
+        };
+        chunk.push(&mut lookup, &raw, line)?;
+    }
+    Ok(merge(vec![chunk]))
+}
+
+/// Interns names across chunks, sorts by timestamp when every battle has one (stable, so file
+/// order breaks ties), and keeps style counts only when every battle has them.
+fn merge(chunks: Vec<Chunk>) -> BattleLog {
+    let mut models: Vec<String> = Vec::new();
+    let mut index: HashMap<String, u32> = HashMap::new();
+    let total: usize = chunks.iter().map(|c| c.battles.len()).sum();
+    let skipped = chunks.iter().map(|c| c.skipped).sum();
+    let mut all: Vec<Parsed> = Vec::with_capacity(total);
+    for chunk in chunks {
+        let map: Vec<u32> = chunk
+            .names
+            .into_iter()
+            .map(|name| {
+                *index.entry(name.clone()).or_insert_with(|| {
+                    models.push(name);
+                    (models.len() - 1) as u32
+                })
+            })
+            .collect();
+        all.extend(chunk.battles.into_iter().map(|p| Parsed {
+            a: map[p.a as usize],
+            b: map[p.b as usize],
+            ..p
+        }));
+    }
+    if all.iter().all(|p| p.tstamp.is_some()) {
+        all.par_sort_by(|x, y| x.tstamp.unwrap_or(0.0).total_cmp(&y.tstamp.unwrap_or(0.0)));
+    }
+    let style = if !all.is_empty() && all.iter().all(|p| p.style.is_some()) {
+        Some(all.iter().filter_map(|p| p.style).collect())
+    } else {
+        None
+    };
+    let battles = all.into_iter().map(|p| (p.a, p.b, p.outcome)).collect();
+    BattleLog {
+        models,
+        battles,
+        style,
+        skipped_non_anonymous: skipped,
+    }
+}
+
+/// Settings of the synthetic battle generator.
+#[derive(Debug, Clone, Copy)]
+pub struct GenConfig {
+    /// Number of models.
+    pub models: usize,
+    /// Number of battles.
+    pub battles: usize,
+    /// Share of ties (half `tie`, half `tie (bothbad)`).
+    pub ties: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Include `conv_metadata` style counts.
+    pub style: bool,
+}
+
+/// Writes synthetic battles as JSONL: models `model-00`…, strengths spread evenly over 600
+/// rating points, winners drawn from the Bradley–Terry probabilities, ties at the given rate.
+///
+/// # Errors
+/// On write failure.
+pub fn generate(cfg: &GenConfig, out: &mut impl Write) -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    let n = cfg.models.max(2);
+    let strength: Vec<f64> = (0..n)
+        .map(|i| -0.75 + 1.5 * i as f64 / (n - 1) as f64)
+        .collect();
+    let mut line = String::with_capacity(256);
+    for k in 0..cfg.battles {
+        let a = rng.random_range(0..n);
+        let b = (a + rng.random_range(1..n)) % n;
+        let (ta, tb) = (rng.random_range(50..900u32), rng.random_range(50..900u32));
+        let p = 1.0 / (1.0 + 10f64.powf(strength[b] - strength[a]));
+        let winner = if rng.random_bool(cfg.ties) {
+            if rng.random_bool(0.5) {
+                "tie"
+            } else {
+                "tie (bothbad)"
+            }
+        } else if rng.random_bool(p) {
+            "model_a"
+        } else {
+            "model_b"
+        };
+        line.clear();
+        use std::fmt::Write as _;
+        let _ = write!(
+            line,
+            r#"{{"model_a":"model-{a:02}","model_b":"model-{b:02}","winner":"{winner}","tstamp":{},"anony":true"#,
+            1_700_000_000 + k as u64
+        );
+        if cfg.style {
+            let _ = write!(
+                line,
+                r#","conv_metadata":{{"sum_assistant_a_tokens":{ta},"header_count_a":{{"h1":{},"h2":{}}},"list_count_a":{{"ordered":{},"unordered":{}}},"bold_count_a":{{"**":{},"__":0}},"sum_assistant_b_tokens":{tb},"header_count_b":{{"h1":{},"h2":{}}},"list_count_b":{{"ordered":{},"unordered":{}}},"bold_count_b":{{"**":{},"__":0}}}}"#,
+                rng.random_range(0..3u32),
+                rng.random_range(0..4u32),
+                rng.random_range(0..5u32),
+                rng.random_range(0..5u32),
+                rng.random_range(0..6u32),
+                rng.random_range(0..3u32),
+                rng.random_range(0..4u32),
+                rng.random_range(0..5u32),
+                rng.random_range(0..5u32),
+                rng.random_range(0..6u32),
+            );
+        }
+        line.push_str("}\n");
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn reads_the_three_formats_alike() {
+        let jsonl = r#"{"model_a":"x","model_b":"y","winner":"model_a","tstamp":2,"anony":true}
+{"model_a":"y","model_b":"x","winner":"tie (bothbad)","tstamp":1,"anony":true}
+{"model_a":"y","model_b":"z","winner":"model_b","tstamp":3,"anony":false}
+"#;
+        let array = r#"[{"model_a":"x","model_b":"y","winner":"model_a","tstamp":2,"anony":true},
+{"model_a":"y","model_b":"x","winner":"tie (bothbad)","tstamp":1,"anony":true},
+{"model_a":"y","model_b":"z","winner":"model_b","tstamp":3,"anony":false}]"#;
+        let csv = "model_a,model_b,winner,tstamp,anony\nx,y,model_a,2,true\ny,x,tie (bothbad),1,true\ny,z,model_b,3,false\n";
+        for (name, text) in [("a.jsonl", jsonl), ("a.json", array), ("a.csv", csv)] {
+            let (_dir, path) = write(name, text);
+            let log = read(&path).unwrap();
+            // Sorted by tstamp; the non-anonymous battle is skipped.
+            assert_eq!(log.battles.len(), 2, "{name}");
+            assert_eq!(log.skipped_non_anonymous, 1, "{name}");
+            let first = log.battles[0];
+            assert_eq!(log.models[first.0 as usize], "y", "{name}");
+            assert_eq!(first.2, Outcome::BothBad, "{name}");
+            assert!(log.style.is_none());
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line_and_field() {
+        let (_dir, path) = write(
+            "bad.jsonl",
+            "{\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"model_a\"}\n\n{\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"draw\"}\n",
+        );
+        let err = format!("{:#}", read(&path).unwrap_err());
+        assert!(err.contains("line 3") && err.contains("winner"), "{err}");
+        let (_dir, path) = write("bad2.jsonl", "{\"model_a\":\"x\"}\n");
+        let err = format!("{:#}", read(&path).unwrap_err());
+        assert!(err.contains("line 1") && err.contains("model_b"), "{err}");
+    }
+
+    #[test]
+    fn style_counts_come_from_conv_metadata_or_flat_fields() {
+        let text = r#"{"model_a":"x","model_b":"y","winner":"model_a","conv_metadata":{"sum_assistant_a_tokens":10,"header_count_a":{"h1":1,"h2":2},"list_count_a":{"ordered":1},"bold_count_a":{"**":4},"sum_assistant_b_tokens":5,"header_count_b":0,"list_count_b":0,"bold_count_b":0}}
+{"model_a":"y","model_b":"x","winner":"model_b","sum_assistant_a_tokens":7,"header_count_a":1,"list_count_a":2,"bold_count_a":3,"sum_assistant_b_tokens":8,"header_count_b":0,"list_count_b":0,"bold_count_b":0}
+"#;
+        let (_dir, path) = write("s.jsonl", text);
+        let log = read(&path).unwrap();
+        let style = log.style.unwrap();
+        assert_eq!(
+            style[0].0,
+            StyleCounts {
+                tokens: 10.0,
+                headers: 3.0,
+                lists: 1.0,
+                bold: 4.0
+            }
+        );
+        assert_eq!(style[1].0.bold, 3.0);
+    }
+
+    #[test]
+    fn generated_logs_read_back() {
+        let mut out = Vec::new();
+        generate(
+            &GenConfig {
+                models: 5,
+                battles: 2000,
+                ties: 0.3,
+                seed: 1,
+                style: true,
+            },
+            &mut out,
+        )
+        .unwrap();
+        let (_dir, path) = write("g.jsonl", std::str::from_utf8(&out).unwrap());
+        let log = read(&path).unwrap();
+        assert_eq!((log.models.len(), log.battles.len()), (5, 2000));
+        assert_eq!(log.style.map(|s| s.len()), Some(2000));
+        let ties = log
+            .battles
+            .iter()
+            .filter(|b| matches!(b.2, Outcome::Tie | Outcome::BothBad))
+            .count();
+        assert!((500..700).contains(&ties), "{ties}");
+    }
+}

@@ -1,0 +1,612 @@
+//! `verdict leaderboard` (ratings from a battle log) and the `verdict bench` commands that time
+//! it on synthetic data.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use ranking::bt::{self, BootstrapConfig, BtConfig, Counts, Unbounded};
+use ranking::elo::{EloConfig, online_elo};
+use ranking::leaderboard::{self, LeaderboardConfig, Matrices};
+use ranking::style::{self, FEATURE_NAMES, StyleBattle, StyleConfig};
+use serde::Serialize;
+
+use crate::battles::{self, BattleLog, GenConfig};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned text table.
+    Table,
+    /// Every field and the matrices.
+    Json,
+    /// One line per model.
+    Csv,
+}
+
+/// `verdict leaderboard`.
+#[derive(Debug, Args)]
+pub struct LeaderboardArgs {
+    /// Chatbot Arena battle log: JSON array, JSONL or CSV.
+    #[arg(long)]
+    pub battles: PathBuf,
+    /// Bootstrap rounds for the 95% intervals (0: none).
+    #[arg(long, default_value_t = 100)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Control for response length and markdown (needs style counts in the log).
+    #[arg(long)]
+    pub style_control: bool,
+    /// Shift ratings so that MODEL has RATING, e.g. `--anchor gpt-4=1200`.
+    #[arg(long, value_name = "MODEL=RATING")]
+    pub anchor: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// One model in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    /// Rank (UB).
+    pub rank_ub: Option<usize>,
+    /// Name.
+    pub model: String,
+    /// Rating (Bradley–Terry, or style-controlled).
+    pub rating: Option<f64>,
+    /// Lower 95% bound.
+    pub lower: Option<f64>,
+    /// Upper 95% bound.
+    pub upper: Option<f64>,
+    /// Votes involving the model.
+    pub votes: u64,
+    /// Online Elo (K = 4, in time order).
+    pub online_elo: f64,
+    /// Why there is no finite rating.
+    pub unbounded: Option<Unbounded>,
+}
+
+/// The whole result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Models, best first.
+    pub models: Vec<ModelReport>,
+    /// Battles counted.
+    pub battles: usize,
+    /// Battles left out because `anony` was false.
+    pub skipped_non_anonymous: usize,
+    /// Bootstrap rounds.
+    pub bootstrap_rounds: usize,
+    /// Bootstrap seed.
+    pub seed: u64,
+    /// Whether ratings are style-controlled.
+    pub style_control: bool,
+    /// Style coefficients by feature name (style control only).
+    pub style_coefficients: Option<Vec<(String, f64)>>,
+    /// Model order of the matrices (the leaderboard's order).
+    pub matrix_models: Vec<String>,
+    /// Pairwise matrices.
+    pub matrices: Matrices,
+}
+
+fn parse_anchor(spec: Option<&str>, models: &[String]) -> Result<Option<(usize, f64)>> {
+    let Some(spec) = spec else { return Ok(None) };
+    let (name, rating) = spec
+        .rsplit_once('=')
+        .context("--anchor takes MODEL=RATING")?;
+    let rating: f64 = rating
+        .trim()
+        .parse()
+        .with_context(|| format!("--anchor: {rating:?} is not a number"))?;
+    let idx = models
+        .iter()
+        .position(|m| m == name)
+        .with_context(|| format!("--anchor: no model named {name:?} in the battles"))?;
+    Ok(Some((idx, rating)))
+}
+
+/// Computes the report for a battle log.
+///
+/// # Errors
+/// On a bad anchor, or style control without style counts.
+pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
+    let n = log.models.len();
+    if n < 2 {
+        bail!("the battles name fewer than two models");
+    }
+    let anchor = parse_anchor(args.anchor.as_deref(), &log.models)?;
+    let battles: Vec<(usize, usize, ranking::Outcome)> = log
+        .battles
+        .iter()
+        .map(|&(a, b, o)| (a as usize, b as usize, o))
+        .collect();
+    let elo = online_elo(n, &battles, &EloConfig::new());
+    let counts = Counts::from_battles(n, battles.iter().copied());
+    let cfg = LeaderboardConfig {
+        bt: BtConfig::new(),
+        bootstrap: BootstrapConfig {
+            rounds: args.bootstrap,
+            seed: args.seed,
+        },
+        anchor,
+    };
+    let (rows, coefficients) = if args.style_control {
+        style_rows(log, &battles, &counts, &cfg)?
+    } else {
+        (leaderboard::compute(&counts, &cfg).rows, None)
+    };
+    let ratings_by_model: Vec<Option<f64>> = {
+        let mut v = vec![None; n];
+        for r in &rows {
+            v[r.model] = r.rating;
+        }
+        v
+    };
+    let full = leaderboard::matrices(&counts, &ratings_by_model, &cfg.bt);
+    let order: Vec<usize> = rows.iter().map(|r| r.model).collect();
+    let pick = |m: &Vec<Vec<f64>>| {
+        order
+            .iter()
+            .map(|&i| order.iter().map(|&j| m[i][j]).collect())
+            .collect()
+    };
+    let pick_opt = |m: &Vec<Vec<Option<f64>>>| {
+        order
+            .iter()
+            .map(|&i| order.iter().map(|&j| m[i][j]).collect())
+            .collect()
+    };
+    let matrices = Matrices {
+        battles: pick(&full.battles),
+        win_fraction: pick_opt(&full.win_fraction),
+        predicted_win_rate: pick_opt(&full.predicted_win_rate),
+    };
+    Ok(Report {
+        models: rows
+            .iter()
+            .map(|r| ModelReport {
+                rank_ub: r.rank_ub,
+                model: log.models[r.model].clone(),
+                rating: r.rating,
+                lower: r.lower,
+                upper: r.upper,
+                votes: r.votes as u64,
+                online_elo: elo[r.model],
+                unbounded: r.unbounded,
+            })
+            .collect(),
+        battles: log.battles.len(),
+        skipped_non_anonymous: log.skipped_non_anonymous,
+        bootstrap_rounds: args.bootstrap,
+        seed: args.seed,
+        style_control: args.style_control,
+        style_coefficients: coefficients,
+        matrix_models: order.iter().map(|&i| log.models[i].clone()).collect(),
+        matrices,
+    })
+}
+
+type StyleRows = (Vec<leaderboard::ModelRating>, Option<Vec<(String, f64)>>);
+
+fn style_rows(
+    log: &BattleLog,
+    battles: &[(usize, usize, ranking::Outcome)],
+    counts: &Counts,
+    cfg: &LeaderboardConfig,
+) -> Result<StyleRows> {
+    let Some(style_counts) = &log.style else {
+        bail!(
+            "--style-control needs style counts on every battle (conv_metadata, or the flat \
+             sum_assistant_a_tokens, header_count_a, list_count_a, bold_count_a and _b fields)"
+        );
+    };
+    let n = log.models.len();
+    let sb: Vec<StyleBattle> = battles
+        .iter()
+        .zip(style_counts)
+        .map(|(&(a, b, outcome), &(style_a, style_b))| StyleBattle {
+            a,
+            b,
+            outcome,
+            style_a,
+            style_b,
+        })
+        .collect();
+    let feats = style::features(&sb);
+    let scfg = StyleConfig::new();
+    let point = style::fit(n, &sb, &feats, None, None, &scfg);
+    let scale = |natural: &[f64]| -> Vec<f64> {
+        let mut s: Vec<f64> = natural
+            .iter()
+            .map(|r| cfg.bt.scale * r + cfg.bt.init_rating)
+            .collect();
+        if let Some((m, rating)) = cfg.anchor {
+            let shift = rating - s[m];
+            s.iter_mut().for_each(|v| *v += shift);
+        }
+        s
+    };
+    let ratings = scale(&point.natural);
+    let bounds = if cfg.bootstrap.rounds > 0 {
+        let fits = style::bootstrap(
+            n,
+            &sb,
+            &feats,
+            &point,
+            &scfg,
+            cfg.bootstrap.rounds,
+            cfg.bootstrap.seed,
+        );
+        let rounds: Vec<Vec<f64>> = fits.iter().map(|f| scale(&f.natural)).collect();
+        bt::confidence_intervals(&rounds, n)
+    } else {
+        vec![(f64::NAN, f64::NAN); n]
+    };
+    let ranks = bt::rank_upper_bound(&bounds);
+    let votes = counts.votes_per_model();
+    let finite = |x: f64| x.is_finite().then_some(x);
+    let mut rows: Vec<leaderboard::ModelRating> = (0..n)
+        .map(|m| leaderboard::ModelRating {
+            model: m,
+            rating: finite(ratings[m]),
+            lower: finite(bounds[m].0),
+            upper: finite(bounds[m].1),
+            rank_ub: ranks[m],
+            votes: votes[m],
+            unbounded: None,
+        })
+        .collect();
+    rows.sort_by(|x, y| {
+        y.rating
+            .unwrap_or(f64::MIN)
+            .total_cmp(&x.rating.unwrap_or(f64::MIN))
+    });
+    let coefficients = FEATURE_NAMES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .zip(point.coefficients)
+        .collect();
+    Ok((rows, Some(coefficients)))
+}
+
+/// Prints the report in the chosen format.
+///
+/// # Errors
+/// On write failure.
+pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> Result<()> {
+    let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x:.1}"));
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)?;
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record([
+                "rank_ub",
+                "model",
+                "rating",
+                "lower",
+                "upper",
+                "votes",
+                "online_elo",
+                "note",
+            ])?;
+            for m in &report.models {
+                w.write_record([
+                    m.rank_ub.map_or_else(String::new, |r| r.to_string()),
+                    m.model.clone(),
+                    m.rating.map_or_else(String::new, |x| format!("{x:.4}")),
+                    m.lower.map_or_else(String::new, |x| format!("{x:.4}")),
+                    m.upper.map_or_else(String::new, |x| format!("{x:.4}")),
+                    m.votes.to_string(),
+                    format!("{:.4}", m.online_elo),
+                    note(m.unbounded).to_owned(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            let width = report
+                .models
+                .iter()
+                .map(|m| m.model.len())
+                .max()
+                .unwrap_or(5)
+                .max(5);
+            writeln!(
+                out,
+                "{:>9}  {:<width$}  {:>8}  {:>15}  {:>9}  {:>10}",
+                "Rank (UB)", "Model", "Rating", "95% CI", "Votes", "Online Elo"
+            )?;
+            for m in &report.models {
+                let ci = match (m.rating, m.lower, m.upper) {
+                    (Some(r), Some(l), Some(u)) => format!("+{:.1}/-{:.1}", u - r, r - l),
+                    _ => "-".to_owned(),
+                };
+                let rating = if m.unbounded.is_some() {
+                    note(m.unbounded).to_owned()
+                } else {
+                    fmt(m.rating)
+                };
+                writeln!(
+                    out,
+                    "{:>9}  {:<width$}  {:>8}  {:>15}  {:>9}  {:>10.1}",
+                    m.rank_ub.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                    m.model,
+                    rating,
+                    ci,
+                    m.votes,
+                    m.online_elo
+                )?;
+            }
+            if let Some(coef) = &report.style_coefficients {
+                let parts: Vec<String> = coef.iter().map(|(k, v)| format!("{k} {v:+.4}")).collect();
+                writeln!(out, "style coefficients: {}", parts.join(", "))?;
+            }
+            writeln!(
+                out,
+                "{} battles{}; {} bootstrap rounds (seed {})",
+                report.battles,
+                if report.skipped_non_anonymous > 0 {
+                    format!(" ({} non-anonymous skipped)", report.skipped_non_anonymous)
+                } else {
+                    String::new()
+                },
+                report.bootstrap_rounds,
+                report.seed
+            )?;
+        }
+    }
+    Ok(())
+}
+
+const fn note(u: Option<Unbounded>) -> &'static str {
+    match u {
+        Some(Unbounded::AllWins) => "no finite rating: never lost",
+        Some(Unbounded::AllLosses) => "no finite rating: never won",
+        Some(Unbounded::NoVotes) => "no votes",
+        None => "",
+    }
+}
+
+/// `verdict leaderboard`.
+///
+/// # Errors
+/// On unreadable input or a bad option.
+pub fn run(args: &LeaderboardArgs) -> Result<()> {
+    let log = battles::read(&args.battles)?;
+    let report = compute(&log, args)?;
+    print(&report, args.format, &mut std::io::stdout().lock())
+}
+
+/// `verdict bench ...`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Write synthetic Chatbot Arena battles as JSONL.
+    GenBattles {
+        /// Number of models.
+        #[arg(long, default_value_t = 20)]
+        models: usize,
+        /// Number of battles.
+        #[arg(long, default_value_t = 1_000_000)]
+        battles: usize,
+        /// Share of ties.
+        #[arg(long, default_value_t = 0.3)]
+        ties: f64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Include style counts (conv_metadata).
+        #[arg(long)]
+        style: bool,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Time the leaderboard pipeline on a battle log: load, online Elo, BT, bootstrap, rank.
+    Leaderboard {
+        /// Battle log.
+        #[arg(long)]
+        battles: PathBuf,
+        /// Bootstrap rounds (repeatable: each is timed).
+        #[arg(long, default_values_t = [100, 1000])]
+        bootstrap: Vec<usize>,
+        /// Also time style control with this many rounds on the same log.
+        #[arg(long)]
+        style_rounds: Option<usize>,
+    },
+    /// Time a leaderboard recomputed from aggregated counts (as the app does).
+    Counts {
+        /// Number of models.
+        #[arg(long, default_value_t = 100)]
+        models: usize,
+        /// Bootstrap rounds.
+        #[arg(long, default_value_t = 100)]
+        rounds: usize,
+        /// Votes behind the counts.
+        #[arg(long, default_value_t = 1_000_000)]
+        votes: usize,
+    },
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Runs a bench command, printing a table of timings.
+///
+/// # Errors
+/// On IO failure.
+pub fn bench(cmd: &BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::GenBattles {
+            models,
+            battles,
+            ties,
+            seed,
+            style,
+            out,
+        } => {
+            let file = std::fs::File::create(out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            let cfg = GenConfig {
+                models: *models,
+                battles: *battles,
+                ties: *ties,
+                seed: *seed,
+                style: *style,
+            };
+            battles::generate(&cfg, &mut w)?;
+            std::io::Write::flush(&mut w)?;
+            println!(
+                "wrote {battles} battles among {models} models to {}",
+                out.display()
+            );
+        }
+        BenchCommand::Leaderboard {
+            battles: path,
+            bootstrap,
+            style_rounds,
+        } => {
+            println!("threads: {}", rayon::current_num_threads());
+            println!("{:<34} {:>10}", "step", "seconds");
+            let t0 = Instant::now();
+            let log = battles::read(path)?;
+            let load = t0.elapsed().as_secs_f64();
+            println!(
+                "{:<34} {:>10.3}",
+                format!("load {} battles", log.battles.len()),
+                load
+            );
+            let n = log.models.len();
+            let triples: Vec<(usize, usize, ranking::Outcome)> = log
+                .battles
+                .iter()
+                .map(|&(a, b, o)| (a as usize, b as usize, o))
+                .collect();
+            let t = Instant::now();
+            let elo = online_elo(n, &triples, &EloConfig::new());
+            let t_elo = t.elapsed().as_secs_f64();
+            println!("{:<34} {:>10.3}", "online Elo", t_elo);
+            let t = Instant::now();
+            let counts = Counts::from_battles(n, triples.iter().copied());
+            let unbounded = bt::unbounded_models(&counts);
+            let excluded: Vec<bool> = unbounded.iter().map(Option::is_some).collect();
+            let point = bt::fit(&counts, &excluded, None, &BtConfig::new());
+            let t_bt = t.elapsed().as_secs_f64();
+            println!(
+                "{:<34} {:>10.3}",
+                format!("aggregate + BT ({} iterations)", point.iterations),
+                t_bt
+            );
+            for &rounds in bootstrap {
+                let t = Instant::now();
+                let fits = bt::bootstrap(
+                    &counts,
+                    &excluded,
+                    &point,
+                    &BtConfig::new(),
+                    &BootstrapConfig { rounds, seed: 0 },
+                );
+                let scaled: Vec<Vec<f64>> =
+                    fits.iter().map(|f| f.scaled(&BtConfig::new())).collect();
+                let t_boot = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let bounds = bt::confidence_intervals(&scaled, n);
+                let ranks = bt::rank_upper_bound(&bounds);
+                let t_rank = t.elapsed().as_secs_f64();
+                println!(
+                    "{:<34} {:>10.3}",
+                    format!("bootstrap, {rounds} rounds"),
+                    t_boot
+                );
+                println!("{:<34} {:>10.3}", "CIs + Rank (UB)", t_rank);
+                println!(
+                    "{:<34} {:>10.3}",
+                    format!("TOTAL with {rounds} rounds"),
+                    load + t_elo + t_bt + t_boot + t_rank
+                );
+                std::hint::black_box((&ranks, &elo));
+            }
+            if let Some(rounds) = style_rounds {
+                let args = LeaderboardArgs {
+                    battles: path.clone(),
+                    bootstrap: *rounds,
+                    seed: 0,
+                    style_control: true,
+                    anchor: None,
+                    format: Format::Json,
+                };
+                let t = Instant::now();
+                let report = compute(&log, &args)?;
+                println!(
+                    "{:<34} {:>10.3}",
+                    format!("style control, {rounds} rounds"),
+                    t.elapsed().as_secs_f64()
+                );
+                std::hint::black_box(report);
+            }
+            if let Some(mib) = peak_rss_mib() {
+                println!("{:<34} {:>10.0}", "peak memory (MiB, VmHWM)", mib);
+            }
+        }
+        BenchCommand::Counts {
+            models,
+            rounds,
+            votes,
+        } => {
+            let battles = synthetic_counts(*models, *votes);
+            let t = Instant::now();
+            let cfg = LeaderboardConfig {
+                bootstrap: BootstrapConfig {
+                    rounds: *rounds,
+                    seed: 0,
+                },
+                ..LeaderboardConfig::new()
+            };
+            let lb = leaderboard::compute(&battles, &cfg);
+            let secs = t.elapsed().as_secs_f64();
+            println!("threads: {}", rayon::current_num_threads());
+            println!(
+                "leaderboard from counts: {models} models, {} triples, {rounds} rounds: {:.1} ms ({} unconverged rounds)",
+                battles.triples.len(),
+                secs * 1000.0,
+                lb.unconverged_rounds
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Counts as the app keeps them: every ordered pair with wins, ties and losses drawn from known
+/// strengths.
+fn synthetic_counts(n: usize, votes: usize) -> Counts {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut table = vec![0u64; n * n * 3];
+    let per_pair = (votes / (n * (n - 1)).max(1)).max(3) as u64;
+    for a in 0..n {
+        for b in 0..n {
+            if a == b {
+                continue;
+            }
+            let p = 1.0 / (1.0 + 10f64.powf((b as f64 - a as f64) * 1.5 / n as f64));
+            let ties = per_pair * 3 / 10;
+            let decided = per_pair - ties;
+            let wins = (0..decided).filter(|_| rng.random_bool(p)).count() as u64;
+            table[(a * n + b) * 3] = decided - wins;
+            table[(a * n + b) * 3 + 1] = ties;
+            table[(a * n + b) * 3 + 2] = wins;
+        }
+    }
+    Counts::from_table(n, &table)
+}

@@ -1,0 +1,146 @@
+//! `verdict leaderboard` and `verdict bench gen-battles` through the real binary.
+
+use std::process::Command;
+
+fn verdict(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../crates/ranking/tests/data/arena_small.csv"
+);
+
+#[test]
+fn table_json_and_csv_agree_on_the_fixture() {
+    let (ok, table, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--bootstrap",
+        "50",
+        "--seed",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    let first = table.lines().nth(1).unwrap();
+    assert!(
+        first.contains("model-7") && first.contains("1138.0"),
+        "{table}"
+    );
+    assert!(table.contains("3000 battles"), "{table}");
+
+    let (ok, json, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--bootstrap",
+        "50",
+        "--seed",
+        "3",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let top = &v["models"][0];
+    assert_eq!(top["model"], "model-7");
+    // FastChat's compute_bt on this fixture gives 1138.030553 (crates/ranking/tests).
+    assert!((top["rating"].as_f64().unwrap() - 1138.030553).abs() < 0.01);
+    assert!(top["lower"].as_f64().unwrap() < top["rating"].as_f64().unwrap());
+    assert_eq!(v["matrices"]["battles"].as_array().unwrap().len(), 8);
+    assert_eq!(v["matrix_models"][0], "model-7");
+
+    let (ok, csv, _) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--bootstrap",
+        "0",
+        "--format",
+        "csv",
+    ]);
+    assert!(ok);
+    assert!(csv.starts_with("rank_ub,model,rating"));
+    assert_eq!(csv.lines().count(), 9);
+}
+
+#[test]
+fn style_control_and_anchor() {
+    let (ok, json, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--bootstrap",
+        "20",
+        "--style-control",
+        "--anchor",
+        "model-0=1000",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let m0 = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "model-0")
+        .unwrap();
+    assert!((m0["rating"].as_f64().unwrap() - 1000.0).abs() < 1e-9);
+    assert_eq!(v["style_coefficients"][0][0], "length");
+
+    let (ok, _, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--anchor",
+        "nobody=1000",
+    ]);
+    assert!(!ok && err.contains("no model named \"nobody\""), "{err}");
+}
+
+#[test]
+fn generated_battles_feed_the_leaderboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.jsonl");
+    let p = path.to_str().unwrap();
+    let (ok, _, err) = verdict(&[
+        "bench",
+        "gen-battles",
+        "--models",
+        "4",
+        "--battles",
+        "5000",
+        "--out",
+        p,
+    ]);
+    assert!(ok, "{err}");
+    let (ok, table, err) = verdict(&["leaderboard", "--battles", p, "--bootstrap", "20"]);
+    assert!(ok, "{err}");
+    // Strengths grow with the model number, so model-03 leads.
+    assert!(
+        table.lines().nth(1).unwrap().contains("model-03"),
+        "{table}"
+    );
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"maybe\"}\n",
+    )
+    .unwrap();
+    let (ok, _, err) = verdict(&["leaderboard", "--battles", bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("line 1") && err.contains("winner"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+}
