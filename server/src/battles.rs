@@ -16,6 +16,7 @@ use anyhow::{Context, Result, bail};
 use ranking::Outcome;
 use ranking::style::StyleCounts;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 /// Battles read from a log, with model names interned.
@@ -45,8 +46,47 @@ struct RawBattle<'a> {
     anony: Option<bool>,
     #[serde(default)]
     conv_metadata: Option<StyleFields>,
-    #[serde(flatten)]
-    flat: StyleFields,
+    // The flat style fields, listed here rather than through `#[serde(flatten)]`, which would
+    // buffer every record and slow loading several-fold.
+    #[serde(default)]
+    sum_assistant_a_tokens: Option<Count>,
+    #[serde(default)]
+    header_count_a: Option<Count>,
+    #[serde(default)]
+    list_count_a: Option<Count>,
+    #[serde(default)]
+    bold_count_a: Option<Count>,
+    #[serde(default)]
+    sum_assistant_b_tokens: Option<Count>,
+    #[serde(default)]
+    header_count_b: Option<Count>,
+    #[serde(default)]
+    list_count_b: Option<Count>,
+    #[serde(default)]
+    bold_count_b: Option<Count>,
+}
+
+impl RawBattle<'_> {
+    fn style(&self) -> Option<(StyleCounts, StyleCounts)> {
+        let v = |c: &Option<Count>| c.as_ref().map(Count::value);
+        if let Some(meta) = &self.conv_metadata {
+            return meta.counts();
+        }
+        Some((
+            StyleCounts {
+                tokens: v(&self.sum_assistant_a_tokens)?,
+                headers: v(&self.header_count_a)?,
+                lists: v(&self.list_count_a)?,
+                bold: v(&self.bold_count_a)?,
+            },
+            StyleCounts {
+                tokens: v(&self.sum_assistant_b_tokens)?,
+                headers: v(&self.header_count_b)?,
+                lists: v(&self.list_count_b)?,
+                bold: v(&self.bold_count_b)?,
+            },
+        ))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -126,7 +166,7 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn intern(&mut self, lookup: &mut HashMap<String, u32>, name: &str) -> u32 {
+    fn intern(&mut self, lookup: &mut FxHashMap<String, u32>, name: &str) -> u32 {
         if let Some(&i) = lookup.get(name) {
             return i;
         }
@@ -138,7 +178,7 @@ impl Chunk {
 
     fn push(
         &mut self,
-        lookup: &mut HashMap<String, u32>,
+        lookup: &mut FxHashMap<String, u32>,
         raw: &RawBattle<'_>,
         line: usize,
     ) -> Result<()> {
@@ -160,11 +200,7 @@ impl Chunk {
         }
         let a = self.intern(lookup, &raw.model_a);
         let b = self.intern(lookup, &raw.model_b);
-        let style = raw
-            .conv_metadata
-            .as_ref()
-            .and_then(StyleFields::counts)
-            .or_else(|| raw.flat.counts());
+        let style = raw.style();
         self.battles.push(Parsed {
             a,
             b,
@@ -203,7 +239,7 @@ fn read_json_array(bytes: &[u8]) -> Result<BattleLog> {
     let raws: Vec<RawBattle<'_>> =
         serde_json::from_slice(bytes).context("reading the JSON array of battles")?;
     let mut chunk = Chunk::default();
-    let mut lookup = HashMap::new();
+    let mut lookup = FxHashMap::default();
     for (i, raw) in raws.iter().enumerate() {
         chunk
             .push(&mut lookup, raw, i + 1)
@@ -285,7 +321,7 @@ fn parse_block(block: &[u8], first_line: usize) -> Result<Vec<Chunk>> {
         .zip(line_starts.par_iter())
         .map(|(&(s, e), &line0)| {
             let mut chunk = Chunk::default();
-            let mut lookup = HashMap::new();
+            let mut lookup = FxHashMap::default();
             for (k, text) in block[s..e].split(|&b| b == b'\n').enumerate() {
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
@@ -321,7 +357,7 @@ fn read_csv(path: &Path) -> Result<BattleLog> {
     let mut reader =
         csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
     let mut chunk = Chunk::default();
-    let mut lookup = HashMap::new();
+    let mut lookup = FxHashMap::default();
     for (i, record) in reader.deserialize::<CsvBattle>().enumerate() {
         let line = i + 2;
         let r = record.with_context(|| format!("line {line}: not a battle record"))?;
@@ -339,16 +375,14 @@ fn read_csv(path: &Path) -> Result<BattleLog> {
             tstamp: r.tstamp,
             anony,
             conv_metadata: None,
-            flat: StyleFields {
-                sum_assistant_a_tokens: num(r.sum_assistant_a_tokens),
-                header_count_a: num(r.header_count_a),
-                list_count_a: num(r.list_count_a),
-                bold_count_a: num(r.bold_count_a),
-                sum_assistant_b_tokens: num(r.sum_assistant_b_tokens),
-                header_count_b: num(r.header_count_b),
-                list_count_b: num(r.list_count_b),
-                bold_count_b: num(r.bold_count_b),
-            },
+            sum_assistant_a_tokens: num(r.sum_assistant_a_tokens),
+            header_count_a: num(r.header_count_a),
+            list_count_a: num(r.list_count_a),
+            bold_count_a: num(r.bold_count_a),
+            sum_assistant_b_tokens: num(r.sum_assistant_b_tokens),
+            header_count_b: num(r.header_count_b),
+            list_count_b: num(r.list_count_b),
+            bold_count_b: num(r.bold_count_b),
         };
         chunk.push(&mut lookup, &raw, line)?;
     }

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::Outcome;
-use crate::linalg::{log_sigmoid, quantile_sorted, sigmoid, solve_spd};
+use crate::linalg::{cholesky, cholesky_solve, log_sigmoid, quantile_sorted, sigmoid, solve_spd};
 
 /// One unique `(a, b, outcome)` with how often it occurred.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -291,21 +291,190 @@ impl BtFit {
     }
 }
 
+/// One unordered pair of models with its votes pooled: `score` is model `i`'s total score
+/// (wins + half ties, from either side) out of `weight` votes. The likelihood depends on the
+/// counts only through these sums, so fitting on pairs is exact and several times faster.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    i: usize,
+    j: usize,
+    score: f64,
+    weight: f64,
+}
+
+fn pool_pairs(counts: &Counts, excluded: &[bool]) -> Vec<Pair> {
+    let n = counts.n_models;
+    // Dense pair index (n² slots) for leaderboard-sized model counts, a map beyond.
+    let dense = n <= 2048;
+    let mut slots: Vec<usize> = if dense {
+        vec![usize::MAX; n * n]
+    } else {
+        Vec::new()
+    };
+    let mut index: std::collections::HashMap<(usize, usize), usize> = Default::default();
+    let mut pairs: Vec<Pair> = Vec::new();
+    for t in &counts.triples {
+        if t.weight <= 0.0 || excluded[t.a] || excluded[t.b] || t.a == t.b || t.a >= n || t.b >= n {
+            continue;
+        }
+        let (i, j, score) = if t.a < t.b {
+            (t.a, t.b, t.y)
+        } else {
+            (t.b, t.a, 1.0 - t.y)
+        };
+        let k = if dense {
+            let slot = &mut slots[i * n + j];
+            if *slot == usize::MAX {
+                pairs.push(Pair {
+                    i,
+                    j,
+                    score: 0.0,
+                    weight: 0.0,
+                });
+                *slot = pairs.len() - 1;
+            }
+            *slot
+        } else {
+            *index.entry((i, j)).or_insert_with(|| {
+                pairs.push(Pair {
+                    i,
+                    j,
+                    score: 0.0,
+                    weight: 0.0,
+                });
+                pairs.len() - 1
+            })
+        };
+        pairs[k].score += t.weight * score;
+        pairs[k].weight += t.weight;
+    }
+    pairs
+}
+
+/// The fit's state: pooled pairs, the groups, and the scale of the mean loss.
+struct Problem {
+    n: usize,
+    alpha: f64,
+    pairs: Vec<Pair>,
+    groups: Vec<Vec<usize>>,
+    inv_total: f64,
+}
+
+impl Problem {
+    fn new(counts: &Counts, excluded: &[bool], cfg: &BtConfig) -> Self {
+        Self::from_pairs(counts.n_models, pool_pairs(counts, excluded), excluded, cfg)
+    }
+
+    fn from_pairs(n: usize, pairs: Vec<Pair>, excluded: &[bool], cfg: &BtConfig) -> Self {
+        let total: f64 = pairs.iter().map(|p| p.weight).sum();
+        let groups = connected_groups(n, &pairs, excluded);
+        Self {
+            n,
+            alpha: cfg.base.ln(),
+            pairs,
+            groups,
+            inv_total: if total > 0.0 { 1.0 / total } else { 0.0 },
+        }
+    }
+
+    fn loss(&self, r: &[f64]) -> f64 {
+        self.pairs
+            .iter()
+            .map(|p| {
+                let z = self.alpha * (r[p.i] - r[p.j]);
+                -(p.score * log_sigmoid(z) + (p.weight - p.score) * log_sigmoid(-z))
+            })
+            .sum::<f64>()
+            * self.inv_total
+    }
+
+    /// Gradient of the mean loss; with `hess`, also its Hessian (lifted along each group's
+    /// shift direction so that it is positive definite).
+    fn gradient(&self, r: &[f64], grad: &mut [f64], hess: Option<&mut [f64]>, excluded: &[bool]) {
+        let (n, alpha) = (self.n, self.alpha);
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        let mut hess = hess;
+        if let Some(h) = hess.as_deref_mut() {
+            h.iter_mut().for_each(|x| *x = 0.0);
+        }
+        for p in &self.pairs {
+            let prob = sigmoid(alpha * (r[p.i] - r[p.j]));
+            let g = -alpha * (p.score - prob * p.weight) * self.inv_total;
+            grad[p.i] += g;
+            grad[p.j] -= g;
+            if let Some(h) = hess.as_deref_mut() {
+                let c = alpha * alpha * p.weight * prob * (1.0 - prob) * self.inv_total;
+                h[p.i * n + p.i] += c;
+                h[p.j * n + p.j] += c;
+                h[p.i * n + p.j] -= c;
+                h[p.j * n + p.i] -= c;
+            }
+        }
+        if let Some(h) = hess {
+            let diag_mean = (0..n).map(|i| h[i * n + i]).sum::<f64>() / n as f64;
+            let lift = if diag_mean > 0.0 { diag_mean } else { 1.0 };
+            for group in &self.groups {
+                let s = lift / group.len() as f64;
+                for &i in group {
+                    for &j in group {
+                        h[i * n + j] += s;
+                    }
+                }
+            }
+            for i in 0..n {
+                if excluded[i] || h[i * n + i] == 0.0 {
+                    for j in 0..n {
+                        h[i * n + j] = 0.0;
+                        h[j * n + i] = 0.0;
+                    }
+                    h[i * n + i] = 1.0;
+                    grad[i] = 0.0;
+                }
+            }
+        } else {
+            for i in 0..n {
+                if excluded[i] {
+                    grad[i] = 0.0;
+                }
+            }
+        }
+    }
+}
+
 /// Fits ratings to `counts`, leaving out the models marked in `excluded` (and the votes that
 /// involve them), optionally starting from `start` (natural scale).
 #[must_use]
 pub fn fit(counts: &Counts, excluded: &[bool], start: Option<&[f64]>, cfg: &BtConfig) -> BtFit {
-    let n = counts.n_models;
-    let alpha = cfg.base.ln();
-    let triples: Vec<Triple> = counts
-        .triples
-        .iter()
-        .copied()
-        .filter(|t| t.weight > 0.0 && !excluded[t.a] && !excluded[t.b] && t.a != t.b)
-        .collect();
-    let total: f64 = triples.iter().map(|t| t.weight).sum();
-    let groups = connected_groups(n, &triples, excluded);
+    fit_with(counts, excluded, start, cfg, None)
+}
 
+/// As [`fit`]; with `fixed`, a Cholesky factor of the Hessian near the optimum (see
+/// [`hessian_factor`]), iterates `r ← r − H₀⁻¹∇` first — cheap and fast for bootstrap resamples
+/// close to the full data — and falls back to full Newton steps if that stalls.
+fn fit_with(
+    counts: &Counts,
+    excluded: &[bool],
+    start: Option<&[f64]>,
+    cfg: &BtConfig,
+    fixed: Option<&[f64]>,
+) -> BtFit {
+    solve(
+        Problem::new(counts, excluded, cfg),
+        excluded,
+        start,
+        cfg,
+        fixed,
+    )
+}
+
+fn solve(
+    problem: Problem,
+    excluded: &[bool],
+    start: Option<&[f64]>,
+    cfg: &BtConfig,
+    fixed: Option<&[f64]>,
+) -> BtFit {
+    let n = problem.n;
     let mut r: Vec<f64> = match start {
         Some(s) => s
             .iter()
@@ -313,68 +482,41 @@ pub fn fit(counts: &Counts, excluded: &[bool], start: Option<&[f64]>, cfg: &BtCo
             .collect(),
         None => vec![0.0; n],
     };
-    center(&mut r, &groups);
-    if total <= 0.0 {
+    center(&mut r, &problem.groups);
+    if problem.pairs.is_empty() {
         return finish(r, excluded, 0, 0.0, true);
     }
-    let inv_total = 1.0 / total;
-    let loss_at = |r: &[f64]| -> f64 {
-        triples
-            .iter()
-            .map(|t| {
-                let z = alpha * (r[t.a] - r[t.b]);
-                -t.weight * (t.y * log_sigmoid(z) + (1.0 - t.y) * log_sigmoid(-z))
-            })
-            .sum::<f64>()
-            * inv_total
-    };
-
     let mut grad = vec![0.0; n];
-    let mut hess = vec![0.0; n * n];
-    let mut loss = loss_at(&r);
-    let mut gnorm = f64::INFINITY;
     let mut iterations = 0;
-    while iterations < cfg.max_iter {
-        grad.iter_mut().for_each(|g| *g = 0.0);
-        hess.iter_mut().for_each(|h| *h = 0.0);
-        for t in &triples {
-            let z = alpha * (r[t.a] - r[t.b]);
-            let p = sigmoid(z);
-            let w = t.weight * inv_total;
-            let g = -alpha * w * (t.y - p);
-            grad[t.a] += g;
-            grad[t.b] -= g;
-            let h = alpha * alpha * w * p * (1.0 - p);
-            hess[t.a * n + t.a] += h;
-            hess[t.b * n + t.b] += h;
-            hess[t.a * n + t.b] -= h;
-            hess[t.b * n + t.a] -= h;
+    if let Some(factor) = fixed {
+        let mut last = f64::INFINITY;
+        while iterations < cfg.max_iter {
+            problem.gradient(&r, &mut grad, None, excluded);
+            let gnorm = norm(&grad);
+            if gnorm <= cfg.tol {
+                return finish(r, excluded, iterations, gnorm, true);
+            }
+            if gnorm > 0.5 * last {
+                break; // not contracting fast: switch to Newton
+            }
+            last = gnorm;
+            let mut step: Vec<f64> = grad.iter().map(|g| -g).collect();
+            cholesky_solve(factor, &mut step, n);
+            for i in 0..n {
+                r[i] += step[i];
+            }
+            center(&mut r, &problem.groups);
+            iterations += 1;
         }
-        gnorm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+    }
+    let mut hess = vec![0.0; n * n];
+    let mut loss = problem.loss(&r);
+    let mut gnorm = f64::INFINITY;
+    while iterations < cfg.max_iter {
+        problem.gradient(&r, &mut grad, Some(&mut hess), excluded);
+        gnorm = norm(&grad);
         if gnorm <= cfg.tol {
             break;
-        }
-        // The loss is flat along "shift a whole group": add that direction's projector so the
-        // system is positive definite; the gradient has no component along it.
-        let diag_mean = (0..n).map(|i| hess[i * n + i]).sum::<f64>() / n as f64;
-        let lift = if diag_mean > 0.0 { diag_mean } else { 1.0 };
-        for group in &groups {
-            let s = lift / group.len() as f64;
-            for &i in group {
-                for &j in group {
-                    hess[i * n + j] += s;
-                }
-            }
-        }
-        for i in 0..n {
-            if excluded[i] || hess[i * n + i] == 0.0 {
-                for j in 0..n {
-                    hess[i * n + j] = 0.0;
-                    hess[j * n + i] = 0.0;
-                }
-                hess[i * n + i] = 1.0;
-                grad[i] = 0.0;
-            }
         }
         let mut step: Vec<f64> = grad.iter().map(|g| -g).collect();
         if solve_spd(&mut hess, &mut step, n).is_none() {
@@ -387,7 +529,7 @@ pub fn fit(counts: &Counts, excluded: &[bool], start: Option<&[f64]>, cfg: &BtCo
             for i in 0..n {
                 candidate[i] = r[i] + t * step[i];
             }
-            let l = loss_at(&candidate);
+            let l = problem.loss(&candidate);
             if l <= loss + 1e-15 * loss.abs().max(1.0) || t < 1e-10 {
                 loss = l;
                 break;
@@ -396,7 +538,7 @@ pub fn fit(counts: &Counts, excluded: &[bool], start: Option<&[f64]>, cfg: &BtCo
         }
         let moved = step.iter().map(|s| (t * s).abs()).fold(0.0, f64::max);
         std::mem::swap(&mut r, &mut candidate);
-        center(&mut r, &groups);
+        center(&mut r, &problem.groups);
         iterations += 1;
         if moved < 1e-15 {
             break;
@@ -404,6 +546,30 @@ pub fn fit(counts: &Counts, excluded: &[bool], start: Option<&[f64]>, cfg: &BtCo
     }
     let converged = gnorm <= cfg.tol;
     finish(r, excluded, iterations, gnorm, converged)
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|g| g * g).sum::<f64>().sqrt()
+}
+
+/// Cholesky factor of the (lifted) Hessian of the mean loss at `r`.
+fn hessian_factor(
+    counts: &Counts,
+    excluded: &[bool],
+    r: &[f64],
+    cfg: &BtConfig,
+) -> Option<Vec<f64>> {
+    let problem = Problem::new(counts, excluded, cfg);
+    let n = problem.n;
+    let r: Vec<f64> = r
+        .iter()
+        .map(|v| if v.is_finite() { *v } else { 0.0 })
+        .collect();
+    let mut grad = vec![0.0; n];
+    let mut hess = vec![0.0; n * n];
+    problem.gradient(&r, &mut grad, Some(&mut hess), excluded);
+    cholesky(&mut hess, n)?;
+    Some(hess)
 }
 
 fn finish(
@@ -427,7 +593,7 @@ fn finish(
 }
 
 /// Groups of models linked by votes (ignoring direction), excluded models left out.
-fn connected_groups(n: usize, triples: &[Triple], excluded: &[bool]) -> Vec<Vec<usize>> {
+fn connected_groups(n: usize, pairs: &[Pair], excluded: &[bool]) -> Vec<Vec<usize>> {
     let mut parent: Vec<usize> = (0..n).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -437,10 +603,10 @@ fn connected_groups(n: usize, triples: &[Triple], excluded: &[bool]) -> Vec<Vec<
         i
     }
     let mut seen = vec![false; n];
-    for t in triples {
-        seen[t.a] = true;
-        seen[t.b] = true;
-        let (ra, rb) = (root(&mut parent, t.a), root(&mut parent, t.b));
+    for p in pairs {
+        seen[p.i] = true;
+        seen[p.j] = true;
+        let (ra, rb) = (root(&mut parent, p.i), root(&mut parent, p.j));
         if ra != rb {
             parent[ra] = rb;
         }
@@ -490,33 +656,86 @@ impl Default for BootstrapConfig {
     }
 }
 
-/// Draws multinomial counts over the triples (the same as resampling all votes with
-/// replacement) by conditional binomials.
-fn resample(counts: &Counts, total: u64, rng: &mut ChaCha8Rng) -> Counts {
+/// A pair's votes split by result: `i` won, tie (either kind), `j` won.
+#[derive(Debug, Clone, Copy)]
+struct PairOutcomes {
+    i: usize,
+    j: usize,
+    counts: [f64; 3],
+}
+
+fn pair_outcomes(counts: &Counts, excluded: &[bool]) -> Vec<PairOutcomes> {
+    let n = counts.n_models;
+    let mut slots: std::collections::HashMap<(usize, usize), usize> = Default::default();
+    let mut out: Vec<PairOutcomes> = Vec::new();
+    for t in &counts.triples {
+        if t.weight <= 0.0 || excluded[t.a] || excluded[t.b] || t.a == t.b || t.a >= n || t.b >= n {
+            continue;
+        }
+        let (i, j, y) = if t.a < t.b {
+            (t.a, t.b, t.y)
+        } else {
+            (t.b, t.a, 1.0 - t.y)
+        };
+        let k = *slots.entry((i, j)).or_insert_with(|| {
+            out.push(PairOutcomes {
+                i,
+                j,
+                counts: [0.0; 3],
+            });
+            out.len() - 1
+        });
+        let slot = if y == 1.0 {
+            0
+        } else if y == 0.0 {
+            2
+        } else {
+            1
+        };
+        out[k].counts[slot] += t.weight;
+    }
+    out
+}
+
+/// Draws one multinomial resample of all votes (the same as resampling votes with
+/// replacement), by conditional binomials: first how many votes each pair gets, then how they
+/// split into wins, ties and losses. The fit depends on a pair's votes only through these, so
+/// this has the distribution of resampling the individual `(a, b, outcome)` triples, with a
+/// third of the draws.
+fn resample(pairs: &[PairOutcomes], total: u64, rng: &mut ChaCha8Rng) -> Vec<Pair> {
+    fn binomial(n: u64, p: f64, rng: &mut ChaCha8Rng) -> u64 {
+        if n == 0 || p <= 0.0 {
+            0
+        } else if p >= 1.0 {
+            n
+        } else {
+            Binomial::new(n, p).map_or(0, |d| d.sample(rng))
+        }
+    }
     let mut remaining_n = total;
-    let mut remaining_p: f64 = counts.triples.iter().map(|t| t.weight).sum();
-    let triples = counts
-        .triples
+    let mut remaining_w: f64 = pairs.iter().map(|p| p.counts.iter().sum::<f64>()).sum();
+    pairs
         .iter()
-        .map(|t| {
-            let draw = if remaining_n == 0 || remaining_p <= 0.0 {
-                0
+        .map(|p| {
+            let w: f64 = p.counts.iter().sum();
+            let m = binomial(remaining_n, w / remaining_w, rng);
+            remaining_n -= m;
+            remaining_w -= w;
+            let wins = binomial(m, p.counts[0] / w, rng);
+            let rest = w - p.counts[0];
+            let ties = if rest > 0.0 {
+                binomial(m - wins, p.counts[1] / rest, rng)
             } else {
-                let p = (t.weight / remaining_p).clamp(0.0, 1.0);
-                Binomial::new(remaining_n, p).map_or(0, |d| d.sample(rng))
+                0
             };
-            remaining_n -= draw;
-            remaining_p -= t.weight;
-            Triple {
-                weight: draw as f64,
-                ..*t
+            Pair {
+                i: p.i,
+                j: p.j,
+                score: wins as f64 + 0.5 * ties as f64,
+                weight: m as f64,
             }
         })
-        .collect();
-    Counts {
-        n_models: counts.n_models,
-        triples,
-    }
+        .collect()
 }
 
 /// Bootstrap fits: one natural-scale rating vector per round, computed in parallel, each
@@ -530,13 +749,22 @@ pub fn bootstrap(
     boot: &BootstrapConfig,
 ) -> Vec<BtFit> {
     let total = counts.total().round() as u64;
+    let factor = hessian_factor(counts, excluded, &point.natural, cfg);
+    let pairs = pair_outcomes(counts, excluded);
     (0..boot.rounds)
         .into_par_iter()
         .map(|round| {
             let mut rng = ChaCha8Rng::seed_from_u64(boot.seed);
             rng.set_stream(round as u64);
-            let sample = resample(counts, total, &mut rng);
-            fit(&sample, excluded, Some(&point.natural), cfg)
+            let sample = resample(&pairs, total, &mut rng);
+            let problem = Problem::from_pairs(counts.n_models, sample, excluded, cfg);
+            solve(
+                problem,
+                excluded,
+                Some(&point.natural),
+                cfg,
+                factor.as_deref(),
+            )
         })
         .collect()
 }

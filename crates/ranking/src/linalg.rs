@@ -4,8 +4,16 @@
 /// Cholesky decomposition. Returns `None` when `h` is not positive definite.
 #[must_use]
 pub fn solve_spd(h: &mut [f64], rhs: &mut [f64], n: usize) -> Option<()> {
+    cholesky(h, n)?;
+    cholesky_solve(h, rhs, n);
+    Some(())
+}
+
+/// Overwrites the lower half of a symmetric positive-definite `h` with its Cholesky factor.
+/// Returns `None` when `h` is not positive definite.
+#[must_use]
+pub fn cholesky(h: &mut [f64], n: usize) -> Option<()> {
     debug_assert_eq!(h.len(), n * n);
-    debug_assert_eq!(rhs.len(), n);
     // Lower-triangular factor L overwrites the lower half of h.
     for j in 0..n {
         let mut d = h[j * n + j];
@@ -25,7 +33,12 @@ pub fn solve_spd(h: &mut [f64], rhs: &mut [f64], n: usize) -> Option<()> {
             h[i * n + j] = s / d;
         }
     }
-    // Forward then backward substitution.
+    Some(())
+}
+
+/// Solves `L Lᵀ x = rhs` in place with a factor from [`cholesky`].
+pub fn cholesky_solve(h: &[f64], rhs: &mut [f64], n: usize) {
+    debug_assert_eq!(rhs.len(), n);
     for i in 0..n {
         let mut s = rhs[i];
         for k in 0..i {
@@ -40,7 +53,6 @@ pub fn solve_spd(h: &mut [f64], rhs: &mut [f64], n: usize) -> Option<()> {
         }
         rhs[i] = s / h[i * n + i];
     }
-    Some(())
 }
 
 /// `ln σ(x) = −ln(1 + e^{−x})`, stable for large |x|.

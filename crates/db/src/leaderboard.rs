@@ -1,0 +1,283 @@
+//! Inputs of the leaderboard: aggregated pairwise counts (kept by triggers on `vote`), the
+//! models, and the filter options.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+use time::Date;
+
+use crate::Result;
+
+/// Which votes a leaderboard counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    /// One project.
+    pub project_id: Option<i64>,
+    /// One prompt category.
+    pub category: Option<String>,
+    /// Only votes of annotators in this cohort.
+    pub cohort: Option<String>,
+    /// `human`, `llm_judge` or `import`.
+    pub source: Option<String>,
+    /// First day (UTC), inclusive.
+    pub from: Option<Date>,
+    /// Last day (UTC), inclusive.
+    pub to: Option<Date>,
+    /// Leave out ties and "both bad".
+    pub exclude_ties: bool,
+}
+
+/// How often `model_a` vs `model_b` ended with `winner`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct PairCount {
+    /// Model on side A.
+    pub model_a_id: i64,
+    /// Model on side B.
+    pub model_b_id: i64,
+    /// `a`, `b`, `tie` or `both_bad`.
+    pub winner: String,
+    /// Number of votes.
+    pub n: i64,
+}
+
+/// The counts for a filter: from the maintained aggregate, or, for a cohort slice, from the
+/// votes of that cohort's annotators.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<PairCount>> {
+    let rows = if let Some(cohort) = &f.cohort {
+        sqlx::query_as::<_, PairCount>(
+            "select v.model_a_id, v.model_b_id, v.winner, count(*)::bigint as n \
+             from vote v \
+             join app_user u on u.user_id = v.annotator_id \
+             left join item i on i.item_id = v.item_id \
+             left join prompt p on p.prompt_id = i.prompt_id \
+             where $7 = any(u.cohorts) \
+               and ($1::bigint is null or v.project_id = $1) \
+               and ($2::text is null or coalesce(p.category, '') = $2) \
+               and ($3::text is null or v.source = $3) \
+               and ($4::date is null or (v.created_at at time zone 'utc')::date >= $4) \
+               and ($5::date is null or (v.created_at at time zone 'utc')::date <= $5) \
+               and (not $6 or v.winner in ('a', 'b')) \
+             group by 1, 2, 3",
+        )
+        .bind(f.project_id)
+        .bind(&f.category)
+        .bind(&f.source)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.exclude_ties)
+        .bind(cohort)
+        .fetch_all(db)
+        .await?
+    } else {
+        sqlx::query_as::<_, PairCount>(
+            "select model_a_id, model_b_id, winner, sum(n)::bigint as n \
+             from vote_count \
+             where ($1::bigint is null or project_id = $1) \
+               and ($2::text is null or category = $2) \
+               and ($3::text is null or source = $3) \
+               and ($4::date is null or day >= $4) \
+               and ($5::date is null or day <= $5) \
+               and (not $6 or winner in ('a', 'b')) \
+             group by 1, 2, 3 \
+             having sum(n) > 0",
+        )
+        .bind(f.project_id)
+        .bind(&f.category)
+        .bind(&f.source)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.exclude_ties)
+        .fetch_all(db)
+        .await?
+    };
+    Ok(rows)
+}
+
+/// A model as the leaderboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ModelInfo {
+    /// Primary key.
+    pub model_id: i64,
+    /// Name.
+    pub name: String,
+    /// `dataset`, `local` or `openai`.
+    pub kind: String,
+    /// The model it was trained from, if Verdict trained it.
+    pub parent_model_id: Option<i64>,
+    /// Whether the arena may schedule it.
+    pub enabled: bool,
+    /// Admin-set sampling weight.
+    pub sampling_weight: f64,
+}
+
+/// Every model.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn models(db: impl PgExecutor<'_>) -> Result<Vec<ModelInfo>> {
+    Ok(sqlx::query_as(
+        "select model_id, name, kind, parent_model_id, enabled, sampling_weight from model \
+         order by model_id",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// Values the filters can take.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterOptions {
+    /// Projects: id and name.
+    pub projects: Vec<(i64, String)>,
+    /// Categories that have votes.
+    pub categories: Vec<String>,
+    /// Cohort labels of annotators.
+    pub cohorts: Vec<String>,
+}
+
+/// The filter options.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn filter_options(db: &sqlx::PgPool) -> Result<FilterOptions> {
+    let projects = sqlx::query_as("select project_id, name from project order by name")
+        .fetch_all(db)
+        .await?;
+    let categories: Vec<(String,)> =
+        sqlx::query_as("select distinct category from vote_count where category <> '' order by 1")
+            .fetch_all(db)
+            .await?;
+    let cohorts: Vec<(String,)> =
+        sqlx::query_as("select distinct unnest(cohorts) from app_user order by 1")
+            .fetch_all(db)
+            .await?;
+    Ok(FilterOptions {
+        projects,
+        categories: categories.into_iter().map(|c| c.0).collect(),
+        cohorts: cohorts.into_iter().map(|c| c.0).collect(),
+    })
+}
+
+/// Records a pairwise vote without an assignment (imports, tests). Returns its id.
+///
+/// # Errors
+/// Constraint violations by name (e.g. `vote_winner_check`, `vote_distinct_models_check`).
+pub async fn insert_plain_vote(
+    db: impl PgExecutor<'_>,
+    project_id: Option<i64>,
+    annotator_id: Option<i64>,
+    source: &str,
+    model_a_id: i64,
+    model_b_id: i64,
+    winner: &str,
+) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "insert into vote (project_id, annotator_id, source, model_a_id, model_b_id, winner) \
+         values ($1, $2, $3, $4, $5, $6) returning vote_id",
+    )
+    .bind(project_id)
+    .bind(annotator_id)
+    .bind(source)
+    .bind(model_a_id)
+    .bind(model_b_id)
+    .bind(winner)
+    .fetch_one(db)
+    .await?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn model(pool: &sqlx::PgPool, name: &str) -> i64 {
+        let (id,): (i64,) = sqlx::query_as(
+            "insert into model (name, kind) values ($1, 'dataset') returning model_id",
+        )
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        id
+    }
+
+    fn total(rows: &[PairCount]) -> i64 {
+        rows.iter().map(|r| r.n).sum()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn counts_follow_inserts_and_deletes_in_the_same_transaction(pool: sqlx::PgPool) {
+        let (x, y) = (model(&pool, "x").await, model(&pool, "y").await);
+        let mut tx = pool.begin().await.unwrap();
+        for winner in ["a", "a", "b", "tie", "both_bad"] {
+            insert_plain_vote(&mut *tx, None, None, "human", x, y, winner)
+                .await
+                .unwrap();
+        }
+        insert_plain_vote(&mut *tx, None, None, "llm_judge", x, y, "b")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let all = pair_counts(&pool, &Filter::default()).await.unwrap();
+        assert_eq!(total(&all), 6);
+        let a_wins = all.iter().find(|r| r.winner == "a").unwrap();
+        assert_eq!((a_wins.model_a_id, a_wins.model_b_id, a_wins.n), (x, y, 2));
+        let human = Filter {
+            source: Some("human".into()),
+            ..Filter::default()
+        };
+        assert_eq!(total(&pair_counts(&pool, &human).await.unwrap()), 5);
+        let decided = Filter {
+            exclude_ties: true,
+            ..Filter::default()
+        };
+        assert_eq!(total(&pair_counts(&pool, &decided).await.unwrap()), 4);
+
+        // A rolled-back vote leaves no trace in the counts.
+        let mut tx = pool.begin().await.unwrap();
+        insert_plain_vote(&mut *tx, None, None, "human", x, y, "a")
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(
+            total(&pair_counts(&pool, &Filter::default()).await.unwrap()),
+            6
+        );
+
+        sqlx::query("delete from vote where winner = 'tie'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            total(&pair_counts(&pool, &Filter::default()).await.unwrap()),
+            5
+        );
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn cohort_slices_read_their_annotators_votes(pool: sqlx::PgPool) {
+        let (x, y) = (model(&pool, "x").await, model(&pool, "y").await);
+        let (expert,): (i64,) = sqlx::query_as(
+            "insert into app_user (role, cohorts) values ('annotator', '{experts}') returning user_id",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        insert_plain_vote(&pool, None, Some(expert), "human", x, y, "a")
+            .await
+            .unwrap();
+        insert_plain_vote(&pool, None, None, "human", x, y, "b")
+            .await
+            .unwrap();
+        let experts = Filter {
+            cohort: Some("experts".into()),
+            ..Filter::default()
+        };
+        let rows = pair_counts(&pool, &experts).await.unwrap();
+        assert_eq!((total(&rows), rows[0].winner.as_str()), (1, "a"));
+        let options = filter_options(&pool).await.unwrap();
+        assert_eq!(options.cohorts, vec!["experts".to_owned()]);
+    }
+}
