@@ -49,6 +49,7 @@ e2e() {
   export E2E_ADMIN_USER=e2e-admin E2E_ADMIN_PASSWORD="e2e-$RANDOM-$RANDOM-password"
   printf '%s\n' "$E2E_ADMIN_PASSWORD" | "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" \
     user create --role admin --username "$E2E_ADMIN_USER" --password-stdin
+  psql -X -q -v ON_ERROR_STOP=1 "$url" -f end2end/fixtures/seed.sql
   local port="${VERDICT_E2E_PORT:-3107}"
   # cargo-leptos writes the site under the workspace's target/, whatever CARGO_TARGET_DIR says.
   LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_OUTPUT_NAME=verdict LEPTOS_ENV=PROD \

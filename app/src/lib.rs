@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod components;
 pub mod error;
+pub mod leaderboard;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod state;

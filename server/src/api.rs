@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me", get(get_me))
         .route("/admin/users", get(list_users).post(create_user))
+        .route("/leaderboard", get(get_leaderboard))
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 
@@ -117,4 +118,58 @@ async fn create_user(
     let user = db::users::create_with_password(&state.pool, body.username.trim(), body.role, &hash)
         .await?;
     Ok((axum::http::StatusCode::CREATED, Json(user.into())))
+}
+
+/// `GET /api/v1/leaderboard?project=&category=&cohort=&source=&from=&to=&exclude_ties=&style_control=&format=json|csv`
+/// (public, like the page).
+#[tracing::instrument(skip_all)]
+async fn get_leaderboard(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let text = |k: &str| {
+        params
+            .get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let flag = |k: &str| -> Result<bool, AppError> {
+        match params.get(k).map(String::as_str) {
+            None | Some("" | "false" | "0") => Ok(false),
+            Some("true" | "1" | "on") => Ok(true),
+            Some(other) => Err(AppError::BadRequest(format!(
+                "`{k}` is true or false, not {other:?}"
+            ))),
+        }
+    };
+    let project = match text("project") {
+        Some(p) => Some(
+            p.parse::<i64>()
+                .map_err(|_| AppError::BadRequest("`project` is a project id".into()))?,
+        ),
+        None => None,
+    };
+    let query = app::leaderboard::LeaderboardQuery {
+        project,
+        category: text("category"),
+        cohort: text("cohort"),
+        source: text("source"),
+        from: text("from"),
+        to: text("to"),
+        exclude_ties: flag("exclude_ties")?,
+        style_control: flag("style_control")?,
+    };
+    let board = app::leaderboard::ssr::compute(&state.pool, &query).await?;
+    match text("format").as_deref() {
+        None | Some("json") => Ok(Json(board).into_response()),
+        Some("csv") => Ok((
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            app::leaderboard::ssr::to_csv(&board),
+        )
+            .into_response()),
+        Some(other) => Err(AppError::BadRequest(format!(
+            "`format` is json or csv, not {other:?}"
+        ))),
+    }
 }

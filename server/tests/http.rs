@@ -351,3 +351,100 @@ async fn external_ids_are_recorded_and_recognised(pool: sqlx::PgPool) {
     let other = send(&app, post_form("/api/annotate/home", "", None)).await;
     assert_ne!(other.json()["annotator"]["user_id"], id);
 }
+
+async fn seed_votes(pool: &sqlx::PgPool) {
+    sqlx::query(
+        "insert into model (name, kind) values ('alpha', 'dataset'), ('beta', 'dataset'), \
+         ('gamma', 'dataset')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    // alpha > beta > gamma, with ties and some upsets; a few LLM-judge votes.
+    let plan = [
+        ("alpha", "beta", "a", 30),
+        ("alpha", "beta", "b", 12),
+        ("alpha", "beta", "tie", 8),
+        ("beta", "gamma", "a", 28),
+        ("beta", "gamma", "b", 10),
+        ("beta", "gamma", "both_bad", 6),
+        ("gamma", "alpha", "a", 7),
+        ("gamma", "alpha", "b", 33),
+    ];
+    let mut tx = pool.begin().await.unwrap();
+    for (a, b, winner, n) in plan {
+        for _ in 0..n {
+            sqlx::query(
+                "insert into vote (source, model_a_id, model_b_id, winner) \
+                 select 'human', ma.model_id, mb.model_id, $3 from model ma, model mb \
+                 where ma.name = $1 and mb.name = $2",
+            )
+            .bind(a)
+            .bind(b)
+            .bind(winner)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+    }
+    sqlx::query(
+        "insert into vote (source, model_a_id, model_b_id, winner) \
+         select 'llm_judge', ma.model_id, mb.model_id, 'a' from model ma, model mb \
+         where ma.name = 'gamma' and mb.name = 'alpha'",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn leaderboard_api_ranks_models_with_intervals(pool: sqlx::PgPool) {
+    seed_votes(&pool).await;
+    let app = router(&pool);
+    let reply = send(&app, get("/api/v1/leaderboard", None)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let v = reply.json();
+    assert_eq!(v["total_votes"], 135);
+    let names: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha", "beta", "gamma"]);
+    let top = &v["rows"][0];
+    assert!(top["lower"].as_f64().unwrap() < top["rating"].as_f64().unwrap());
+    assert!(top["upper"].as_f64().unwrap() > top["rating"].as_f64().unwrap());
+    assert_eq!(
+        v["battles"][0][1], 42.0,
+        "alpha-beta decided battles, ties excluded"
+    );
+    assert_eq!(v["rows"][2]["rank_ub"], 3);
+
+    let human = send(
+        &app,
+        get("/api/v1/leaderboard?source=human&exclude_ties=true", None),
+    )
+    .await;
+    assert_eq!(human.json()["total_votes"], 120);
+
+    let csv = send(&app, get("/api/v1/leaderboard?format=csv", None)).await;
+    assert!(csv.body.starts_with("rank_ub,model,rating"), "{}", csv.body);
+    assert_eq!(csv.body.lines().count(), 4);
+
+    let bad = send(&app, get("/api/v1/leaderboard?from=yesterday", None)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("from")
+    );
+
+    let page = send(&app, get("/leaderboard", None)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for text in ["Rank (UB)", "alpha", "gamma", "Win fraction", "95% CI"] {
+        assert!(page.body.contains(text), "page lacks {text}");
+    }
+}

@@ -1,21 +1,324 @@
-//! The leaderboard page.
+//! The leaderboard page: filters, a sortable table with 95% intervals, and heatmaps.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
-use crate::pages::home::get_overview;
+use crate::error::AppError;
+use crate::leaderboard::{LeaderboardQuery, LeaderboardResponse, LeaderboardRow};
 
-/// The leaderboard page: ratings appear once judgements exist.
+/// The leaderboard for a filter (public).
+#[server(endpoint = "leaderboard")]
+pub async fn get_leaderboard(query: LeaderboardQuery) -> Result<LeaderboardResponse, AppError> {
+    crate::auth::ssr::respond(async {
+        let (state, _) = crate::auth::ssr::context().await?;
+        crate::leaderboard::ssr::compute(&state.pool, &query).await
+    })
+    .await
+}
+
+fn query_from_url(q: &leptos_router::params::ParamsMap) -> LeaderboardQuery {
+    let text = |k: &str| q.get(k).filter(|v| !v.is_empty());
+    LeaderboardQuery {
+        project: text("project").and_then(|v| v.parse().ok()),
+        category: text("category"),
+        cohort: text("cohort"),
+        source: text("source"),
+        from: text("from"),
+        to: text("to"),
+        exclude_ties: q.get("exclude_ties").is_some(),
+        style_control: q.get("style_control").is_some(),
+    }
+}
+
+/// Query string of a leaderboard query (for the download links).
+fn query_string(q: &LeaderboardQuery) -> String {
+    let mut parts = Vec::new();
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    if let Some(p) = q.project {
+        parts.push(format!("project={p}"));
+    }
+    for (k, v) in [
+        ("category", &q.category),
+        ("cohort", &q.cohort),
+        ("source", &q.source),
+        ("from", &q.from),
+        ("to", &q.to),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{k}={}", enc(v)));
+        }
+    }
+    if q.exclude_ties {
+        parts.push("exclude_ties=true".into());
+    }
+    if q.style_control {
+        parts.push("style_control=true".into());
+    }
+    parts.join("&")
+}
+
+/// The leaderboard page.
 #[component]
 pub fn LeaderboardPage() -> impl IntoView {
-    let overview = Resource::new(|| (), |()| get_overview());
+    let url = use_query_map();
+    let query = Memo::new(move |_| query_from_url(&url.read()));
+    let board = Resource::new(move || query.get(), get_leaderboard);
     view! {
         <h1>"Leaderboard"</h1>
-        <Suspense fallback=|| ()>
+        <Suspense fallback=|| view! { <p class="muted">"Computing…"</p> }>
             {move || Suspend::new(async move {
-                overview.await.ok().map(|o| view! {
-                    <p class="card">{format!("{} judgements recorded so far.", o.judgements)}</p>
-                })
+                let q = query.get_untracked();
+                match board.await {
+                    Ok(lb) => view! { <Filters q=q.clone() lb=lb.clone()/> <Board lb q/> }.into_any(),
+                    Err(e) => view! {
+                        <Filters q=q.clone() lb=LeaderboardResponse::empty()/>
+                        <p class="error card" role="alert">{e.to_string()}</p>
+                    }.into_any(),
+                }
             })}
         </Suspense>
+        <details class="card help">
+            <summary>"How to read this"</summary>
+            <p><strong>"Rating"</strong>": Bradley–Terry maximum-likelihood rating on the Elo scale (400 points = 10:1 odds), as Chatbot Arena computes it."</p>
+            <p><strong>"95% CI"</strong>": the range the rating falls in for 95% of 100 bootstrap resamples of the votes. Wide intervals mean too few votes."</p>
+            <p><strong>"Rank (UB)"</strong>": 1 + the number of models that are better beyond doubt (their lower bound is above this model's upper bound). Models whose intervals overlap share a rank."</p>
+        </details>
+    }
+}
+
+impl LeaderboardResponse {
+    fn empty() -> Self {
+        Self {
+            rows: Vec::new(),
+            total_votes: 0,
+            bootstrap_rounds: 0,
+            battles: Vec::new(),
+            win_fraction: Vec::new(),
+            predicted_win_rate: Vec::new(),
+            style_coefficients: None,
+            options: crate::leaderboard::FilterChoices::default(),
+        }
+    }
+}
+
+/// The filter form: a plain GET form, so it works before hydration too.
+#[component]
+fn Filters(q: LeaderboardQuery, lb: LeaderboardResponse) -> impl IntoView {
+    let selected = |cur: &Option<String>, v: &str| cur.as_deref() == Some(v);
+    let project = q.project;
+    view! {
+        <form method="get" action="/leaderboard" class="card filters" aria-label="Filters">
+            <label>"Project"
+                <select name="project">
+                    <option value="">"All"</option>
+                    {lb.options.projects.iter().map(|(id, name)| view! {
+                        <option value=id.to_string() selected=project == Some(*id)>{name.clone()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Category"
+                <select name="category">
+                    <option value="">"All"</option>
+                    {lb.options.categories.iter().map(|c| view! {
+                        <option value=c.clone() selected=selected(&q.category, c)>{c.clone()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Cohort"
+                <select name="cohort">
+                    <option value="">"All"</option>
+                    {lb.options.cohorts.iter().map(|c| view! {
+                        <option value=c.clone() selected=selected(&q.cohort, c)>{c.clone()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Source"
+                <select name="source">
+                    <option value="">"All"</option>
+                    <option value="human" selected=selected(&q.source, "human")>"Human"</option>
+                    <option value="llm_judge" selected=selected(&q.source, "llm_judge")>"LLM judge"</option>
+                    <option value="import" selected=selected(&q.source, "import")>"Imported"</option>
+                </select>
+            </label>
+            <label>"From" <input type="date" name="from" value=q.from.clone().unwrap_or_default()/></label>
+            <label>"To" <input type="date" name="to" value=q.to.clone().unwrap_or_default()/></label>
+            <label class="check"><input type="checkbox" name="exclude_ties" value="true" checked=q.exclude_ties/>" Exclude ties"</label>
+            <label class="check"><input type="checkbox" name="style_control" value="true" checked=q.style_control/>" Style control"</label>
+            <button type="submit" class="button primary">"Apply"</button>
+        </form>
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SortKey {
+    Rank,
+    Model,
+    Votes,
+}
+
+/// Table, downloads and matrices.
+#[component]
+fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
+    if lb.rows.is_empty() {
+        return view! { <p class="card">"No votes match these filters yet."</p> }.into_any();
+    }
+    let qs = query_string(&q);
+    let sep = if qs.is_empty() { "" } else { "&" };
+    let csv = format!("/api/v1/leaderboard?{qs}{sep}format=csv");
+    let json = format!("/api/v1/leaderboard?{qs}");
+    let (sort, set_sort) = signal(SortKey::Rank);
+    let rows = lb.rows.clone();
+    let sorted = move || {
+        let mut r = rows.clone();
+        match sort.get() {
+            SortKey::Rank => {}
+            SortKey::Model => r.sort_by_key(|a| a.model.to_lowercase()),
+            SortKey::Votes => r.sort_by_key(|row| std::cmp::Reverse(row.votes)),
+        }
+        r
+    };
+    let lo = lb
+        .rows
+        .iter()
+        .filter_map(|r| r.lower.or(r.rating))
+        .fold(f64::INFINITY, f64::min);
+    let hi = lb
+        .rows
+        .iter()
+        .filter_map(|r| r.upper.or(r.rating))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let names: Vec<String> = lb.rows.iter().map(|r| r.model.clone()).collect();
+    let sort_button = move |key: SortKey, label: &'static str| {
+        view! {
+            <button type="button" class="link sort" aria-pressed=move || (sort.get() == key).to_string()
+                on:click=move |_| set_sort.set(key)>{label}</button>
+        }
+    };
+    view! {
+        <p class="muted">
+            {format!("{} votes · {} models · intervals from {} bootstrap rounds · ", lb.total_votes, lb.rows.len(), lb.bootstrap_rounds)}
+            <a href=json.clone() download="leaderboard.json">"JSON"</a>" · "
+            <a href=csv download="leaderboard.csv">"CSV"</a>
+        </p>
+        <div class="table-wrap card">
+            <table class="data leaderboard" aria-label="Leaderboard">
+                <thead><tr>
+                    <th title="1 + number of models whose lower bound is above this model's upper bound">{sort_button(SortKey::Rank, "Rank (UB)")}</th>
+                    <th>{sort_button(SortKey::Model, "Model")}</th>
+                    <th>"Rating"</th>
+                    <th title="95% bootstrap confidence interval">"95% CI"</th>
+                    <th>{sort_button(SortKey::Votes, "Votes")}</th>
+                </tr></thead>
+                <tbody>
+                    <For each=sorted key=|r| r.model_id let:row>
+                        <LeaderboardLine row lo hi/>
+                    </For>
+                </tbody>
+            </table>
+        </div>
+        <Heatmap title="Win fraction (row beats column, ties excluded)" names=names.clone() cells=lb.win_fraction.clone() percent=true/>
+        <Heatmap title="Predicted win rate from the ratings" names=names.clone() cells=lb.predicted_win_rate.clone() percent=true/>
+        <Heatmap
+            title="Decided battles between the two models"
+            names
+            cells=lb.battles.iter().map(|r| r.iter().map(|v| Some(*v)).collect()).collect()
+            percent=false
+        />
+    }
+    .into_any()
+}
+
+#[component]
+fn LeaderboardLine(row: LeaderboardRow, lo: f64, hi: f64) -> impl IntoView {
+    let fmt = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |x| format!("{x:.0}"));
+    let ci = match (row.rating, row.lower, row.upper) {
+        (Some(r), Some(l), Some(u)) => format!("+{:.0}/−{:.0}", u - r, r - l),
+        _ => "–".to_owned(),
+    };
+    let span = (hi - lo).max(1.0);
+    let x = |v: f64| 4.0 + 152.0 * (v - lo) / span;
+    let bar = match (row.rating, row.lower, row.upper) {
+        (Some(r), Some(l), Some(u)) => Some(view! {
+            <svg class="ci-bar" width="160" height="14" viewBox="0 0 160 14" role="img"
+                aria-label=format!("95% interval {l:.0} to {u:.0}")>
+                <line x1=x(l) x2=x(u) y1="7" y2="7" stroke="currentColor" stroke-width="2"/>
+                <circle cx=x(r) cy="7" r="3.5" fill="var(--accent)"/>
+            </svg>
+        }),
+        _ => None,
+    };
+    view! {
+        <tr>
+            <td>{row.rank_ub.map_or_else(|| "–".to_owned(), |r| r.to_string())}</td>
+            <td>
+                {row.model.clone()}
+                {row.parent.clone().map(|p| view! { <span class="badge" title=format!("trained from {p}")>"trained"</span> })}
+            </td>
+            <td>{row.note.clone().unwrap_or_else(|| fmt(row.rating))}</td>
+            <td class="ci">{bar}<span>{ci}</span></td>
+            <td>{row.votes}</td>
+        </tr>
+    }
+}
+
+#[component]
+fn Heatmap(
+    title: &'static str,
+    names: Vec<String>,
+    cells: Vec<Vec<Option<f64>>>,
+    percent: bool,
+) -> impl IntoView {
+    let max = cells
+        .iter()
+        .flatten()
+        .flatten()
+        .fold(0.0f64, |m, v| m.max(*v));
+    let shade = move |v: Option<f64>| match v {
+        None => String::new(),
+        Some(v) if percent => {
+            // Blue above 50%, red below.
+            let t = (v - 0.5) * 2.0;
+            if t >= 0.0 {
+                format!("background: rgb(51 88 212 / {:.2})", t.abs() * 0.7)
+            } else {
+                format!("background: rgb(179 38 30 / {:.2})", t.abs() * 0.7)
+            }
+        }
+        Some(v) => format!(
+            "background: rgb(51 88 212 / {:.2})",
+            if max > 0.0 { 0.7 * v / max } else { 0.0 }
+        ),
+    };
+    let label = move |v: Option<f64>| match v {
+        None => "–".to_owned(),
+        Some(v) if percent => format!("{:.0}%", v * 100.0),
+        Some(v) => format!("{v:.0}"),
+    };
+    view! {
+        <section class="card">
+            <h2>{title}</h2>
+            <div class="table-wrap">
+                <table class="heatmap" aria-label=title>
+                    <thead><tr><th></th>{names.iter().map(|n| view! { <th scope="col">{n.clone()}</th> }).collect_view()}</tr></thead>
+                    <tbody>
+                        {names.iter().zip(cells).map(|(name, row)| view! {
+                            <tr>
+                                <th scope="row">{name.clone()}</th>
+                                {row.into_iter().map(|v| view! { <td style=shade(v)>{label(v)}</td> }).collect_view()}
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
     }
 }
