@@ -72,6 +72,8 @@ pub struct LeaderboardResponse {
     pub predicted_win_rate: Vec<Vec<Option<f64>>>,
     /// Style coefficients (style control only).
     pub style_coefficients: Option<Vec<(String, f64)>>,
+    /// What the numbers rest on, when it differs from the plain count (style control).
+    pub note: Option<String>,
     /// Filter values to offer.
     pub options: FilterChoices,
 }
@@ -165,21 +167,44 @@ pub mod ssr {
         let counts = db::leaderboard::pair_counts(pool, &f).await?;
         let models = db::leaderboard::models(pool).await?;
         let options = db::leaderboard::filter_options(pool).await?;
-        if q.style_control {
-            return Err(AppError::BadRequest(
-                "style control needs style counts (length and markdown) of both responses of \
-                 each vote; the votes selected here come without response texts"
-                    .into(),
-            ));
-        }
-        let style_coefficients = None;
-        let result = tokio::task::spawn_blocking(move || build(&counts, &models))
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "leaderboard task failed");
-                AppError::Internal
-            })?;
-        let (rows, total_votes, m) = result;
+        let style = if q.style_control {
+            let votes = db::leaderboard::style_votes(pool, &f).await?;
+            if votes.is_empty() {
+                return Err(AppError::BadRequest(
+                    "style control needs style counts (length and markdown) of both responses \
+                     of each vote; none of the votes selected here has them"
+                        .into(),
+                ));
+            }
+            Some(votes)
+        } else {
+            None
+        };
+        let result = tokio::task::spawn_blocking(move || {
+            let (mut rows, total, mut m) = build(&counts, &models);
+            let style = style.map(|votes| {
+                let before: Vec<i64> = rows.iter().map(|r| r.model_id).collect();
+                let result = restyle(&mut rows, &votes);
+                m = reorder(&m, &before, &rows);
+                result
+            });
+            (rows, total, m, style)
+        })
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "leaderboard task failed");
+            AppError::Internal
+        })?;
+        let (rows, total_votes, m, style) = result;
+        let (style_coefficients, note) = match style {
+            Some((coef, used)) => (
+                Some(coef),
+                Some(format!(
+                    "style-controlled on the {used} of {total_votes} votes whose responses have style counts"
+                )),
+            ),
+            None => (None, None),
+        };
         Ok(LeaderboardResponse {
             rows,
             total_votes,
@@ -188,6 +213,7 @@ pub mod ssr {
             win_fraction: m.win_fraction,
             predicted_win_rate: m.predicted_win_rate,
             style_coefficients,
+            note,
             options: FilterChoices {
                 projects: options.projects,
                 categories: options.categories,
@@ -295,6 +321,122 @@ pub mod ssr {
         (rows, total, m)
     }
 
+    /// The matrices of `m` (in the order `before`) in the order of `rows`, with predicted win
+    /// rates from the rows' (new) ratings.
+    fn reorder(
+        m: &leaderboard::Matrices,
+        before: &[i64],
+        rows: &[LeaderboardRow],
+    ) -> leaderboard::Matrices {
+        let pos: HashMap<i64, usize> = before.iter().enumerate().map(|(k, id)| (*id, k)).collect();
+        let order: Vec<usize> = rows.iter().map(|r| pos[&r.model_id]).collect();
+        let bt = BtConfig::new();
+        leaderboard::Matrices {
+            battles: order
+                .iter()
+                .map(|&i| order.iter().map(|&j| m.battles[i][j]).collect())
+                .collect(),
+            win_fraction: order
+                .iter()
+                .map(|&i| order.iter().map(|&j| m.win_fraction[i][j]).collect())
+                .collect(),
+            predicted_win_rate: rows
+                .iter()
+                .map(|a| {
+                    rows.iter()
+                        .map(|b| match (a.rating, b.rating) {
+                            (Some(ra), Some(rb)) => {
+                                Some(1.0 / (1.0 + bt.base.powf((rb - ra) / bt.scale)))
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// Replaces the ratings of `rows` with style-controlled ones fitted on `votes` (rows keep
+    /// their vote counts; models without style data lose their rating). Returns the
+    /// coefficients and the number of votes used.
+    fn restyle(
+        rows: &mut [LeaderboardRow],
+        votes: &[db::leaderboard::StyleVote],
+    ) -> (Vec<(String, f64)>, usize) {
+        use ranking::Outcome;
+        use ranking::style::{self, StyleBattle, StyleConfig, StyleCounts};
+        let mut index: HashMap<i64, usize> = HashMap::new();
+        for v in votes {
+            for id in [v.model_a_id, v.model_b_id] {
+                let next = index.len();
+                index.entry(id).or_insert(next);
+            }
+        }
+        let battles: Vec<StyleBattle> = votes
+            .iter()
+            .map(|v| StyleBattle {
+                a: index[&v.model_a_id],
+                b: index[&v.model_b_id],
+                outcome: Outcome::parse(&v.winner).unwrap_or(Outcome::Tie),
+                style_a: StyleCounts {
+                    tokens: v.a_tokens,
+                    headers: v.a_headers,
+                    lists: v.a_lists,
+                    bold: v.a_bold,
+                },
+                style_b: StyleCounts {
+                    tokens: v.b_tokens,
+                    headers: v.b_headers,
+                    lists: v.b_lists,
+                    bold: v.b_bold,
+                },
+            })
+            .collect();
+        let n = index.len();
+        let feats = style::features(&battles);
+        let cfg = StyleConfig::new();
+        let point = style::fit(n, &battles, &feats, None, None, &cfg);
+        let fits = style::bootstrap(n, &battles, &feats, &point, &cfg, ROUNDS, 0);
+        let bt = BtConfig::new();
+        let scale = |r: f64| bt.scale * r + bt.init_rating;
+        let rounds: Vec<Vec<f64>> = fits
+            .iter()
+            .map(|f| f.natural.iter().map(|&r| scale(r)).collect())
+            .collect();
+        let bounds = ranking::bt::confidence_intervals(&rounds, n);
+        for row in rows.iter_mut() {
+            match index.get(&row.model_id) {
+                Some(&k) => {
+                    row.rating = Some(scale(point.natural[k]));
+                    row.lower = Some(bounds[k].0).filter(|x| x.is_finite());
+                    row.upper = Some(bounds[k].1).filter(|x| x.is_finite());
+                }
+                None => {
+                    (row.rating, row.lower, row.upper) = (None, None, None);
+                    row.note = Some("no votes with style counts".into());
+                }
+            }
+        }
+        rows.sort_by(|x, y| {
+            y.rating
+                .unwrap_or(f64::MIN)
+                .total_cmp(&x.rating.unwrap_or(f64::MIN))
+        });
+        let all: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|r| (r.lower.unwrap_or(f64::NAN), r.upper.unwrap_or(f64::NAN)))
+            .collect();
+        for (row, rank) in rows.iter_mut().zip(ranking::bt::rank_upper_bound(&all)) {
+            row.rank_ub = rank;
+        }
+        let coef = style::FEATURE_NAMES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .zip(point.coefficients)
+            .collect();
+        (coef, votes.len())
+    }
+
     /// The leaderboard as CSV.
     #[must_use]
     pub fn to_csv(lb: &LeaderboardResponse) -> String {
@@ -321,5 +463,104 @@ pub mod ssr {
             ));
         }
         out
+    }
+}
+
+/// The next pair of models to battle, left and right, as the sampler chose them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextPair {
+    /// Model shown on the left (A).
+    pub left: ModelRef,
+    /// Model shown on the right (B).
+    pub right: ModelRef,
+}
+
+/// A model's id and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// Id.
+    pub model_id: i64,
+    /// Name.
+    pub name: String,
+}
+
+#[cfg(feature = "ssr")]
+pub mod sampling {
+    //! Choosing battles from the current leaderboard (DESIGN.md §5.7).
+
+    use std::collections::HashMap;
+
+    use rand::SeedableRng;
+    use ranking::sampler::{self, Candidate, SamplerConfig};
+
+    use super::{LeaderboardQuery, ModelRef, NextPair};
+    use crate::error::AppError;
+
+    /// Samples the next pair among enabled models with positive weight, using the project's
+    /// leaderboard (ratings, intervals, battle counts); models without votes count as
+    /// uncertain, so new contestants are scheduled early.
+    ///
+    /// # Errors
+    /// 409 when fewer than two models can be scheduled; Internal on database failure.
+    pub async fn next_pair(pool: &db::PgPool, project: Option<i64>) -> Result<NextPair, AppError> {
+        let models: Vec<db::leaderboard::ModelInfo> = db::leaderboard::models(pool)
+            .await?
+            .into_iter()
+            .filter(|m| m.enabled && m.sampling_weight > 0.0 && m.kind != "dataset")
+            .collect();
+        if models.len() < 2 {
+            return Err(AppError::Conflict(
+                "the arena needs at least two enabled models that generate answers".into(),
+            ));
+        }
+        let query = LeaderboardQuery {
+            project,
+            ..LeaderboardQuery::default()
+        };
+        let board = super::ssr::compute(pool, &query).await?;
+        let row_of: HashMap<i64, usize> = board
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(k, r)| (r.model_id, k))
+            .collect();
+        let candidates: Vec<Candidate> = models
+            .iter()
+            .map(|m| {
+                let row = row_of.get(&m.model_id).map(|&k| &board.rows[k]);
+                Candidate {
+                    weight: m.sampling_weight,
+                    rating: row.and_then(|r| r.rating),
+                    ci_width: row.and_then(|r| Some(r.upper? - r.lower?)),
+                }
+            })
+            .collect();
+        let battles: Vec<Vec<f64>> = models
+            .iter()
+            .map(|a| {
+                models
+                    .iter()
+                    .map(
+                        |b| match (row_of.get(&a.model_id), row_of.get(&b.model_id)) {
+                            (Some(&i), Some(&j)) => board.battles[i][j],
+                            _ => 0.0,
+                        },
+                    )
+                    .collect()
+            })
+            .collect();
+        let scores = sampler::pair_scores(&candidates, &battles, &SamplerConfig::new());
+        let mut rng = rand::rngs::StdRng::from_os_rng();
+        let (l, r) = sampler::sample_pair(&scores, &mut rng).ok_or_else(|| {
+            AppError::Conflict("no two models can be scheduled against each other".into())
+        })?;
+        let to_ref = |m: &db::leaderboard::ModelInfo| ModelRef {
+            model_id: m.model_id,
+            name: m.name.clone(),
+        };
+        Ok(NextPair {
+            left: to_ref(&models[l]),
+            right: to_ref(&models[r]),
+        })
     }
 }

@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(get_me))
         .route("/admin/users", get(list_users).post(create_user))
         .route("/leaderboard", get(get_leaderboard))
+        .route("/arena/next-pair", get(get_next_pair))
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 
@@ -172,4 +173,31 @@ async fn get_leaderboard(
             "`format` is json or csv, not {other:?}"
         ))),
     }
+}
+
+/// `GET /api/v1/arena/next-pair?project=`: the two models to battle next, chosen by the
+/// uncertainty sampler, on random sides. Needs a session (annotators get one on arrival).
+#[tracing::instrument(skip_all)]
+async fn get_next_pair(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<app::leaderboard::NextPair>, AppError> {
+    session_user(&state, &session)
+        .await?
+        .ok_or_else(AppError::login_required)?;
+    let project = match params
+        .get("project")
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => Some(
+            p.parse::<i64>()
+                .map_err(|_| AppError::BadRequest("`project` is a project id".into()))?,
+        ),
+        None => None,
+    };
+    Ok(Json(
+        app::leaderboard::sampling::next_pair(&state.pool, project).await?,
+    ))
 }

@@ -448,3 +448,116 @@ async fn leaderboard_api_ranks_models_with_intervals(pool: sqlx::PgPool) {
         assert!(page.body.contains(text), "page lacks {text}");
     }
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn the_sampler_picks_two_schedulable_models(pool: sqlx::PgPool) {
+    let app = router(&pool);
+    let cookie = annotator_cookie(&app).await;
+    let none = send(&app, get("/api/v1/arena/next-pair", Some(&cookie))).await;
+    assert_eq!(none.status, StatusCode::CONFLICT, "{}", none.body);
+
+    sqlx::query(
+        "insert into model (name, kind, enabled, sampling_weight) values \
+         ('m1', 'openai', true, 1), ('m2', 'openai', true, 2), ('m3', 'openai', true, 0), \
+         ('m4', 'openai', false, 1), ('m5', 'local', true, 1), ('d1', 'dataset', true, 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..40 {
+        let reply = send(&app, get("/api/v1/arena/next-pair", Some(&cookie))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let v = reply.json();
+        let (l, r) = (
+            v["left"]["name"].as_str().unwrap().to_owned(),
+            v["right"]["name"].as_str().unwrap().to_owned(),
+        );
+        assert_ne!(l, r);
+        for name in [&l, &r] {
+            assert!(
+                ["m1", "m2", "m5"].contains(&name.as_str()),
+                "{name} must not be scheduled"
+            );
+        }
+        seen.insert(l);
+    }
+    assert!(
+        seen.len() >= 2,
+        "different models get the left side: {seen:?}"
+    );
+    let anonymous = send(&app, get("/api/v1/arena/next-pair", None)).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn style_control_uses_the_responses_style_counts(pool: sqlx::PgPool) {
+    seed_votes(&pool).await;
+    let app = router(&pool);
+    let refused = send(&app, get("/api/v1/leaderboard?style_control=true", None)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("style counts"), "{}", refused.body);
+
+    // 200 battles between alpha and beta; the longer answer wins 3 times in 4.
+    sqlx::query("insert into prompt (text, content_hash) values ('q', 'h1')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for (model, tokens) in [("alpha", 600), ("beta", 100)] {
+        sqlx::query(
+            "insert into response (prompt_id, model_id, text, metadata) \
+             select p.prompt_id, m.model_id, 'text', jsonb_build_object('style', jsonb_build_object( \
+               'tokens', $2::int, 'headers', 1, 'lists', 2, 'bold', 0)) \
+             from prompt p, model m where m.name = $1",
+        )
+        .bind(model)
+        .bind(tokens)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for k in 0..200 {
+        let (a, b) = if k % 2 == 0 {
+            ("alpha", "beta")
+        } else {
+            ("beta", "alpha")
+        };
+        let long_wins = k % 4 != 3;
+        let a_is_long = a == "alpha";
+        let winner = if long_wins == a_is_long { "a" } else { "b" };
+        sqlx::query(
+            "insert into vote (source, model_a_id, model_b_id, response_a_id, response_b_id, winner) \
+             select 'human', ma.model_id, mb.model_id, ra.response_id, rb.response_id, $3 \
+             from model ma join response ra on ra.model_id = ma.model_id, \
+                  model mb join response rb on rb.model_id = mb.model_id \
+             where ma.name = $1 and mb.name = $2",
+        )
+        .bind(a)
+        .bind(b)
+        .bind(winner)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let reply = send(&app, get("/api/v1/leaderboard?style_control=true", None)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let v = reply.json();
+    assert_eq!(v["style_coefficients"][0][0], "length");
+    assert!(v["style_coefficients"][0][1].as_f64().unwrap() > 0.0);
+    assert!(
+        v["note"].as_str().unwrap().contains("200 of"),
+        "{}",
+        v["note"]
+    );
+    let gamma = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == "gamma")
+        .unwrap();
+    assert!(
+        gamma["rating"].is_null(),
+        "gamma has no votes with style counts"
+    );
+    assert_eq!(v["win_fraction"].as_array().unwrap().len(), 3);
+}

@@ -105,6 +105,7 @@ impl LeaderboardResponse {
             win_fraction: Vec::new(),
             predicted_win_rate: Vec::new(),
             style_coefficients: None,
+            note: None,
             options: crate::leaderboard::FilterChoices::default(),
         }
     }
@@ -209,6 +210,12 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
             <a href=json.clone() download="leaderboard.json">"JSON"</a>" · "
             <a href=csv download="leaderboard.csv">"CSV"</a>
         </p>
+        {lb.note.clone().map(|n| view! { <p class="muted">{n}</p> })}
+        {lb.style_coefficients.clone().map(|c| view! {
+            <p class="muted">"Style coefficients: "
+                {c.iter().map(|(k, v)| format!("{k} {v:+.3}")).collect::<Vec<_>>().join(", ")}
+            </p>
+        })}
         <div class="table-wrap card">
             <table class="data leaderboard" aria-label="Leaderboard">
                 <thead><tr>

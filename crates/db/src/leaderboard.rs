@@ -95,6 +95,76 @@ pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Pair
     Ok(rows)
 }
 
+/// A vote with the style counts (DESIGN.md §5.5) of both responses, for style control.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StyleVote {
+    /// Model on side A.
+    pub model_a_id: i64,
+    /// Model on side B.
+    pub model_b_id: i64,
+    /// `a`, `b`, `tie` or `both_bad`.
+    pub winner: String,
+    /// A's tokens, headers, list items, bold spans.
+    pub a_tokens: f64,
+    /// A's markdown headers.
+    pub a_headers: f64,
+    /// A's list items.
+    pub a_lists: f64,
+    /// A's bold spans.
+    pub a_bold: f64,
+    /// B's tokens.
+    pub b_tokens: f64,
+    /// B's markdown headers.
+    pub b_headers: f64,
+    /// B's list items.
+    pub b_lists: f64,
+    /// B's bold spans.
+    pub b_bold: f64,
+}
+
+/// Votes matching the filter whose two responses both carry style counts
+/// (`response.metadata.style`), with those counts.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn style_votes(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<StyleVote>> {
+    Ok(sqlx::query_as::<_, StyleVote>(
+        "select v.model_a_id, v.model_b_id, v.winner, \
+                (ra.metadata->'style'->>'tokens')::float8 as a_tokens, \
+                (ra.metadata->'style'->>'headers')::float8 as a_headers, \
+                (ra.metadata->'style'->>'lists')::float8 as a_lists, \
+                (ra.metadata->'style'->>'bold')::float8 as a_bold, \
+                (rb.metadata->'style'->>'tokens')::float8 as b_tokens, \
+                (rb.metadata->'style'->>'headers')::float8 as b_headers, \
+                (rb.metadata->'style'->>'lists')::float8 as b_lists, \
+                (rb.metadata->'style'->>'bold')::float8 as b_bold \
+         from vote v \
+         join response ra on ra.response_id = v.response_a_id \
+         join response rb on rb.response_id = v.response_b_id \
+         left join app_user u on u.user_id = v.annotator_id \
+         left join item i on i.item_id = v.item_id \
+         left join prompt p on p.prompt_id = i.prompt_id \
+         where ra.metadata->'style' is not null and rb.metadata->'style' is not null \
+           and ($7::text is null or $7 = any(u.cohorts)) \
+           and ($1::bigint is null or v.project_id = $1) \
+           and ($2::text is null or coalesce(p.category, '') = $2) \
+           and ($3::text is null or v.source = $3) \
+           and ($4::date is null or (v.created_at at time zone 'utc')::date >= $4) \
+           and ($5::date is null or (v.created_at at time zone 'utc')::date <= $5) \
+           and (not $6 or v.winner in ('a', 'b')) \
+         order by v.created_at, v.vote_id",
+    )
+    .bind(f.project_id)
+    .bind(&f.category)
+    .bind(&f.source)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.exclude_ties)
+    .bind(&f.cohort)
+    .fetch_all(db)
+    .await?)
+}
+
 /// A model as the leaderboard shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ModelInfo {

@@ -7,6 +7,7 @@ pub mod bt;
 pub mod elo;
 pub mod leaderboard;
 pub mod linalg;
+pub mod sampler;
 pub mod style;
 #[cfg(test)]
 mod testing;
