@@ -87,12 +87,15 @@ create table response (
     text text not null,
     -- Tokens, latency and style counts (DESIGN.md §5.5).
     metadata jsonb not null default '{}',
+    -- Hash of the text: a model may answer the same prompt more than once (datasets do), but
+    -- re-importing the same answer must not duplicate it.
+    content_hash text not null,
     created_at timestamptz not null default now(),
     constraint response_prompt_id_fkey foreign key (prompt_id)
         references prompt (prompt_id) on delete cascade,
     constraint response_model_id_fkey foreign key (model_id)
         references model (model_id) on delete restrict,
-    constraint response_prompt_model_key unique (prompt_id, model_id)
+    constraint response_prompt_model_content_key unique (prompt_id, model_id, content_hash)
 );
 
 create table project (

@@ -3,6 +3,10 @@
 //! One file per page under `pages/`; server functions sit next to the page that uses them and
 //! stay thin, calling into `db` through their `ssr`-only code.
 
+// Leptos' statically typed views nest deeply; the leaderboard's exceeds the default limit when
+// the release wasm is compiled.
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod components;
 pub mod error;

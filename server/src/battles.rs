@@ -30,6 +30,8 @@ pub struct BattleLog {
     pub style: Option<Vec<(StyleCounts, StyleCounts)>>,
     /// Lines (or array elements) skipped because `anony` was false.
     pub skipped_non_anonymous: usize,
+    /// Unix timestamps per battle, when every battle has one.
+    pub tstamps: Option<Vec<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -422,12 +424,18 @@ fn merge(chunks: Vec<Chunk>) -> BattleLog {
     } else {
         None
     };
+    let tstamps = if !all.is_empty() && all.iter().all(|p| p.tstamp.is_some()) {
+        Some(all.iter().map(|p| p.tstamp.unwrap_or(0.0)).collect())
+    } else {
+        None
+    };
     let battles = all.into_iter().map(|p| (p.a, p.b, p.outcome)).collect();
     BattleLog {
         models,
         battles,
         style,
         skipped_non_anonymous: skipped,
+        tstamps,
     }
 }
 

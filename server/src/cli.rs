@@ -69,6 +69,11 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Import data (one transaction per file; importing again changes nothing).
+    Import {
+        #[command(subcommand)]
+        command: crate::import::ImportCommand,
+    },
     /// Ratings from a Chatbot Arena battle log (no database needed).
     Leaderboard(crate::leaderboard_cmd::LeaderboardArgs),
     /// Benchmarks that print a table of timings.
@@ -157,6 +162,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Db { action } => db_command(&cli.database, action),
+        Command::Import { command } => crate::import::run(&cli.database, &command).await,
         Command::Leaderboard(args) => crate::leaderboard_cmd::run(&args),
         Command::Bench { command } => crate::leaderboard_cmd::bench(&command),
         Command::User {

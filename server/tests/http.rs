@@ -505,8 +505,8 @@ async fn style_control_uses_the_responses_style_counts(pool: sqlx::PgPool) {
         .unwrap();
     for (model, tokens) in [("alpha", 600), ("beta", 100)] {
         sqlx::query(
-            "insert into response (prompt_id, model_id, text, metadata) \
-             select p.prompt_id, m.model_id, 'text', jsonb_build_object('style', jsonb_build_object( \
+            "insert into response (prompt_id, model_id, text, content_hash, metadata) \
+             select p.prompt_id, m.model_id, 'text', md5('text'), jsonb_build_object('style', jsonb_build_object( \
                'tokens', $2::int, 'headers', 1, 'lists', 2, 'bold', 0)) \
              from prompt p, model m where m.name = $1",
         )

@@ -232,14 +232,22 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
                 </tbody>
             </table>
         </div>
+        {heatmaps(&lb, names)}
+    }
+    .into_any()
+}
+
+/// The three matrices, type-erased to keep the page's view type shallow.
+fn heatmaps(lb: &LeaderboardResponse, names: Vec<String>) -> AnyView {
+    let battles: Vec<Vec<Option<f64>>> = lb
+        .battles
+        .iter()
+        .map(|r| r.iter().map(|v| Some(*v)).collect())
+        .collect();
+    view! {
         <Heatmap title="Win fraction (row beats column, ties excluded)" names=names.clone() cells=lb.win_fraction.clone() percent=true/>
         <Heatmap title="Predicted win rate from the ratings" names=names.clone() cells=lb.predicted_win_rate.clone() percent=true/>
-        <Heatmap
-            title="Decided battles between the two models"
-            names
-            cells=lb.battles.iter().map(|r| r.iter().map(|v| Some(*v)).collect()).collect()
-            percent=false
-        />
+        <Heatmap title="Decided battles between the two models" names cells=battles percent=false/>
     }
     .into_any()
 }

@@ -21,7 +21,7 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
 ];
 
 /// Style counts of one response.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StyleCounts {
     /// Response tokens.
     pub tokens: f64,
@@ -37,6 +37,51 @@ impl StyleCounts {
     const fn as_array(self) -> [f64; N_FEATURES] {
         [self.tokens, self.headers, self.lists, self.bold]
     }
+}
+
+/// Counts a response's style: words (whitespace-separated; FastChat counts tokenizer tokens, and
+/// the standardised feature hardly depends on the unit), and, outside fenced code blocks,
+/// markdown headers (`#`…`######` + space), list items (`-`, `*`, `+` or `1.` + space) and bold
+/// spans (`**…**`, `__…__`).
+///
+/// ```
+/// use ranking::style::count_markdown;
+/// let c = count_markdown("# Title\n- one\n- **two**\n```\n# not a header\n```");
+/// assert_eq!((c.headers, c.lists, c.bold), (1.0, 2.0, 1.0));
+/// ```
+#[must_use]
+pub fn count_markdown(text: &str) -> StyleCounts {
+    let mut counts = StyleCounts {
+        tokens: text.split_whitespace().count() as f64,
+        ..StyleCounts::default()
+    };
+    let mut in_code = false;
+    let (mut stars, mut unders) = (0usize, 0usize);
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        let hashes = t.chars().take_while(|&c| c == '#').count();
+        if (1..=6).contains(&hashes) && t[hashes..].starts_with(' ') {
+            counts.headers += 1.0;
+        }
+        let digits = t.chars().take_while(char::is_ascii_digit).count();
+        let bullet = t.starts_with("- ") || t.starts_with("* ") || t.starts_with("+ ");
+        let numbered =
+            digits > 0 && (t[digits..].starts_with(". ") || t[digits..].starts_with(") "));
+        if bullet || numbered {
+            counts.lists += 1.0;
+        }
+        stars += t.matches("**").count();
+        unders += t.matches("__").count();
+    }
+    counts.bold = (stars / 2 + unders / 2) as f64;
+    counts
 }
 
 /// One battle with the style counts of both responses.

@@ -1,0 +1,372 @@
+//! `verdict import`: PandaLM's human-annotated test set and Chatbot Arena battle logs. Each file
+//! imports in one transaction (all or nothing); importing it again changes nothing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use db::imports::{self, ImportedVote};
+use ranking::Outcome;
+use serde::Deserialize;
+
+use crate::battles;
+use crate::cli::{DatabaseArgs, open_database};
+
+/// `verdict import ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// PandaLM's test set (testset-v1.json): items, responses and the three human judgements per
+    /// item; with `--judgements`, GPT-3.5's judgements and reasons as LLM-judge votes.
+    Pandalm {
+        /// `testset-v1.json`.
+        file: PathBuf,
+        /// `gpt-3.5-turbo-testset-v1.json` (LLM-judge votes with rationales).
+        #[arg(long)]
+        judgements: Option<PathBuf>,
+        /// Project to create or extend.
+        #[arg(long, default_value = "PandaLM")]
+        project: String,
+    },
+    /// A Chatbot Arena battle log (JSON array, JSONL or CSV): votes without response texts.
+    Arena {
+        /// The log.
+        file: PathBuf,
+        /// Record the votes under this pairwise project (created if missing).
+        #[arg(long)]
+        project: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+struct PandaItem {
+    idx: i64,
+    motivation_app: Option<String>,
+    cmp_key: String,
+    #[serde(deserialize_with = "scalar_text")]
+    instruction: String,
+    #[serde(default, deserialize_with = "scalar_text")]
+    input: String,
+    // A few PandaLM responses are JSON booleans (a model answered `True`): read them as text.
+    #[serde(deserialize_with = "scalar_text")]
+    response1: String,
+    #[serde(deserialize_with = "scalar_text")]
+    response2: String,
+    annotator1: i64,
+    annotator2: i64,
+    annotator3: i64,
+}
+
+/// A string, or a number or boolean written as text.
+fn scalar_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Null => Ok(String::new()),
+        v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_)) => Ok(v.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected text, found {other}"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct PandaJudgement {
+    idx: i64,
+    gpt_result: serde_json::Value,
+    #[serde(default)]
+    gpt_reason: Option<String>,
+}
+
+fn read_array<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let values: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a JSON array", path.display()))?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value(v)
+                .with_context(|| format!("{}: element {} (0-based {i})", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// PandaLM's labels: 0 tie, 1 response 1 better, 2 response 2 better.
+fn panda_winner(label: i64) -> Option<&'static str> {
+    match label {
+        0 => Some("tie"),
+        1 => Some("a"),
+        2 => Some("b"),
+        _ => None,
+    }
+}
+
+/// Summary of an import.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Items in the file.
+    pub items: usize,
+    /// Items created now.
+    pub new_items: usize,
+    /// Votes in the file.
+    pub votes: usize,
+    /// Votes created now.
+    pub new_votes: u64,
+    /// Records skipped, with why.
+    pub skipped: Vec<String>,
+}
+
+/// Imports PandaLM into `pool` in one transaction.
+///
+/// # Errors
+/// Any bad record (naming the element and field) or database failure; nothing is written then.
+pub async fn pandalm(
+    pool: &db::PgPool,
+    file: &Path,
+    judgements: Option<&Path>,
+    project: &str,
+) -> Result<ImportSummary> {
+    let items: Vec<PandaItem> = read_array(file)?;
+    let gpt: Vec<PandaJudgement> = match judgements {
+        Some(p) => read_array(p)?,
+        None => Vec::new(),
+    };
+    let mut summary = ImportSummary {
+        items: items.len(),
+        ..ImportSummary::default()
+    };
+    let mut tx = pool.begin().await?;
+    let project_id = imports::pairwise_project(&mut tx, project).await?;
+    let humans = [
+        imports::annotator(&mut tx, "pandalm:annotator1", "pandalm").await?,
+        imports::annotator(&mut tx, "pandalm:annotator2", "pandalm").await?,
+        imports::annotator(&mut tx, "pandalm:annotator3", "pandalm").await?,
+    ];
+    let judge = if gpt.is_empty() {
+        None
+    } else {
+        Some(imports::annotator(&mut tx, "pandalm:gpt-3.5-turbo", "llm_judge").await?)
+    };
+    let mut votes: Vec<ImportedVote> = Vec::new();
+    let mut unusable: Vec<String> = Vec::new();
+    let mut by_idx = std::collections::HashMap::new();
+    for (k, it) in items.iter().enumerate() {
+        let element = k + 1;
+        let (ma, mb) = it.cmp_key.split_once('_').with_context(|| {
+            format!(
+                "element {element}: field `cmp_key` {:?} is not MODEL_MODEL",
+                it.cmp_key
+            )
+        })?;
+        let text = if it.input.trim().is_empty() {
+            it.instruction.clone()
+        } else {
+            format!("{}\n\n{}", it.instruction, it.input)
+        };
+        let prompt_id = imports::prompt(&mut tx, &text, it.motivation_app.as_deref()).await?;
+        let (model_a, model_b) = (
+            imports::model(&mut tx, ma).await?,
+            imports::model(&mut tx, mb).await?,
+        );
+        let meta = |t: &str| serde_json::json!({ "style": ranking::style::count_markdown(t) });
+        let ra = imports::response(
+            &mut tx,
+            prompt_id,
+            model_a,
+            &it.response1,
+            &meta(&it.response1),
+        )
+        .await?;
+        let rb = imports::response(
+            &mut tx,
+            prompt_id,
+            model_b,
+            &it.response2,
+            &meta(&it.response2),
+        )
+        .await?;
+        let (item_id, created) = imports::item(
+            &mut tx,
+            project_id,
+            prompt_id,
+            &it.idx.to_string(),
+            &[ra, rb],
+        )
+        .await?;
+        summary.new_items += usize::from(created);
+        by_idx.insert(it.idx, (item_id, model_a, model_b, ra, rb));
+        for (n, (label, annotator)) in [it.annotator1, it.annotator2, it.annotator3]
+            .into_iter()
+            .zip(humans)
+            .enumerate()
+        {
+            let winner = panda_winner(label).with_context(|| {
+                format!(
+                    "element {element}: field `annotator{}` is {label}; expected 0, 1 or 2",
+                    n + 1
+                )
+            })?;
+            votes.push(ImportedVote {
+                import_key: format!("pandalm:{}:annotator{}", it.idx, n + 1),
+                project_id: Some(project_id),
+                item_id: Some(item_id),
+                annotator_id: Some(annotator),
+                source: "import",
+                model_a_id: model_a,
+                model_b_id: model_b,
+                response_a_id: Some(ra),
+                response_b_id: Some(rb),
+                winner,
+                rationale: None,
+                created_at: None,
+            });
+        }
+    }
+    for (k, g) in gpt.iter().enumerate() {
+        let Some(&(item_id, model_a, model_b, ra, rb)) = by_idx.get(&g.idx) else {
+            bail!(
+                "judgements element {}: idx {} is not in the test set",
+                k + 1,
+                g.idx
+            );
+        };
+        let label = match &g.gpt_result {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let winner = match label.as_str() {
+            "1" => "a",
+            "2" => "b",
+            "0" | "Tie" | "tie" => "tie",
+            other => {
+                unusable.push(format!("{} ({other:?})", g.idx));
+                continue;
+            }
+        };
+        votes.push(ImportedVote {
+            import_key: format!("pandalm:{}:gpt-3.5-turbo", g.idx),
+            project_id: Some(project_id),
+            item_id: Some(item_id),
+            annotator_id: judge,
+            source: "llm_judge",
+            model_a_id: model_a,
+            model_b_id: model_b,
+            response_a_id: Some(ra),
+            response_b_id: Some(rb),
+            winner,
+            rationale: g.gpt_reason.clone(),
+            created_at: None,
+        });
+    }
+    if !unusable.is_empty() {
+        summary.skipped.push(format!(
+            "{} judgements without a verdict, for idx {}",
+            unusable.len(),
+            unusable.join(", ")
+        ));
+    }
+    summary.votes = votes.len();
+    summary.new_votes = imports::votes(&mut tx, &votes).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// Imports a Chatbot Arena battle log in one transaction.
+///
+/// # Errors
+/// A bad record (naming the line and field) or database failure; nothing is written then.
+pub async fn arena(pool: &db::PgPool, file: &Path, project: Option<&str>) -> Result<ImportSummary> {
+    let log = battles::read(file)?;
+    let mut tx = pool.begin().await?;
+    let project_id = match project {
+        Some(name) => Some(imports::pairwise_project(&mut tx, name).await?),
+        None => None,
+    };
+    let mut ids = Vec::with_capacity(log.models.len());
+    for name in &log.models {
+        ids.push(imports::model(&mut tx, name).await?);
+    }
+    let stem = file
+        .file_name()
+        .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+    let votes: Vec<ImportedVote> = log
+        .battles
+        .iter()
+        .enumerate()
+        .map(|(k, &(a, b, outcome))| ImportedVote {
+            // Position in time order + the battle itself: stable when the same file comes again.
+            import_key: format!(
+                "arena:{stem}:{k}:{}:{}:{outcome:?}",
+                log.models[a as usize], log.models[b as usize]
+            ),
+            project_id,
+            item_id: None,
+            annotator_id: None,
+            source: "import",
+            model_a_id: ids[a as usize],
+            model_b_id: ids[b as usize],
+            response_a_id: None,
+            response_b_id: None,
+            winner: match outcome {
+                Outcome::A => "a",
+                Outcome::B => "b",
+                Outcome::Tie => "tie",
+                Outcome::BothBad => "both_bad",
+            },
+            rationale: None,
+            created_at: log
+                .tstamps
+                .as_ref()
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t[k] as i64).ok()),
+        })
+        .collect();
+    let new_votes = imports::votes(&mut tx, &votes).await?;
+    tx.commit().await?;
+    let mut summary = ImportSummary {
+        votes: votes.len(),
+        new_votes,
+        ..ImportSummary::default()
+    };
+    if log.skipped_non_anonymous > 0 {
+        summary.skipped.push(format!(
+            "{} non-anonymous battles",
+            log.skipped_non_anonymous
+        ));
+    }
+    Ok(summary)
+}
+
+/// Runs an import command and prints its summary.
+///
+/// # Errors
+/// As the importers.
+pub async fn run(database: &DatabaseArgs, cmd: &ImportCommand) -> Result<()> {
+    let pool = open_database(database, 4).await?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let started = std::time::Instant::now();
+    let summary = match cmd {
+        ImportCommand::Pandalm {
+            file,
+            judgements,
+            project,
+        } => pandalm(&pool, file, judgements.as_deref(), project).await?,
+        ImportCommand::Arena { file, project } => arena(&pool, file, project.as_deref()).await?,
+    };
+    if summary.items > 0 {
+        println!(
+            "items: {} in the file, {} new",
+            summary.items, summary.new_items
+        );
+    }
+    println!(
+        "votes: {} in the file, {} new, {} already there ({:.1} s)",
+        summary.votes,
+        summary.new_votes,
+        summary.votes as u64 - summary.new_votes,
+        started.elapsed().as_secs_f64()
+    );
+    for s in &summary.skipped {
+        println!("skipped: {s}");
+    }
+    Ok(())
+}

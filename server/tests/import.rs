@@ -1,0 +1,125 @@
+//! `verdict import` against a fresh database per test.
+
+use verdict_server::import;
+
+const PANDALM: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/pandalm/testset-v1.json"
+);
+const PANDALM_GPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/pandalm/gpt-3.5-turbo-testset-v1.json"
+);
+
+async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn pandalm_imports_once_with_provenance(pool: sqlx::PgPool) {
+    let path = std::path::Path::new(PANDALM);
+    let gpt = std::path::Path::new(PANDALM_GPT);
+    let first = import::pandalm(&pool, path, Some(gpt), "PandaLM")
+        .await
+        .unwrap();
+    assert_eq!((first.items, first.new_items), (999, 999));
+    assert_eq!(
+        count(&pool, "select count(*) from vote where source = 'import'").await,
+        2997
+    );
+    // 25 of GPT-3.5's 999 answers carry no verdict ("garbage").
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from vote where source = 'llm_judge'"
+        )
+        .await,
+        974
+    );
+    // 13 of its verdicts come without a reason.
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from vote where source = 'llm_judge' and rationale <> ''"
+        )
+        .await,
+        961
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "select count(distinct annotator_id) from vote where source = 'import'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(count(&pool, "select count(*) from model").await, 5);
+    assert_eq!(
+        count(&pool, "select sum(n)::bigint from vote_count").await,
+        3971
+    );
+    assert_eq!(first.skipped.len(), 1, "{:?}", first.skipped);
+
+    let again = import::pandalm(&pool, path, Some(gpt), "PandaLM")
+        .await
+        .unwrap();
+    assert_eq!((again.new_items, again.new_votes), (0, 0));
+    assert_eq!(count(&pool, "select count(*) from vote").await, 3971);
+    assert_eq!(count(&pool, "select count(*) from item").await, 999);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_bad_record_writes_nothing_and_names_the_element(pool: sqlx::PgPool) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.json");
+    let good = r#"{"idx":1,"cmp_key":"a_b","instruction":"q","input":"","response1":"x","response2":"y","annotator1":1,"annotator2":2,"annotator3":0}"#;
+    let bad = r#"{"idx":2,"cmp_key":"a_b","instruction":"q2","input":"","response1":"x","response2":"y","annotator1":7,"annotator2":2,"annotator3":0}"#;
+    std::fs::write(&file, format!("[{good},{bad}]")).unwrap();
+    let err = format!(
+        "{:#}",
+        import::pandalm(&pool, &file, None, "P").await.unwrap_err()
+    );
+    assert!(
+        err.contains("element 2") && err.contains("annotator1"),
+        "{err}"
+    );
+    assert_eq!(count(&pool, "select count(*) from vote").await, 0);
+    assert_eq!(count(&pool, "select count(*) from item").await, 0);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn arena_logs_import_as_votes_once(pool: sqlx::PgPool) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("battles.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"model_a":"x","model_b":"y","winner":"model_a","tstamp":1700000000,"anony":true}"#, "\n",
+            r#"{"model_a":"y","model_b":"x","winner":"tie (bothbad)","tstamp":1700086400,"anony":true}"#, "\n",
+            r#"{"model_a":"y","model_b":"z","winner":"model_b","tstamp":1700000500,"anony":false}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let first = import::arena(&pool, &file, Some("Arena logs"))
+        .await
+        .unwrap();
+    assert_eq!((first.votes, first.new_votes), (2, 2));
+    assert_eq!(
+        count(&pool, "select count(*) from vote where winner = 'both_bad'").await,
+        1
+    );
+    let day: time::Date = sqlx::query_scalar("select min(created_at)::date from vote")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        day.to_string(),
+        "2023-11-14",
+        "tstamp becomes the vote's time"
+    );
+    let again = import::arena(&pool, &file, Some("Arena logs"))
+        .await
+        .unwrap();
+    assert_eq!(again.new_votes, 0);
+    assert_eq!(count(&pool, "select count(*) from vote").await, 2);
+}
