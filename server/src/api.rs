@@ -19,6 +19,15 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", get(list_users).post(create_user))
         .route("/leaderboard", get(get_leaderboard))
         .route("/arena/next-pair", get(get_next_pair))
+        .route(
+            "/projects/{id}/assignments/next",
+            axum::routing::post(next_assignment),
+        )
+        .route("/assignments/{id}/vote", axum::routing::post(create_vote))
+        .route(
+            "/assignments/{id}/skip",
+            axum::routing::post(skip_assignment),
+        )
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 
@@ -200,4 +209,79 @@ async fn get_next_pair(
     Ok(Json(
         app::leaderboard::sampling::next_pair(&state.pool, project).await?,
     ))
+}
+
+fn vote_error(e: db::assignments::VoteError) -> AppError {
+    use db::assignments::VoteError;
+    match e {
+        VoteError::NotFound => AppError::NotFound(e.to_string()),
+        VoteError::NotYours => AppError::Forbidden(e.to_string()),
+        VoteError::Expired | VoteError::NotAPair => AppError::Conflict(e.to_string()),
+        VoteError::Invalid(m) => AppError::Unprocessable(m),
+        VoteError::Db(db) => AppError::from_db(db),
+    }
+}
+
+/// `POST /api/v1/projects/{id}/assignments/next`: the annotator's open assignment, or a new one;
+/// 204 when nothing is left for them.
+#[tracing::instrument(skip_all, fields(project_id))]
+async fn next_assignment(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Path(project_id): axum::extract::Path<i64>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let user = session_user(&state, &session)
+        .await?
+        .ok_or_else(AppError::login_required)?;
+    match db::assignments::next(&state.pool, project_id, user.user_id).await {
+        Ok(Some(issued)) => Ok(Json(issued).into_response()),
+        Ok(None) => Ok(axum::http::StatusCode::NO_CONTENT.into_response()),
+        Err(db::Error::NotFound) => Err(AppError::NotFound("no such project".into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/v1/assignments/{id}/vote`: records the vote once (201; a repeat answers 200 with
+/// the same vote) and reveals the models.
+#[tracing::instrument(skip_all, fields(assignment_id))]
+async fn create_vote(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Path(assignment_id): axum::extract::Path<i64>,
+    ApiJson(body): ApiJson<db::assignments::NewVote>,
+) -> Result<(axum::http::StatusCode, Json<db::assignments::Recorded>), AppError> {
+    let user = session_user(&state, &session)
+        .await?
+        .ok_or_else(AppError::login_required)?;
+    if body.time_to_vote_ms.is_some_and(|t| t < 0) {
+        return Err(AppError::Unprocessable(
+            "time_to_vote_ms cannot be negative".into(),
+        ));
+    }
+    let recorded = db::assignments::vote(&state.pool, assignment_id, user.user_id, &body)
+        .await
+        .map_err(vote_error)?;
+    let status = if recorded.created {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    Ok((status, Json(recorded)))
+}
+
+/// `POST /api/v1/assignments/{id}/skip`: gives the item back to the pool (204).
+#[tracing::instrument(skip_all, fields(assignment_id))]
+async fn skip_assignment(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Path(assignment_id): axum::extract::Path<i64>,
+) -> Result<axum::http::StatusCode, AppError> {
+    let user = session_user(&state, &session)
+        .await?
+        .ok_or_else(AppError::login_required)?;
+    db::assignments::skip(&state.pool, assignment_id, user.user_id)
+        .await
+        .map_err(vote_error)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

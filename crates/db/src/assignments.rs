@@ -1,0 +1,393 @@
+//! Assignments and pairwise votes: which item an annotator judges next, and recording the
+//! judgement exactly once.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::{Error, Result};
+
+/// An issued assignment with what the annotator sees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Issued {
+    /// Primary key.
+    pub assignment_id: i64,
+    /// The item.
+    pub item_id: i64,
+    /// Prompt text.
+    pub prompt: String,
+    /// Responses in display order (left first): id and text.
+    pub responses: Vec<(i64, String)>,
+    /// When the assignment lapses.
+    pub expires_at: OffsetDateTime,
+    /// Guideline version in force.
+    pub guideline_version: i32,
+}
+
+/// Expires lapsed assignments, then returns the annotator's open assignment in the project, or
+/// issues the least-annotated item they have not seen (items below the overlap target first).
+/// `None` when nothing is left for them.
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown project; otherwise database failures.
+pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option<Issued>> {
+    let mut tx = pool.begin().await?;
+    let project: Option<(i32, i32, i32)> = sqlx::query_as(
+        "select overlap_target, assignment_ttl_seconds, guidelines_version from project \
+         where project_id = $1",
+    )
+    .bind(project_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((_overlap, ttl, guideline_version)) = project else {
+        return Err(Error::NotFound);
+    };
+    sqlx::query(
+        "update assignment set status = 'expired' \
+         where status = 'issued' and expires_at < now() and user_id = $1",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    let open: Option<(i64,)> = sqlx::query_as(
+        "select a.assignment_id from assignment a join item i on i.item_id = a.item_id \
+         where a.user_id = $1 and i.project_id = $2 and a.status = 'issued' \
+         order by a.issued_at limit 1",
+    )
+    .bind(user_id)
+    .bind(project_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let assignment_id = if let Some((id,)) = open {
+        id
+    } else {
+        // Load = completed judgements + live assignments; below-target items first, then the
+        // least loaded, random among equals so that concurrent annotators spread out.
+        let picked: Option<(i64,)> = sqlx::query_as(
+            "select i.item_id from item i \
+             join project p on p.project_id = i.project_id \
+             left join lateral ( \
+                 select count(*) filter (where a.status = 'completed' \
+                                            or (a.status = 'issued' and a.expires_at > now())) as load \
+                 from assignment a where a.item_id = i.item_id) l on true \
+             where i.project_id = $1 \
+               and not exists (select 1 from assignment a \
+                               where a.item_id = i.item_id and a.user_id = $2) \
+             order by (l.load >= p.overlap_target), l.load, random() \
+             limit 1",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((item_id,)) = picked else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let (id,): (i64,) = sqlx::query_as(
+            "insert into assignment (item_id, user_id, display_order, expires_at) \
+             select $1, $2, array_agg(response_id order by random()), \
+                    now() + make_interval(secs => $3) \
+             from item_response where item_id = $1 \
+             returning assignment_id",
+        )
+        .bind(item_id)
+        .bind(user_id)
+        .bind(f64::from(ttl))
+        .fetch_one(&mut *tx)
+        .await?;
+        id
+    };
+    let (item_id, prompt, order, expires_at): (i64, String, Vec<i64>, OffsetDateTime) =
+        sqlx::query_as(
+            "select a.item_id, p.text, a.display_order, a.expires_at from assignment a \
+         join item i on i.item_id = a.item_id join prompt p on p.prompt_id = i.prompt_id \
+         where a.assignment_id = $1",
+        )
+        .bind(assignment_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let texts: Vec<(i64, String)> =
+        sqlx::query_as("select response_id, text from response where response_id = any($1)")
+            .bind(&order)
+            .fetch_all(&mut *tx)
+            .await?;
+    let responses = order
+        .iter()
+        .filter_map(|id| texts.iter().find(|(r, _)| r == id).cloned())
+        .collect();
+    tx.commit().await?;
+    Ok(Some(Issued {
+        assignment_id,
+        item_id,
+        prompt,
+        responses,
+        expires_at,
+        guideline_version,
+    }))
+}
+
+/// A pairwise choice as the annotator saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// The left response is better.
+    Left,
+    /// The right response is better.
+    Right,
+    /// Equally good.
+    Tie,
+    /// Both are bad.
+    BothBad,
+}
+
+/// A vote to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewVote {
+    /// The choice.
+    pub choice: Choice,
+    /// `slight` or `clear`, when the project asks.
+    pub strength: Option<String>,
+    /// Written reason.
+    pub rationale: Option<String>,
+    /// Milliseconds from display to vote.
+    pub time_to_vote_ms: Option<i32>,
+}
+
+/// The recorded vote, with the model names revealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The vote.
+    pub vote_id: i64,
+    /// Model shown on the left.
+    pub left_model: String,
+    /// Model shown on the right.
+    pub right_model: String,
+    /// `a`, `b`, `tie` or `both_bad` (A = the item's first response).
+    pub winner: String,
+    /// False when this repeats an earlier submission of the same assignment.
+    pub created: bool,
+}
+
+/// Why a vote was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VoteError {
+    /// No such assignment.
+    #[error("no such assignment")]
+    NotFound,
+    /// The assignment was issued to someone else.
+    #[error("this assignment was issued to another annotator")]
+    NotYours,
+    /// The assignment lapsed (or was skipped) before the vote.
+    #[error("this assignment expired; load the next one")]
+    Expired,
+    /// The assignment is not a pair.
+    #[error("this item does not have exactly two responses")]
+    NotAPair,
+    /// The vote breaks the project's rules (rationale required, strength scale).
+    #[error("{0}")]
+    Invalid(String),
+    /// Database failure.
+    #[error(transparent)]
+    Db(#[from] Error),
+}
+
+impl From<sqlx::Error> for VoteError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e.into())
+    }
+}
+
+/// An assignment locked for voting, with its project's rules.
+#[derive(sqlx::FromRow)]
+struct Locked {
+    owner: i64,
+    status: String,
+    lapsed: bool,
+    display_order: Vec<i64>,
+    project_id: i64,
+    guidelines_version: i32,
+    rationale_mode: String,
+    strength_scale: String,
+}
+
+/// Records a pairwise vote for an assignment, once: a repeated submission (even concurrent)
+/// returns the first vote. The vote, the assignment's completion and the leaderboard counts
+/// commit together.
+///
+/// # Errors
+/// See [`VoteError`].
+pub async fn vote(
+    pool: &PgPool,
+    assignment_id: i64,
+    user_id: i64,
+    v: &NewVote,
+) -> Result<Recorded, VoteError> {
+    let mut tx = pool.begin().await?;
+    // The row lock serialises concurrent submissions of the same assignment.
+    let row: Option<Locked> = sqlx::query_as(
+        "select a.user_id as owner, a.status, a.expires_at < now() as lapsed, a.display_order, \
+                i.project_id, p.guidelines_version, p.rationale_mode, p.strength_scale \
+         from assignment a join item i on i.item_id = a.item_id \
+         join project p on p.project_id = i.project_id \
+         where a.assignment_id = $1 for update of a",
+    )
+    .bind(assignment_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(Locked {
+        owner,
+        status,
+        lapsed,
+        display_order: order,
+        project_id,
+        guidelines_version: guideline_version,
+        rationale_mode,
+        strength_scale,
+    }) = row
+    else {
+        return Err(VoteError::NotFound);
+    };
+    if owner != user_id {
+        return Err(VoteError::NotYours);
+    }
+    if status == "completed" {
+        let recorded = read_vote(&mut tx, assignment_id, false).await?;
+        tx.commit().await?;
+        return Ok(recorded);
+    }
+    if status != "issued" || lapsed {
+        return Err(VoteError::Expired);
+    }
+    let rationale = v
+        .rationale
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if rationale_mode == "required" && rationale.is_none() {
+        return Err(VoteError::Invalid(
+            "this project asks for a rationale with every vote".into(),
+        ));
+    }
+    if rationale_mode == "off" && rationale.is_some() {
+        return Err(VoteError::Invalid(
+            "this project takes no rationales".into(),
+        ));
+    }
+    match (v.strength.as_deref(), strength_scale.as_str()) {
+        (None, _) | (Some("slight" | "clear"), "slight_clear") => {}
+        (Some(_), "off") => {
+            return Err(VoteError::Invalid(
+                "this project has no strength scale".into(),
+            ));
+        }
+        (Some(other), _) => {
+            return Err(VoteError::Invalid(format!(
+                "strength is slight or clear, not {other:?}"
+            )));
+        }
+    }
+    let canonical: Vec<(i64, i64)> = sqlx::query_as(
+        "select ir.response_id, r.model_id from item_response ir \
+         join response r on r.response_id = ir.response_id \
+         join assignment a on a.item_id = ir.item_id \
+         where a.assignment_id = $1 order by ir.position",
+    )
+    .bind(assignment_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let [(resp_a, model_a), (resp_b, model_b)] = canonical[..] else {
+        return Err(VoteError::NotAPair);
+    };
+    let a_was_left = order.first() == Some(&resp_a);
+    let winner = match (v.choice, a_was_left) {
+        (Choice::Left, true) | (Choice::Right, false) => "a",
+        (Choice::Left, false) | (Choice::Right, true) => "b",
+        (Choice::Tie, _) => "tie",
+        (Choice::BothBad, _) => "both_bad",
+    };
+    sqlx::query(
+        "insert into vote (project_id, item_id, assignment_id, annotator_id, source, model_a_id, \
+                           model_b_id, response_a_id, response_b_id, winner, strength, rationale, \
+                           time_to_vote_ms, a_was_left, guideline_version) \
+         select $1, a.item_id, a.assignment_id, a.user_id, 'human', $2, $3, $4, $5, $6, $7, $8, \
+                $9, $10, $11 \
+         from assignment a where a.assignment_id = $12",
+    )
+    .bind(project_id)
+    .bind(model_a)
+    .bind(model_b)
+    .bind(resp_a)
+    .bind(resp_b)
+    .bind(winner)
+    .bind(&v.strength)
+    .bind(rationale)
+    .bind(v.time_to_vote_ms)
+    .bind(a_was_left)
+    .bind(guideline_version)
+    .bind(assignment_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    sqlx::query(
+        "update assignment set status = 'completed', completed_at = now() where assignment_id = $1",
+    )
+    .bind(assignment_id)
+    .execute(&mut *tx)
+    .await?;
+    let recorded = read_vote(&mut tx, assignment_id, true).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
+async fn read_vote(
+    db: &mut sqlx::PgConnection,
+    assignment_id: i64,
+    created: bool,
+) -> Result<Recorded> {
+    let (vote_id, winner, a_was_left, name_a, name_b): (i64, String, Option<bool>, String, String) =
+        sqlx::query_as(
+            "select v.vote_id, v.winner, v.a_was_left, ma.name, mb.name from vote v \
+             join model ma on ma.model_id = v.model_a_id join model mb on mb.model_id = v.model_b_id \
+             where v.assignment_id = $1",
+        )
+        .bind(assignment_id)
+        .fetch_one(db)
+        .await?;
+    let (left_model, right_model) = if a_was_left.unwrap_or(true) {
+        (name_a, name_b)
+    } else {
+        (name_b, name_a)
+    };
+    Ok(Recorded {
+        vote_id,
+        left_model,
+        right_model,
+        winner,
+        created,
+    })
+}
+
+/// Marks an open assignment skipped; the item returns to the pool for others.
+///
+/// # Errors
+/// [`VoteError::NotFound`] / [`VoteError::NotYours`] / [`VoteError::Expired`] (already closed).
+pub async fn skip(pool: &PgPool, assignment_id: i64, user_id: i64) -> Result<(), VoteError> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("select user_id, status from assignment where assignment_id = $1")
+            .bind(assignment_id)
+            .fetch_optional(pool)
+            .await?;
+    match row {
+        None => Err(VoteError::NotFound),
+        Some((owner, _)) if owner != user_id => Err(VoteError::NotYours),
+        Some((_, status)) if status != "issued" => Err(VoteError::Expired),
+        Some(_) => {
+            sqlx::query("update assignment set status = 'skipped' where assignment_id = $1 and status = 'issued'")
+                .bind(assignment_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        }
+    }
+}
