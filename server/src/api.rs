@@ -18,6 +18,8 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(get_me))
         .route("/admin/users", get(list_users).post(create_user))
         .route("/leaderboard", get(get_leaderboard))
+        .route("/admin/models", get(list_models))
+        .route("/admin/models/{id}", axum::routing::patch(update_model))
         .route("/arena/next-pair", get(get_next_pair))
         .route(
             "/projects/{id}/assignments/next",
@@ -284,4 +286,55 @@ async fn skip_assignment(
         .await
         .map_err(vote_error)?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/admin/models` (admins): every model with its scheduling settings.
+#[tracing::instrument(skip_all)]
+async fn list_models(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Vec<db::leaderboard::ModelInfo>>, AppError> {
+    require_role(&state, &session, &[Role::Admin]).await?;
+    Ok(Json(db::leaderboard::models(&state.pool).await?))
+}
+
+/// Body of `PATCH /api/v1/admin/models/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateModel {
+    /// Whether the arena may schedule the model.
+    pub enabled: Option<bool>,
+    /// Relative weight in the pair sampler (0 = never).
+    pub sampling_weight: Option<f64>,
+}
+
+/// `PATCH /api/v1/admin/models/{id}` (admins): enable/disable a model or set its sampling weight.
+#[tracing::instrument(skip_all, fields(model_id))]
+async fn update_model(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Path(model_id): axum::extract::Path<i64>,
+    ApiJson(body): ApiJson<UpdateModel>,
+) -> Result<Json<db::leaderboard::ModelInfo>, AppError> {
+    require_role(&state, &session, &[Role::Admin]).await?;
+    if body
+        .sampling_weight
+        .is_some_and(|w| !w.is_finite() || w < 0.0)
+    {
+        return Err(AppError::Unprocessable(
+            "sampling_weight is a number ≥ 0".into(),
+        ));
+    }
+    let model = db::leaderboard::update_model_scheduling(
+        &state.pool,
+        model_id,
+        body.enabled,
+        body.sampling_weight,
+    )
+    .await
+    .map_err(|e| match e {
+        db::Error::NotFound => AppError::NotFound("no such model".into()),
+        other => other.into(),
+    })?;
+    Ok(Json(model))
 }

@@ -561,3 +561,47 @@ async fn style_control_uses_the_responses_style_counts(pool: sqlx::PgPool) {
     );
     assert_eq!(v["win_fraction"].as_array().unwrap().len(), 3);
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn admins_set_sampling_weights(pool: sqlx::PgPool) {
+    create_admin(&pool, "root", "correct horse").await;
+    let (id,): (i64,) =
+        sqlx::query_as("insert into model (name, kind) values ('m', 'openai') returning model_id")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let app = router(&pool);
+    let annotator = annotator_cookie(&app).await;
+    let path = format!("/api/v1/admin/models/{id}");
+    let patch = |cookie: String, body: &'static str| {
+        Request::patch(path.as_str())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, cookie)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let refused = send(&app, patch(annotator, r#"{"sampling_weight":5}"#)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let admin = login(&app, "root", "correct%20horse")
+        .await
+        .session_cookie()
+        .unwrap();
+    let ok = send(
+        &app,
+        patch(admin.clone(), r#"{"sampling_weight":2.5,"enabled":false}"#),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        (
+            ok.json()["sampling_weight"].as_f64(),
+            ok.json()["enabled"].as_bool()
+        ),
+        (Some(2.5), Some(false))
+    );
+    let bad = send(&app, patch(admin.clone(), r#"{"sampling_weight":-1}"#)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let listed = send(&app, get("/api/v1/admin/models", Some(&admin))).await;
+    assert_eq!(listed.json()[0]["sampling_weight"], 2.5);
+}

@@ -195,6 +195,31 @@ pub async fn models(db: impl PgExecutor<'_>) -> Result<Vec<ModelInfo>> {
     .await?)
 }
 
+/// Changes whether the arena may schedule a model and its sampling weight. Returns the
+/// updated model.
+///
+/// # Errors
+/// [`crate::Error::NotFound`] for an unknown model; `model_sampling_weight_check` for a
+/// negative weight.
+pub async fn update_model_scheduling(
+    db: impl PgExecutor<'_>,
+    model_id: i64,
+    enabled: Option<bool>,
+    sampling_weight: Option<f64>,
+) -> Result<ModelInfo> {
+    Ok(sqlx::query_as(
+        "update model set enabled = coalesce($2, enabled), \
+                          sampling_weight = coalesce($3, sampling_weight), updated_at = now() \
+         where model_id = $1 \
+         returning model_id, name, kind, parent_model_id, enabled, sampling_weight",
+    )
+    .bind(model_id)
+    .bind(enabled)
+    .bind(sampling_weight)
+    .fetch_one(db)
+    .await?)
+}
+
 /// Values the filters can take.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilterOptions {
