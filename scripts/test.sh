@@ -38,6 +38,15 @@ export DATABASE_URL
 step "unit and database tests"
 cargo test --workspace --locked
 
+# A port nothing listens on, so that a server left running elsewhere cannot answer our tests.
+free_port() {
+  local p
+  for p in $(seq 3107 3999); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "no free port in 3107-3999" >&2; return 1
+}
+
 e2e() {
   local mode="$1" profile_flag="" profile_dir="debug"
   if [ "$mode" = release ]; then profile_flag="--release"; profile_dir="release"; fi
@@ -50,12 +59,16 @@ e2e() {
   printf '%s\n' "$E2E_ADMIN_PASSWORD" | "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" \
     user create --role admin --username "$E2E_ADMIN_USER" --password-stdin
   psql -X -q -v ON_ERROR_STOP=1 "$url" -f end2end/fixtures/seed.sql
-  local port="${VERDICT_E2E_PORT:-3107}"
+  local port="${VERDICT_E2E_PORT:-$(free_port)}"
   # cargo-leptos writes the site under the workspace's target/, whatever CARGO_TARGET_DIR says.
   LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_OUTPUT_NAME=verdict LEPTOS_ENV=PROD \
     "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" serve --addr "127.0.0.1:$port" \
     >"$PGROOT/server-$mode.log" 2>&1 &
   SERVER_PID=$!
+  sleep 1
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "--- the server did not start ($mode) ---"; cat "$PGROOT/server-$mode.log"; return 1
+  fi
   if ! (cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test); then
     echo "--- server log ($mode) ---"; tail -50 "$PGROOT/server-$mode.log"
     return 1

@@ -21,6 +21,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::components::header::Header;
+use crate::pages::compare::ComparePage;
 use crate::pages::{admin::AdminPage, annotate::AnnotatePage, arena::ArenaPage, home::HomePage};
 use crate::pages::{leaderboard::LeaderboardPage, login::LoginPage, not_found::NotFound};
 
@@ -77,6 +78,7 @@ pub fn App() -> impl IntoView {
                     // Async SSR: binding a new annotator sets the session cookie, which must be
                     // known before the response headers leave.
                     <Route path=path!("/annotate") view=AnnotatePage ssr=SsrMode::Async/>
+                    <Route path=path!("/annotate/:project") view=ComparePage ssr=SsrMode::Async/>
                     <Route path=path!("/leaderboard") view=LeaderboardPage/>
                     <Route path=path!("/login") view=LoginPage/>
                     // Async SSR so that a refused server check can still set the 403 status.

@@ -53,7 +53,7 @@ pub fn AnnotatePage() -> impl IntoView {
                                 <ul class="projects">
                                     {h.projects.into_iter().map(|(id, name, protocol, items)| view! {
                                         <li class="card" data-project=id>
-                                            <strong>{name}</strong>
+                                            <a href=format!("/annotate/{id}")><strong>{name}</strong></a>
                                             <span class="muted">{format!(" · {protocol} · {items} items")}</span>
                                         </li>
                                     }).collect_view()}

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod annotate;
 pub mod arena;
+pub mod compare;
 pub mod home;
 pub mod leaderboard;
 pub mod login;

@@ -150,7 +150,7 @@ pub struct NewVote {
     pub strength: Option<String>,
     /// Written reason.
     pub rationale: Option<String>,
-    /// Milliseconds from display to vote.
+    /// Milliseconds from display to vote; when absent, the time since the assignment was issued.
     pub time_to_vote_ms: Option<i32>,
 }
 
@@ -311,7 +311,7 @@ pub async fn vote(
                            model_b_id, response_a_id, response_b_id, winner, strength, rationale, \
                            time_to_vote_ms, a_was_left, guideline_version) \
          select $1, a.item_id, a.assignment_id, a.user_id, 'human', $2, $3, $4, $5, $6, $7, $8, \
-                $9, $10, $11 \
+                coalesce($9, (extract(epoch from now() - a.issued_at) * 1000)::int), $10, $11 \
          from assignment a where a.assignment_id = $12",
     )
     .bind(project_id)
@@ -390,4 +390,20 @@ pub async fn skip(pool: &PgPool, assignment_id: i64, user_id: i64) -> Result<(),
             Ok(())
         }
     }
+}
+
+/// `(judged, items)`: how many of the project's items this annotator has judged, of how many.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn progress(pool: &PgPool, project_id: i64, user_id: i64) -> Result<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "select (select count(*) from assignment a join item i on i.item_id = a.item_id \
+                 where i.project_id = $1 and a.user_id = $2 and a.status = 'completed'), \
+                (select count(*) from item where project_id = $1)",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_one(pool)
+    .await?)
 }

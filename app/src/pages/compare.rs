@@ -1,0 +1,243 @@
+//! The comparison page: a prompt, two anonymous responses side by side, four verdicts by mouse
+//! or keyboard, the reveal, and on to the next item.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// One item as the annotator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemView {
+    /// The assignment to vote on.
+    pub assignment_id: i64,
+    /// The prompt.
+    pub prompt: String,
+    /// Response shown on the left (A).
+    pub left: String,
+    /// Response shown on the right (B).
+    pub right: String,
+    /// Items judged so far in this project.
+    pub done: i64,
+    /// Items in the project.
+    pub total: i64,
+}
+
+/// The models behind A and B, shown after the vote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reveal {
+    /// Model of the left response.
+    pub left_model: String,
+    /// Model of the right response.
+    pub right_model: String,
+}
+
+/// The annotator's next item in a project (binding an anonymous annotator on first visit);
+/// `None` when they have judged everything available.
+#[server(endpoint = "annotate/next")]
+pub async fn next_item(project: i64, pid: Option<String>) -> Result<Option<ItemView>, AppError> {
+    use crate::auth::ssr;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        let user = ssr::ensure_annotator(&state, &session, pid.as_deref()).await?;
+        let issued = match db::assignments::next(&state.pool, project, user.user_id).await {
+            Ok(issued) => issued,
+            Err(db::Error::NotFound) => return Err(AppError::NotFound("no such project".into())),
+            Err(e) => return Err(e.into()),
+        };
+        let (done, total) = db::assignments::progress(&state.pool, project, user.user_id).await?;
+        Ok(issued.and_then(|i| {
+            let [(_, left), (_, right)] = <[(i64, String); 2]>::try_from(i.responses).ok()?;
+            Some(ItemView {
+                assignment_id: i.assignment_id,
+                prompt: i.prompt,
+                left,
+                right,
+                done,
+                total,
+            })
+        }))
+    })
+    .await
+}
+
+/// Records the vote (`left`, `right`, `tie`, `both_bad`) and reveals the models.
+#[server(endpoint = "annotate/vote")]
+pub async fn submit_vote(
+    assignment_id: i64,
+    choice: String,
+    rationale: Option<String>,
+) -> Result<Reveal, AppError> {
+    use crate::auth::ssr;
+    use db::assignments::{Choice, NewVote, VoteError};
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        let user = ssr::session_user(&state, &session)
+            .await?
+            .ok_or_else(AppError::login_required)?;
+        let choice = match choice.as_str() {
+            "left" => Choice::Left,
+            "right" => Choice::Right,
+            "tie" => Choice::Tie,
+            "both_bad" => Choice::BothBad,
+            other => return Err(AppError::BadRequest(format!("unknown choice {other:?}"))),
+        };
+        let vote = NewVote {
+            choice,
+            strength: None,
+            rationale,
+            time_to_vote_ms: None,
+        };
+        match db::assignments::vote(&state.pool, assignment_id, user.user_id, &vote).await {
+            Ok(r) => Ok(Reveal {
+                left_model: r.left_model,
+                right_model: r.right_model,
+            }),
+            Err(VoteError::NotFound) => Err(AppError::NotFound("no such assignment".into())),
+            Err(e @ VoteError::NotYours) => Err(AppError::Forbidden(e.to_string())),
+            Err(e @ (VoteError::Expired | VoteError::NotAPair)) => {
+                Err(AppError::Conflict(e.to_string()))
+            }
+            Err(VoteError::Invalid(m)) => Err(AppError::Unprocessable(m)),
+            Err(VoteError::Db(e)) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+/// `/annotate/:project`.
+#[component]
+pub fn ComparePage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let project = move || {
+        params
+            .read()
+            .get("project")
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let (round, set_round) = signal(0u32);
+    let item = Resource::new(
+        move || (project(), query.read().get("pid"), round.get()),
+        |(p, pid, _)| next_item(p, pid),
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match item.await {
+                    Ok(Some(it)) => view! { <Comparison item=it on_next=move || set_round.update(|r| *r += 1)/> }.into_any(),
+                    Ok(None) => view! {
+                        <section class="card narrow">
+                            <h1>"All done"</h1>
+                            <p>"You have judged every item available to you in this project. Thank you!"</p>
+                            <p><a href="/annotate">"Back to the projects"</a></p>
+                        </section>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error card" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
+    let vote = ServerAction::<SubmitVote>::new();
+    let rationale = NodeRef::<leptos::html::Textarea>::new();
+    let id = item.assignment_id;
+    let revealed = move || vote.value().get().and_then(Result::ok);
+    let error = move || {
+        vote.value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
+    let locked = move || revealed().is_some() || vote.pending().get();
+    let cast = move |choice: &str| {
+        if locked() {
+            return;
+        }
+        let text = rationale
+            .get_untracked()
+            .map(|t| t.value())
+            .filter(|t| !t.trim().is_empty());
+        vote.dispatch(SubmitVote {
+            assignment_id: id,
+            choice: choice.to_owned(),
+            rationale: text,
+        });
+    };
+    let next = on_next.clone();
+    // Keyboard: 1/← A, 2/→ B, 3/↑ tie, 4/↓ both bad, n or Enter for the next item.
+    let handle = window_event_listener(leptos::ev::keydown, move |e| {
+        let typing = e
+            .target()
+            .and_then(|t| {
+                leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(t).ok()
+            })
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "TEXTAREA" | "INPUT" | "SELECT"));
+        if typing || e.ctrl_key() || e.meta_key() || e.alt_key() {
+            return;
+        }
+        match e.key().as_str() {
+            "1" | "ArrowLeft" => cast("left"),
+            "2" | "ArrowRight" => cast("right"),
+            "3" | "ArrowUp" => cast("tie"),
+            "4" | "ArrowDown" => cast("both_bad"),
+            "n" | "N" | "Enter" if revealed().is_some() => next(),
+            _ => return,
+        }
+        e.prevent_default();
+    });
+    on_cleanup(move || handle.remove());
+    let percent = if item.total > 0 {
+        item.done * 100 / item.total
+    } else {
+        0
+    };
+    view! {
+        <div class="compare-head">
+            <h1>"Which response is better?"</h1>
+            <span class="muted" aria-label="Progress">{format!("{} of {} judged", item.done, item.total)}</span>
+        </div>
+        <div class="progress" role="progressbar" aria-valuenow=percent aria-valuemin="0" aria-valuemax="100">
+            <div style=format!("width: {percent}%")></div>
+        </div>
+        <section class="card prompt" aria-label="Prompt"><p class="text">{item.prompt.clone()}</p></section>
+        <div class="panes">
+            <section class="card pane" aria-label="Response A">
+                <h2>"A" {move || revealed().map(|r| view! { <span class="reveal">{format!(" · {}", r.left_model)}</span> })}</h2>
+                // Model text is rendered as text: markup in it is shown, never executed.
+                <p class="text">{item.left.clone()}</p>
+            </section>
+            <section class="card pane" aria-label="Response B">
+                <h2>"B" {move || revealed().map(|r| view! { <span class="reveal">{format!(" · {}", r.right_model)}</span> })}</h2>
+                <p class="text">{item.right.clone()}</p>
+            </section>
+        </div>
+        <ActionForm action=vote attr:class="card vote-form">
+            <input type="hidden" name="assignment_id" value=id.to_string()/>
+            <label>"Why? (optional)" <textarea name="rationale" node_ref=rationale rows="2" disabled=locked></textarea></label>
+            <div class="vote-buttons">
+                <button type="submit" name="choice" value="left" class="button" disabled=locked><kbd>"1"</kbd>" A is better"</button>
+                <button type="submit" name="choice" value="right" class="button" disabled=locked><kbd>"2"</kbd>" B is better"</button>
+                <button type="submit" name="choice" value="tie" class="button" disabled=locked><kbd>"3"</kbd>" Tie"</button>
+                <button type="submit" name="choice" value="both_bad" class="button" disabled=locked><kbd>"4"</kbd>" Both are bad"</button>
+            </div>
+        </ActionForm>
+        {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        {
+            let next = on_next.clone();
+            move || revealed().map(|_| {
+                let next = next.clone();
+                view! {
+                    <p role="status" class="ok">"Vote recorded. "
+                        <button type="button" class="button primary" on:click=move |_| next()>"Next (n)"</button>
+                    </p>
+                }
+            })
+        }
+    }
+}
