@@ -74,6 +74,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::import::ImportCommand,
     },
+    /// Export votes (JSONL/CSV) or DPO pairs (TRL JSONL).
+    Export {
+        #[command(subcommand)]
+        command: crate::export::ExportCommand,
+    },
     /// Ratings from a Chatbot Arena battle log (no database needed).
     Leaderboard(crate::leaderboard_cmd::LeaderboardArgs),
     /// Benchmarks that print a table of timings.
@@ -163,6 +168,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Db { action } => db_command(&cli.database, action),
         Command::Import { command } => crate::import::run(&cli.database, &command).await,
+        Command::Export { command } => crate::export::run(&cli.database, &command).await,
         Command::Leaderboard(args) => crate::leaderboard_cmd::run(&args),
         Command::Bench { command } => crate::leaderboard_cmd::bench(&command),
         Command::User {

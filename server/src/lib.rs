@@ -3,6 +3,7 @@
 pub mod api;
 pub mod battles;
 pub mod cli;
+pub mod export;
 pub mod import;
 pub mod leaderboard_cmd;
 pub mod pg;

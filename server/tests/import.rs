@@ -123,3 +123,45 @@ async fn arena_logs_import_as_votes_once(pool: sqlx::PgPool) {
     assert_eq!(again.new_votes, 0);
     assert_eq!(count(&pool, "select count(*) from vote").await, 2);
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn pandalm_exports_votes_and_dpo_pairs(pool: sqlx::PgPool) {
+    let path = std::path::Path::new(PANDALM);
+    import::pandalm(
+        &pool,
+        path,
+        Some(std::path::Path::new(PANDALM_GPT)),
+        "PandaLM",
+    )
+    .await
+    .unwrap();
+    let votes = db::exports::votes(&pool, Some("PandaLM")).await.unwrap();
+    assert_eq!(votes.len(), 3971);
+    assert!(
+        votes
+            .iter()
+            .all(|v| v.prompt.is_some() && v.response_a.is_some())
+    );
+    let human = db::exports::dpo_majority(&pool, Some("PandaLM"), &["human", "import"])
+        .await
+        .unwrap();
+    let all = db::exports::dpo_majority(&pool, None, &["human", "import", "llm_judge"])
+        .await
+        .unwrap();
+    assert!(!human.is_empty() && human.len() <= 999);
+    assert_ne!(
+        human.len(),
+        all.len(),
+        "the judge's votes change some majorities"
+    );
+    for pair in &human {
+        assert!(!pair.prompt.is_empty() && !pair.chosen.is_empty() && !pair.rejected.is_empty());
+        assert!(pair.votes_chosen > pair.votes_rejected);
+        assert_eq!(pair.policy, "majority");
+    }
+    // Every line of the JSONL the CLI writes has non-empty prompt, chosen and rejected strings.
+    let line = serde_json::to_value(&human[0]).unwrap();
+    for key in ["prompt", "chosen", "rejected"] {
+        assert!(line[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
+    }
+}

@@ -4,6 +4,7 @@
 //! connection or a transaction) so that callers can group multi-row writes in one transaction.
 
 pub mod assignments;
+pub mod exports;
 pub mod imports;
 pub mod leaderboard;
 pub mod login_attempts;
