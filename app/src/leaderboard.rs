@@ -274,25 +274,7 @@ pub mod ssr {
         }
         let full = leaderboard::matrices(&counts, &ratings, &cfg.bt);
         let order: Vec<usize> = lb.rows.iter().map(|r| r.model).collect();
-        let m = leaderboard::Matrices {
-            battles: order
-                .iter()
-                .map(|&i| order.iter().map(|&j| full.battles[i][j]).collect())
-                .collect(),
-            win_fraction: order
-                .iter()
-                .map(|&i| order.iter().map(|&j| full.win_fraction[i][j]).collect())
-                .collect(),
-            predicted_win_rate: order
-                .iter()
-                .map(|&i| {
-                    order
-                        .iter()
-                        .map(|&j| full.predicted_win_rate[i][j])
-                        .collect()
-                })
-                .collect(),
-        };
+        let m = full.reordered(&order);
         let rows = lb
             .rows
             .iter()
@@ -330,30 +312,10 @@ pub mod ssr {
     ) -> leaderboard::Matrices {
         let pos: HashMap<i64, usize> = before.iter().enumerate().map(|(k, id)| (*id, k)).collect();
         let order: Vec<usize> = rows.iter().map(|r| pos[&r.model_id]).collect();
-        let bt = BtConfig::new();
-        leaderboard::Matrices {
-            battles: order
-                .iter()
-                .map(|&i| order.iter().map(|&j| m.battles[i][j]).collect())
-                .collect(),
-            win_fraction: order
-                .iter()
-                .map(|&i| order.iter().map(|&j| m.win_fraction[i][j]).collect())
-                .collect(),
-            predicted_win_rate: rows
-                .iter()
-                .map(|a| {
-                    rows.iter()
-                        .map(|b| match (a.rating, b.rating) {
-                            (Some(ra), Some(rb)) => {
-                                Some(1.0 / (1.0 + bt.base.powf((rb - ra) / bt.scale)))
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .collect(),
-        }
+        let mut reordered = m.reordered(&order);
+        let ratings: Vec<Option<f64>> = rows.iter().map(|r| r.rating).collect();
+        reordered.predicted_win_rate = leaderboard::predicted_win_rates(&ratings, &BtConfig::new());
+        reordered
     }
 
     /// Replaces the ratings of `rows` with style-controlled ones fitted on `votes` (rows keep

@@ -147,23 +147,7 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
     };
     let full = leaderboard::matrices(&counts, &ratings_by_model, &cfg.bt);
     let order: Vec<usize> = rows.iter().map(|r| r.model).collect();
-    let pick = |m: &Vec<Vec<f64>>| {
-        order
-            .iter()
-            .map(|&i| order.iter().map(|&j| m[i][j]).collect())
-            .collect()
-    };
-    let pick_opt = |m: &Vec<Vec<Option<f64>>>| {
-        order
-            .iter()
-            .map(|&i| order.iter().map(|&j| m[i][j]).collect())
-            .collect()
-    };
-    let matrices = Matrices {
-        battles: pick(&full.battles),
-        win_fraction: pick_opt(&full.win_fraction),
-        predicted_win_rate: pick_opt(&full.predicted_win_rate),
-    };
+    let matrices = full.reordered(&order);
     Ok(Report {
         models: rows
             .iter()

@@ -156,10 +156,24 @@ pub fn matrices(counts: &Counts, ratings: &[Option<f64>], cfg: &BtConfig) -> Mat
                 .collect()
         })
         .collect();
-    let predicted_win_rate = (0..n)
-        .map(|i| {
-            (0..n)
-                .map(|j| match (ratings[i], ratings[j]) {
+    let predicted_win_rate = predicted_win_rates(ratings, cfg);
+    Matrices {
+        battles,
+        win_fraction,
+        predicted_win_rate,
+    }
+}
+
+/// `1/(1+10^((R_col − R_row)/400))` for every pair of (scaled) ratings; `None` where one is
+/// missing.
+#[must_use]
+pub fn predicted_win_rates(ratings: &[Option<f64>], cfg: &BtConfig) -> Vec<Vec<Option<f64>>> {
+    ratings
+        .iter()
+        .map(|ri| {
+            ratings
+                .iter()
+                .map(|rj| match (ri, rj) {
                     (Some(ri), Some(rj)) => {
                         Some(1.0 / (1.0 + cfg.base.powf((rj - ri) / cfg.scale)))
                     }
@@ -167,11 +181,24 @@ pub fn matrices(counts: &Counts, ratings: &[Option<f64>], cfg: &BtConfig) -> Mat
                 })
                 .collect()
         })
-        .collect();
-    Matrices {
-        battles,
-        win_fraction,
-        predicted_win_rate,
+        .collect()
+}
+
+impl Matrices {
+    /// The matrices with rows and columns taken in `order` (indices into the current order).
+    #[must_use]
+    pub fn reordered(&self, order: &[usize]) -> Self {
+        fn pick<T: Copy>(m: &[Vec<T>], order: &[usize]) -> Vec<Vec<T>> {
+            order
+                .iter()
+                .map(|&i| order.iter().map(|&j| m[i][j]).collect())
+                .collect()
+        }
+        Self {
+            battles: pick(&self.battles, order),
+            win_fraction: pick(&self.win_fraction, order),
+            predicted_win_rate: pick(&self.predicted_win_rate, order),
+        }
     }
 }
 
@@ -197,6 +224,9 @@ mod tests {
         assert_eq!(m.win_fraction[1][0], Some(1.0 / 3.0));
         let p = m.predicted_win_rate[0][1].unwrap();
         assert!((p - 0.640_065).abs() < 1e-6);
+        let swapped = m.reordered(&[1, 0]);
+        assert_eq!(swapped.win_fraction[0][1], Some(1.0 / 3.0));
+        assert_eq!(swapped.battles[1][0], 3.0);
     }
 
     #[test]
