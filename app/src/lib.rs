@@ -11,6 +11,8 @@ pub mod auth;
 pub mod components;
 pub mod error;
 pub mod leaderboard;
+#[cfg(feature = "ssr")]
+pub mod markdown;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod state;

@@ -14,10 +14,10 @@ pub struct ItemView {
     pub assignment_id: i64,
     /// The prompt.
     pub prompt: String,
-    /// Response shown on the left (A).
-    pub left: String,
-    /// Response shown on the right (B).
-    pub right: String,
+    /// Response shown on the left (A), as safe HTML rendered from its Markdown.
+    pub left_html: String,
+    /// Response shown on the right (B), as safe HTML.
+    pub right_html: String,
     /// Items judged so far in this project.
     pub done: i64,
     /// Items in the project.
@@ -52,8 +52,8 @@ pub async fn next_item(project: i64, pid: Option<String>) -> Result<Option<ItemV
             Some(ItemView {
                 assignment_id: i.assignment_id,
                 prompt: i.prompt,
-                left,
-                right,
+                left_html: crate::markdown::render(&left),
+                right_html: crate::markdown::render(&right),
                 done,
                 total,
             })
@@ -209,12 +209,12 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
         <div class="panes">
             <section class="card pane" aria-label="Response A">
                 <h2>"A" {move || revealed().map(|r| view! { <span class="reveal">{format!(" · {}", r.left_model)}</span> })}</h2>
-                // Model text is rendered as text: markup in it is shown, never executed.
-                <p class="text">{item.left.clone()}</p>
+                // Safe HTML from crate::markdown: raw markup in model text is shown, never run.
+                <div class="md" inner_html=item.left_html.clone()></div>
             </section>
             <section class="card pane" aria-label="Response B">
                 <h2>"B" {move || revealed().map(|r| view! { <span class="reveal">{format!(" · {}", r.right_model)}</span> })}</h2>
-                <p class="text">{item.right.clone()}</p>
+                <div class="md" inner_html=item.right_html.clone()></div>
             </section>
         </div>
         <ActionForm action=vote attr:class="card vote-form">
