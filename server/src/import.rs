@@ -27,6 +27,15 @@ pub enum ImportCommand {
         #[arg(long, default_value = "PandaLM")]
         project: String,
     },
+    /// Verdict's generic JSONL: one item per line with its prompt, responses and optional
+    /// judgements (see README, "Import format").
+    Jsonl {
+        /// The file.
+        file: PathBuf,
+        /// Project to create or extend.
+        #[arg(long)]
+        project: String,
+    },
     /// A Chatbot Arena battle log (JSON array, JSONL or CSV): votes without response texts.
     Arena {
         /// The log.
@@ -336,6 +345,171 @@ pub async fn arena(pool: &db::PgPool, file: &Path, project: Option<&str>) -> Res
     Ok(summary)
 }
 
+/// One line of the generic JSONL format.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenericItem {
+    /// Item key; defaults to the line number.
+    #[serde(default)]
+    id: Option<String>,
+    /// The user turn.
+    #[serde(default)]
+    prompt: Option<String>,
+    /// Or a whole conversation; its last user turn is the prompt.
+    #[serde(default)]
+    conversation: Option<Vec<Turn>>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    responses: Vec<GenericResponse>,
+    #[serde(default)]
+    judgements: Vec<GenericJudgement>,
+}
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct Turn {
+    role: String,
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenericResponse {
+    model: String,
+    text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenericJudgement {
+    /// `a` (first response), `b` (second), `tie` or `both_bad`.
+    winner: String,
+    /// Who judged: an id of the source's own.
+    #[serde(default)]
+    annotator: Option<String>,
+    /// `human` (default), `llm_judge` or `import`.
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    rationale: Option<String>,
+}
+
+/// Imports Verdict's generic JSONL in one transaction.
+///
+/// # Errors
+/// A bad line (naming the line and field) or database failure; nothing is written then.
+pub async fn jsonl(pool: &db::PgPool, file: &Path, project: &str) -> Result<ImportSummary> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut summary = ImportSummary::default();
+    let mut tx = pool.begin().await?;
+    let project_id = imports::pairwise_project(&mut tx, project).await?;
+    let mut votes = Vec::new();
+    for (k, line) in text.lines().enumerate() {
+        let n = k + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item: GenericItem = serde_json::from_str(line).with_context(|| format!("line {n}"))?;
+        let prompt = match (&item.prompt, &item.conversation) {
+            (Some(p), _) if !p.trim().is_empty() => p.clone(),
+            (_, Some(turns)) => turns
+                .iter()
+                .rev()
+                .find(|t| t.role == "user")
+                .map(|t| t.content.clone())
+                .with_context(|| format!("line {n}: field `conversation` has no user turn"))?,
+            _ => bail!("line {n}: field `prompt` (or `conversation`) is missing"),
+        };
+        if item.responses.len() < 2 {
+            bail!("line {n}: field `responses` needs at least two responses");
+        }
+        if !item.judgements.is_empty() && item.responses.len() != 2 {
+            bail!("line {n}: field `judgements` needs exactly two responses (a and b)");
+        }
+        let category = item
+            .category
+            .as_deref()
+            .or(item.tags.first().map(String::as_str));
+        let prompt_id = imports::prompt(&mut tx, &prompt, category).await?;
+        if let Some(conv) = &item.conversation {
+            sqlx::query("update prompt set conversation = $2, tags = $3 where prompt_id = $1")
+                .bind(prompt_id)
+                .bind(serde_json::to_value(conv)?)
+                .bind(&item.tags)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut response_ids = Vec::new();
+        let mut models = Vec::new();
+        for r in &item.responses {
+            if r.model.trim().is_empty() {
+                bail!("line {n}: field `responses[].model` is empty");
+            }
+            let model = imports::model(&mut tx, r.model.trim()).await?;
+            let meta = serde_json::json!({ "style": ranking::style::count_markdown(&r.text) });
+            response_ids.push(imports::response(&mut tx, prompt_id, model, &r.text, &meta).await?);
+            models.push(model);
+        }
+        if models[0] == models[1] && !item.judgements.is_empty() {
+            bail!(
+                "line {n}: both responses come from model {:?}",
+                item.responses[0].model
+            );
+        }
+        let key = item.id.clone().unwrap_or_else(|| format!("line-{n}"));
+        let (item_id, created) =
+            imports::item(&mut tx, project_id, prompt_id, &key, &response_ids).await?;
+        summary.items += 1;
+        summary.new_items += usize::from(created);
+        for (j, judgement) in item.judgements.iter().enumerate() {
+            let winner = match judgement.winner.as_str() {
+                "a" => "a",
+                "b" => "b",
+                "tie" => "tie",
+                "both_bad" => "both_bad",
+                other => bail!(
+                    "line {n}: field `judgements[{j}].winner` is {other:?}; expected a, b, tie or both_bad"
+                ),
+            };
+            let source = match judgement.source.as_deref().unwrap_or("human") {
+                "human" => "human",
+                "llm_judge" => "llm_judge",
+                "import" => "import",
+                other => bail!(
+                    "line {n}: field `judgements[{j}].source` is {other:?}; expected human, llm_judge or import"
+                ),
+            };
+            let annotator = match &judgement.annotator {
+                Some(a) => {
+                    Some(imports::annotator(&mut tx, &format!("{project}:{a}"), project).await?)
+                }
+                None => None,
+            };
+            votes.push(ImportedVote {
+                import_key: format!("jsonl:{project}:{key}:{j}"),
+                project_id: Some(project_id),
+                item_id: Some(item_id),
+                annotator_id: annotator,
+                source,
+                model_a_id: models[0],
+                model_b_id: models[1],
+                response_a_id: Some(response_ids[0]),
+                response_b_id: Some(response_ids[1]),
+                winner,
+                rationale: judgement.rationale.clone(),
+                created_at: None,
+            });
+        }
+    }
+    summary.votes = votes.len();
+    summary.new_votes = imports::votes(&mut tx, &votes).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
 /// Runs an import command and prints its summary.
 ///
 /// # Errors
@@ -351,6 +525,7 @@ pub async fn run(database: &DatabaseArgs, cmd: &ImportCommand) -> Result<()> {
             project,
         } => pandalm(&pool, file, judgements.as_deref(), project).await?,
         ImportCommand::Arena { file, project } => arena(&pool, file, project.as_deref()).await?,
+        ImportCommand::Jsonl { file, project } => jsonl(&pool, file, project).await?,
     };
     if summary.items > 0 {
         println!(

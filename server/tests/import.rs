@@ -165,3 +165,72 @@ async fn pandalm_exports_votes_and_dpo_pairs(pool: sqlx::PgPool) {
         assert!(line[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
     }
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn generic_jsonl_imports_items_and_judgements_once(pool: sqlx::PgPool) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("items.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"id":"q1","prompt":"Capital of France?","category":"geo","responses":[{"model":"m1","text":"Paris."},{"model":"m2","text":"**Paris**, of course."}],"judgements":[{"winner":"a","annotator":"ann-1","rationale":"shorter"},{"winner":"tie","annotator":"ann-2"},{"winner":"b","source":"llm_judge"}]}"#, "\n",
+            "\n",
+            r#"{"conversation":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},{"role":"user","content":"Tell a joke"}],"tags":["fun"],"responses":[{"model":"m1","text":"No."},{"model":"m2","text":"Knock knock."},{"model":"m3","text":"A pun."}]}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let first = import::jsonl(&pool, &file, "Generic").await.unwrap();
+    assert_eq!(
+        (first.items, first.new_items, first.votes, first.new_votes),
+        (2, 2, 3, 3)
+    );
+    assert_eq!(count(&pool, "select count(*) from item_response").await, 5);
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from vote where source = 'llm_judge'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from prompt where text = 'Tell a joke' and conversation is not null"
+        )
+        .await,
+        1
+    );
+    let again = import::jsonl(&pool, &file, "Generic").await.unwrap();
+    assert_eq!((again.new_items, again.new_votes), (0, 0));
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        concat!(
+            r#"{"prompt":"ok","responses":[{"model":"m1","text":"a"},{"model":"m2","text":"b"}]}"#, "\n",
+            r#"{"prompt":"x","responses":[{"model":"m1","text":"a"},{"model":"m2","text":"b"}],"judgements":[{"winner":"left"}]}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        import::jsonl(&pool, &bad, "Other").await.unwrap_err()
+    );
+    assert!(err.contains("line 2") && err.contains("winner"), "{err}");
+    assert_eq!(
+        count(&pool, "select count(*) from project where name = 'Other'").await,
+        0,
+        "all or nothing"
+    );
+    std::fs::write(
+        &bad,
+        r#"{"prompt":"x","responses":[{"model":"m1","text":"a"}]}"#,
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        import::jsonl(&pool, &bad, "Other").await.unwrap_err()
+    );
+    assert!(err.contains("line 1") && err.contains("responses"), "{err}");
+}
