@@ -16,6 +16,10 @@ use tower_sessions::Session;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me", get(get_me))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
         .route("/admin/users", get(list_users).post(create_user))
         .route("/leaderboard", get(get_leaderboard))
         .route("/admin/models", get(list_models))

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod export;
 pub mod import;
 pub mod leaderboard_cmd;
+pub mod openapi;
 pub mod pg;
 pub mod web;

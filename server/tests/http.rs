@@ -605,3 +605,33 @@ async fn admins_set_sampling_weights(pool: sqlx::PgPool) {
     let listed = send(&app, get("/api/v1/admin/models", Some(&admin))).await;
     assert_eq!(listed.json()[0]["sampling_weight"], 2.5);
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn the_openapi_document_lists_the_routes(pool: sqlx::PgPool) {
+    let app = router(&pool);
+    let doc = send(&app, get("/api/v1/openapi.json", None)).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let v = doc.json();
+    assert_eq!(v["openapi"], "3.1.0");
+    let paths = v["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/leaderboard",
+        "/api/v1/assignments/{id}/vote",
+        "/api/v1/projects/{id}/assignments/next",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    // Every documented GET without path parameters answers (not 404).
+    for path in [
+        "/api/v1/me",
+        "/api/v1/leaderboard",
+        "/api/v1/admin/users",
+        "/api/v1/admin/models",
+    ] {
+        assert_ne!(
+            send(&app, get(path, None)).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}

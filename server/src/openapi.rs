@@ -1,0 +1,126 @@
+//! The OpenAPI document of the REST API, served at `/api/v1/openapi.json`.
+
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn ok_json(description: &str, schema: &Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn path_id(name: &str, what: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": what,
+           "schema": {"type": "integer", "format": "int64"}})
+}
+
+fn query(name: &str, kind: &str, what: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": what, "schema": {"type": kind}})
+}
+
+/// The document (OpenAPI 3.1).
+#[must_use]
+pub fn document() -> Value {
+    let any = json!({"type": "object"});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Verdict API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Learning from human preferences. Authentication is the session cookie \
+                            `verdict_session`; state-changing requests from another site are refused."
+        },
+        "paths": {
+            "/api/v1/me": {"get": {
+                "summary": "The session's user, or null",
+                "responses": {"200": ok_json("The user", &any)}
+            }},
+            "/api/v1/leaderboard": {"get": {
+                "summary": "Bradley–Terry leaderboard with 95% bootstrap intervals and matrices",
+                "parameters": [
+                    query("project", "integer", "One project"),
+                    query("category", "string", "One prompt category"),
+                    query("cohort", "string", "Annotators of one cohort"),
+                    query("source", "string", "human, llm_judge or import"),
+                    query("from", "string", "First day, YYYY-MM-DD (UTC)"),
+                    query("to", "string", "Last day, YYYY-MM-DD (UTC)"),
+                    query("exclude_ties", "boolean", "Leave out ties"),
+                    query("style_control", "boolean", "Control for length and markdown"),
+                    query("format", "string", "json (default) or csv")
+                ],
+                "responses": {"200": ok_json("The leaderboard", &any), "400": error_response("Bad filter")}
+            }},
+            "/api/v1/arena/next-pair": {"get": {
+                "summary": "The next two models to battle, chosen by the uncertainty sampler",
+                "parameters": [query("project", "integer", "Leaderboard slice to sample from")],
+                "responses": {"200": ok_json("Left and right model", &any),
+                              "401": error_response("No session"),
+                              "409": error_response("Fewer than two schedulable models")}
+            }},
+            "/api/v1/projects/{id}/assignments/next": {"post": {
+                "summary": "The annotator's open assignment or a new one",
+                "parameters": [path_id("id", "Project")],
+                "responses": {"200": ok_json("The assignment with prompt and responses in display order", &any),
+                              "204": {"description": "Nothing left for this annotator"},
+                              "401": error_response("No session"),
+                              "404": error_response("No such project")}
+            }},
+            "/api/v1/assignments/{id}/vote": {"post": {
+                "summary": "Record a pairwise vote (once) and reveal the models",
+                "parameters": [path_id("id", "Assignment")],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["choice"],
+                    "properties": {
+                        "choice": {"enum": ["left", "right", "tie", "both_bad"]},
+                        "strength": {"enum": ["slight", "clear"]},
+                        "rationale": {"type": "string"},
+                        "time_to_vote_ms": {"type": "integer", "minimum": 0}
+                    }}}}},
+                "responses": {"201": ok_json("Recorded", &any),
+                              "200": ok_json("Already recorded: the same vote", &any),
+                              "403": error_response("Issued to another annotator"),
+                              "409": error_response("Expired"),
+                              "422": error_response("Against the project's rules")}
+            }},
+            "/api/v1/assignments/{id}/skip": {"post": {
+                "summary": "Give the item back to the pool",
+                "parameters": [path_id("id", "Assignment")],
+                "responses": {"204": {"description": "Skipped"}, "403": error_response("Not yours")}
+            }},
+            "/api/v1/admin/users": {
+                "get": {"summary": "List users (admins)",
+                        "responses": {"200": ok_json("Users", &any), "403": error_response("Not an admin")}},
+                "post": {"summary": "Create a user (admins)",
+                         "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["username", "password", "role"],
+                             "properties": {"username": {"type": "string"},
+                                            "password": {"type": "string", "minLength": 8},
+                                            "role": {"enum": ["admin", "researcher", "annotator"]}}}}}},
+                         "responses": {"201": ok_json("Created", &any), "409": error_response("Name taken"),
+                                       "422": error_response("Invalid")}}
+            },
+            "/api/v1/admin/models": {"get": {
+                "summary": "List models with their scheduling settings (admins)",
+                "responses": {"200": ok_json("Models", &any), "403": error_response("Not an admin")}
+            }},
+            "/api/v1/admin/models/{id}": {"patch": {
+                "summary": "Enable or disable a model and set its sampler weight (admins)",
+                "parameters": [path_id("id", "Model")],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "properties": {"enabled": {"type": "boolean"},
+                                   "sampling_weight": {"type": "number", "minimum": 0}}}}}},
+                "responses": {"200": ok_json("The model", &any), "404": error_response("No such model")}
+            }}
+        },
+        "components": {"schemas": {"Error": {
+            "type": "object",
+            "properties": {"error": {"type": "object", "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"}}}}
+        }}}
+    })
+}
