@@ -170,6 +170,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Import { command } => crate::import::run(&cli.database, &command).await,
         Command::Export { command } => crate::export::run(&cli.database, &command).await,
         Command::Leaderboard(args) => crate::leaderboard_cmd::run(&args),
+        Command::Bench {
+            command:
+                crate::leaderboard_cmd::BenchCommand::Votes {
+                    clients,
+                    per_client,
+                },
+        } => crate::bench_votes::run(&cli.database, clients, per_client).await,
         Command::Bench { command } => crate::leaderboard_cmd::bench(&command),
         Command::User {
             action:

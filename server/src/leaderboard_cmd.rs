@@ -403,6 +403,15 @@ pub enum BenchCommand {
         #[arg(long)]
         style_rounds: Option<usize>,
     },
+    /// Vote throughput and latency through the app's router (in-process) on the database.
+    Votes {
+        /// Concurrent annotators.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Votes per annotator.
+        #[arg(long, default_value_t = 100)]
+        per_client: usize,
+    },
     /// Time a leaderboard recomputed from aggregated counts (as the app does).
     Counts {
         /// Number of models.
@@ -542,6 +551,9 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
             if let Some(mib) = peak_rss_mib() {
                 println!("{:<34} {:>10.0}", "peak memory (MiB, VmHWM)", mib);
             }
+        }
+        BenchCommand::Votes { .. } => {
+            bail!("`verdict bench votes` needs the database; the CLI runs it");
         }
         BenchCommand::Counts {
             models,

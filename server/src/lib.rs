@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod battles;
+pub mod bench_votes;
 pub mod cli;
 pub mod export;
 pub mod import;

@@ -1,0 +1,175 @@
+//! `verdict bench votes`: vote throughput and latency through the real router (in-process, so
+//! no HTTP parsing or sockets), against the configured database with its usual durability.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use app::state::{AppState, Settings};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::cli::{DatabaseArgs, open_database};
+use crate::web::{self, CookieConfig};
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    json: Option<String>,
+) -> Result<(StatusCode, String, Option<String>)> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::ACCEPT, "application/json");
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    let body = match json {
+        Some(j) => {
+            b = b.header(header::CONTENT_TYPE, "application/json");
+            Body::from(j)
+        }
+        None => {
+            b = b.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::empty()
+        }
+    };
+    let res = app.clone().oneshot(b.body(body)?).await?;
+    let status = res.status();
+    let cookie = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .find_map(|v| {
+            let v = v.to_str().ok()?;
+            v.starts_with(web::SESSION_COOKIE)
+                .then(|| v.split(';').next().unwrap_or(v).to_owned())
+        });
+    let bytes = res.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned(), cookie))
+}
+
+/// Runs the benchmark: `clients` annotators each judge `per_client` items of a fresh project.
+///
+/// # Errors
+/// On database failure or if any request fails.
+pub async fn run(database: &DatabaseArgs, clients: usize, per_client: usize) -> Result<()> {
+    let pool = open_database(database, u32::try_from(clients.min(64)).unwrap_or(64)).await?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let name = format!(
+        "bench-votes-{}",
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    );
+    let mut tx = pool.begin().await?;
+    let project = db::imports::pairwise_project(&mut tx, &name).await?;
+    sqlx::query("update project set overlap_target = 1000 where project_id = $1")
+        .bind(project)
+        .execute(&mut *tx)
+        .await?;
+    let models = [
+        db::imports::model(&mut tx, "bench-x").await?,
+        db::imports::model(&mut tx, "bench-y").await?,
+    ];
+    for k in 0..per_client {
+        let prompt = db::imports::prompt(&mut tx, &format!("{name} prompt {k}"), None).await?;
+        let meta = serde_json::json!({});
+        let a = db::imports::response(&mut tx, prompt, models[0], &format!("x {k}"), &meta).await?;
+        let b = db::imports::response(&mut tx, prompt, models[1], &format!("y {k}"), &meta).await?;
+        db::imports::item(&mut tx, project, prompt, &k.to_string(), &[a, b]).await?;
+    }
+    tx.commit().await?;
+
+    let leptos_options = leptos::config::LeptosOptions::builder()
+        .output_name("verdict")
+        .build();
+    let state = AppState {
+        pool: pool.clone(),
+        leptos_options,
+        settings: Arc::new(Settings::default()),
+    };
+    let app = web::app(state, CookieConfig::default());
+    let mut cookies = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (status, body, cookie) = call(&app, "POST", "/api/annotate/home", None, None).await?;
+        if status != StatusCode::OK {
+            bail!("could not open an annotator session: {status} {body}");
+        }
+        cookies.push(cookie.context("no session cookie")?);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = cookies
+        .into_iter()
+        .enumerate()
+        .map(|(c, cookie)| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_client);
+                let mut errors = 0usize;
+                for k in 0..per_client {
+                    let (status, body, _) = call(
+                        &app,
+                        "POST",
+                        &format!("/api/v1/projects/{project}/assignments/next"),
+                        Some(&cookie),
+                        None,
+                    )
+                    .await?;
+                    if status != StatusCode::OK {
+                        errors += 1;
+                        continue;
+                    }
+                    let id = serde_json::from_str::<serde_json::Value>(&body)?["assignment_id"]
+                        .as_i64()
+                        .unwrap_or(0);
+                    let choice = ["left", "right", "tie", "both_bad"][(c + k) % 4];
+                    let t = Instant::now();
+                    let (status, _, _) = call(
+                        &app,
+                        "POST",
+                        &format!("/api/v1/assignments/{id}/vote"),
+                        Some(&cookie),
+                        Some(format!(r#"{{"choice":"{choice}"}}"#)),
+                    )
+                    .await?;
+                    latencies.push(t.elapsed());
+                    if status != StatusCode::CREATED {
+                        errors += 1;
+                    }
+                }
+                anyhow::Ok((latencies, errors))
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await??;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |q: f64| {
+        latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+    };
+    let votes: i64 = sqlx::query_scalar("select count(*) from vote where project_id = $1")
+        .bind(project)
+        .fetch_one(&pool)
+        .await?;
+    println!("clients {clients}, votes recorded {votes}, errors {errors}, wall {elapsed:.2} s");
+    println!(
+        "throughput: {:.0} votes/s (each vote also fetched its assignment first)",
+        votes as f64 / elapsed
+    );
+    println!(
+        "vote request latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    Ok(())
+}
