@@ -14,7 +14,13 @@ use tower::ServiceExt;
 use crate::cli::{DatabaseArgs, open_database};
 use crate::web::{self, CookieConfig};
 
-async fn call(
+/// One request through the router in-process: `(status, body, session cookie it set)`.
+/// `json` sends a JSON body; without it the request is an empty form post (as server
+/// functions take).
+///
+/// # Errors
+/// If the request cannot be built or the body cannot be read.
+pub async fn call(
     app: &axum::Router,
     method: &str,
     path: &str,

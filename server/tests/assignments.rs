@@ -4,11 +4,8 @@ use std::sync::Arc;
 
 use app::state::{AppState, Settings};
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use leptos::config::LeptosOptions;
-use tower::ServiceExt;
 use verdict_server::web::{self, CookieConfig};
 
 fn router(pool: &sqlx::PgPool) -> Router {
@@ -28,36 +25,9 @@ async fn call(
     cookie: Option<&str>,
     json: Option<&str>,
 ) -> (StatusCode, String, Option<String>) {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::ACCEPT, "application/json");
-    if let Some(c) = cookie {
-        b = b.header(header::COOKIE, c);
-    }
-    let body = match json {
-        Some(j) => {
-            b = b.header(header::CONTENT_TYPE, "application/json");
-            Body::from(j.to_owned())
-        }
-        None => {
-            b = b.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-            Body::empty()
-        }
-    };
-    let res = app.clone().oneshot(b.body(body).unwrap()).await.unwrap();
-    let status = res.status();
-    let cookie = res
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .find_map(|v| {
-            let v = v.to_str().ok()?;
-            v.starts_with(web::SESSION_COOKIE)
-                .then(|| v.split(';').next().unwrap().to_owned())
-        });
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).into_owned(), cookie)
+    verdict_server::bench_votes::call(app, method, path, cookie, json.map(str::to_owned))
+        .await
+        .expect("in-process request")
 }
 
 async fn annotator(app: &Router) -> String {
