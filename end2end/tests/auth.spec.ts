@@ -21,6 +21,13 @@ test("an admin logs in, sees the users, adds an account and logs out", async ({ 
   await expect(page.getByRole("status")).toContainText("Created user");
   await expect(page.getByRole("cell", { name })).toBeVisible();
 
+  // Arena scheduling: set a model's sampler weight.
+  const models = page.getByRole("table", { name: "Models" });
+  await expect(models).toBeVisible();
+  await models.getByLabel("alpha weight").fill("2.5");
+  await models.getByRole("row", { name: /alpha/ }).getByRole("button", { name: "Save" }).click();
+  await page.reload();
+  await expect(page.getByRole("table", { name: "Models" }).getByLabel("alpha weight")).toHaveValue("2.5");
   await page.screenshot({ path: "test-results/admin.png", fullPage: true });
   await page.getByRole("button", { name: "Log out" }).click();
   await expect(page.getByRole("link", { name: "Log in" })).toBeVisible();

@@ -604,6 +604,29 @@ async fn admins_set_sampling_weights(pool: sqlx::PgPool) {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     let listed = send(&app, get("/api/v1/admin/models", Some(&admin))).await;
     assert_eq!(listed.json()[0]["sampling_weight"], 2.5);
+
+    // The admin page's form: a checked box sends `enabled=on`, an unchecked one nothing.
+    let form = format!("model_id={id}&sampling_weight=0.5&enabled=on");
+    let saved = send(
+        &app,
+        post_form("/api/admin/update_model", &form, Some(&admin)),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let m: (bool, f64) =
+        sqlx::query_as("select enabled, sampling_weight from model where model_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(m, (true, 0.5));
+    let annotator = annotator_cookie(&app).await;
+    let refused = send(
+        &app,
+        post_form("/api/admin/update_model", &form, Some(&annotator)),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]

@@ -73,6 +73,70 @@ pub async fn create_user(
     .await
 }
 
+/// A model as the admin page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelListItem {
+    /// Primary key.
+    pub model_id: i64,
+    /// Name.
+    pub name: String,
+    /// `dataset`, `local` or `openai`.
+    pub kind: String,
+    /// Scheduled in the arena.
+    pub enabled: bool,
+    /// Pair-sampler weight.
+    pub sampling_weight: f64,
+}
+
+/// Lists models with their scheduling settings (admins only).
+#[server(endpoint = "admin/list_models")]
+pub async fn list_models() -> Result<Vec<ModelListItem>, AppError> {
+    use crate::auth::ssr;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        Ok(db::leaderboard::models(&state.pool)
+            .await?
+            .into_iter()
+            .map(|m| ModelListItem {
+                model_id: m.model_id,
+                name: m.name,
+                kind: m.kind,
+                enabled: m.enabled,
+                sampling_weight: m.sampling_weight,
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Sets whether the arena schedules a model and its sampler weight (admins only). `enabled`
+/// is a checkbox: present means on.
+#[server(endpoint = "admin/update_model")]
+pub async fn update_model(
+    model_id: i64,
+    sampling_weight: f64,
+    enabled: Option<String>,
+) -> Result<(), AppError> {
+    use crate::auth::ssr;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        if !sampling_weight.is_finite() || sampling_weight < 0.0 {
+            return Err(AppError::Unprocessable("the weight is a number ≥ 0".into()));
+        }
+        db::leaderboard::update_model_scheduling(
+            &state.pool,
+            model_id,
+            Some(enabled.is_some()),
+            Some(sampling_weight),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
 /// The admin page.
 #[component]
 pub fn AdminPage() -> impl IntoView {
@@ -98,6 +162,56 @@ pub fn AdminPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Models and their arena scheduling: enabled and sampler weight.
+#[component]
+fn ModelsPanel() -> impl IntoView {
+    let update = ServerAction::<UpdateModel>::new();
+    let models = Resource::new(move || update.version().get(), |_| list_models());
+    view! {
+        <section class="card">
+            <h2>"Models"</h2>
+            <p class="muted">"The arena schedules enabled models; the pair sampler multiplies each pair's score by both weights."</p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match models.await {
+                        Ok(list) if list.is_empty() => view! { <p>"No models yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                                <table class="data" aria-label="Models">
+                                    <thead><tr><th>"Model"</th><th>"Kind"</th><th>"Enabled"</th><th>"Weight"</th><th></th></tr></thead>
+                                    <tbody>
+                                        {list.into_iter().map(|m| {
+                                            let form = format!("model-{}", m.model_id);
+                                            view! {
+                                                <tr>
+                                                    <td>{m.name.clone()}</td>
+                                                    <td>{m.kind.clone()}</td>
+                                                    <td><input type="checkbox" name="enabled" value="on" form=form.clone() checked=m.enabled
+                                                        aria-label=format!("{} enabled", m.name)/></td>
+                                                    <td><input type="number" name="sampling_weight" min="0" step="0.1" form=form.clone()
+                                                        value=m.sampling_weight.to_string() aria-label=format!("{} weight", m.name)/></td>
+                                                    <td>
+                                                        <ActionForm action=update attr:id=form.clone()>
+                                                            <input type="hidden" name="model_id" value=m.model_id.to_string()/>
+                                                            <button type="submit" class="button">"Save"</button>
+                                                        </ActionForm>
+                                                    </td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            {move || update.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+        </section>
     }
 }
 
@@ -130,6 +244,7 @@ fn AdminDashboard(users: Vec<UserListItem>, create: ServerAction<CreateUser>) ->
             </ActionForm>
             {result}
         </section>
+        <ModelsPanel/>
         <section class="card">
             <h2>"Users"</h2>
             <div class="table-wrap">
