@@ -70,25 +70,40 @@ struct RawBattle<'a> {
 
 impl RawBattle<'_> {
     fn style(&self) -> Option<(StyleCounts, StyleCounts)> {
-        let v = |c: &Option<Count>| c.as_ref().map(Count::value);
         if let Some(meta) = &self.conv_metadata {
             return meta.counts();
         }
-        Some((
-            StyleCounts {
-                tokens: v(&self.sum_assistant_a_tokens)?,
-                headers: v(&self.header_count_a)?,
-                lists: v(&self.list_count_a)?,
-                bold: v(&self.bold_count_a)?,
-            },
-            StyleCounts {
-                tokens: v(&self.sum_assistant_b_tokens)?,
-                headers: v(&self.header_count_b)?,
-                lists: v(&self.list_count_b)?,
-                bold: v(&self.bold_count_b)?,
-            },
-        ))
+        style_pair([
+            &self.sum_assistant_a_tokens,
+            &self.header_count_a,
+            &self.list_count_a,
+            &self.bold_count_a,
+            &self.sum_assistant_b_tokens,
+            &self.header_count_b,
+            &self.list_count_b,
+            &self.bold_count_b,
+        ])
     }
+}
+
+/// Style counts of A and B from the eight fields in FastChat's order (tokens, headers, lists,
+/// bold for A, then for B); `None` unless all are present.
+fn style_pair(f: [&Option<Count>; 8]) -> Option<(StyleCounts, StyleCounts)> {
+    let v = |i: usize| f[i].as_ref().map(Count::value);
+    Some((
+        StyleCounts {
+            tokens: v(0)?,
+            headers: v(1)?,
+            lists: v(2)?,
+            bold: v(3)?,
+        },
+        StyleCounts {
+            tokens: v(4)?,
+            headers: v(5)?,
+            lists: v(6)?,
+            bold: v(7)?,
+        },
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -122,21 +137,16 @@ impl Count {
 
 impl StyleFields {
     fn counts(&self) -> Option<(StyleCounts, StyleCounts)> {
-        let v = |c: &Option<Count>| c.as_ref().map(Count::value);
-        Some((
-            StyleCounts {
-                tokens: v(&self.sum_assistant_a_tokens)?,
-                headers: v(&self.header_count_a)?,
-                lists: v(&self.list_count_a)?,
-                bold: v(&self.bold_count_a)?,
-            },
-            StyleCounts {
-                tokens: v(&self.sum_assistant_b_tokens)?,
-                headers: v(&self.header_count_b)?,
-                lists: v(&self.list_count_b)?,
-                bold: v(&self.bold_count_b)?,
-            },
-        ))
+        style_pair([
+            &self.sum_assistant_a_tokens,
+            &self.header_count_a,
+            &self.list_count_a,
+            &self.bold_count_a,
+            &self.sum_assistant_b_tokens,
+            &self.header_count_b,
+            &self.list_count_b,
+            &self.bold_count_b,
+        ])
     }
 }
 

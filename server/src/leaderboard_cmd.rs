@@ -229,25 +229,8 @@ fn style_rows(
     } else {
         vec![(f64::NAN, f64::NAN); n]
     };
-    let ranks = bt::rank_upper_bound(&bounds);
-    let votes = counts.votes_per_model();
-    let finite = |x: f64| x.is_finite().then_some(x);
-    let mut rows: Vec<leaderboard::ModelRating> = (0..n)
-        .map(|m| leaderboard::ModelRating {
-            model: m,
-            rating: finite(ratings[m]),
-            lower: finite(bounds[m].0),
-            upper: finite(bounds[m].1),
-            rank_ub: ranks[m],
-            votes: votes[m],
-            unbounded: None,
-        })
-        .collect();
-    rows.sort_by(|x, y| {
-        y.rating
-            .unwrap_or(f64::MIN)
-            .total_cmp(&x.rating.unwrap_or(f64::MIN))
-    });
+    let rows =
+        leaderboard::ranked_rows(&ratings, &bounds, &counts.votes_per_model(), &vec![None; n]);
     let coefficients = FEATURE_NAMES
         .iter()
         .map(|s| (*s).to_owned())

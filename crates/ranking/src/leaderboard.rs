@@ -94,10 +94,26 @@ pub fn compute(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
     } else {
         (vec![(f64::NAN, f64::NAN); n], 0)
     };
-    let ranks = bt::rank_upper_bound(&bounds);
-    let votes = counts.votes_per_model();
+    let rows = ranked_rows(&ratings, &bounds, &counts.votes_per_model(), &unbounded);
+    Leaderboard {
+        rows,
+        iterations: point.iterations,
+        unconverged_rounds: unconverged,
+    }
+}
+
+/// One row per model from its (scaled) rating, 95% bounds, votes and finiteness, with Rank
+/// (UB), sorted best first: undefeated models on top, unrated ones last, ties by index.
+#[must_use]
+pub fn ranked_rows(
+    ratings: &[f64],
+    bounds: &[(f64, f64)],
+    votes: &[f64],
+    unbounded: &[Option<Unbounded>],
+) -> Vec<ModelRating> {
+    let ranks = bt::rank_upper_bound(bounds);
     let finite = |x: f64| x.is_finite().then_some(x);
-    let mut rows: Vec<ModelRating> = (0..n)
+    let mut rows: Vec<ModelRating> = (0..ratings.len())
         .map(|m| ModelRating {
             model: m,
             rating: finite(ratings[m]),
@@ -116,11 +132,7 @@ pub fn compute(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
         };
         key(y).total_cmp(&key(x)).then(x.model.cmp(&y.model))
     });
-    Leaderboard {
-        rows,
-        iterations: point.iterations,
-        unconverged_rounds: unconverged,
-    }
+    rows
 }
 
 /// Pairwise matrices, indexed `[row model][column model]`.
