@@ -125,6 +125,14 @@ mod ssr {
             }
         }
 
+        /// Logs an unexpected server-side failure once and hides it behind
+        /// [`AppError::Internal`].
+        #[must_use]
+        pub fn internal(err: impl std::fmt::Display) -> Self {
+            tracing::error!(error = %err, "internal error");
+            Self::Internal
+        }
+
         /// The HTTP status code.
         #[must_use]
         pub fn status_code(&self) -> StatusCode {

@@ -22,6 +22,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/users", get(list_users).post(create_user))
         .route("/leaderboard", get(get_leaderboard))
+        .route("/projects", get(list_projects))
+        .route("/exports/votes", get(export_votes))
+        .route("/exports/dpo", get(export_dpo))
+        .route("/exports/dpo/card", get(export_dpo_card))
         .route("/admin/models", get(list_models))
         .route("/admin/models/{id}", axum::routing::patch(update_model))
         .route("/arena/next-pair", get(get_next_pair))
@@ -341,4 +345,134 @@ async fn update_model(
         other => other.into(),
     })?;
     Ok(Json(model))
+}
+
+/// `GET /api/v1/projects`: every project with its protocol and item count (any session).
+#[tracing::instrument(skip_all)]
+async fn list_projects(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Vec<db::stats::ProjectSummary>>, AppError> {
+    session_user(&state, &session)
+        .await?
+        .ok_or_else(AppError::login_required)?;
+    Ok(Json(db::stats::projects(&state.pool).await?))
+}
+
+/// Query of the export routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Project name; all projects when absent.
+    pub project: Option<String>,
+    /// `jsonl` (default), `csv` or `parquet`.
+    pub format: Option<crate::export::Format>,
+    /// DPO only: count LLM-judge votes too.
+    #[serde(default)]
+    pub include_llm_judge: bool,
+}
+
+fn export_query(
+    q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ExportQuery, AppError> {
+    let axum::extract::Query(mut q) = q.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    q.project = q
+        .project
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty());
+    Ok(q)
+}
+
+fn download(
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    filename: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+fn export_name(kind: &str, project: Option<&str>, ext: &str) -> String {
+    let project: String = project
+        .unwrap_or("all")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("verdict-{kind}-{project}.{ext}")
+}
+
+/// `GET /api/v1/exports/votes?project=&format=jsonl|csv|parquet` (researchers, admins).
+#[tracing::instrument(skip_all)]
+async fn export_votes(
+    State(state): State<AppState>,
+    session: Session,
+    q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, AppError> {
+    require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
+    let q = export_query(q)?;
+    let format = q.format.unwrap_or(crate::export::Format::Jsonl);
+    let rows = db::exports::votes(&state.pool, q.project.as_deref()).await?;
+    let bytes = crate::export::votes_bytes(&rows, format).map_err(AppError::internal)?;
+    Ok(download(
+        bytes,
+        format.content_type(),
+        &export_name("votes", q.project.as_deref(), format.extension()),
+    ))
+}
+
+/// `GET /api/v1/exports/dpo?project=&format=jsonl|csv|parquet&include_llm_judge=` (researchers,
+/// admins): TRL preference pairs, majority per item.
+#[tracing::instrument(skip_all)]
+async fn export_dpo(
+    State(state): State<AppState>,
+    session: Session,
+    q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, AppError> {
+    require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
+    let q = export_query(q)?;
+    let format = q.format.unwrap_or(crate::export::Format::Jsonl);
+    let sources = crate::export::dpo_sources(q.include_llm_judge);
+    let rows = db::exports::dpo_majority(&state.pool, q.project.as_deref(), sources).await?;
+    let bytes = crate::export::dpo_bytes(&rows, format).map_err(AppError::internal)?;
+    Ok(download(
+        bytes,
+        format.content_type(),
+        &export_name("dpo", q.project.as_deref(), format.extension()),
+    ))
+}
+
+/// `GET /api/v1/exports/dpo/card?project=&include_llm_judge=`: the dataset card (Markdown) of
+/// the matching DPO export.
+#[tracing::instrument(skip_all)]
+async fn export_dpo_card(
+    State(state): State<AppState>,
+    session: Session,
+    q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, AppError> {
+    require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
+    let q = export_query(q)?;
+    let sources = crate::export::dpo_sources(q.include_llm_judge);
+    let rows = db::exports::dpo_majority(&state.pool, q.project.as_deref(), sources).await?;
+    let card = crate::export::dpo_card(&rows, q.project.as_deref(), sources);
+    Ok(download(
+        card.into_bytes(),
+        "text/markdown; charset=utf-8",
+        &export_name("dpo-card", q.project.as_deref(), "md"),
+    ))
 }

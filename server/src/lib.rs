@@ -8,5 +8,6 @@ pub mod export;
 pub mod import;
 pub mod leaderboard_cmd;
 pub mod openapi;
+pub mod parquet_out;
 pub mod pg;
 pub mod web;

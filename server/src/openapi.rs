@@ -54,6 +54,40 @@ pub fn document() -> Value {
                 ],
                 "responses": {"200": ok_json("The leaderboard", &any), "400": error_response("Bad filter")}
             }},
+            "/api/v1/projects": {"get": {
+                "summary": "Projects with protocol and item count",
+                "responses": {"200": ok_json("Projects", &any), "401": error_response("No session")}
+            }},
+            "/api/v1/exports/votes": {"get": {
+                "summary": "Votes with full provenance (researchers, admins)",
+                "parameters": [
+                    query("project", "string", "Project name; all when absent"),
+                    query("format", "string", "jsonl (default), csv or parquet")
+                ],
+                "responses": {"200": {"description": "The file, as an attachment"},
+                              "400": error_response("Bad parameter"),
+                              "403": error_response("Not a researcher or admin")}
+            }},
+            "/api/v1/exports/dpo": {"get": {
+                "summary": "DPO preference pairs in TRL's format, majority per item (researchers, admins)",
+                "parameters": [
+                    query("project", "string", "Project name; all when absent"),
+                    query("format", "string", "jsonl (default), csv or parquet"),
+                    query("include_llm_judge", "boolean", "Count LLM-judge votes too")
+                ],
+                "responses": {"200": {"description": "The file, as an attachment"},
+                              "400": error_response("Bad parameter"),
+                              "403": error_response("Not a researcher or admin")}
+            }},
+            "/api/v1/exports/dpo/card": {"get": {
+                "summary": "The dataset card (Markdown) of the matching DPO export",
+                "parameters": [
+                    query("project", "string", "Project name; all when absent"),
+                    query("include_llm_judge", "boolean", "Count LLM-judge votes too")
+                ],
+                "responses": {"200": {"description": "Markdown"},
+                              "403": error_response("Not a researcher or admin")}
+            }},
             "/api/v1/arena/next-pair": {"get": {
                 "summary": "The next two models to battle, chosen by the uncertainty sampler",
                 "parameters": [query("project", "integer", "Leaderboard slice to sample from")],

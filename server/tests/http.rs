@@ -650,11 +650,76 @@ async fn the_openapi_document_lists_the_routes(pool: sqlx::PgPool) {
         "/api/v1/leaderboard",
         "/api/v1/admin/users",
         "/api/v1/admin/models",
+        "/api/v1/projects",
+        "/api/v1/exports/votes",
+        "/api/v1/exports/dpo",
+        "/api/v1/exports/dpo/card",
     ] {
+        assert!(paths.contains_key(path), "{path} not documented");
         assert_ne!(
             send(&app, get(path, None)).await.status,
             StatusCode::NOT_FOUND,
             "{path}"
         );
     }
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn exports_are_for_staff_in_every_format(pool: sqlx::PgPool) {
+    seed_votes(&pool).await;
+    let app = router(&pool);
+    let annotator = annotator_cookie(&app).await;
+    assert_eq!(
+        send(&app, get("/api/v1/exports/votes", Some(&annotator)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app, get("/api/v1/exports/votes", None)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let projects = send(&app, get("/api/v1/projects", Some(&annotator))).await;
+    assert_eq!(projects.status, StatusCode::OK);
+    assert!(projects.json().is_array());
+
+    create_admin(&pool, "root", "correct horse").await;
+    let admin = login(&app, "root", "correct%20horse")
+        .await
+        .session_cookie()
+        .unwrap();
+    let jsonl = send(&app, get("/api/v1/exports/votes", Some(&admin))).await;
+    assert_eq!(jsonl.status, StatusCode::OK, "{}", jsonl.body);
+    assert_eq!(
+        jsonl.body.lines().count(),
+        135,
+        "every seeded vote, one per line"
+    );
+    assert!(
+        jsonl.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("verdict-votes-all.jsonl")
+    );
+    let csv = send(&app, get("/api/v1/exports/votes?format=csv", Some(&admin))).await;
+    assert!(
+        csv.body.starts_with("vote_id,project,item,prompt,model_a"),
+        "{}",
+        csv.body
+    );
+    assert_eq!(csv.body.lines().count(), 136);
+    let parquet = app
+        .clone()
+        .oneshot(get("/api/v1/exports/votes?format=parquet", Some(&admin)))
+        .await
+        .unwrap();
+    assert_eq!(parquet.status(), StatusCode::OK);
+    let bytes = parquet.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&bytes[..4], b"PAR1");
+    assert_eq!(&bytes[bytes.len() - 4..], b"PAR1");
+    let bad = send(&app, get("/api/v1/exports/dpo?format=xml", Some(&admin))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let card = send(&app, get("/api/v1/exports/dpo/card", Some(&admin))).await;
+    assert_eq!(card.status, StatusCode::OK);
+    assert!(card.body.contains("Pair-derivation policy") && card.body.contains("- Pairs: 0"));
 }

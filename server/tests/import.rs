@@ -1,5 +1,7 @@
 //! `verdict import` against a fresh database per test.
 
+use parquet::file::reader::{FileReader as _, SerializedFileReader};
+use parquet::record::RowAccessor as _;
 use verdict_server::import;
 
 const PANDALM: &str = concat!(
@@ -160,10 +162,41 @@ async fn pandalm_exports_votes_and_dpo_pairs(pool: sqlx::PgPool) {
         assert_eq!(pair.policy, "majority");
     }
     // Every line of the JSONL the CLI writes has non-empty prompt, chosen and rejected strings.
-    let line = serde_json::to_value(&human[0]).unwrap();
-    for key in ["prompt", "chosen", "rejected"] {
-        assert!(line[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
+    let jsonl =
+        verdict_server::export::dpo_bytes(&human, verdict_server::export::Format::Jsonl).unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), human.len());
+    for line in &lines {
+        for key in ["prompt", "chosen", "rejected"] {
+            assert!(line[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
+        }
     }
+    // The Parquet file holds the same pairs, TRL's columns first.
+    let parquet =
+        verdict_server::export::dpo_bytes(&human, verdict_server::export::Format::Parquet).unwrap();
+    let reader = SerializedFileReader::new(bytes::Bytes::from(parquet)).unwrap();
+    let rows: Vec<parquet::record::Row> = reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), human.len());
+    let names: Vec<&String> = rows[0].get_column_iter().map(|(k, _)| k).take(3).collect();
+    assert_eq!(names, ["prompt", "chosen", "rejected"]);
+    for (row, pair) in rows.iter().zip(&human) {
+        assert_eq!(row.get_string(0).unwrap(), &pair.prompt);
+        assert_eq!(row.get_string(1).unwrap(), &pair.chosen);
+        assert_eq!(row.get_string(2).unwrap(), &pair.rejected);
+    }
+    let card = verdict_server::export::dpo_card(&human, Some("PandaLM"), &["human", "import"]);
+    assert!(
+        card.contains(&format!("- Pairs: {}", human.len())),
+        "{card}"
+    );
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]
