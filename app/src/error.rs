@@ -103,6 +103,7 @@ mod ssr {
         pub fn from_db(err: db::Error) -> Self {
             match err {
                 db::Error::NotFound => Self::NotFound("not found".into()),
+                db::Error::Invalid(m) => Self::Unprocessable(m),
                 db::Error::Constraint { ref constraint } => match constraint.as_str() {
                     "app_user_username_key" => Self::Conflict("that username is taken".into()),
                     "app_user_username_format_check" => Self::BadRequest(
@@ -110,6 +111,19 @@ mod ssr {
                     ),
                     "app_user_external_id_key" => {
                         Self::Conflict("that external id belongs to another user".into())
+                    }
+                    "project_name_key" => Self::Conflict("a project with that name exists".into()),
+                    "project_overlap_target_check" => Self::Unprocessable(
+                        "the overlap target is a whole number from 1 to 1000".into(),
+                    ),
+                    "project_rationale_mode_check" => Self::Unprocessable(
+                        "the rationale mode is off, optional or required".into(),
+                    ),
+                    "project_strength_scale_check" => {
+                        Self::Unprocessable("the strength scale is off or slight_clear".into())
+                    }
+                    "project_assignment_ttl_check" => {
+                        Self::Unprocessable("the assignment time limit is 10 s to 7 days".into())
                     }
                     other => {
                         tracing::warn!(constraint = other, "unmapped constraint violation");

@@ -82,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/annotate") view=AnnotatePage ssr=SsrMode::Async/>
                     <Route path=path!("/annotate/:project") view=ComparePage ssr=SsrMode::Async/>
                     <Route path=path!("/leaderboard") view=LeaderboardPage/>
+                    <Route path=path!("/data") view=crate::pages::data::DataPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=LoginPage/>
                     // Async SSR so that a refused server check can still set the 403 status.
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>

@@ -14,6 +14,46 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Runtime settings.
     pub settings: Arc<Settings>,
+    /// Work provided by the server binary, which sits above this crate.
+    pub services: Arc<dyn Services>,
+}
+
+/// A boxed future, as the [`Services`] methods return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A file uploaded through a form.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The file name the browser sent.
+    pub name: String,
+    /// The content.
+    pub bytes: Vec<u8>,
+}
+
+/// An import asked for on the data page.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    /// `pandalm`, `jsonl` or `arena`.
+    pub kind: String,
+    /// Project to create or extend (optional for `arena`).
+    pub project: Option<String>,
+    /// The main file.
+    pub file: Upload,
+    /// PandaLM only: the GPT-3.5 judgements file.
+    pub judgements: Option<Upload>,
+    /// Validate and count, then roll back.
+    pub dry_run: bool,
+}
+
+/// Work that server functions hand to the server binary (importers live there, next to the
+/// CLI that shares them).
+pub trait Services: Send + Sync + 'static {
+    /// Runs (or dry-runs) an import in one transaction.
+    fn import(
+        &self,
+        pool: db::PgPool,
+        request: ImportRequest,
+    ) -> BoxFuture<'static, Result<crate::pages::data::ImportReport, crate::error::AppError>>;
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -1,17 +1,26 @@
 import { test, expect } from "@playwright/test";
-import { watchForProblems, waitForHydration } from "./helpers";
+import { admin, watchForProblems, waitForHydration } from "./helpers";
 
-test("an annotator judges pairs with the keyboard, sees the reveal and moves on", async ({ page }) => {
+test("an annotator judges pairs with the keyboard, sees the reveal and moves on", async ({ page, browser }) => {
   const problems = watchForProblems(page);
   page.on("dialog", (d) => {
     problems.push(`dialog: ${d.message()}`);
     void d.dismiss();
   });
-  await page.goto(`/annotate?pid=E2E-COMPARE-${Date.now()}`);
+  const pid = `E2E-COMPARE-${Date.now()}`;
+  await page.goto(`/annotate?pid=${pid}`);
   await page.getByRole("link", { name: "E2E pairs" }).click();
   await expect(page.getByRole("heading", { name: "Which response is better?" })).toBeVisible();
   await expect(page.getByLabel("Progress")).toHaveText("0 of 2 judged");
   await waitForHydration(page);
+
+  // The guidelines open with g and close again.
+  const guidelines = page.locator("details.guidelines");
+  await page.keyboard.press("g");
+  await expect(guidelines).toHaveAttribute("open", "");
+  await expect(guidelines).toContainText("Keys:");
+  await page.keyboard.press("g");
+  await expect(guidelines).not.toHaveAttribute("open", "");
 
   // Markup in model text is shown as text and never runs; one of the two items carries it.
   let sawMarkup = false;
@@ -43,6 +52,43 @@ test("an annotator judges pairs with the keyboard, sees the reveal and moves on"
   await page.getByRole("button", { name: "Next (n)" }).click();
   await expect(page.getByRole("heading", { name: "All done" })).toBeVisible();
   expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  expect(problems).toEqual([]);
+
+  // Both votes are in the database with the side shown and the time measured in the browser.
+  const staff = await browser.newContext();
+  const login = await staff.request.post("/api/login", {
+    form: { username: admin.username, password: admin.password },
+  });
+  expect(login.ok()).toBe(true);
+  const exported = await staff.request.get("/api/v1/exports/votes?project=E2E%20pairs");
+  expect(exported.ok()).toBe(true);
+  const mine = (await exported.text())
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((v) => v.annotator_external_id === pid);
+  expect(mine).toHaveLength(2);
+  for (const v of mine) {
+    expect(typeof v.a_was_left).toBe("boolean");
+    expect(v.time_to_vote_ms).toBeGreaterThan(0);
+    expect(v.source).toBe("human");
+    expect(v.guideline_version).toBe(1);
+  }
+  await staff.close();
+});
+
+test("skipping gives the item back and shows the other one", async ({ page }) => {
+  const problems = watchForProblems(page);
+  await page.goto(`/annotate?pid=E2E-SKIP-${Date.now()}`);
+  await page.getByRole("link", { name: "E2E pairs" }).click();
+  await waitForHydration(page);
+  const prompt = page.getByLabel("Prompt");
+  const first = await prompt.innerText();
+  await page.keyboard.press("s");
+  await expect(prompt).not.toHaveText(first);
+  await expect(page.getByLabel("Progress")).toHaveText("0 of 2 judged");
+  await page.getByRole("button", { name: "Skip" }).click();
+  await expect(page.getByRole("heading", { name: "All done" })).toBeVisible();
   expect(problems).toEqual([]);
 });
 

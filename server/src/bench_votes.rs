@@ -1,11 +1,10 @@
 //! `verdict bench votes`: vote throughput and latency through the real router (in-process, so
 //! no HTTP parsing or sockets), against the configured database with its usual durability.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use app::state::{AppState, Settings};
+use app::state::Settings;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -92,11 +91,7 @@ pub async fn run(database: &DatabaseArgs, clients: usize, per_client: usize) -> 
     let leptos_options = leptos::config::LeptosOptions::builder()
         .output_name("verdict")
         .build();
-    let state = AppState {
-        pool: pool.clone(),
-        leptos_options,
-        settings: Arc::new(Settings::default()),
-    };
+    let state = crate::services::state(pool.clone(), leptos_options, Settings::default());
     let app = web::app(state, CookieConfig::default());
     let mut cookies = Vec::with_capacity(clients);
     for _ in 0..clients {

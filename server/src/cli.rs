@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use app::state::{AppState, Settings};
+use app::state::Settings;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use db::users::Role;
 
@@ -71,10 +71,13 @@ pub enum Command {
     },
     /// Import data (one transaction per file; importing again changes nothing).
     Import {
+        /// Validate the file and count what would be new, then roll back.
+        #[arg(long, global = true)]
+        dry_run: bool,
         #[command(subcommand)]
         command: crate::import::ImportCommand,
     },
-    /// Export votes (JSONL/CSV) or DPO pairs (TRL JSONL).
+    /// Export votes (JSONL/CSV/Parquet) or DPO pairs (TRL JSONL/Parquet + dataset card).
     Export {
         #[command(subcommand)]
         command: crate::export::ExportCommand,
@@ -167,7 +170,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Db { action } => db_command(&cli.database, action),
-        Command::Import { command } => crate::import::run(&cli.database, &command).await,
+        Command::Import { dry_run, command } => {
+            crate::import::run(&cli.database, &command, dry_run).await
+        }
         Command::Export { command } => crate::export::run(&cli.database, &command).await,
         Command::Leaderboard(args) => crate::leaderboard_cmd::run(&args),
         Command::Bench {
@@ -321,11 +326,7 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
         external_id_param: args.external_id_param,
         ..Settings::default()
     };
-    let state = AppState {
-        pool: pool.clone(),
-        leptos_options,
-        settings: Arc::new(settings),
-    };
+    let state = crate::services::state(pool.clone(), leptos_options, settings);
     let cookies = CookieConfig {
         secure: args.secure_cookies,
         ..CookieConfig::default()

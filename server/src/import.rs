@@ -110,6 +110,17 @@ fn panda_winner(label: i64) -> Option<&'static str> {
     }
 }
 
+/// Commits an import, or rolls it back when it was a dry run (which validated every record
+/// and counted what would be new).
+async fn finish(tx: sqlx::Transaction<'_, sqlx::Postgres>, dry_run: bool) -> Result<()> {
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 /// Summary of an import.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -134,6 +145,7 @@ pub async fn pandalm(
     file: &Path,
     judgements: Option<&Path>,
     project: &str,
+    dry_run: bool,
 ) -> Result<ImportSummary> {
     let items: Vec<PandaItem> = read_array(file)?;
     let gpt: Vec<PandaJudgement> = match judgements {
@@ -276,7 +288,7 @@ pub async fn pandalm(
     }
     summary.votes = votes.len();
     summary.new_votes = imports::votes(&mut tx, &votes).await?;
-    tx.commit().await?;
+    finish(tx, dry_run).await?;
     Ok(summary)
 }
 
@@ -284,7 +296,12 @@ pub async fn pandalm(
 ///
 /// # Errors
 /// A bad record (naming the line and field) or database failure; nothing is written then.
-pub async fn arena(pool: &db::PgPool, file: &Path, project: Option<&str>) -> Result<ImportSummary> {
+pub async fn arena(
+    pool: &db::PgPool,
+    file: &Path,
+    project: Option<&str>,
+    dry_run: bool,
+) -> Result<ImportSummary> {
     let log = battles::read(file)?;
     let mut tx = pool.begin().await?;
     let project_id = match project {
@@ -330,7 +347,7 @@ pub async fn arena(pool: &db::PgPool, file: &Path, project: Option<&str>) -> Res
         })
         .collect();
     let new_votes = imports::votes(&mut tx, &votes).await?;
-    tx.commit().await?;
+    finish(tx, dry_run).await?;
     let mut summary = ImportSummary {
         votes: votes.len(),
         new_votes,
@@ -400,7 +417,12 @@ struct GenericJudgement {
 ///
 /// # Errors
 /// A bad line (naming the line and field) or database failure; nothing is written then.
-pub async fn jsonl(pool: &db::PgPool, file: &Path, project: &str) -> Result<ImportSummary> {
+pub async fn jsonl(
+    pool: &db::PgPool,
+    file: &Path,
+    project: &str,
+    dry_run: bool,
+) -> Result<ImportSummary> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let mut summary = ImportSummary::default();
@@ -506,7 +528,7 @@ pub async fn jsonl(pool: &db::PgPool, file: &Path, project: &str) -> Result<Impo
     }
     summary.votes = votes.len();
     summary.new_votes = imports::votes(&mut tx, &votes).await?;
-    tx.commit().await?;
+    finish(tx, dry_run).await?;
     Ok(summary)
 }
 
@@ -514,7 +536,7 @@ pub async fn jsonl(pool: &db::PgPool, file: &Path, project: &str) -> Result<Impo
 ///
 /// # Errors
 /// As the importers.
-pub async fn run(database: &DatabaseArgs, cmd: &ImportCommand) -> Result<()> {
+pub async fn run(database: &DatabaseArgs, cmd: &ImportCommand, dry_run: bool) -> Result<()> {
     let pool = open_database(database, 4).await?;
     db::migrate(&pool).await.context("applying migrations")?;
     let started = std::time::Instant::now();
@@ -523,10 +545,15 @@ pub async fn run(database: &DatabaseArgs, cmd: &ImportCommand) -> Result<()> {
             file,
             judgements,
             project,
-        } => pandalm(&pool, file, judgements.as_deref(), project).await?,
-        ImportCommand::Arena { file, project } => arena(&pool, file, project.as_deref()).await?,
-        ImportCommand::Jsonl { file, project } => jsonl(&pool, file, project).await?,
+        } => pandalm(&pool, file, judgements.as_deref(), project, dry_run).await?,
+        ImportCommand::Arena { file, project } => {
+            arena(&pool, file, project.as_deref(), dry_run).await?
+        }
+        ImportCommand::Jsonl { file, project } => jsonl(&pool, file, project, dry_run).await?,
     };
+    if dry_run {
+        println!("dry run: the file is valid; nothing was written");
+    }
     if summary.items > 0 {
         println!(
             "items: {} in the file, {} new",

@@ -1,5 +1,7 @@
 //! The `verdict` server: command line, HTTP router, REST API and the embedded PostgreSQL.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod battles;
 pub mod bench_votes;
@@ -10,4 +12,5 @@ pub mod leaderboard_cmd;
 pub mod openapi;
 pub mod parquet_out;
 pub mod pg;
+pub mod services;
 pub mod web;

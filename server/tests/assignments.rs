@@ -1,8 +1,6 @@
 //! The annotation loop over HTTP: next assignment, vote once, skip, expiry, permissions.
 
-use std::sync::Arc;
-
-use app::state::{AppState, Settings};
+use app::state::Settings;
 use axum::Router;
 use axum::http::StatusCode;
 use leptos::config::LeptosOptions;
@@ -10,11 +8,7 @@ use verdict_server::web::{self, CookieConfig};
 
 fn router(pool: &sqlx::PgPool) -> Router {
     let leptos_options = LeptosOptions::builder().output_name("verdict").build();
-    let state = AppState {
-        pool: pool.clone(),
-        leptos_options,
-        settings: Arc::new(Settings::default()),
-    };
+    let state = verdict_server::services::state(pool.clone(), leptos_options, Settings::default());
     web::app(state, CookieConfig::default())
 }
 

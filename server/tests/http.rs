@@ -1,7 +1,5 @@
 //! HTTP tests through the real router on a fresh PostgreSQL database per test.
 
-use std::sync::Arc;
-
 use app::state::{AppState, Settings};
 use axum::Router;
 use axum::body::Body;
@@ -13,11 +11,7 @@ use verdict_server::web::{self, CookieConfig};
 
 fn state(pool: sqlx::PgPool) -> AppState {
     let leptos_options = LeptosOptions::builder().output_name("verdict").build();
-    AppState {
-        pool,
-        leptos_options,
-        settings: Arc::new(Settings::default()),
-    }
+    verdict_server::services::state(pool, leptos_options, Settings::default())
 }
 
 fn router(pool: &sqlx::PgPool) -> Router {
@@ -722,4 +716,219 @@ async fn exports_are_for_staff_in_every_format(pool: sqlx::PgPool) {
     let card = send(&app, get("/api/v1/exports/dpo/card", Some(&admin))).await;
     assert_eq!(card.status, StatusCode::OK);
     assert!(card.body.contains("Pair-derivation policy") && card.body.contains("- Pairs: 0"));
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn admins_create_projects_from_chosen_models_and_version_guidelines(pool: sqlx::PgPool) {
+    let mut tx = pool.begin().await.unwrap();
+    let mut models = vec![];
+    for m in ["m1", "m2", "m3"] {
+        models.push(db::imports::model(&mut tx, m).await.unwrap());
+    }
+    let p = db::imports::prompt(&mut tx, "Say hi.", None).await.unwrap();
+    for (k, m) in models.iter().enumerate() {
+        db::imports::response(&mut tx, p, *m, &format!("hi {k}"), &serde_json::json!({}))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let app = router(&pool);
+    create_admin(&pool, "root", "correct horse").await;
+    let admin = login(&app, "root", "correct%20horse")
+        .await
+        .session_cookie()
+        .unwrap();
+    let settings = "settings%5Bguidelines%5D=Prefer%20facts.&settings%5Boverlap_target%5D=2\
+                    &settings%5Brationale_mode%5D=required\
+                    &settings%5Bstrength_scale%5D=slight_clear\
+                    &settings%5Bassignment_ttl_seconds%5D=600";
+    // Checkboxes arrive as models[i]=id, with gaps where boxes are unticked.
+    let form = format!(
+        "name=Hi&source_project=&models%5B0%5D={}&models%5B2%5D={}&{settings}",
+        models[0], models[2]
+    );
+    let created = send(
+        &app,
+        post_form("/api/admin/create_project", &form, Some(&admin)),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(created.body, "1", "m1 against m3 on one prompt");
+    let again = send(
+        &app,
+        post_form("/api/admin/create_project", &form, Some(&admin)),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let one = format!("name=Solo&models%5B0%5D={}&{settings}", models[0]);
+    let solo = send(
+        &app,
+        post_form("/api/admin/create_project", &one, Some(&admin)),
+    )
+    .await;
+    assert_eq!(
+        solo.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        solo.body
+    );
+    assert!(solo.body.contains("at least two models"), "{}", solo.body);
+
+    let project = db::projects::list(&pool).await.unwrap().remove(0);
+    assert_eq!(
+        (
+            project.overlap_target,
+            project.rationale_mode.as_str(),
+            project.strength_scale.as_str()
+        ),
+        (2, "required", "slight_clear")
+    );
+    let update = format!(
+        "project_id={}&settings%5Bguidelines%5D=Prefer%20facts%2C%20then%20style.\
+         &settings%5Boverlap_target%5D=4&settings%5Brationale_mode%5D=optional\
+         &settings%5Bstrength_scale%5D=off&settings%5Bassignment_ttl_seconds%5D=600",
+        project.project_id
+    );
+    let updated = send(
+        &app,
+        post_form("/api/admin/update_project", &update, Some(&admin)),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body, "2");
+    let versions = db::projects::guideline_versions(&pool, project.project_id)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0].1, "Prefer facts.");
+
+    let annotator = annotator_cookie(&app).await;
+    let refused = send(
+        &app,
+        post_form("/api/admin/update_project", &update, Some(&annotator)),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+/// A multipart form body: `(name, file name, content)` per field.
+fn multipart(fields: &[(&str, Option<&str>, &[u8])], cookie: &str) -> Request<Body> {
+    let boundary = "verdict-test-boundary";
+    let mut body = Vec::new();
+    for (name, file, content) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Request::post("/api/data/import")
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header(header::ACCEPT, "application/json")
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn admins_upload_imports_with_a_preview_first(pool: sqlx::PgPool) {
+    let pandalm = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/pandalm/testset-v1.json"
+    ))
+    .unwrap();
+    let app = router(&pool);
+    create_admin(&pool, "root", "correct horse").await;
+    let admin = login(&app, "root", "correct%20horse")
+        .await
+        .session_cookie()
+        .unwrap();
+    let items = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from item")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let form = |dry: &'static [u8]| {
+        vec![
+            ("kind", None, &b"pandalm"[..]),
+            ("project", None, &b"Panda"[..]),
+            ("dry_run", None, dry),
+            ("file", Some("testset-v1.json"), &pandalm[..]),
+        ]
+    };
+    let preview = send(&app, multipart(&form(b"true"), &admin)).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    let p = preview.json();
+    assert_eq!(
+        (p["dry_run"].as_bool(), p["new_items"].as_u64()),
+        (Some(true), Some(999))
+    );
+    assert_eq!(p["new_votes"], 2997);
+    assert_eq!(p["rows"].as_array().unwrap().len(), 5);
+    assert!(
+        p["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "cmp_key")
+    );
+    assert_eq!(items().await, 0, "a preview writes nothing");
+
+    let done = send(&app, multipart(&form(b"false"), &admin)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.json()["new_items"], 999);
+    assert_eq!(items().await, 999);
+    let again = send(&app, multipart(&form(b"false"), &admin)).await;
+    assert_eq!(
+        (
+            again.json()["new_items"].as_u64(),
+            again.json()["new_votes"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+
+    let bad = b"{\"prompt\": \"hi\", \"responses\": [{\"model\": \"m\", \"text\": \"a\"}, {\"model\": \"n\"}]}\n";
+    let refused = send(
+        &app,
+        multipart(
+            &[
+                ("kind", None, b"jsonl"),
+                ("project", None, b"G"),
+                ("file", Some("items.jsonl"), bad),
+            ],
+            &admin,
+        ),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let message = refused.body;
+    assert!(
+        message.contains("items.jsonl") && message.contains("line 1"),
+        "{message}"
+    );
+    assert!(!message.contains("/tmp"), "{message}");
+
+    let annotator = annotator_cookie(&app).await;
+    let forbidden = send(&app, multipart(&form(b"true"), &annotator)).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
 }

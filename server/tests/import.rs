@@ -21,7 +21,14 @@ async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
 async fn pandalm_imports_once_with_provenance(pool: sqlx::PgPool) {
     let path = std::path::Path::new(PANDALM);
     let gpt = std::path::Path::new(PANDALM_GPT);
-    let first = import::pandalm(&pool, path, Some(gpt), "PandaLM")
+    // A dry run validates and counts, and writes nothing.
+    let dry = import::pandalm(&pool, path, Some(gpt), "PandaLM", true)
+        .await
+        .unwrap();
+    assert_eq!((dry.new_items, dry.new_votes), (999, 3971));
+    assert_eq!(count(&pool, "select count(*) from item").await, 0);
+    assert_eq!(count(&pool, "select count(*) from project").await, 0);
+    let first = import::pandalm(&pool, path, Some(gpt), "PandaLM", false)
         .await
         .unwrap();
     assert_eq!((first.items, first.new_items), (999, 999));
@@ -62,7 +69,7 @@ async fn pandalm_imports_once_with_provenance(pool: sqlx::PgPool) {
     );
     assert_eq!(first.skipped.len(), 1, "{:?}", first.skipped);
 
-    let again = import::pandalm(&pool, path, Some(gpt), "PandaLM")
+    let again = import::pandalm(&pool, path, Some(gpt), "PandaLM", false)
         .await
         .unwrap();
     assert_eq!((again.new_items, again.new_votes), (0, 0));
@@ -79,7 +86,9 @@ async fn a_bad_record_writes_nothing_and_names_the_element(pool: sqlx::PgPool) {
     std::fs::write(&file, format!("[{good},{bad}]")).unwrap();
     let err = format!(
         "{:#}",
-        import::pandalm(&pool, &file, None, "P").await.unwrap_err()
+        import::pandalm(&pool, &file, None, "P", false)
+            .await
+            .unwrap_err()
     );
     assert!(
         err.contains("element 2") && err.contains("annotator1"),
@@ -102,7 +111,7 @@ async fn arena_logs_import_as_votes_once(pool: sqlx::PgPool) {
         ),
     )
     .unwrap();
-    let first = import::arena(&pool, &file, Some("Arena logs"))
+    let first = import::arena(&pool, &file, Some("Arena logs"), false)
         .await
         .unwrap();
     assert_eq!((first.votes, first.new_votes), (2, 2));
@@ -119,7 +128,7 @@ async fn arena_logs_import_as_votes_once(pool: sqlx::PgPool) {
         "2023-11-14",
         "tstamp becomes the vote's time"
     );
-    let again = import::arena(&pool, &file, Some("Arena logs"))
+    let again = import::arena(&pool, &file, Some("Arena logs"), false)
         .await
         .unwrap();
     assert_eq!(again.new_votes, 0);
@@ -134,6 +143,7 @@ async fn pandalm_exports_votes_and_dpo_pairs(pool: sqlx::PgPool) {
         path,
         Some(std::path::Path::new(PANDALM_GPT)),
         "PandaLM",
+        false,
     )
     .await
     .unwrap();
@@ -212,7 +222,7 @@ async fn generic_jsonl_imports_items_and_judgements_once(pool: sqlx::PgPool) {
         ),
     )
     .unwrap();
-    let first = import::jsonl(&pool, &file, "Generic").await.unwrap();
+    let first = import::jsonl(&pool, &file, "Generic", false).await.unwrap();
     assert_eq!(
         (first.items, first.new_items, first.votes, first.new_votes),
         (2, 2, 3, 3)
@@ -234,7 +244,7 @@ async fn generic_jsonl_imports_items_and_judgements_once(pool: sqlx::PgPool) {
         .await,
         1
     );
-    let again = import::jsonl(&pool, &file, "Generic").await.unwrap();
+    let again = import::jsonl(&pool, &file, "Generic", false).await.unwrap();
     assert_eq!((again.new_items, again.new_votes), (0, 0));
 
     let bad = dir.path().join("bad.jsonl");
@@ -248,7 +258,9 @@ async fn generic_jsonl_imports_items_and_judgements_once(pool: sqlx::PgPool) {
     .unwrap();
     let err = format!(
         "{:#}",
-        import::jsonl(&pool, &bad, "Other").await.unwrap_err()
+        import::jsonl(&pool, &bad, "Other", false)
+            .await
+            .unwrap_err()
     );
     assert!(err.contains("line 2") && err.contains("winner"), "{err}");
     assert_eq!(
@@ -263,7 +275,9 @@ async fn generic_jsonl_imports_items_and_judgements_once(pool: sqlx::PgPool) {
     .unwrap();
     let err = format!(
         "{:#}",
-        import::jsonl(&pool, &bad, "Other").await.unwrap_err()
+        import::jsonl(&pool, &bad, "Other", false)
+            .await
+            .unwrap_err()
     );
     assert!(err.contains("line 1") && err.contains("responses"), "{err}");
 }

@@ -244,6 +244,7 @@ fn AdminDashboard(users: Vec<UserListItem>, create: ServerAction<CreateUser>) ->
             </ActionForm>
             {result}
         </section>
+        <crate::pages::projects::ProjectsPanel/>
         <ModelsPanel/>
         <section class="card">
             <h2>"Users"</h2>

@@ -22,6 +22,14 @@ pub struct ItemView {
     pub done: i64,
     /// Items in the project.
     pub total: i64,
+    /// The project's guidelines as safe HTML.
+    pub guidelines_html: String,
+    /// Their version.
+    pub guideline_version: i32,
+    /// `off`, `optional` or `required`.
+    pub rationale_mode: String,
+    /// `off` or `slight_clear`.
+    pub strength_scale: String,
 }
 
 /// The models behind A and B, shown after the vote.
@@ -56,18 +64,47 @@ pub async fn next_item(project: i64, pid: Option<String>) -> Result<Option<ItemV
                 right_html: crate::markdown::render(&right),
                 done,
                 total,
+                guidelines_html: crate::markdown::render(&i.guidelines),
+                guideline_version: i.guideline_version,
+                rationale_mode: i.rationale_mode,
+                strength_scale: i.strength_scale,
             })
         }))
     })
     .await
 }
 
-/// Records the vote (`left`, `right`, `tie`, `both_bad`) and reveals the models.
+/// Gives an item back to the pool (others will get it; this annotator will not see it again).
+#[server(endpoint = "annotate/skip")]
+pub async fn skip_item(assignment_id: i64) -> Result<(), AppError> {
+    use crate::auth::ssr;
+    use db::assignments::VoteError;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        let user = ssr::session_user(&state, &session)
+            .await?
+            .ok_or_else(AppError::login_required)?;
+        match db::assignments::skip(&state.pool, assignment_id, user.user_id).await {
+            Ok(()) => Ok(()),
+            Err(VoteError::NotFound) => Err(AppError::NotFound("no such assignment".into())),
+            Err(e @ VoteError::NotYours) => Err(AppError::Forbidden(e.to_string())),
+            Err(VoteError::Db(e)) => Err(e.into()),
+            Err(e) => Err(AppError::Conflict(e.to_string())),
+        }
+    })
+    .await
+}
+
+/// Records the vote (`left`, `right`, `tie`, `both_bad`) with its optional strength
+/// (`slight`, `clear`), rationale and the milliseconds from display to vote, and reveals the
+/// models.
 #[server(endpoint = "annotate/vote")]
 pub async fn submit_vote(
     assignment_id: i64,
     choice: String,
+    strength: Option<String>,
     rationale: Option<String>,
+    time_to_vote_ms: Option<String>,
 ) -> Result<Reveal, AppError> {
     use crate::auth::ssr;
     use db::assignments::{Choice, NewVote, VoteError};
@@ -85,9 +122,14 @@ pub async fn submit_vote(
         };
         let vote = NewVote {
             choice,
-            strength: None,
+            strength: strength.filter(|s| !s.is_empty()),
             rationale,
-            time_to_vote_ms: None,
+            // Empty when the browser could not measure it: the server then uses the time
+            // since the assignment was issued.
+            time_to_vote_ms: time_to_vote_ms
+                .as_deref()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+                .filter(|t| *t >= 0),
         };
         match db::assignments::vote(&state.pool, assignment_id, user.user_id, &vote).await {
             Ok(r) => Ok(Reveal {
@@ -142,19 +184,53 @@ pub fn ComparePage() -> impl IntoView {
     }
 }
 
+/// Milliseconds since the page started (the browser's monotonic clock); 0 on the server.
+fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    {
+        leptos::web_sys::window()
+            .and_then(|w| w.performance())
+            .map_or(0.0, |p| p.now())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        0.0
+    }
+}
+
 #[component]
 fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let vote = ServerAction::<SubmitVote>::new();
+    let skip = ServerAction::<SkipItem>::new();
     let rationale = NodeRef::<leptos::html::Textarea>::new();
+    let guidelines = NodeRef::<leptos::html::Details>::new();
+    let elapsed = NodeRef::<leptos::html::Input>::new();
     let id = item.assignment_id;
+    // When the item was shown, for the time-to-vote (set once the page is interactive).
+    let shown_at = StoredValue::new(0.0_f64);
+    Effect::new(move || shown_at.set_value(now_ms()));
+    let time_to_vote = move || {
+        let t = now_ms() - shown_at.get_value();
+        (t > 0.0).then(|| t.round() as i32)
+    };
+    let with_strength = item.strength_scale == "slight_clear";
+    let rationale_mode = item.rationale_mode.clone();
     let revealed = move || vote.value().get().and_then(Result::ok);
     let error = move || {
         vote.value()
             .get()
             .and_then(Result::err)
+            .or_else(|| skip.value().get().and_then(Result::err))
             .map(|e| e.to_string())
     };
-    let locked = move || revealed().is_some() || vote.pending().get();
+    let locked = move || revealed().is_some() || vote.pending().get() || skip.pending().get();
+    let strength_value = move || {
+        leptos::prelude::document()
+            .query_selector("input[name=strength]:checked")
+            .ok()
+            .flatten()
+            .and_then(|el| el.get_attribute("value"))
+    };
     let cast = move |choice: &str| {
         if locked() {
             return;
@@ -166,11 +242,28 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
         vote.dispatch(SubmitVote {
             assignment_id: id,
             choice: choice.to_owned(),
+            strength: strength_value(),
             rationale: text,
+            time_to_vote_ms: time_to_vote().map(|t| t.to_string()),
         });
     };
+    // Skipping moves on as soon as the server has the item back.
+    {
+        let next = on_next.clone();
+        Effect::new(move || {
+            if matches!(skip.value().get(), Some(Ok(()))) {
+                next();
+            }
+        });
+    }
+    let do_skip = move || {
+        if !locked() {
+            skip.dispatch(SkipItem { assignment_id: id });
+        }
+    };
     let next = on_next.clone();
-    // Keyboard: 1/← A, 2/→ B, 3/↑ tie, 4/↓ both bad, n or Enter for the next item.
+    // Keyboard: 1/← A, 2/→ B, 3/↑ tie, 4/↓ both bad, n or Enter for the next item, s to skip,
+    // g for the guidelines.
     let handle = window_event_listener(leptos::ev::keydown, move |e| {
         let typing = e
             .target()
@@ -187,6 +280,12 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
             "3" | "ArrowUp" => cast("tie"),
             "4" | "ArrowDown" => cast("both_bad"),
             "n" | "N" | "Enter" if revealed().is_some() => next(),
+            "s" | "S" if revealed().is_none() => do_skip(),
+            "g" | "G" => {
+                if let Some(d) = guidelines.get_untracked() {
+                    d.set_open(!d.open());
+                }
+            }
             _ => return,
         }
         e.prevent_default();
@@ -197,6 +296,7 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
     } else {
         0
     };
+    let has_guidelines = !item.guidelines_html.trim().is_empty();
     view! {
         <div class="compare-head">
             <h1>"Which response is better?"</h1>
@@ -205,6 +305,15 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
         <div class="progress" role="progressbar" aria-valuenow=percent aria-valuemin="0" aria-valuemax="100">
             <div style=format!("width: {percent}%")></div>
         </div>
+        <details class="card guidelines" node_ref=guidelines>
+            <summary>{format!("Guidelines (v{}) · press g", item.guideline_version)}</summary>
+            {if has_guidelines {
+                view! { <div class="md" inner_html=item.guidelines_html.clone()></div> }.into_any()
+            } else {
+                view! { <p class="muted">"Pick the response you would rather receive: helpful, correct, harmless. Use Tie when they are equally good and Both are bad when neither is acceptable."</p> }.into_any()
+            }}
+            <p class="muted small">"Keys: 1/← A · 2/→ B · 3/↑ tie · 4/↓ both bad · s skip · n/Enter next"</p>
+        </details>
         <section class="card prompt" aria-label="Prompt"><p class="text">{item.prompt.clone()}</p></section>
         <div class="panes">
             <section class="card pane" aria-label="Response A">
@@ -219,12 +328,33 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
         </div>
         <ActionForm action=vote attr:class="card vote-form">
             <input type="hidden" name="assignment_id" value=id.to_string()/>
-            <label>"Why? (optional)" <textarea name="rationale" node_ref=rationale rows="2" disabled=locked></textarea></label>
-            <div class="vote-buttons">
+            <input type="hidden" name="time_to_vote_ms" node_ref=elapsed value=""/>
+            {with_strength.then(|| view! {
+                <fieldset class="strength" disabled=locked>
+                    <legend>"How much better? (optional)"</legend>
+                    <label><input type="radio" name="strength" value="slight"/>" Slightly"</label>
+                    <label><input type="radio" name="strength" value="clear"/>" Clearly"</label>
+                </fieldset>
+            })}
+            {(rationale_mode != "off").then(|| {
+                let required = rationale_mode == "required";
+                view! {
+                    <label>{if required { "Why? (required)" } else { "Why? (optional)" }}
+                        <textarea name="rationale" node_ref=rationale rows="2" disabled=locked required=required></textarea>
+                    </label>
+                }
+            })}
+            <div class="vote-buttons" on:click=move |_| {
+                // Stamp the time on the form before it is submitted.
+                if let (Some(input), Some(t)) = (elapsed.get_untracked(), time_to_vote()) {
+                    input.set_value(&t.to_string());
+                }
+            }>
                 <button type="submit" name="choice" value="left" class="button" disabled=locked><kbd>"1"</kbd>" A is better"</button>
                 <button type="submit" name="choice" value="right" class="button" disabled=locked><kbd>"2"</kbd>" B is better"</button>
                 <button type="submit" name="choice" value="tie" class="button" disabled=locked><kbd>"3"</kbd>" Tie"</button>
                 <button type="submit" name="choice" value="both_bad" class="button" disabled=locked><kbd>"4"</kbd>" Both are bad"</button>
+                <button type="button" class="button subtle" disabled=locked on:click=move |_| do_skip()><kbd>"s"</kbd>" Skip"</button>
             </div>
         </ActionForm>
         {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}

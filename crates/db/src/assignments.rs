@@ -22,6 +22,12 @@ pub struct Issued {
     pub expires_at: OffsetDateTime,
     /// Guideline version in force.
     pub guideline_version: i32,
+    /// The project's guidelines (Markdown) at that version.
+    pub guidelines: String,
+    /// `off`, `optional` or `required`.
+    pub rationale_mode: String,
+    /// `off` or `slight_clear`.
+    pub strength_scale: String,
 }
 
 /// Expires lapsed assignments, then returns the annotator's open assignment in the project, or
@@ -32,14 +38,14 @@ pub struct Issued {
 /// [`Error::NotFound`] for an unknown project; otherwise database failures.
 pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option<Issued>> {
     let mut tx = pool.begin().await?;
-    let project: Option<(i32, i32, i32)> = sqlx::query_as(
-        "select overlap_target, assignment_ttl_seconds, guidelines_version from project \
-         where project_id = $1",
+    let project: Option<(i32, i32, String, String, String)> = sqlx::query_as(
+        "select assignment_ttl_seconds, guidelines_version, guidelines, rationale_mode, \
+                strength_scale from project where project_id = $1",
     )
     .bind(project_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((_overlap, ttl, guideline_version)) = project else {
+    let Some((ttl, guideline_version, guidelines, rationale_mode, strength_scale)) = project else {
         return Err(Error::NotFound);
     };
     sqlx::query(
@@ -124,6 +130,9 @@ pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option
         responses,
         expires_at,
         guideline_version,
+        guidelines,
+        rationale_mode,
+        strength_scale,
     }))
 }
 

@@ -8,6 +8,7 @@ pub mod exports;
 pub mod imports;
 pub mod leaderboard;
 pub mod login_attempts;
+pub mod projects;
 pub mod stats;
 pub mod users;
 
@@ -31,6 +32,9 @@ pub enum Error {
     /// The row asked for does not exist.
     #[error("not found")]
     NotFound,
+    /// The request cannot be carried out as asked; the message says why.
+    #[error("{0}")]
+    Invalid(String),
     /// Any other database failure.
     #[error(transparent)]
     Sqlx(sqlx::Error),

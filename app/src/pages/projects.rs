@@ -1,0 +1,324 @@
+//! Project administration (on the admin page): create a pairwise project from imported
+//! responses, choosing which models compete, and edit settings and versioned guidelines.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// A project with settings and counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectRow {
+    /// Primary key.
+    pub project_id: i64,
+    /// Name.
+    pub name: String,
+    /// Protocol.
+    pub protocol: String,
+    /// Guidelines (Markdown).
+    pub guidelines: String,
+    /// Guideline version in force.
+    pub guidelines_version: i32,
+    /// Judgements per item.
+    pub overlap_target: i32,
+    /// `off` / `optional` / `required`.
+    pub rationale_mode: String,
+    /// `off` / `slight_clear`.
+    pub strength_scale: String,
+    /// Assignment time limit in seconds.
+    pub assignment_ttl_seconds: i32,
+    /// Items.
+    pub items: i64,
+    /// Votes.
+    pub votes: i64,
+}
+
+/// A model that can compete, with how many prompts it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandidateModel {
+    /// Model id.
+    pub model_id: i64,
+    /// Name.
+    pub name: String,
+    /// Prompts answered.
+    pub prompts: i64,
+}
+
+/// Projects with their settings (admins only).
+#[server(endpoint = "admin/projects")]
+pub async fn list_projects() -> Result<Vec<ProjectRow>, AppError> {
+    use crate::auth::ssr;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        Ok(db::projects::list(&state.pool)
+            .await?
+            .into_iter()
+            .map(|p| ProjectRow {
+                project_id: p.project_id,
+                name: p.name,
+                protocol: p.protocol,
+                guidelines: p.guidelines,
+                guidelines_version: p.guidelines_version,
+                overlap_target: p.overlap_target,
+                rationale_mode: p.rationale_mode,
+                strength_scale: p.strength_scale,
+                assignment_ttl_seconds: p.assignment_ttl_seconds,
+                items: p.items,
+                votes: p.votes,
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Models with responses, within the prompts of `source_project` when given (admins only).
+#[server(endpoint = "admin/candidate_models")]
+pub async fn candidate_models(
+    source_project: Option<i64>,
+) -> Result<Vec<CandidateModel>, AppError> {
+    use crate::auth::ssr;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        Ok(
+            db::projects::models_with_responses(&state.pool, source_project)
+                .await?
+                .into_iter()
+                .map(|m| CandidateModel {
+                    model_id: m.model_id,
+                    name: m.name,
+                    prompts: m.prompts,
+                })
+                .collect(),
+        )
+    })
+    .await
+}
+
+/// Project settings as the forms send them (fields named `settings[...]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsForm {
+    /// Guidelines (Markdown).
+    pub guidelines: String,
+    /// Judgements per item.
+    pub overlap_target: i32,
+    /// `off` / `optional` / `required`.
+    pub rationale_mode: String,
+    /// `off` / `slight_clear`.
+    pub strength_scale: String,
+    /// Assignment time limit in seconds.
+    pub assignment_ttl_seconds: i32,
+}
+
+#[cfg(feature = "ssr")]
+impl From<SettingsForm> for db::projects::ProjectSettings {
+    fn from(f: SettingsForm) -> Self {
+        Self {
+            guidelines: f.guidelines.replace("\r\n", "\n"),
+            overlap_target: f.overlap_target,
+            rationale_mode: f.rationale_mode,
+            strength_scale: f.strength_scale,
+            assignment_ttl_seconds: f.assignment_ttl_seconds,
+        }
+    }
+}
+
+/// Creates a pairwise project from imported responses (admins only); `source_project` empty
+/// means every prompt. Returns the number of items.
+#[server(endpoint = "admin/create_project")]
+pub async fn create_project(
+    name: String,
+    source_project: Option<String>,
+    #[server(default)] models: Vec<i64>,
+    settings: SettingsForm,
+) -> Result<usize, AppError> {
+    use crate::auth::ssr;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        let admin = ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        if name.trim().is_empty() {
+            return Err(AppError::Unprocessable("the project needs a name".into()));
+        }
+        let source =
+            match source_project.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(s) => Some(s.parse::<i64>().map_err(|_| {
+                    AppError::BadRequest("the source project is a project id".into())
+                })?),
+            };
+        let s = settings.into();
+        let (_, items) = db::projects::create_pairwise(
+            &state.pool,
+            &name,
+            &s,
+            source,
+            &models,
+            Some(admin.user_id),
+        )
+        .await?;
+        Ok(items)
+    })
+    .await
+}
+
+/// Updates a project's settings (admins only); changed guidelines become a new version.
+/// Returns the guideline version in force.
+#[server(endpoint = "admin/update_project")]
+pub async fn update_project(project_id: i64, settings: SettingsForm) -> Result<i32, AppError> {
+    use crate::auth::ssr;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        Ok(db::projects::update_settings(&state.pool, project_id, &settings.into()).await?)
+    })
+    .await
+}
+
+/// The select/inputs shared by the create and edit forms.
+#[component]
+fn SettingsFields(
+    guidelines: String,
+    overlap_target: i32,
+    rationale_mode: String,
+    strength_scale: String,
+    assignment_ttl_seconds: i32,
+) -> impl IntoView {
+    let opt = |value: &'static str, label: &'static str, current: &str| {
+        let selected = value == current;
+        view! { <option value=value selected=selected>{label}</option> }
+    };
+    view! {
+        <div class="row-form">
+            <label>"Overlap (judgements per item)"
+                <input type="number" name="settings[overlap_target]" min="1" max="1000" required value=overlap_target.to_string()/>
+            </label>
+            <label>"Rationale"
+                <select name="settings[rationale_mode]">
+                    {opt("off", "off", &rationale_mode)}
+                    {opt("optional", "optional", &rationale_mode)}
+                    {opt("required", "required", &rationale_mode)}
+                </select>
+            </label>
+            <label>"Strength scale"
+                <select name="settings[strength_scale]">
+                    {opt("off", "off", &strength_scale)}
+                    {opt("slight_clear", "slightly / clearly", &strength_scale)}
+                </select>
+            </label>
+            <label>"Assignment expires after (s)"
+                <input type="number" name="settings[assignment_ttl_seconds]" min="10" max="604800" required value=assignment_ttl_seconds.to_string()/>
+            </label>
+        </div>
+        <label>"Guidelines (Markdown; a change makes a new version)"
+            <textarea name="settings[guidelines]" rows="4">{guidelines}</textarea>
+        </label>
+    }
+}
+
+/// The admin page's projects card.
+#[component]
+pub fn ProjectsPanel() -> impl IntoView {
+    let create = ServerAction::<CreateProject>::new();
+    let update = ServerAction::<UpdateProject>::new();
+    let projects = Resource::new(
+        move || (create.version().get(), update.version().get()),
+        |_| list_projects(),
+    );
+    let (source, set_source) = signal(None::<i64>);
+    let candidates = Resource::new(move || source.get(), candidate_models);
+    let defaults = db_defaults();
+    view! {
+        <section class="card">
+            <h2>"Projects"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match projects.await {
+                        Ok(list) if list.is_empty() => view! { <p>"No projects yet: import data first."</p> }.into_any(),
+                        Ok(list) => {
+                            let sources: Vec<(i64, String)> = list.iter().map(|p| (p.project_id, p.name.clone())).collect();
+                            view! {
+                            <div class="table-wrap">
+                                <table class="data" aria-label="Projects">
+                                    <thead><tr><th>"Project"</th><th>"Protocol"</th><th>"Items"</th><th>"Votes"</th><th>"Guidelines"</th><th>"Settings"</th></tr></thead>
+                                    <tbody>
+                                        {list.into_iter().map(|p| view! {
+                                            <tr>
+                                                <td><a href=format!("/annotate/{}", p.project_id)>{p.name.clone()}</a></td>
+                                                <td>{p.protocol.clone()}</td>
+                                                <td>{p.items}</td>
+                                                <td>{p.votes}</td>
+                                                <td>{format!("v{}", p.guidelines_version)}</td>
+                                                <td>
+                                                    <details>
+                                                        <summary>{format!("overlap {} · rationale {} · strength {}", p.overlap_target, p.rationale_mode, p.strength_scale)}</summary>
+                                                        <ActionForm action=update attr:class="stack-form" attr:aria-label=format!("Settings of {}", p.name)>
+                                                            <input type="hidden" name="project_id" value=p.project_id.to_string()/>
+                                                            <SettingsFields guidelines=p.guidelines.clone() overlap_target=p.overlap_target
+                                                                rationale_mode=p.rationale_mode.clone() strength_scale=p.strength_scale.clone()
+                                                                assignment_ttl_seconds=p.assignment_ttl_seconds/>
+                                                            <button type="submit" class="button">"Save settings"</button>
+                                                        </ActionForm>
+                                                    </details>
+                                                </td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                            <h3>"New pairwise project"</h3>
+                            <ActionForm action=create attr:class="stack-form" attr:aria-label="New pairwise project">
+                                <div class="row-form">
+                                    <label>"Name" <input type="text" name="name" required/></label>
+                                    <label>"Prompts from"
+                                        <select name="source_project" on:change=move |e| set_source.set(event_target_value(&e).parse().ok())>
+                                            <option value="">"every imported prompt"</option>
+                                            {sources.into_iter().map(|(id, name)| view! { <option value=id.to_string()>{name}</option> }).collect_view()}
+                                        </select>
+                                    </label>
+                                </div>
+                                <fieldset>
+                                    <legend>"Models whose responses compete (every two that answered a prompt make an item)"</legend>
+                                    <Transition fallback=|| ()>
+                                        {move || Suspend::new(async move {
+                                            match candidates.await {
+                                                Ok(models) => models.into_iter().enumerate().map(|(i, m)| view! {
+                                                    <label class="check">
+                                                        <input type="checkbox" name=format!("models[{i}]") value=m.model_id.to_string()/>
+                                                        {format!(" {} ({} prompts)", m.name, m.prompts)}
+                                                    </label>
+                                                }).collect_view().into_any(),
+                                                Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                                            }
+                                        })}
+                                    </Transition>
+                                </fieldset>
+                                <SettingsFields guidelines=String::new() overlap_target=defaults.0
+                                    rationale_mode=defaults.1.into() strength_scale=defaults.2.into()
+                                    assignment_ttl_seconds=defaults.3/>
+                                <button type="submit" class="button primary">"Create project"</button>
+                            </ActionForm>
+                        }.into_any()
+                        }
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            {move || match create.value().get() {
+                Some(Ok(n)) => Some(view! { <p class="ok" role="status">{format!("Project created with {n} items.")}</p> }.into_any()),
+                Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
+                None => None,
+            }}
+            {move || match update.value().get() {
+                Some(Ok(v)) => Some(view! { <p class="ok" role="status">{format!("Settings saved; guidelines v{v} in force.")}</p> }.into_any()),
+                Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
+                None => None,
+            }}
+        </section>
+    }
+}
+
+/// Defaults of a new project: overlap, rationale mode, strength scale, time limit.
+fn db_defaults() -> (i32, &'static str, &'static str, i32) {
+    (3, "optional", "off", 1800)
+}
