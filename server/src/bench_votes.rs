@@ -59,11 +59,19 @@ pub async fn call(
 }
 
 /// Runs the benchmark: `clients` annotators each judge `per_client` items of a fresh project.
+/// With `vote_only`, every assignment is issued before the clock starts and only the vote
+/// requests are timed; otherwise each vote first asks for its assignment.
 ///
 /// # Errors
 /// On database failure or if any request fails.
-pub async fn run(database: &DatabaseArgs, clients: usize, per_client: usize) -> Result<()> {
-    let pool = open_database(database, u32::try_from(clients.min(64)).unwrap_or(64)).await?;
+pub async fn run(
+    database: &DatabaseArgs,
+    clients: usize,
+    per_client: usize,
+    vote_only: bool,
+    connections: u32,
+) -> Result<()> {
+    let pool = open_database(database, connections.max(1)).await?;
     db::migrate(&pool).await.context("applying migrations")?;
     let name = format!(
         "bench-votes-{}",
@@ -101,31 +109,57 @@ pub async fn run(database: &DatabaseArgs, clients: usize, per_client: usize) -> 
         }
         cookies.push(cookie.context("no session cookie")?);
     }
+    // Vote-only: the assignments each client will vote on, issued up front.
+    let mut issued: Vec<Vec<i64>> = vec![Vec::new(); clients];
+    if vote_only {
+        for (c, cookie) in cookies.iter().enumerate() {
+            let (_, me, _) = call(&app, "GET", "/api/v1/me", Some(cookie), None).await?;
+            let user: i64 = serde_json::from_str::<serde_json::Value>(&me)?["user_id"]
+                .as_i64()
+                .context("no user id")?;
+            issued[c] = sqlx::query_scalar(
+                "insert into assignment (item_id, user_id, display_order, expires_at) \
+                 select i.item_id, $2, array_agg(ir.response_id order by random()), \
+                        now() + interval '1 hour' \
+                 from item i join item_response ir on ir.item_id = i.item_id \
+                 where i.project_id = $1 group by i.item_id returning assignment_id",
+            )
+            .bind(project)
+            .bind(user)
+            .fetch_all(&pool)
+            .await?;
+        }
+    }
     let started = Instant::now();
     let tasks: Vec<_> = cookies
         .into_iter()
         .enumerate()
         .map(|(c, cookie)| {
             let app = app.clone();
+            let mine = std::mem::take(&mut issued[c]);
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(per_client);
                 let mut errors = 0usize;
                 for k in 0..per_client {
-                    let (status, body, _) = call(
-                        &app,
-                        "POST",
-                        &format!("/api/v1/projects/{project}/assignments/next"),
-                        Some(&cookie),
-                        None,
-                    )
-                    .await?;
-                    if status != StatusCode::OK {
-                        errors += 1;
-                        continue;
-                    }
-                    let id = serde_json::from_str::<serde_json::Value>(&body)?["assignment_id"]
-                        .as_i64()
-                        .unwrap_or(0);
+                    let id = if vote_only {
+                        mine[k]
+                    } else {
+                        let (status, body, _) = call(
+                            &app,
+                            "POST",
+                            &format!("/api/v1/projects/{project}/assignments/next"),
+                            Some(&cookie),
+                            None,
+                        )
+                        .await?;
+                        if status != StatusCode::OK {
+                            errors += 1;
+                            continue;
+                        }
+                        serde_json::from_str::<serde_json::Value>(&body)?["assignment_id"]
+                            .as_i64()
+                            .unwrap_or(0)
+                    };
                     let choice = ["left", "right", "tie", "both_bad"][(c + k) % 4];
                     let t = Instant::now();
                     let (status, _, _) = call(
@@ -161,10 +195,18 @@ pub async fn run(database: &DatabaseArgs, clients: usize, per_client: usize) -> 
         .bind(project)
         .fetch_one(&pool)
         .await?;
-    println!("clients {clients}, votes recorded {votes}, errors {errors}, wall {elapsed:.2} s");
     println!(
-        "throughput: {:.0} votes/s (each vote also fetched its assignment first)",
-        votes as f64 / elapsed
+        "clients {clients}, connections {connections}, votes recorded {votes}, errors {errors}, \
+         wall {elapsed:.2} s"
+    );
+    println!(
+        "throughput: {:.0} votes/s ({})",
+        votes as f64 / elapsed,
+        if vote_only {
+            "vote requests only; assignments issued before the clock started"
+        } else {
+            "each vote also fetched its assignment first"
+        }
     );
     println!(
         "vote request latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

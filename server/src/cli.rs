@@ -180,8 +180,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 crate::leaderboard_cmd::BenchCommand::Votes {
                     clients,
                     per_client,
+                    vote_only,
+                    pool,
                 },
-        } => crate::bench_votes::run(&cli.database, clients, per_client).await,
+        } => crate::bench_votes::run(&cli.database, clients, per_client, vote_only, pool).await,
         Command::Bench { command } => crate::leaderboard_cmd::bench(&command),
         Command::User {
             action:

@@ -394,6 +394,13 @@ pub enum BenchCommand {
         /// Votes per annotator.
         #[arg(long, default_value_t = 100)]
         per_client: usize,
+        /// Issue every assignment before the clock starts (through the database), so that only
+        /// vote submissions are timed; by default each vote first fetches its assignment.
+        #[arg(long)]
+        vote_only: bool,
+        /// Database connections of the server under test.
+        #[arg(long, default_value_t = 16)]
+        pool: u32,
     },
     /// Time a leaderboard recomputed from aggregated counts (as the app does).
     Counts {

@@ -207,22 +207,72 @@ impl From<sqlx::Error> for VoteError {
     }
 }
 
-/// An assignment locked for voting, with its project's rules.
+/// The assignment as the vote statement found it (locked), and the vote it wrote, if any.
 #[derive(sqlx::FromRow)]
-struct Locked {
+struct Attempt {
     owner: i64,
     status: String,
     lapsed: bool,
     display_order: Vec<i64>,
-    project_id: i64,
-    guidelines_version: i32,
     rationale_mode: String,
     strength_scale: String,
+    responses: Vec<i64>,
+    names: Vec<String>,
+    vote_id: Option<i64>,
+    winner: Option<String>,
 }
+
+/// Locks the assignment, checks it (owner, open, a pair, the project's rationale and strength
+/// rules), and when everything holds inserts the vote and completes the assignment: one
+/// statement, so one round trip and one commit. The vote's trigger updates the leaderboard
+/// counts in the same transaction.
+const VOTE_SQL: &str = "\
+with a as ( \
+    select a.assignment_id, a.user_id as owner, a.status, a.expires_at < now() as lapsed, \
+           a.display_order, a.item_id, i.project_id, p.guidelines_version, p.rationale_mode, \
+           p.strength_scale, \
+           least(extract(epoch from clock_timestamp() - a.issued_at) * 1000, 2147483647)::int \
+               as elapsed_ms, \
+           r.responses, r.models, r.names \
+    from assignment a join item i on i.item_id = a.item_id \
+    join project p on p.project_id = i.project_id \
+    cross join lateral ( \
+        select array_agg(ir.response_id order by ir.position) as responses, \
+               array_agg(re.model_id order by ir.position) as models, \
+               array_agg(m.name order by ir.position) as names \
+        from item_response ir join response re on re.response_id = ir.response_id \
+        join model m on m.model_id = re.model_id where ir.item_id = a.item_id) r \
+    where a.assignment_id = $1 for update of a), \
+ok as ( \
+    select a.*, \
+           case when $3 in ('tie', 'both_bad') then $3 \
+                when ($3 = 'left') = (a.display_order[1] = a.responses[1]) then 'a' \
+                else 'b' end as winner \
+    from a \
+    where a.owner = $2 and a.status = 'issued' and not a.lapsed \
+      and cardinality(a.responses) = 2 \
+      and (a.rationale_mode <> 'required' or $5::text is not null) \
+      and (a.rationale_mode <> 'off' or $5::text is null) \
+      and ($4::text is null or (a.strength_scale = 'slight_clear' and $4 in ('slight', 'clear')))), \
+done as ( \
+    update assignment set status = 'completed', completed_at = now() \
+    where assignment_id = (select assignment_id from ok)), \
+ins as ( \
+    insert into vote (project_id, item_id, assignment_id, annotator_id, source, model_a_id, \
+                      model_b_id, response_a_id, response_b_id, winner, strength, rationale, \
+                      time_to_vote_ms, a_was_left, guideline_version) \
+    select project_id, item_id, assignment_id, owner, 'human', models[1], models[2], \
+           responses[1], responses[2], winner, $4, $5, coalesce($6, elapsed_ms), \
+           display_order[1] = responses[1], guidelines_version \
+    from ok returning vote_id, winner) \
+select a.owner, a.status, a.lapsed, a.display_order, a.rationale_mode, a.strength_scale, \
+       a.responses, a.names, (select vote_id from ins) as vote_id, \
+       (select winner from ins) as winner \
+from a";
 
 /// Records a pairwise vote for an assignment, once: a repeated submission (even concurrent)
 /// returns the first vote. The vote, the assignment's completion and the leaderboard counts
-/// commit together.
+/// commit together, in one statement.
 ///
 /// # Errors
 /// See [`VoteError`].
@@ -232,121 +282,76 @@ pub async fn vote(
     user_id: i64,
     v: &NewVote,
 ) -> Result<Recorded, VoteError> {
-    let mut tx = pool.begin().await?;
-    // The row lock serialises concurrent submissions of the same assignment.
-    let row: Option<Locked> = sqlx::query_as(
-        "select a.user_id as owner, a.status, a.expires_at < now() as lapsed, a.display_order, \
-                i.project_id, p.guidelines_version, p.rationale_mode, p.strength_scale \
-         from assignment a join item i on i.item_id = a.item_id \
-         join project p on p.project_id = i.project_id \
-         where a.assignment_id = $1 for update of a",
-    )
-    .bind(assignment_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(Locked {
-        owner,
-        status,
-        lapsed,
-        display_order: order,
-        project_id,
-        guidelines_version: guideline_version,
-        rationale_mode,
-        strength_scale,
-    }) = row
-    else {
-        return Err(VoteError::NotFound);
-    };
-    if owner != user_id {
-        return Err(VoteError::NotYours);
-    }
-    if status == "completed" {
-        let recorded = read_vote(&mut tx, assignment_id, false).await?;
-        tx.commit().await?;
-        return Ok(recorded);
-    }
-    if status != "issued" || lapsed {
-        return Err(VoteError::Expired);
-    }
     let rationale = v
         .rationale
         .as_deref()
         .map(str::trim)
         .filter(|r| !r.is_empty());
-    if rationale_mode == "required" && rationale.is_none() {
+    let choice = match v.choice {
+        Choice::Left => "left",
+        Choice::Right => "right",
+        Choice::Tie => "tie",
+        Choice::BothBad => "both_bad",
+    };
+    let row: Option<Attempt> = sqlx::query_as(VOTE_SQL)
+        .bind(assignment_id)
+        .bind(user_id)
+        .bind(choice)
+        .bind(&v.strength)
+        .bind(rationale)
+        .bind(v.time_to_vote_ms)
+        .fetch_optional(pool)
+        .await
+        .map_err(Error::from)?;
+    let Some(a) = row else {
+        return Err(VoteError::NotFound);
+    };
+    if let (Some(vote_id), Some(winner)) = (a.vote_id, a.winner) {
+        let a_was_left = a.display_order.first() == a.responses.first();
+        let mut names = a.names.into_iter();
+        let (name_a, name_b) = (names.next().unwrap_or_default(), names.next().unwrap_or_default());
+        let (left_model, right_model) = if a_was_left {
+            (name_a, name_b)
+        } else {
+            (name_b, name_a)
+        };
+        return Ok(Recorded {
+            vote_id,
+            left_model,
+            right_model,
+            winner,
+            created: true,
+        });
+    }
+    // Nothing was written: say why.
+    if a.owner != user_id {
+        return Err(VoteError::NotYours);
+    }
+    if a.status == "completed" {
+        let mut conn = pool.acquire().await?;
+        return Ok(read_vote(&mut conn, assignment_id, false).await?);
+    }
+    if a.status != "issued" || a.lapsed {
+        return Err(VoteError::Expired);
+    }
+    if a.responses.len() != 2 {
+        return Err(VoteError::NotAPair);
+    }
+    if a.rationale_mode == "required" && rationale.is_none() {
         return Err(VoteError::Invalid(
             "this project asks for a rationale with every vote".into(),
         ));
     }
-    if rationale_mode == "off" && rationale.is_some() {
+    if a.rationale_mode == "off" && rationale.is_some() {
         return Err(VoteError::Invalid(
             "this project takes no rationales".into(),
         ));
     }
-    match (v.strength.as_deref(), strength_scale.as_str()) {
-        (None, _) | (Some("slight" | "clear"), "slight_clear") => {}
-        (Some(_), "off") => {
-            return Err(VoteError::Invalid(
-                "this project has no strength scale".into(),
-            ));
-        }
-        (Some(other), _) => {
-            return Err(VoteError::Invalid(format!(
-                "strength is slight or clear, not {other:?}"
-            )));
-        }
-    }
-    let canonical: Vec<(i64, i64)> = sqlx::query_as(
-        "select ir.response_id, r.model_id from item_response ir \
-         join response r on r.response_id = ir.response_id \
-         join assignment a on a.item_id = ir.item_id \
-         where a.assignment_id = $1 order by ir.position",
-    )
-    .bind(assignment_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let [(resp_a, model_a), (resp_b, model_b)] = canonical[..] else {
-        return Err(VoteError::NotAPair);
-    };
-    let a_was_left = order.first() == Some(&resp_a);
-    let winner = match (v.choice, a_was_left) {
-        (Choice::Left, true) | (Choice::Right, false) => "a",
-        (Choice::Left, false) | (Choice::Right, true) => "b",
-        (Choice::Tie, _) => "tie",
-        (Choice::BothBad, _) => "both_bad",
-    };
-    sqlx::query(
-        "insert into vote (project_id, item_id, assignment_id, annotator_id, source, model_a_id, \
-                           model_b_id, response_a_id, response_b_id, winner, strength, rationale, \
-                           time_to_vote_ms, a_was_left, guideline_version) \
-         select $1, a.item_id, a.assignment_id, a.user_id, 'human', $2, $3, $4, $5, $6, $7, $8, \
-                coalesce($9, (extract(epoch from now() - a.issued_at) * 1000)::int), $10, $11 \
-         from assignment a where a.assignment_id = $12",
-    )
-    .bind(project_id)
-    .bind(model_a)
-    .bind(model_b)
-    .bind(resp_a)
-    .bind(resp_b)
-    .bind(winner)
-    .bind(&v.strength)
-    .bind(rationale)
-    .bind(v.time_to_vote_ms)
-    .bind(a_was_left)
-    .bind(guideline_version)
-    .bind(assignment_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?;
-    sqlx::query(
-        "update assignment set status = 'completed', completed_at = now() where assignment_id = $1",
-    )
-    .bind(assignment_id)
-    .execute(&mut *tx)
-    .await?;
-    let recorded = read_vote(&mut tx, assignment_id, true).await?;
-    tx.commit().await?;
-    Ok(recorded)
+    Err(VoteError::Invalid(match (v.strength.as_deref(), a.strength_scale.as_str()) {
+        (Some(_), "off") => "this project has no strength scale".into(),
+        (Some(other), _) => format!("strength is slight or clear, not {other:?}"),
+        (None, _) => "the vote could not be recorded".into(),
+    }))
 }
 
 async fn read_vote(
