@@ -154,6 +154,16 @@ pub mod ssr {
         AppError::Internal
     }
 
+    /// The id of the user bound to the session, read from the session alone (no database
+    /// query). For hot paths whose own statement checks the user, such as voting: an assignment
+    /// belongs to exactly one user, and a deleted user's assignments are deleted with them.
+    ///
+    /// # Errors
+    /// Internal on session store failure.
+    pub async fn session_user_id(session: &Session) -> Result<Option<i64>, AppError> {
+        session.get::<i64>(USER_ID_KEY).await.map_err(session_error)
+    }
+
     /// The user bound to the session, if any (a deleted user reads as none).
     ///
     /// # Errors

@@ -41,13 +41,18 @@ fn highlight(code: &str, lang: &str) -> String {
             ClassStyle::SpacedPrefixed { prefix: "hl-" },
         );
         for line in LinesWithEndings::from(code) {
-            generator.parse_html_for_line_which_includes_newline(line).ok()?;
+            generator
+                .parse_html_for_line_which_includes_newline(line)
+                .ok()?;
         }
         Some(generator.finalize())
     });
     let body = body.unwrap_or_else(|| {
         let mut escaped = String::with_capacity(code.len());
-        html::push_html(&mut escaped, std::iter::once(Event::Text(CowStr::Borrowed(code))));
+        html::push_html(
+            &mut escaped,
+            std::iter::once(Event::Text(CowStr::Borrowed(code))),
+        );
         escaped
     });
     format!("<pre><code{class}>{body}</code></pre>\n")
@@ -161,16 +166,28 @@ mod tests {
             html.contains("<pre><code class=\"language-rust\"><span class=\"hl-source hl-rust\">"),
             "{html}"
         );
-        assert!(html.contains("<span class=\"hl-storage hl-type hl-function hl-rust\">fn</span>"), "{html}");
+        assert!(
+            html.contains("<span class=\"hl-storage hl-type hl-function hl-rust\">fn</span>"),
+            "{html}"
+        );
     }
 
     #[test]
     fn code_is_highlighted_and_escaped() {
-        let html = render("```python\nprint('<script>x</script>')  # hi\n```\n\n```nolang\n<b>&</b>\n```");
-        assert!(!html.contains("<script>") && !html.contains("<b>"), "{html}");
+        let html =
+            render("```python\nprint('<script>x</script>')  # hi\n```\n\n```nolang\n<b>&</b>\n```");
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>"),
+            "{html}"
+        );
         assert!(html.contains("hl-comment"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
-        assert!(html.contains("<pre><code class=\"language-nolang\">&lt;b&gt;&amp;&lt;/b&gt;\n</code></pre>"), "{html}");
+        assert!(
+            html.contains(
+                "<pre><code class=\"language-nolang\">&lt;b&gt;&amp;&lt;/b&gt;\n</code></pre>"
+            ),
+            "{html}"
+        );
         let quote = render("```\" onmouseover=\"alert(1)\nx\n```");
         assert!(!quote.contains("onmouseover=\""), "{quote}");
     }

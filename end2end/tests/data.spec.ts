@@ -1,14 +1,5 @@
-import { test, expect, Page } from "@playwright/test";
-import { admin, watchForProblems, waitForHydration } from "./helpers";
-
-async function logIn(page: Page) {
-  await page.goto("/login");
-  await waitForHydration(page);
-  await page.getByLabel("Username").fill(admin.username);
-  await page.getByLabel("Password").fill(admin.password);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await expect(page).toHaveURL(/\/admin$/);
-}
+import { test, expect } from "@playwright/test";
+import { logIn, watchForProblems, waitForHydration } from "./helpers";
 
 test("an admin previews an upload, imports it, and makes a project of it", async ({ page }) => {
   const problems = watchForProblems(page);

@@ -24,3 +24,13 @@ export const admin = {
   username: process.env.E2E_ADMIN_USER ?? "e2e-admin",
   password: process.env.E2E_ADMIN_PASSWORD ?? "e2e-admin-password",
 };
+
+/** Logs in as the end-to-end admin through the login form. */
+export async function logIn(page: Page): Promise<void> {
+  await page.goto("/login");
+  await waitForHydration(page);
+  await page.getByLabel("Username").fill(admin.username);
+  await page.getByLabel("Password").fill(admin.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+}

@@ -30,6 +30,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/models/{id}", axum::routing::patch(update_model))
         .route("/arena/next-pair", get(get_next_pair))
         .route(
+            "/arena/battles/{id}/events",
+            get(crate::arena::battle_events),
+        )
+        .route(
             "/projects/{id}/assignments/next",
             axum::routing::post(next_assignment),
         )
@@ -261,7 +265,8 @@ async fn create_vote(
     axum::extract::Path(assignment_id): axum::extract::Path<i64>,
     ApiJson(body): ApiJson<db::assignments::NewVote>,
 ) -> Result<(axum::http::StatusCode, Json<db::assignments::Recorded>), AppError> {
-    let user = session_user(&state, &session)
+    // The vote statement checks that the assignment is this user's.
+    let user_id = app::auth::ssr::session_user_id(&session)
         .await?
         .ok_or_else(AppError::login_required)?;
     if body.time_to_vote_ms.is_some_and(|t| t < 0) {
@@ -269,7 +274,7 @@ async fn create_vote(
             "time_to_vote_ms cannot be negative".into(),
         ));
     }
-    let recorded = db::assignments::vote(&state.pool, assignment_id, user.user_id, &body)
+    let recorded = db::assignments::vote(&state.pool, assignment_id, user_id, &body)
         .await
         .map_err(vote_error)?;
     let status = if recorded.created {

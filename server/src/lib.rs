@@ -3,6 +3,8 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod arena;
+pub mod backends;
 pub mod battles;
 pub mod bench_votes;
 pub mod cli;

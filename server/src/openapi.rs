@@ -95,6 +95,14 @@ pub fn document() -> Value {
                               "401": error_response("No session"),
                               "409": error_response("Fewer than two schedulable models")}
             }},
+            "/api/v1/arena/battles/{id}/events": {"get": {
+                "summary": "Server-sent events of an open-arena battle (its annotator only): delta {side, text}, failed {side, message}, ready {assignment_id, left_html, right_html}, end",
+                "parameters": [path_id("id", "Battle")],
+                "responses": {"200": {"description": "text/event-stream"},
+                              "401": error_response("No session"),
+                              "403": error_response("Another annotator's battle"),
+                              "404": error_response("No such battle")}
+            }},
             "/api/v1/projects/{id}/assignments/next": {"post": {
                 "summary": "The annotator's open assignment or a new one",
                 "parameters": [path_id("id", "Project")],

@@ -137,6 +137,46 @@ pub async fn update_model(
     .await
 }
 
+/// Registers a model served by an OpenAI-compatible endpoint (admins only), enabled for the
+/// arena. The key is read on the server from the environment variable named here.
+#[server(endpoint = "admin/register_model")]
+pub async fn register_model(
+    name: String,
+    base_url: String,
+    model: String,
+    api_key_env: Option<String>,
+) -> Result<i64, AppError> {
+    use crate::auth::ssr;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        let (name, base_url, model) = (name.trim(), base_url.trim(), model.trim());
+        if name.is_empty() || model.is_empty() {
+            return Err(AppError::Unprocessable("name the model and the remote model".into()));
+        }
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(AppError::Unprocessable(
+                "the base URL starts with http:// or https://".into(),
+            ));
+        }
+        let key = api_key_env.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
+        if key
+            .as_deref()
+            .is_some_and(|k| !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(AppError::Unprocessable(
+                "the API key setting is the name of an environment variable (letters, digits, _), not the key".into(),
+            ));
+        }
+        let mut config = serde_json::json!({"base_url": base_url, "model": model});
+        if let Some(k) = key {
+            config["api_key_env"] = serde_json::Value::String(k);
+        }
+        Ok(db::arena::register_model(&state.pool, name, "openai", &config).await?)
+    })
+    .await
+}
+
 /// The admin page.
 #[component]
 pub fn AdminPage() -> impl IntoView {
@@ -169,7 +209,11 @@ pub fn AdminPage() -> impl IntoView {
 #[component]
 fn ModelsPanel() -> impl IntoView {
     let update = ServerAction::<UpdateModel>::new();
-    let models = Resource::new(move || update.version().get(), |_| list_models());
+    let register = ServerAction::<RegisterModel>::new();
+    let models = Resource::new(
+        move || (update.version().get(), register.version().get()),
+        |_| list_models(),
+    );
     view! {
         <section class="card">
             <h2>"Models"</h2>
@@ -211,6 +255,19 @@ fn ModelsPanel() -> impl IntoView {
                 })}
             </Suspense>
             {move || update.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+            <h3>"Add an OpenAI-compatible model"</h3>
+            <ActionForm action=register attr:class="row-form" attr:aria-label="Add an OpenAI-compatible model">
+                <label>"Name" <input type="text" name="name" required placeholder="shown after votes"/></label>
+                <label>"Base URL" <input type="url" name="base_url" required placeholder="https://api.openai.com/v1"/></label>
+                <label>"Remote model" <input type="text" name="model" required placeholder="gpt-4o-mini"/></label>
+                <label>"API key variable" <input type="text" name="api_key_env" placeholder="OPENAI_API_KEY"/></label>
+                <button type="submit" class="button">"Add"</button>
+            </ActionForm>
+            {move || match register.value().get() {
+                Some(Ok(_)) => Some(view! { <p class="ok" role="status">"Model added and enabled for the arena."</p> }.into_any()),
+                Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
+                None => None,
+            }}
         </section>
     }
 }

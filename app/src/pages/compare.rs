@@ -110,7 +110,8 @@ pub async fn submit_vote(
     use db::assignments::{Choice, NewVote, VoteError};
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        let user = ssr::session_user(&state, &session)
+        // The vote statement checks that the assignment is this user's.
+        let user_id = ssr::session_user_id(&session)
             .await?
             .ok_or_else(AppError::login_required)?;
         let choice = match choice.as_str() {
@@ -131,7 +132,7 @@ pub async fn submit_vote(
                 .and_then(|t| t.trim().parse::<i32>().ok())
                 .filter(|t| *t >= 0),
         };
-        match db::assignments::vote(&state.pool, assignment_id, user.user_id, &vote).await {
+        match db::assignments::vote(&state.pool, assignment_id, user_id, &vote).await {
             Ok(r) => Ok(Reveal {
                 left_model: r.left_model,
                 right_model: r.right_model,
@@ -185,7 +186,8 @@ pub fn ComparePage() -> impl IntoView {
 }
 
 /// Milliseconds since the page started (the browser's monotonic clock); 0 on the server.
-fn now_ms() -> f64 {
+#[must_use]
+pub fn now_ms() -> f64 {
     #[cfg(feature = "hydrate")]
     {
         leptos::web_sys::window()

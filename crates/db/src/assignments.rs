@@ -309,7 +309,10 @@ pub async fn vote(
     if let (Some(vote_id), Some(winner)) = (a.vote_id, a.winner) {
         let a_was_left = a.display_order.first() == a.responses.first();
         let mut names = a.names.into_iter();
-        let (name_a, name_b) = (names.next().unwrap_or_default(), names.next().unwrap_or_default());
+        let (name_a, name_b) = (
+            names.next().unwrap_or_default(),
+            names.next().unwrap_or_default(),
+        );
         let (left_model, right_model) = if a_was_left {
             (name_a, name_b)
         } else {
@@ -347,11 +350,13 @@ pub async fn vote(
             "this project takes no rationales".into(),
         ));
     }
-    Err(VoteError::Invalid(match (v.strength.as_deref(), a.strength_scale.as_str()) {
-        (Some(_), "off") => "this project has no strength scale".into(),
-        (Some(other), _) => format!("strength is slight or clear, not {other:?}"),
-        (None, _) => "the vote could not be recorded".into(),
-    }))
+    Err(VoteError::Invalid(
+        match (v.strength.as_deref(), a.strength_scale.as_str()) {
+            (Some(_), "off") => "this project has no strength scale".into(),
+            (Some(other), _) => format!("strength is slight or clear, not {other:?}"),
+            (None, _) => "the vote could not be recorded".into(),
+        },
+    ))
 }
 
 async fn read_vote(

@@ -3,6 +3,7 @@
 //! This is the only crate that talks SQL. Every query function takes an executor (a pool, a
 //! connection or a transaction) so that callers can group multi-row writes in one transaction.
 
+pub mod arena;
 pub mod assignments;
 pub mod exports;
 pub mod imports;

@@ -1,0 +1,180 @@
+//! The open arena's generation: `GET /api/v1/arena/battles/{id}/events` streams both models'
+//! answers to the battle's annotator as server-sent events.
+//!
+//! Events: `delta` `{"side": "left"|"right", "text": "..."}` as pieces arrive; `failed`
+//! `{"side", "message"}` when a side's backend fails (the battle is then never counted);
+//! `ready` `{"assignment_id", "left_html", "right_html"}` when both answers are stored and the
+//! vote is open (the vote goes through `/api/v1/assignments/{id}/vote` or the page's server
+//! function); `end` last.
+
+use std::convert::Infallible;
+use std::time::Instant;
+
+use app::auth::ssr::session_user;
+use app::error::AppError;
+use app::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tower_sessions::Session;
+
+use crate::backends::{self, Message};
+
+fn event(name: &str, data: &serde_json::Value) -> Event {
+    Event::default().event(name).data(data.to_string())
+}
+
+/// The event stream of one battle (its annotator only).
+///
+/// # Errors
+/// 401 without a session, 403 for someone else's battle, 404 for an unknown one.
+pub async fn battle_events(
+    State(state): State<AppState>,
+    session: Session,
+    Path(battle_id): Path<i64>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let user = session_user(&state, &session)
+        .await?
+        .ok_or_else(AppError::login_required)?;
+    let battle = match db::arena::get(&state.pool, battle_id).await {
+        Err(db::Error::NotFound) => return Err(AppError::NotFound("no such battle".into())),
+        other => other?,
+    };
+    if battle.user_id != user.user_id {
+        return Err(AppError::Forbidden(
+            "this battle belongs to another annotator".into(),
+        ));
+    }
+    let (events, rx) = mpsc::channel::<Event>(256);
+    if battle.status == "generating" && db::arena::claim(&state.pool, battle_id).await? {
+        tokio::spawn(generate(state.pool.clone(), battle, events));
+    } else {
+        let message = match battle.status.as_str() {
+            "failed" => battle.error.unwrap_or_else(|| "generation failed".into()),
+            "ready" => "this battle was already answered: start a new round".into(),
+            _ => "this battle is being answered in another tab".into(),
+        };
+        for side in ["left", "right"] {
+            let _ = events
+                .send(event("failed", &json!({"side": side, "message": message})))
+                .await;
+        }
+        let _ = events.send(event("end", &json!({}))).await;
+    }
+    let stream =
+        futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Runs one side: streams its pieces as `delta` events and returns the whole answer, or sends
+/// a `failed` event at once and returns the message.
+async fn answer(
+    contestant: db::arena::Contestant,
+    side: &'static str,
+    messages: Vec<Message>,
+    events: mpsc::Sender<Event>,
+) -> Result<(String, serde_json::Value), String> {
+    let started = Instant::now();
+    let result = async {
+        let backend = backends::for_model(&contestant.kind, &contestant.config)
+            .map_err(|e| format!("{e:#}"))?;
+        let (pieces, mut received) = mpsc::channel::<String>(256);
+        let forward = async {
+            while let Some(text) = received.recv().await {
+                let _ = events
+                    .send(event("delta", &json!({"side": side, "text": text})))
+                    .await;
+            }
+        };
+        let (text, ()) = tokio::join!(backend.generate(&messages, pieces), forward);
+        let text = text.map_err(|e| format!("{e:#}"))?;
+        if text.trim().is_empty() {
+            return Err("the model returned an empty answer".to_owned());
+        }
+        Ok(text)
+    }
+    .await;
+    match result {
+        Ok(text) => {
+            let meta = json!({
+                "style": ranking::style::count_markdown(&text),
+                "latency_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "backend": contestant.kind,
+            });
+            Ok((text, meta))
+        }
+        Err(message) => {
+            let _ = events
+                .send(event("failed", &json!({"side": side, "message": message})))
+                .await;
+            Err(message)
+        }
+    }
+}
+
+async fn generate(pool: db::PgPool, battle: db::arena::Battle, events: mpsc::Sender<Event>) {
+    let messages = vec![Message {
+        role: "user".into(),
+        content: battle.prompt.clone(),
+    }];
+    let (a_side, b_side) = if battle.a_is_left {
+        ("left", "right")
+    } else {
+        ("right", "left")
+    };
+    let (a, b) = tokio::join!(
+        answer(battle.a.clone(), a_side, messages.clone(), events.clone()),
+        answer(battle.b.clone(), b_side, messages, events.clone()),
+    );
+    match (a, b) {
+        (Ok((text_a, meta_a)), Ok((text_b, meta_b))) => {
+            match db::arena::complete(&pool, battle.battle_id, &text_a, &text_b, &meta_a, &meta_b)
+                .await
+            {
+                Ok(assignment_id) => {
+                    let (left, right) = if battle.a_is_left {
+                        (&text_a, &text_b)
+                    } else {
+                        (&text_b, &text_a)
+                    };
+                    let _ = events
+                        .send(event(
+                            "ready",
+                            &json!({
+                                "assignment_id": assignment_id,
+                                "left_html": app::markdown::render(left),
+                                "right_html": app::markdown::render(right),
+                            }),
+                        ))
+                        .await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, battle = battle.battle_id, "storing a battle failed");
+                    for side in ["left", "right"] {
+                        let _ = events
+                            .send(event(
+                                "failed",
+                                &json!({"side": side, "message": "the answers could not be stored"}),
+                            ))
+                            .await;
+                    }
+                }
+            }
+        }
+        (a, b) => {
+            let reasons: Vec<String> = [(battle.a.name.as_str(), a), (battle.b.name.as_str(), b)]
+                .into_iter()
+                .filter_map(|(name, r)| r.err().map(|m| format!("{name}: {m}")))
+                .collect();
+            if let Err(e) = db::arena::fail(&pool, battle.battle_id, &reasons.join("; ")).await {
+                tracing::error!(error = %e, battle = battle.battle_id, "marking a battle failed");
+            }
+        }
+    }
+    let _ = events.send(event("end", &json!({}))).await;
+}

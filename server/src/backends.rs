@@ -1,0 +1,236 @@
+//! Model backends: how a contestant answers a prompt in the open arena.
+//!
+//! - `dataset`: no generation (such models only compete with imported responses; the arena
+//!   leaves them out).
+//! - `openai`: any OpenAI-compatible `/v1/chat/completions` endpoint, streamed (server-sent
+//!   events). The model's `config` names the base URL, the remote model, and the environment
+//!   variable holding the API key (never the key itself).
+//! - `local`: a Hugging Face folder run by Verdict's own trainer crate.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+/// A chat turn.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Something that answers a conversation, streaming text pieces into `tokens` as they come and
+/// returning the whole answer.
+pub trait ModelBackend: Send + Sync {
+    /// Generates an answer to `messages`.
+    ///
+    /// # Errors
+    /// A message for the annotator's pane: the endpoint refused, timed out or broke off.
+    fn generate<'a>(
+        &'a self,
+        messages: &'a [Message],
+        tokens: mpsc::Sender<String>,
+    ) -> BoxFuture<'a, Result<String>>;
+}
+
+/// Settings of an `openai` model (`model.config`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// E.g. `https://api.openai.com/v1` or `http://localhost:8000/v1`.
+    pub base_url: String,
+    /// The remote model name.
+    pub model: String,
+    /// Environment variable with the API key; no key is sent when absent.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Seconds allowed for the whole answer.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Seconds allowed between two pieces of the stream.
+    #[serde(default = "default_idle")]
+    pub idle_timeout_secs: u64,
+    /// Answer length limit.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Sampling temperature.
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+}
+
+fn default_timeout() -> u64 {
+    120
+}
+fn default_idle() -> u64 {
+    30
+}
+fn default_max_tokens() -> u32 {
+    1024
+}
+fn default_temperature() -> f64 {
+    0.7
+}
+
+/// An OpenAI-compatible chat endpoint.
+#[derive(Debug, Clone)]
+pub struct OpenAi {
+    config: OpenAiConfig,
+    client: reqwest::Client,
+}
+
+impl OpenAi {
+    /// A backend for `config`.
+    ///
+    /// # Errors
+    /// If the HTTP client cannot be built.
+    pub fn new(config: OpenAiConfig) -> Result<Self> {
+        install_crypto();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
+            .read_timeout(Duration::from_secs(config.idle_timeout_secs.max(1)))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Self { config, client })
+    }
+
+    fn url(&self) -> String {
+        let base = self.config.base_url.trim_end_matches('/');
+        if base.ends_with("/chat/completions") {
+            base.to_owned()
+        } else if base.ends_with("/v1") {
+            format!("{base}/chat/completions")
+        } else {
+            format!("{base}/v1/chat/completions")
+        }
+    }
+
+    async fn run(&self, messages: &[Message], tokens: mpsc::Sender<String>) -> Result<String> {
+        let mut request = self.client.post(self.url()).json(&serde_json::json!({
+            "model": self.config.model,
+            "messages": messages,
+            "stream": true,
+            "max_tokens": self.config.max_tokens,
+            "temperature": self.config.temperature,
+        }));
+        if let Some(var) = &self.config.api_key_env {
+            let key = std::env::var(var)
+                .with_context(|| format!("the API key variable {var} is not set on the server"))?;
+            request = request.bearer_auth(key);
+        }
+        let mut response = request.send().await.map_err(describe)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            let detail = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| body.chars().take(200).collect());
+            bail!("the endpoint answered {status}: {detail}");
+        }
+        let mut text = String::new();
+        let mut pending = String::new();
+        while let Some(chunk) = response.chunk().await.map_err(describe)? {
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            // Server-sent events: one `data: ...` line per event, events end with a blank line.
+            while let Some(end) = pending.find('\n') {
+                let line: String = pending.drain(..=end).collect();
+                let line = line.trim_end_matches(['\r', '\n']);
+                let Some(data) = line.strip_prefix("data:") else {
+                    continue;
+                };
+                let data = data.trim();
+                if data == "[DONE]" {
+                    return Ok(text);
+                }
+                let event: serde_json::Value = serde_json::from_str(data)
+                    .with_context(|| format!("the endpoint sent an unreadable event: {data}"))?;
+                if let Some(message) = event["error"]["message"].as_str() {
+                    bail!("the endpoint reported an error: {message}");
+                }
+                if let Some(piece) = event["choices"][0]["delta"]["content"].as_str()
+                    && !piece.is_empty()
+                {
+                    text.push_str(piece);
+                    // The listener may have gone; the answer is still completed and returned.
+                    let _ = tokens.send(piece.to_owned()).await;
+                }
+            }
+        }
+        if text.is_empty() {
+            bail!("the endpoint closed the stream without an answer");
+        }
+        Ok(text)
+    }
+}
+
+fn describe(e: reqwest::Error) -> anyhow::Error {
+    if e.is_timeout() {
+        anyhow::anyhow!("the endpoint did not answer in time")
+    } else if e.is_connect() {
+        anyhow::anyhow!("could not connect to the endpoint")
+    } else {
+        anyhow::anyhow!("the request to the endpoint failed: {e}")
+    }
+}
+
+/// Installs rustls' ring provider once per process (reqwest is built without a default one).
+fn install_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl ModelBackend for OpenAi {
+    fn generate<'a>(
+        &'a self,
+        messages: &'a [Message],
+        tokens: mpsc::Sender<String>,
+    ) -> BoxFuture<'a, Result<String>> {
+        Box::pin(self.run(messages, tokens))
+    }
+}
+
+/// A backend that cannot generate, with the reason.
+#[derive(Debug, Clone)]
+pub struct Unavailable(pub String);
+
+impl ModelBackend for Unavailable {
+    fn generate<'a>(
+        &'a self,
+        _messages: &'a [Message],
+        _tokens: mpsc::Sender<String>,
+    ) -> BoxFuture<'a, Result<String>> {
+        let reason = self.0.clone();
+        Box::pin(async move { Err(anyhow::anyhow!(reason)) })
+    }
+}
+
+/// The backend of a model, from its kind and config.
+///
+/// # Errors
+/// An `openai` config that does not parse, naming the field.
+pub fn for_model(kind: &str, config: &serde_json::Value) -> Result<Box<dyn ModelBackend>> {
+    Ok(match kind {
+        "openai" => {
+            let config: OpenAiConfig = serde_json::from_value(config.clone())
+                .context("the model's OpenAI settings are invalid")?;
+            Box::new(OpenAi::new(config)?)
+        }
+        "local" => Box::new(Unavailable(
+            "local models are not available yet: Verdict's own generation (trainer crate) is \
+             not built in this version"
+                .into(),
+        )),
+        _ => Box::new(Unavailable(
+            "dataset models do not generate; they only compete with imported responses".into(),
+        )),
+    })
+}
