@@ -103,3 +103,38 @@ test("voting works before hydration too", async ({ browser }) => {
   await expect(page.getByLabel("Progress")).toHaveText("1 of 2 judged");
   await context.close();
 });
+
+test("two tabs voting the same assignment at once record one vote", async ({ browser }) => {
+  const pid = `E2E-TWO-TABS-${Date.now()}`;
+  const context = await browser.newContext();
+  const [first, second] = [await context.newPage(), await context.newPage()];
+  for (const page of [first, second]) {
+    await page.goto(`/annotate?pid=${pid}`);
+    await page.getByRole("link", { name: "E2E pairs" }).click();
+    await waitForHydration(page);
+  }
+  // Both tabs show the annotator's one open assignment.
+  expect(await first.getByLabel("Prompt").innerText()).toBe(await second.getByLabel("Prompt").innerText());
+  await Promise.all([
+    first.getByRole("button", { name: /A is better/ }).click(),
+    second.getByRole("button", { name: /B is better/ }).click(),
+  ]);
+  for (const page of [first, second]) {
+    await expect(page.getByRole("status")).toContainText("Vote recorded");
+  }
+  await context.close();
+
+  const staff = await browser.newContext();
+  const login = await staff.request.post("/api/login", {
+    form: { username: admin.username, password: admin.password },
+  });
+  expect(login.ok()).toBe(true);
+  const exported = await staff.request.get("/api/v1/exports/votes?project=E2E%20pairs");
+  const mine = (await exported.text())
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((v) => v.annotator_external_id === pid);
+  expect(mine).toHaveLength(1);
+  await staff.close();
+});
