@@ -84,6 +84,15 @@ pub enum Command {
     },
     /// Ratings from a Chatbot Arena battle log (no database needed).
     Leaderboard(crate::leaderboard_cmd::LeaderboardArgs),
+    /// DPO-train a model on preference rows (see `verdict train --help`).
+    Train(Box<crate::train_cmd::TrainArgs>),
+    /// Generate an answer with a local model, streamed to standard output.
+    Generate(crate::train_cmd::GenerateArgs),
+    /// Local models: make a tiny test model, import a GGUF.
+    Model {
+        #[command(subcommand)]
+        command: crate::train_cmd::ModelCommand,
+    },
     /// Benchmarks that print a table of timings.
     Bench {
         #[command(subcommand)]
@@ -175,6 +184,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Export { command } => crate::export::run(&cli.database, &command).await,
         Command::Leaderboard(args) => crate::leaderboard_cmd::run(&args),
+        Command::Train(args) => crate::train_cmd::train(&args),
+        Command::Generate(args) => crate::train_cmd::generate(&args),
+        Command::Model { command } => crate::train_cmd::model(&command),
         Command::Bench {
             command:
                 crate::leaderboard_cmd::BenchCommand::Votes {

@@ -15,4 +15,5 @@ pub mod openapi;
 pub mod parquet_out;
 pub mod pg;
 pub mod services;
+pub mod train_cmd;
 pub mod web;

@@ -1,4 +1,19 @@
-//! Verdict's DPO trainer on candle.
-//!
-//! The decoder, the DPO loss family and the training loop land here (see DESIGN.md §6); the
-//! crate exists now so that the workspace's dependency graph (`server -> trainer`) is in place.
+//! Verdict's DPO trainer on candle (DESIGN.md §6): a Llama/Qwen2-family decoder written from
+//! differentiable operations with Hugging Face tensor names, TRL's DPO loss family, LoRA,
+//! SGD/AdamW with warmup and decay, checkpoints as Hugging Face folders, and sampling with a
+//! KV cache for the arena.
+
+pub mod chat;
+pub mod config;
+pub mod data;
+pub mod generate;
+pub mod loss;
+pub mod model;
+pub mod optim;
+pub mod tiny;
+pub mod tokenizer;
+pub mod train;
+
+pub use config::ModelConfig;
+pub use model::{Decoder, LoraConfig};
+pub use train::{StepReport, TrainConfig, TrainSummary, train};

@@ -1,0 +1,518 @@
+//! A Llama/Qwen2-family decoder written only from operations that candle can differentiate
+//! (no fused softmax, RMSNorm or rotary kernels: those have no backward pass, DESIGN.md §6).
+//! Weights keep their Hugging Face names, are loaded from `*.safetensors` in f32, and are
+//! trainable either all (full fine-tuning) or through LoRA adapters on chosen projections.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{D, DType, Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+
+use crate::config::ModelConfig;
+
+/// LoRA settings: rank, alpha and the projections that get adapters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraConfig {
+    /// Rank r.
+    pub rank: usize,
+    /// Scale numerator: the update is `alpha / r · B·A`.
+    pub alpha: f64,
+    /// Projection names, e.g. `q_proj`, `k_proj`, `v_proj`, `o_proj`.
+    pub targets: Vec<String>,
+    /// Seed of A's initialisation (B starts at zero, so training starts from the base model).
+    pub seed: u64,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        Self {
+            rank: 16,
+            alpha: 32.0,
+            targets: ["q_proj", "k_proj", "v_proj", "o_proj"]
+                .map(String::from)
+                .to_vec(),
+            seed: 0,
+        }
+    }
+}
+
+/// A projection `x·Wᵀ (+ b)`, optionally with a LoRA adapter `scale · x·Aᵀ·Bᵀ`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    lora: Option<(Tensor, Tensor, f64)>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let flat = x.reshape((b * t, d))?;
+        let mut y = flat.matmul(&self.weight.t()?)?;
+        if let Some(bias) = &self.bias {
+            y = y.broadcast_add(bias)?;
+        }
+        if let Some((a, bb, scale)) = &self.lora {
+            let delta = flat.matmul(&a.t()?)?.matmul(&bb.t()?)?;
+            y = (y + (delta * *scale)?)?;
+        }
+        y.reshape((b, t, ()))
+    }
+
+    /// The weight with the adapter merged in.
+    fn merged(&self) -> candle_core::Result<Tensor> {
+        match &self.lora {
+            Some((a, b, scale)) => self.weight.add(&(b.matmul(a)? * *scale)?),
+            None => Ok(self.weight.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    input_norm: Tensor,
+    post_norm: Tensor,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// Keys and values of the positions seen so far, per layer (generation).
+#[derive(Debug, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    /// Positions already in the cache.
+    pub len: usize,
+}
+
+/// The decoder and its trainable variables.
+#[derive(Debug)]
+pub struct Decoder {
+    /// Its configuration.
+    pub config: ModelConfig,
+    embed: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    lm_head: Option<Linear>,
+    cos: Tensor,
+    sin: Tensor,
+    params: Vec<(String, Var)>,
+    device: Device,
+}
+
+/// RMSNorm from plain operations: `x / sqrt(mean(x²) + eps) · w`.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(weight)
+}
+
+/// Reads every `*.safetensors` in a folder as f32 tensors by name.
+///
+/// # Errors
+/// No weight files, or an unreadable one.
+pub fn load_weights(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("{} has no *.safetensors weights", dir.display());
+    }
+    let mut out = HashMap::new();
+    for f in files {
+        for (name, t) in candle_core::safetensors::load(&f, device)
+            .with_context(|| format!("reading {}", f.display()))?
+        {
+            out.insert(name, t.to_dtype(DType::F32)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Takes named tensors out of a weight map, making them trainable variables or frozen
+/// tensors, and adds LoRA adapters where configured.
+struct Loader<'a> {
+    weights: &'a mut HashMap<String, Tensor>,
+    params: &'a mut Vec<(String, Var)>,
+    rng: &'a mut rand_chacha::ChaCha8Rng,
+    device: &'a Device,
+    lora: Option<&'a LoraConfig>,
+}
+
+impl Loader<'_> {
+    fn take(&mut self, name: &str, shape: &[usize], trainable: bool) -> Result<Tensor> {
+        let t = self
+            .weights
+            .remove(name)
+            .with_context(|| format!("the weights have no tensor {name}"))?;
+        if t.dims() != shape {
+            bail!("tensor {name} has shape {:?}, expected {shape:?}", t.dims());
+        }
+        if trainable {
+            let v = Var::from_tensor(&t)?;
+            let tensor = v.as_tensor().clone();
+            self.params.push((name.to_owned(), v));
+            Ok(tensor)
+        } else {
+            Ok(t.detach())
+        }
+    }
+
+    fn linear(
+        &mut self,
+        prefix: &str,
+        short: &str,
+        out: usize,
+        inp: usize,
+        bias: bool,
+    ) -> Result<Linear> {
+        let full = self.lora.is_none();
+        let weight = self.take(&format!("{prefix}.{short}.weight"), &[out, inp], full)?;
+        let bias = if bias {
+            Some(self.take(&format!("{prefix}.{short}.bias"), &[out], full)?)
+        } else {
+            None
+        };
+        let adapter = match self.lora {
+            Some(l) if l.targets.iter().any(|t| t == short) => {
+                let bound = 1.0 / (inp as f64).sqrt();
+                let a: Vec<f32> = (0..l.rank * inp)
+                    .map(|_| self.rng.random_range(-bound..bound) as f32)
+                    .collect();
+                let a = Var::from_tensor(&Tensor::from_vec(a, (l.rank, inp), self.device)?)?;
+                let b = Var::zeros((out, l.rank), DType::F32, self.device)?;
+                let (ta, tb) = (a.as_tensor().clone(), b.as_tensor().clone());
+                self.params
+                    .push((format!("{prefix}.{short}.lora_A.weight"), a));
+                self.params
+                    .push((format!("{prefix}.{short}.lora_B.weight"), b));
+                Some((ta, tb, l.alpha / l.rank as f64))
+            }
+            _ => None,
+        };
+        Ok(Linear {
+            weight,
+            bias,
+            lora: adapter,
+        })
+    }
+}
+
+impl Decoder {
+    /// Loads a Hugging Face folder (`config.json`, `*.safetensors`) in f32.
+    ///
+    /// # Errors
+    /// A missing file or tensor, or a tensor of the wrong shape (named).
+    pub fn load(dir: &Path, device: &Device, lora: Option<&LoraConfig>) -> Result<Self> {
+        let config = ModelConfig::load(dir)?;
+        let weights = load_weights(dir, device)?;
+        Self::from_weights(config, weights, device, lora)
+    }
+
+    /// Builds the model from named tensors. Without `lora` every weight is trainable; with it
+    /// only the adapters are.
+    ///
+    /// # Errors
+    /// A missing tensor or a wrong shape, named.
+    pub fn from_weights(
+        config: ModelConfig,
+        mut weights: HashMap<String, Tensor>,
+        device: &Device,
+        lora: Option<&LoraConfig>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let mut params: Vec<(String, Var)> = Vec::new();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(lora.map_or(0, |l| l.seed));
+        let (h, hd) = (config.hidden_size, config.head_dim());
+        let (nh, nkv) = (config.num_attention_heads, config.kv_heads());
+        let full = lora.is_none();
+        let mut ctx = Loader {
+            weights: &mut weights,
+            params: &mut params,
+            rng: &mut rng,
+            device,
+            lora,
+        };
+        let embed = ctx.take("model.embed_tokens.weight", &[config.vocab_size, h], full)?;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let attn = format!("{p}.self_attn");
+            let mlp = format!("{p}.mlp");
+            layers.push(Layer {
+                input_norm: ctx.take(&format!("{p}.input_layernorm.weight"), &[h], full)?,
+                post_norm: ctx.take(&format!("{p}.post_attention_layernorm.weight"), &[h], full)?,
+                q: ctx.linear(&attn, "q_proj", nh * hd, h, config.qkv_bias())?,
+                k: ctx.linear(&attn, "k_proj", nkv * hd, h, config.qkv_bias())?,
+                v: ctx.linear(&attn, "v_proj", nkv * hd, h, config.qkv_bias())?,
+                o: ctx.linear(&attn, "o_proj", h, nh * hd, config.o_bias())?,
+                gate: ctx.linear(&mlp, "gate_proj", config.intermediate_size, h, false)?,
+                up: ctx.linear(&mlp, "up_proj", config.intermediate_size, h, false)?,
+                down: ctx.linear(&mlp, "down_proj", h, config.intermediate_size, false)?,
+            });
+        }
+        let norm = ctx.take("model.norm.weight", &[h], full)?;
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            Some(Linear {
+                weight: ctx.take("lm_head.weight", &[config.vocab_size, h], full)?,
+                bias: None,
+                lora: None,
+            })
+        };
+        // Rotary tables, [positions, head_dim].
+        let half = hd / 2;
+        let inv: Vec<f32> = (0..half)
+            .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / hd as f64) as f32)
+            .collect();
+        let positions = config.max_position_embeddings.max(1);
+        let mut angles = Vec::with_capacity(positions * hd);
+        for pos in 0..positions {
+            if config.rope_interleaved {
+                for f in &inv {
+                    angles.extend([pos as f32 * f, pos as f32 * f]);
+                }
+            } else {
+                for _ in 0..2 {
+                    angles.extend(inv.iter().map(|f| pos as f32 * f));
+                }
+            }
+        }
+        let angles = Tensor::from_vec(angles, (positions, hd), device)?;
+        Ok(Self {
+            cos: angles.cos()?,
+            sin: angles.sin()?,
+            config,
+            embed,
+            layers,
+            norm,
+            lm_head,
+            params,
+            device: device.clone(),
+        })
+    }
+
+    /// The trainable variables with their names (adapters are named `….lora_A.weight` /
+    /// `….lora_B.weight`).
+    #[must_use]
+    pub fn params(&self) -> &[(String, Var)] {
+        &self.params
+    }
+
+    /// The device the weights live on.
+    #[must_use]
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn rotate(&self, x: &Tensor, offset: usize) -> candle_core::Result<Tensor> {
+        let (_, _, t, d) = x.dims4()?;
+        let cos = self.cos.narrow(0, offset, t)?;
+        let sin = self.sin.narrow(0, offset, t)?;
+        let rotated = if self.config.rope_interleaved {
+            let pairs = x.reshape(((), d / 2, 2))?;
+            let even = pairs.narrow(D::Minus1, 0, 1)?;
+            let odd = pairs.narrow(D::Minus1, 1, 1)?;
+            Tensor::cat(&[&odd.neg()?, &even], D::Minus1)?.reshape(x.dims())?
+        } else {
+            let first = x.narrow(D::Minus1, 0, d / 2)?;
+            let second = x.narrow(D::Minus1, d / 2, d / 2)?;
+            Tensor::cat(&[&second.neg()?, &first], D::Minus1)?
+        };
+        x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?
+    }
+
+    /// Logits `[batch, time, vocab]` for every position. `key_mask` (`[batch, time]`, 1 for a
+    /// real token, 0 for padding) keeps padding out of attention.
+    ///
+    /// # Errors
+    /// Shape or device mismatches.
+    pub fn forward(&self, ids: &Tensor, key_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        self.run(ids, key_mask, None)
+    }
+
+    /// Logits of new tokens `[batch, new, vocab]`, attending to the cache and extending it.
+    ///
+    /// # Errors
+    /// Shape or device mismatches, or a sequence longer than the rotary tables.
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        self.run(ids, None, Some(cache))
+    }
+
+    fn run(
+        &self,
+        ids: &Tensor,
+        key_mask: Option<&Tensor>,
+        mut cache: Option<&mut KvCache>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        if offset + t > self.cos.dim(0)? {
+            candle_core::bail!(
+                "sequence of {} tokens is longer than max_position_embeddings ({})",
+                offset + t,
+                self.cos.dim(0)?
+            );
+        }
+        let (nh, nkv, hd) = (
+            self.config.num_attention_heads,
+            self.config.kv_heads(),
+            self.config.head_dim(),
+        );
+        let eps = self.config.rms_norm_eps;
+        let s = offset + t;
+        // Additive mask [b or 1, 1, t, s]: causal, plus padded keys.
+        let causal: Vec<f32> = (0..t)
+            .flat_map(|i| (0..s).map(move |j| if j <= offset + i { 0.0 } else { -1e9 }))
+            .collect();
+        let mut mask = Tensor::from_vec(causal, (1, 1, t, s), &self.device)?;
+        if let Some(km) = key_mask {
+            let pad =
+                ((km.to_dtype(DType::F32)?.affine(-1.0, 1.0)?) * -1e9)?.reshape((b, 1, 1, s))?;
+            mask = mask.broadcast_add(&pad)?;
+        }
+        let mut x = self
+            .embed
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, ()))?;
+        if let Some(c) = cache.as_mut()
+            && c.layers.len() < self.layers.len()
+        {
+            c.layers.resize(self.layers.len(), None);
+        }
+        let scale = 1.0 / (hd as f64).sqrt();
+        for (li, layer) in self.layers.iter().enumerate() {
+            let h = rms_norm(&x, &layer.input_norm, eps)?;
+            let q = layer
+                .q
+                .forward(&h)?
+                .reshape((b, t, nh, hd))?
+                .transpose(1, 2)?;
+            let k = layer
+                .k
+                .forward(&h)?
+                .reshape((b, t, nkv, hd))?
+                .transpose(1, 2)?;
+            let v = layer
+                .v
+                .forward(&h)?
+                .reshape((b, t, nkv, hd))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let q = self.rotate(&q.contiguous()?, offset)?;
+            let mut k = self.rotate(&k.contiguous()?, offset)?;
+            let mut v = v;
+            if let Some(c) = cache.as_mut() {
+                if let Some((pk, pv)) = &c.layers[li] {
+                    k = Tensor::cat(&[pk, &k], 2)?;
+                    v = Tensor::cat(&[pv, &v], 2)?;
+                }
+                c.layers[li] = Some((k.clone(), v.clone()));
+            }
+            let rep = nh / nkv;
+            let (k, v) = if rep > 1 {
+                let expand = |x: &Tensor| -> candle_core::Result<Tensor> {
+                    x.unsqueeze(2)?
+                        .broadcast_as((b, nkv, rep, s, hd))?
+                        .reshape((b, nh, s, hd))
+                };
+                (expand(&k)?, expand(&v)?)
+            } else {
+                (k, v)
+            };
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            let attn = weights
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((b, t, nh * hd))?;
+            x = (x + layer.o.forward(&attn)?)?;
+            let h = rms_norm(&x, &layer.post_norm, eps)?;
+            let gate = layer.gate.forward(&h)?;
+            // SiLU as x·σ(x), from differentiable pieces.
+            let silu = (&gate * candle_nn::ops::sigmoid(&gate)?)?;
+            x = (x + layer.down.forward(&(silu * layer.up.forward(&h)?)?)?)?;
+        }
+        if let Some(c) = cache {
+            c.len = s;
+        }
+        let x = rms_norm(&x, &self.norm, eps)?;
+        match &self.lm_head {
+            Some(head) => head.forward(&x),
+            None => {
+                let (b, t, hdim) = x.dims3()?;
+                x.reshape((b * t, hdim))?
+                    .matmul(&self.embed.t()?)?
+                    .reshape((b, t, ()))
+            }
+        }
+    }
+
+    /// The model's weights under their Hugging Face names, adapters merged in: what a
+    /// checkpoint stores.
+    ///
+    /// # Errors
+    /// Only on tensor failures.
+    pub fn merged_weights(&self) -> candle_core::Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        out.insert("model.embed_tokens.weight".to_owned(), self.embed.detach());
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.insert(format!("{p}.input_layernorm.weight"), l.input_norm.detach());
+            out.insert(
+                format!("{p}.post_attention_layernorm.weight"),
+                l.post_norm.detach(),
+            );
+            for (group, short, lin) in [
+                ("self_attn", "q_proj", &l.q),
+                ("self_attn", "k_proj", &l.k),
+                ("self_attn", "v_proj", &l.v),
+                ("self_attn", "o_proj", &l.o),
+                ("mlp", "gate_proj", &l.gate),
+                ("mlp", "up_proj", &l.up),
+                ("mlp", "down_proj", &l.down),
+            ] {
+                out.insert(
+                    format!("{p}.{group}.{short}.weight"),
+                    lin.merged()?.detach(),
+                );
+                if let Some(bias) = &lin.bias {
+                    out.insert(format!("{p}.{group}.{short}.bias"), bias.detach());
+                }
+            }
+        }
+        out.insert("model.norm.weight".to_owned(), self.norm.detach());
+        if let Some(head) = &self.lm_head {
+            out.insert("lm_head.weight".to_owned(), head.weight.detach());
+        }
+        Ok(out)
+    }
+
+    /// Writes `config.json` and `model.safetensors` (adapters merged) to `dir`.
+    ///
+    /// # Errors
+    /// On write failure.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let weights = self.merged_weights()?;
+        // Written to a temporary name first, so that a crash never leaves a half-written file
+        // under the real name.
+        let tmp = dir.join("model.safetensors.partial");
+        candle_core::safetensors::save(&weights, &tmp)?;
+        std::fs::rename(&tmp, dir.join("model.safetensors"))?;
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_string_pretty(&self.config)?,
+        )?;
+        Ok(())
+    }
+}

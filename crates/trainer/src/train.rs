@@ -1,0 +1,349 @@
+//! The training loop: reference log-probs computed once, shuffled batches, gradient
+//! accumulation and clipping, the optimiser and schedule, per-step metrics through a callback,
+//! checkpoints as Hugging Face folders, cancellation between steps.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device, Tensor};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+use crate::data::{self, Batch, Example, Role, Row};
+use crate::loss::{self, LossConfig, Metrics};
+use crate::model::{Decoder, LoraConfig};
+use crate::optim::{Optimizer, OptimizerKind, Schedule, lr_factor};
+use crate::tokenizer::Tokenizer;
+
+/// Everything a run is configured with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Loss family and β.
+    pub loss: LossConfig,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// SGD or AdamW.
+    pub optimizer: OptimizerKind,
+    /// Decay after warmup.
+    pub schedule: Schedule,
+    /// Linear warmup steps.
+    pub warmup_steps: usize,
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Stop after this many optimiser steps.
+    pub max_steps: Option<usize>,
+    /// Examples per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimiser step.
+    pub grad_accum: usize,
+    /// Clip the global gradient norm to this.
+    pub max_grad_norm: Option<f64>,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f64,
+    /// Truncate prompt+completion to this many tokens, keeping the start.
+    pub max_length: Option<usize>,
+    /// Seed of shuffling and LoRA initialisation.
+    pub seed: u64,
+    /// Shuffle examples each epoch.
+    pub shuffle: bool,
+    /// Train LoRA adapters instead of every weight.
+    pub lora: Option<LoraConfig>,
+    /// Save a checkpoint every this many steps.
+    pub save_every: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            loss: LossConfig::default(),
+            lr: 1e-6,
+            optimizer: OptimizerKind::Adamw,
+            schedule: Schedule::Linear,
+            warmup_steps: 0,
+            epochs: 1,
+            max_steps: None,
+            batch_size: 4,
+            grad_accum: 1,
+            max_grad_norm: Some(1.0),
+            weight_decay: 0.0,
+            max_length: Some(1024),
+            seed: 42,
+            shuffle: true,
+            lora: None,
+            save_every: None,
+        }
+    }
+}
+
+/// One optimiser step's report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StepReport {
+    /// 1-based optimiser step.
+    pub step: usize,
+    /// Steps in the run.
+    pub total_steps: usize,
+    /// Fractional epoch reached.
+    pub epoch: f64,
+    /// Learning rate used for this step.
+    pub learning_rate: f64,
+    /// Loss and rewards, measured before this step's update (as TRL logs them).
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Tokens (prompt + completion, both policy passes) per second of this step.
+    pub tokens_per_second: f64,
+    /// Seconds this step took.
+    pub seconds: f64,
+}
+
+/// What a finished run left behind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSummary {
+    /// Optimiser steps taken.
+    pub steps: usize,
+    /// The final Hugging Face folder.
+    pub output: PathBuf,
+    /// Stopped early on request.
+    pub cancelled: bool,
+}
+
+/// The CPU, or the first CUDA GPU when built with `cuda` and one is present (falling back to
+/// the CPU with a log line).
+#[must_use]
+pub fn device() -> Device {
+    #[cfg(feature = "cuda")]
+    {
+        match Device::new_cuda(0) {
+            Ok(d) => return d,
+            Err(e) => tracing::warn!(error = %e, "no usable CUDA device; training on the CPU"),
+        }
+    }
+    Device::Cpu
+}
+
+fn batch_tensors(b: &Batch, device: &Device) -> Result<(Tensor, Tensor, Tensor)> {
+    Ok((
+        Tensor::from_slice(&b.ids, (b.rows, b.len), device)?,
+        Tensor::from_slice(&b.attention, (b.rows, b.len), device)?,
+        Tensor::from_slice(&b.completion, (b.rows, b.len), device)?,
+    ))
+}
+
+/// Key of a cached reference log-prob: example index and which completion.
+fn ref_key(example: usize, role: &Role) -> (usize, u8) {
+    match role {
+        Role::Chosen { .. } => (example, 0),
+        Role::Rejected { .. } => (example, 1),
+        Role::Unpaired { .. } => (example, 2),
+    }
+}
+
+/// Reference log-probs of every completion under the starting model, computed once.
+fn reference_logps(
+    model: &Decoder,
+    examples: &[Example],
+    cfg: &TrainConfig,
+    pad_id: u32,
+) -> Result<HashMap<(usize, u8), f32>> {
+    let mut out = HashMap::new();
+    let indices: Vec<usize> = (0..examples.len()).collect();
+    for chunk in indices.chunks(cfg.batch_size.max(1)) {
+        let b = data::batch(examples, chunk, cfg.max_length, pad_id);
+        let (ids, attn, comp) = batch_tensors(&b, model.device())?;
+        let logits = model.forward(&ids, Some(&attn))?.detach();
+        let (logps, _) = loss::sequence_logps(&logits, &ids, &comp)?;
+        let values = logps.to_vec1::<f32>()?;
+        for ((i, role), v) in b.examples.iter().zip(&b.roles).zip(values) {
+            out.insert(ref_key(*i, role), v);
+        }
+    }
+    Ok(out)
+}
+
+/// Copies the tokenizer files that a Hugging Face folder carries.
+fn copy_tokenizer(from: &Path, to: &Path) -> Result<()> {
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "generation_config.json",
+    ] {
+        let src = from.join(f);
+        if src.exists() {
+            std::fs::copy(&src, to.join(f)).with_context(|| format!("copying {f}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Trains `model_dir` on `rows` and writes the result (a Hugging Face folder) to `out`.
+/// `on_step` hears every optimiser step; `cancel` stops the run between steps (the weights so
+/// far are still saved).
+///
+/// # Errors
+/// Loading, data or numeric failures; nothing is registered half-written (checkpoints are
+/// written under a temporary name and renamed).
+pub fn train(
+    cfg: &TrainConfig,
+    model_dir: &Path,
+    rows: &[Row],
+    out: &Path,
+    on_step: &mut dyn FnMut(&StepReport),
+    cancel: Option<&AtomicBool>,
+) -> Result<TrainSummary> {
+    if cfg.batch_size == 0 || cfg.grad_accum == 0 {
+        bail!("the batch size and gradient accumulation must be at least 1");
+    }
+    if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
+        bail!("the learning rate must be a positive number");
+    }
+    if !(cfg.loss.beta.is_finite() && cfg.loss.beta > 0.0) {
+        bail!("beta must be a positive number");
+    }
+    let device = device();
+    let model = Decoder::load(model_dir, &device, cfg.lora.as_ref())
+        .with_context(|| format!("loading the model in {}", model_dir.display()))?;
+    let tok = Tokenizer::load(model_dir, &model.config.eos_ids())?;
+    let mut examples = data::tokenize(rows, &tok)?;
+    if let Some(m) = cfg.max_length {
+        // As TRL: a prompt that fills max_length leaves no completion to learn from.
+        examples.retain(|e| match e {
+            Example::Paired { prompt, .. } | Example::Unpaired { prompt, .. } => prompt.len() < m,
+        });
+    }
+    if examples.is_empty() {
+        bail!("no example fits in max_length");
+    }
+    let needs_pairs = cfg.loss.losses.iter().any(|(l, _)| l.needs_pairs());
+    if needs_pairs && !examples.iter().any(|e| matches!(e, Example::Paired { .. })) {
+        bail!(
+            "the losses {:?} need paired rows (prompt, chosen, rejected)",
+            cfg.loss.losses
+        );
+    }
+    let uses_ref = cfg.loss.losses.iter().any(|(l, _)| l.uses_reference());
+    let refs = if uses_ref {
+        reference_logps(&model, &examples, cfg, tok.pad_id)?
+    } else {
+        HashMap::new()
+    };
+    let vars: Vec<_> = model.params().iter().map(|(_, v)| v.clone()).collect();
+    let mut opt = Optimizer::new(cfg.optimizer, vars, cfg.weight_decay);
+    let micro_per_epoch = examples.len().div_ceil(cfg.batch_size);
+    let steps_per_epoch = micro_per_epoch.div_ceil(cfg.grad_accum);
+    let mut total_steps = steps_per_epoch * cfg.epochs.max(1);
+    if let Some(m) = cfg.max_steps {
+        total_steps = total_steps.min(m);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut step = 0;
+    let mut cancelled = false;
+    'epochs: for epoch in 0..cfg.epochs.max(1) {
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        if cfg.shuffle {
+            order.shuffle(&mut rng);
+        }
+        let micro: Vec<&[usize]> = order.chunks(cfg.batch_size).collect();
+        for (s, group) in micro.chunks(cfg.grad_accum).enumerate() {
+            if step >= total_steps {
+                break 'epochs;
+            }
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                cancelled = true;
+                break 'epochs;
+            }
+            let started = Instant::now();
+            let mut grads: Vec<Option<Tensor>> = Vec::new();
+            let mut metrics = Metrics::default();
+            let mut tokens = 0.0;
+            for indices in group {
+                let b = data::batch(&examples, indices, cfg.max_length, tok.pad_id);
+                let (ids, attn, comp) = batch_tensors(&b, &device)?;
+                tokens += b.attention.iter().sum::<f32>() as f64;
+                let logits = model.forward(&ids, Some(&attn))?;
+                let (logps, lengths) = loss::sequence_logps(&logits, &ids, &comp)?;
+                let refs: Vec<f32> = b
+                    .examples
+                    .iter()
+                    .zip(&b.roles)
+                    .map(|(i, r)| refs.get(&ref_key(*i, r)).copied().unwrap_or(0.0))
+                    .collect();
+                let refs = Tensor::from_vec(refs, b.rows, &device)?;
+                let (loss, m) = loss::compute(&cfg.loss, &logps, &refs, &lengths, &b.roles)?;
+                if !metrics_finite(&m) {
+                    bail!(
+                        "step {}: the loss is not a finite number ({}); lower the learning rate",
+                        step + 1,
+                        m.loss
+                    );
+                }
+                let scaled = (loss / group.len() as f64)?;
+                opt.accumulate(&scaled.backward()?, &mut grads)?;
+                accumulate_metrics(&mut metrics, &m, group.len());
+            }
+            let lr = cfg.lr * lr_factor(cfg.schedule, step, cfg.warmup_steps, total_steps);
+            let norm = Optimizer::grad_norm(&grads)?;
+            let clip = match cfg.max_grad_norm {
+                Some(max) if norm > max && norm > 0.0 => max / norm,
+                _ => 1.0,
+            };
+            opt.step(&grads, lr, clip)?;
+            step += 1;
+            let seconds = started.elapsed().as_secs_f64();
+            on_step(&StepReport {
+                step,
+                total_steps,
+                epoch: epoch as f64 + (s + 1) as f64 / steps_per_epoch as f64,
+                learning_rate: lr,
+                metrics,
+                grad_norm: norm,
+                tokens_per_second: tokens / seconds.max(1e-9),
+                seconds,
+            });
+            if let Some(every) = cfg.save_every
+                && every > 0
+                && step % every == 0
+                && step < total_steps
+            {
+                save(&model, model_dir, &out.join(format!("checkpoint-{step}")))?;
+            }
+        }
+    }
+    save(&model, model_dir, out)?;
+    Ok(TrainSummary {
+        steps: step,
+        output: out.to_path_buf(),
+        cancelled,
+    })
+}
+
+fn metrics_finite(m: &Metrics) -> bool {
+    m.loss.is_finite()
+}
+
+fn accumulate_metrics(acc: &mut Metrics, m: &Metrics, n: usize) {
+    let w = 1.0 / n as f64;
+    acc.loss += m.loss * w;
+    acc.rewards_chosen += m.rewards_chosen * w;
+    acc.rewards_rejected += m.rewards_rejected * w;
+    acc.rewards_accuracies += m.rewards_accuracies * w;
+    acc.rewards_margins += m.rewards_margins * w;
+    acc.logps_chosen += m.logps_chosen * w;
+    acc.logps_rejected += m.logps_rejected * w;
+}
+
+/// Writes a Hugging Face folder: weights (adapters merged), config and tokenizer files.
+///
+/// # Errors
+/// Write failures.
+pub fn save(model: &Decoder, model_dir: &Path, dir: &Path) -> Result<()> {
+    model.save(dir)?;
+    copy_tokenizer(model_dir, dir)?;
+    let _ = DType::F32;
+    Ok(())
+}

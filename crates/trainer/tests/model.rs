@@ -1,0 +1,279 @@
+//! The decoder: every trainable variable gets a gradient, logits match candle-transformers'
+//! inference Llama on the same weights, LoRA starts at the base model and merges on save.
+
+use candle_core::{DType, Device, Tensor};
+use trainer::data::{Role, batch};
+use trainer::loss::{LossConfig, LossType};
+use trainer::tiny::{TinySpec, init_tiny};
+use trainer::{Decoder, LoraConfig};
+
+fn tiny(dir: &std::path::Path, spec: &TinySpec) {
+    init_tiny(dir, spec).unwrap();
+}
+
+fn ids(device: &Device) -> (Tensor, Tensor, Tensor) {
+    // Two pairs of different lengths, padded: the shapes of a real DPO batch.
+    let examples = vec![
+        trainer::data::Example::Paired {
+            prompt: b"Hi there".iter().map(|&b| u32::from(b)).collect(),
+            chosen: b" hello!"
+                .iter()
+                .map(|&b| u32::from(b))
+                .chain([256])
+                .collect(),
+            rejected: b" go".iter().map(|&b| u32::from(b)).chain([256]).collect(),
+            confidence: 1.0,
+        },
+        trainer::data::Example::Paired {
+            prompt: b"Q?".iter().map(|&b| u32::from(b)).collect(),
+            chosen: b" yes, sure"
+                .iter()
+                .map(|&b| u32::from(b))
+                .chain([256])
+                .collect(),
+            rejected: b" no".iter().map(|&b| u32::from(b)).chain([256]).collect(),
+            confidence: 1.0,
+        },
+    ];
+    let b = batch(&examples, &[0, 1], None, 256);
+    assert_eq!(
+        b.roles[0],
+        Role::Chosen {
+            pair: 0,
+            confidence: 1.0
+        }
+    );
+    (
+        Tensor::from_slice(&b.ids, (b.rows, b.len), device).unwrap(),
+        Tensor::from_slice(&b.attention, (b.rows, b.len), device).unwrap(),
+        Tensor::from_slice(&b.completion, (b.rows, b.len), device).unwrap(),
+    )
+}
+
+fn dpo_loss(model: &Decoder, lora_ref: Option<&Tensor>) -> Tensor {
+    let device = Device::Cpu;
+    let (ids, attn, comp) = ids(&device);
+    let logits = model.forward(&ids, Some(&attn)).unwrap();
+    let (logps, lengths) = trainer::loss::sequence_logps(&logits, &ids, &comp).unwrap();
+    // A reference a little off the policy, so that every term of the loss is active.
+    let refs = match lora_ref {
+        Some(r) => r.clone(),
+        None => (logps.detach() - 0.5).unwrap(),
+    };
+    let roles = [
+        Role::Chosen {
+            pair: 0,
+            confidence: 1.0,
+        },
+        Role::Chosen {
+            pair: 1,
+            confidence: 1.0,
+        },
+        Role::Rejected { pair: 0 },
+        Role::Rejected { pair: 1 },
+    ];
+    let cfg = LossConfig {
+        losses: vec![(LossType::Sigmoid, 1.0), (LossType::Sft, 0.1)],
+        ..LossConfig::default()
+    };
+    trainer::loss::compute(&cfg, &logps, &refs, &lengths, &roles)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn every_trainable_variable_gets_a_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    for tied in [false, true] {
+        tiny(
+            dir.path(),
+            &TinySpec {
+                tied,
+                seed: 3,
+                ..TinySpec::default()
+            },
+        );
+        let model = Decoder::load(dir.path(), &Device::Cpu, None).unwrap();
+        let layers = model.config.num_hidden_layers;
+        assert_eq!(
+            model.params().len(),
+            1 + layers * 9 + 1 + usize::from(!tied)
+        );
+        let grads = dpo_loss(&model, None).backward().unwrap();
+        for (name, var) in model.params() {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{name}: no gradient"));
+            let norm = g
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                norm > 0.0 && norm.is_finite(),
+                "{name}: gradient norm {norm}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lora_trains_adapters_only_and_starts_at_the_base_model() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny(dir.path(), &TinySpec::default());
+    let base = Decoder::load(dir.path(), &Device::Cpu, None).unwrap();
+    let lora = LoraConfig {
+        rank: 4,
+        ..LoraConfig::default()
+    };
+    let model = Decoder::load(dir.path(), &Device::Cpu, Some(&lora)).unwrap();
+    assert_eq!(
+        model.params().len(),
+        2 * 2 * 4,
+        "A and B on q, k, v, o of 2 layers"
+    );
+    assert!(model.params().iter().all(|(n, _)| n.contains(".lora_")));
+    let (ids, attn, _) = ids(&Device::Cpu);
+    let a = base.forward(&ids, Some(&attn)).unwrap();
+    let b = model.forward(&ids, Some(&attn)).unwrap();
+    let diff = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(diff, 0.0, "B starts at zero");
+    let grads = dpo_loss(&model, None).backward().unwrap();
+    for (name, var) in model.params() {
+        let norm = grads
+            .get(var.as_tensor())
+            .map(|g| {
+                g.sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            })
+            .unwrap_or(0.0);
+        // With B = 0 the first gradient reaches B only; A follows once B moves.
+        assert_eq!(norm > 0.0, name.contains("lora_B"), "{name}: {norm}");
+    }
+}
+
+#[test]
+fn logits_match_candle_transformers_llama() {
+    use candle_transformers::models::llama;
+    let dir = tempfile::tempdir().unwrap();
+    tiny(
+        dir.path(),
+        &TinySpec {
+            seed: 7,
+            ..TinySpec::default()
+        },
+    );
+    let device = Device::Cpu;
+    let ours = Decoder::load(dir.path(), &device, None).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    let cfg: llama::LlamaConfig = serde_json::from_str(&text).unwrap();
+    let cfg = cfg.into_config(false);
+    let weights = trainer::model::load_weights(dir.path(), &device).unwrap();
+    let vb = candle_nn::VarBuilder::from_tensors(weights, DType::F32, &device);
+    let theirs = llama::Llama::load(vb, &cfg).unwrap();
+    let tokens: Vec<u32> = b"The quick brown fox jumps"
+        .iter()
+        .map(|&b| u32::from(b))
+        .collect();
+    let input = Tensor::from_slice(&tokens, (1, tokens.len()), &device).unwrap();
+    let mut cache = llama::Cache::new(false, DType::F32, &cfg, &device).unwrap();
+    // candle-transformers returns the last position's logits.
+    let expected = theirs
+        .forward(&input, 0, &mut cache)
+        .unwrap()
+        .flatten_all()
+        .unwrap();
+    let all = ours.forward(&input, None).unwrap();
+    let got = all
+        .narrow(1, tokens.len() - 1, 1)
+        .unwrap()
+        .flatten_all()
+        .unwrap();
+    let diff = (&got - &expected)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff < 1e-4, "max |Δlogit| = {diff}");
+    // The KV-cached path agrees with the full forward.
+    let mut kv = trainer::model::KvCache::default();
+    let first = ours
+        .forward_cached(&input.narrow(1, 0, 10).unwrap(), &mut kv)
+        .unwrap();
+    let rest = ours
+        .forward_cached(&input.narrow(1, 10, tokens.len() - 10).unwrap(), &mut kv)
+        .unwrap();
+    let cached = Tensor::cat(&[first, rest], 1).unwrap();
+    let diff = (cached - all)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff < 1e-4, "cached vs full: {diff}");
+}
+
+#[test]
+fn saving_merges_adapters_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny(dir.path(), &TinySpec::default());
+    let lora = LoraConfig {
+        rank: 2,
+        ..LoraConfig::default()
+    };
+    let model = Decoder::load(dir.path(), &Device::Cpu, Some(&lora)).unwrap();
+    // Move B off zero, as training would.
+    for (name, var) in model.params() {
+        if name.contains("lora_B") {
+            var.set(
+                &var.as_tensor()
+                    .ones_like()
+                    .unwrap()
+                    .affine(0.01, 0.0)
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    model.save(out.path()).unwrap();
+    std::fs::copy(
+        dir.path().join("tokenizer.json"),
+        out.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    let reloaded = Decoder::load(out.path(), &Device::Cpu, None).unwrap();
+    let (ids, attn, _) = ids(&Device::Cpu);
+    let a = model.forward(&ids, Some(&attn)).unwrap();
+    let b = reloaded.forward(&ids, Some(&attn)).unwrap();
+    let diff = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(
+        diff < 1e-4,
+        "merged weights reproduce the adapted model: {diff}"
+    );
+}

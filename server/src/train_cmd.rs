@@ -1,0 +1,318 @@
+//! `verdict train`, `verdict generate` and `verdict model ...`: the trainer crate from the
+//! command line, with a progress bar and per-step metrics as JSONL.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use trainer::loss::{LossConfig, LossType};
+use trainer::optim::{OptimizerKind, Schedule};
+use trainer::{LoraConfig, TrainConfig};
+
+/// `verdict train ...`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// DPO rows (JSONL: prompt/chosen/rejected, or prompt/completion/label for kto).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder (a Hugging Face folder; checkpoints in checkpoint-N/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Losses, comma-separated, optionally weighted: `sigmoid`, `sigmoid:1,sft:0.1`, ...
+    /// (sigmoid, robust, hinge, ipo, sigmoid_norm, simpo, kto, sft).
+    #[arg(long, default_value = "sigmoid")]
+    pub loss: String,
+    /// β.
+    #[arg(long, default_value_t = 0.1)]
+    pub beta: f64,
+    /// Label smoothing ε (cDPO, rDPO, SimPO).
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
+    /// SimPO's γ.
+    #[arg(long, default_value_t = 0.5)]
+    pub simpo_gamma: f64,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 5e-6)]
+    pub lr: f64,
+    /// adamw or sgd.
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    /// constant, linear or cosine.
+    #[arg(long, default_value = "linear")]
+    pub lr_schedule: String,
+    /// Linear warmup steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: usize,
+    /// Passes over the data.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Stop after this many optimiser steps.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Pairs per micro-batch.
+    #[arg(long, default_value_t = 4)]
+    pub batch_size: usize,
+    /// Micro-batches per optimiser step.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
+    /// Clip the gradient norm (0 disables).
+    #[arg(long, default_value_t = 1.0)]
+    pub max_grad_norm: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// LoRA rank (full fine-tuning when absent).
+    #[arg(long)]
+    pub lora_rank: Option<usize>,
+    /// LoRA alpha (default 2 × rank).
+    #[arg(long)]
+    pub lora_alpha: Option<f64>,
+    /// LoRA target projections, comma-separated.
+    #[arg(long, default_value = "q_proj,k_proj,v_proj,o_proj")]
+    pub lora_targets: String,
+    /// Truncate prompt+completion to this many tokens, keeping the start.
+    #[arg(long, default_value_t = 1024)]
+    pub max_length: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Save a checkpoint every N steps.
+    #[arg(long)]
+    pub save_every: Option<usize>,
+    /// Write one JSON object per optimiser step here.
+    #[arg(long)]
+    pub metrics_out: Option<PathBuf>,
+}
+
+/// Parses `sigmoid:1,sft:0.1`.
+///
+/// # Errors
+/// An unknown loss or a weight that is not a number.
+pub fn parse_losses(spec: &str) -> Result<Vec<(LossType, f64)>> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (name, weight) = item.split_once(':').unwrap_or((item, "1"));
+            let weight: f64 = weight
+                .parse()
+                .with_context(|| format!("the weight of {name} is not a number: {weight}"))?;
+            Ok((name.parse::<LossType>()?, weight))
+        })
+        .collect()
+}
+
+impl TrainArgs {
+    /// The trainer's configuration.
+    ///
+    /// # Errors
+    /// Invalid values, named.
+    pub fn config(&self) -> Result<TrainConfig> {
+        Ok(TrainConfig {
+            loss: LossConfig {
+                losses: parse_losses(&self.loss)?,
+                beta: self.beta,
+                label_smoothing: self.label_smoothing,
+                simpo_gamma: self.simpo_gamma,
+            },
+            lr: self.lr,
+            optimizer: self.optimizer.parse::<OptimizerKind>()?,
+            schedule: self.lr_schedule.parse::<Schedule>()?,
+            warmup_steps: self.warmup_steps,
+            epochs: self.epochs,
+            max_steps: self.max_steps,
+            batch_size: self.batch_size,
+            grad_accum: self.grad_accum,
+            max_grad_norm: (self.max_grad_norm > 0.0).then_some(self.max_grad_norm),
+            weight_decay: self.weight_decay,
+            max_length: Some(self.max_length),
+            seed: self.seed,
+            shuffle: true,
+            lora: self.lora_rank.map(|rank| LoraConfig {
+                rank,
+                alpha: self.lora_alpha.unwrap_or(2.0 * rank as f64),
+                targets: self
+                    .lora_targets
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .collect(),
+                seed: self.seed,
+            }),
+            save_every: self.save_every,
+        })
+    }
+}
+
+/// Runs `verdict train`.
+///
+/// # Errors
+/// As the trainer.
+pub fn train(args: &TrainArgs) -> Result<()> {
+    let cfg = args.config()?;
+    let rows = trainer::data::read_jsonl(&args.data)?;
+    let mut metrics = match &args.metrics_out {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  {elapsed_precise} < {eta_precise}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut write_error = None;
+    let summary = trainer::train(
+        &cfg,
+        &args.model,
+        &rows,
+        &args.out,
+        &mut |r| {
+            bar.set_length(r.total_steps as u64);
+            bar.set_position(r.step as u64);
+            bar.set_message(format!(
+                "loss {:.4}  acc {:.2}  margin {:.3}  {:.0} tok/s",
+                r.metrics.loss,
+                r.metrics.rewards_accuracies,
+                r.metrics.rewards_margins,
+                r.tokens_per_second
+            ));
+            if let Some(w) = metrics.as_mut()
+                && let Err(e) = serde_json::to_writer(&mut *w, r)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| Ok(w.write_all(b"\n")?))
+            {
+                write_error.get_or_insert(e);
+            }
+        },
+        None,
+    )?;
+    bar.finish();
+    if let Some(e) = write_error {
+        return Err(e.context("writing the metrics file"));
+    }
+    if let Some(mut w) = metrics {
+        w.flush()?;
+    }
+    eprintln!(
+        "trained {} steps; model written to {}",
+        summary.steps,
+        summary.output.display()
+    );
+    Ok(())
+}
+
+/// `verdict generate ...`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Hugging Face model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The prompt (rendered with the model's chat template when it has one, unless --raw).
+    #[arg(long)]
+    pub prompt: String,
+    /// Feed the prompt as is, without the chat template.
+    #[arg(long)]
+    pub raw: bool,
+    /// New tokens at most.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    /// Temperature (0: greedy).
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f64,
+    /// Nucleus mass.
+    #[arg(long, default_value_t = 0.9)]
+    pub top_p: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Runs `verdict generate`, streaming the answer to standard output.
+///
+/// # Errors
+/// Loading or generation failures.
+pub fn generate(args: &GenerateArgs) -> Result<()> {
+    let device = trainer::train::device();
+    let model = trainer::Decoder::load(&args.model, &device, None)?;
+    let tok = trainer::tokenizer::Tokenizer::load(&args.model, &model.config.eos_ids())?;
+    let text = if args.raw || tok.chat_template.is_none() {
+        args.prompt.clone()
+    } else {
+        trainer::chat::render(
+            &tok,
+            &[trainer::data::ChatMessage {
+                role: "user".into(),
+                content: args.prompt.clone(),
+            }],
+            true,
+        )?
+    };
+    let ids = tok.encode(&text)?;
+    let cfg = trainer::generate::GenerateConfig {
+        max_new_tokens: args.max_tokens,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        seed: args.seed,
+    };
+    let mut out = std::io::stdout().lock();
+    trainer::generate::generate(&model, &tok, &ids, &cfg, &mut |piece| {
+        let _ = out.write_all(piece.as_bytes());
+        let _ = out.flush();
+        true
+    })?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `verdict model ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Write a small random model of the Llama family with a byte-level tokenizer (tests, demos).
+    InitTiny {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Width.
+        #[arg(long, default_value_t = 64)]
+        hidden: usize,
+        /// Layers.
+        #[arg(long, default_value_t = 2)]
+        layers: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+/// Runs `verdict model ...`.
+///
+/// # Errors
+/// Write failures.
+pub fn model(cmd: &ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::InitTiny {
+            out,
+            hidden,
+            layers,
+            seed,
+        } => {
+            let spec = trainer::tiny::TinySpec {
+                hidden: *hidden,
+                layers: *layers,
+                intermediate: hidden * 2,
+                seed: *seed,
+                ..trainer::tiny::TinySpec::default()
+            };
+            trainer::tiny::init_tiny(out, &spec)?;
+            eprintln!("wrote a tiny model to {}", out.display());
+        }
+    }
+    Ok(())
+}
