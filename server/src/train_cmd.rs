@@ -289,6 +289,15 @@ pub enum ModelCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Convert a llama-architecture GGUF into a Hugging Face folder (f32 safetensors,
+    /// config.json, tokenizer.json rebuilt from the GGUF metadata).
+    ImportGguf {
+        /// The .gguf file.
+        file: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Runs `verdict model ...`.
@@ -312,6 +321,10 @@ pub fn model(cmd: &ModelCommand) -> Result<()> {
             };
             trainer::tiny::init_tiny(out, &spec)?;
             eprintln!("wrote a tiny model to {}", out.display());
+        }
+        ModelCommand::ImportGguf { file, out } => {
+            let n = trainer::gguf::import(file, out)?;
+            eprintln!("wrote {n} tensors and the tokenizer to {}", out.display());
         }
     }
     Ok(())

