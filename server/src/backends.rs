@@ -5,7 +5,8 @@
 //! - `openai`: any OpenAI-compatible `/v1/chat/completions` endpoint, streamed (server-sent
 //!   events). The model's `config` names the base URL, the remote model, and the environment
 //!   variable holding the API key (never the key itself).
-//! - `local`: a Hugging Face folder run by Verdict's own trainer crate.
+//! - `local`: a Hugging Face folder run by Verdict's own trainer crate (candle), loaded once
+//!   per process and sampled with a KV cache on a blocking thread.
 
 use std::time::Duration;
 
@@ -224,13 +225,110 @@ pub fn for_model(kind: &str, config: &serde_json::Value) -> Result<Box<dyn Model
                 .context("the model's OpenAI settings are invalid")?;
             Box::new(OpenAi::new(config)?)
         }
-        "local" => Box::new(Unavailable(
-            "local models are not available yet: Verdict's own generation (trainer crate) is \
-             not built in this version"
-                .into(),
-        )),
+        "local" => {
+            let config: LocalConfig = serde_json::from_value(config.clone())
+                .context("the local model's settings are invalid (it needs a `path`)")?;
+            Box::new(Local { config })
+        }
         _ => Box::new(Unavailable(
             "dataset models do not generate; they only compete with imported responses".into(),
         )),
     })
+}
+
+/// Settings of a `local` model (`model.config`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// The Hugging Face folder (config.json, *.safetensors, tokenizer.json).
+    pub path: std::path::PathBuf,
+    /// Answer length limit.
+    #[serde(default = "default_local_tokens")]
+    pub max_tokens: usize,
+    /// Sampling temperature (0: greedy).
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+    /// Nucleus mass.
+    #[serde(default = "default_top_p")]
+    pub top_p: f64,
+}
+
+fn default_local_tokens() -> usize {
+    256
+}
+fn default_top_p() -> f64 {
+    0.9
+}
+
+/// A loaded local model and its tokenizer.
+type Loaded = std::sync::Arc<(trainer::Decoder, trainer::tokenizer::Tokenizer)>;
+
+/// Local models stay loaded (by folder) for the life of the process.
+fn loaded(path: &std::path::Path) -> Result<Loaded> {
+    static CACHE: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Loaded>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut cache = CACHE
+        .lock()
+        .map_err(|_| anyhow::anyhow!("model cache poisoned"))?;
+    if let Some(m) = cache.get(path) {
+        return Ok(m.clone());
+    }
+    let device = trainer::train::device();
+    let model = trainer::Decoder::load(path, &device, None)
+        .with_context(|| format!("loading the local model in {}", path.display()))?;
+    let tok = trainer::tokenizer::Tokenizer::load(path, &model.config.eos_ids())?;
+    let m: Loaded = std::sync::Arc::new((model, tok));
+    cache.insert(path.to_path_buf(), m.clone());
+    Ok(m)
+}
+
+/// A model run by Verdict itself.
+#[derive(Debug, Clone)]
+pub struct Local {
+    config: LocalConfig,
+}
+
+impl ModelBackend for Local {
+    fn generate<'a>(
+        &'a self,
+        messages: &'a [Message],
+        tokens: mpsc::Sender<String>,
+    ) -> BoxFuture<'a, Result<String>> {
+        let config = self.config.clone();
+        let chat: Vec<trainer::data::ChatMessage> = messages
+            .iter()
+            .map(|m| trainer::data::ChatMessage {
+                role: m.role.clone(),
+                content: m.content.clone(),
+            })
+            .collect();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || -> Result<String> {
+                let m = loaded(&config.path)?;
+                let (model, tok) = (&m.0, &m.1);
+                let prompt = if tok.chat_template.is_some() {
+                    trainer::chat::render(tok, &chat, true)?
+                } else {
+                    chat.iter()
+                        .map(|m| m.content.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                let ids = tok.encode(&prompt)?;
+                let cfg = trainer::generate::GenerateConfig {
+                    max_new_tokens: config.max_tokens,
+                    temperature: config.temperature,
+                    top_p: config.top_p,
+                    seed: rand::random(),
+                };
+                trainer::generate::generate(model, tok, &ids, &cfg, &mut |piece| {
+                    // Stop early once nobody listens.
+                    tokens.blocking_send(piece.to_owned()).is_ok()
+                })
+            })
+            .await
+            .context("the generation thread failed")?
+        })
+    }
 }

@@ -402,6 +402,8 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 8)]
         pool: u32,
     },
+    /// Time DPO training steps (seconds per step, tokens/s, peak memory).
+    Train(crate::train_cmd::BenchTrainArgs),
     /// Time a leaderboard recomputed from aggregated counts (as the app does).
     Counts {
         /// Number of models.
@@ -417,7 +419,7 @@ pub enum BenchCommand {
 }
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.
-fn peak_rss_mib() -> Option<f64> {
+pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -542,6 +544,7 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
                 println!("{:<34} {:>10.0}", "peak memory (MiB, VmHWM)", mib);
             }
         }
+        BenchCommand::Train(args) => crate::train_cmd::bench_train(args)?,
         BenchCommand::Votes { .. } => {
             bail!("`verdict bench votes` needs the database; the CLI runs it");
         }

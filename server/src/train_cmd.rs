@@ -329,3 +329,79 @@ pub fn model(cmd: &ModelCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// `verdict bench train`: seconds per optimiser step, tokens/s and peak memory of DPO training.
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    /// Hugging Face model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// DPO rows (JSONL).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Pairs per step.
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    /// LoRA rank on q/k/v/o (full fine-tuning when absent).
+    #[arg(long)]
+    pub lora_rank: Option<usize>,
+    /// Optimiser steps (the first is a warm-up and not timed).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Truncation length.
+    #[arg(long, default_value_t = 256)]
+    pub max_length: usize,
+}
+
+/// Runs `verdict bench train` and prints one table row.
+///
+/// # Errors
+/// As the trainer.
+pub fn bench_train(args: &BenchTrainArgs) -> Result<()> {
+    let rows = trainer::data::read_jsonl(&args.data)?;
+    let cfg = TrainConfig {
+        lr: 1e-6,
+        optimizer: OptimizerKind::Adamw,
+        schedule: Schedule::Constant,
+        max_steps: Some(args.steps.max(2)),
+        epochs: 1000,
+        batch_size: args.batch_size,
+        max_length: Some(args.max_length),
+        shuffle: false,
+        lora: args.lora_rank.map(|rank| LoraConfig {
+            rank,
+            alpha: 2.0 * rank as f64,
+            ..LoraConfig::default()
+        }),
+        ..TrainConfig::default()
+    };
+    let out = tempfile::tempdir()?;
+    let mut steps = Vec::new();
+    trainer::train(
+        &cfg,
+        &args.model,
+        &rows,
+        out.path(),
+        &mut |r| steps.push(r.clone()),
+        None,
+    )?;
+    let timed = &steps[1..];
+    let seconds = timed.iter().map(|s| s.seconds).sum::<f64>() / timed.len() as f64;
+    let tokens = timed
+        .iter()
+        .map(|s| s.tokens_per_second * s.seconds)
+        .sum::<f64>()
+        / timed.len() as f64;
+    println!("| mode | batch | s/step | tokens/s | peak MiB |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {:.2} | {:.0} | {:.0} |",
+        args.lora_rank
+            .map_or_else(|| "full".to_owned(), |r| format!("LoRA r={r}")),
+        args.batch_size,
+        seconds,
+        tokens / seconds,
+        crate::leaderboard_cmd::peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}

@@ -357,3 +357,62 @@ async fn a_failed_answer_shows_in_its_pane_and_the_battle_is_not_counted(pool: s
     let (status, body, _) = call(&app, form("/api/arena/start", "prompt=%20", Some(&cookie))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn local_models_answer_in_the_arena(pool: sqlx::PgPool) {
+    // Two tiny local models (Verdict's own candle generation).
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for (k, dir) in dirs.iter().enumerate() {
+        trainer::tiny::init_tiny(
+            dir.path(),
+            &trainer::tiny::TinySpec {
+                seed: k as u64,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        db::arena::register_model(
+            &pool,
+            &format!("tiny-{k}"),
+            "local",
+            &json!({"path": dir.path(), "max_tokens": 12, "temperature": 0.0}),
+        )
+        .await
+        .unwrap();
+    }
+    let app = router(&pool);
+    let (battle, cookie) = start(&app, None).await;
+    let (_, body, _) = call(
+        &app,
+        get(&format!("/api/v1/arena/battles/{battle}/events"), &cookie),
+    )
+    .await;
+    let evs = events(&body);
+    assert!(evs.iter().all(|(n, _)| n != "failed"), "{body}");
+    assert!(
+        evs.iter().any(|(n, _)| n == "delta"),
+        "answers stream: {body}"
+    );
+    assert!(evs.iter().any(|(n, _)| n == "ready"), "{body}");
+
+    // A local model whose folder is gone fails in its pane, and the battle is not counted.
+    sqlx::query(
+        "update model set config = '{\"path\": \"/nonexistent/model\"}' where name = 'tiny-1'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (battle, _) = start(&app, Some(&cookie)).await;
+    let (_, body, _) = call(
+        &app,
+        get(&format!("/api/v1/arena/battles/{battle}/events"), &cookie),
+    )
+    .await;
+    let failed: Vec<String> = events(&body)
+        .into_iter()
+        .filter(|(n, _)| n == "failed")
+        .map(|(_, d)| d["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(failed.len(), 1, "{body}");
+    assert!(failed[0].contains("/nonexistent/model"), "{}", failed[0]);
+}

@@ -6,6 +6,7 @@
 pub mod chat;
 pub mod config;
 pub mod data;
+pub mod fast;
 pub mod generate;
 pub mod gguf;
 pub mod loss;

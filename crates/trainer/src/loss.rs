@@ -335,3 +335,121 @@ pub fn compute(
     metrics.loss = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
     Ok((loss, metrics))
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    fn sp(x: f64) -> f64 {
+        (1.0 + x.exp()).ln()
+    }
+
+    /// Two pairs: Δc = [0.5, 0], Δr = [−0.5, 0.5], so d = [1, −0.5]; lengths 2 and 4.
+    fn run(losses: Vec<(LossType, f64)>, smoothing: f64, confidence: f64) -> (f64, Metrics) {
+        let d = Device::Cpu;
+        let logps = Tensor::new(&[-1.0_f32, -2.0, -3.0, -3.0], &d).unwrap();
+        let refs = Tensor::new(&[-1.5_f32, -2.0, -2.5, -3.5], &d).unwrap();
+        let lens = Tensor::new(&[2.0_f32, 4.0, 2.0, 4.0], &d).unwrap();
+        let roles = [
+            Role::Chosen {
+                pair: 0,
+                confidence,
+            },
+            Role::Chosen {
+                pair: 1,
+                confidence: 1.0,
+            },
+            Role::Rejected { pair: 0 },
+            Role::Rejected { pair: 1 },
+        ];
+        let cfg = LossConfig {
+            losses,
+            beta: 0.1,
+            label_smoothing: smoothing,
+            simpo_gamma: 0.5,
+        };
+        let (loss, m) = compute(&cfg, &logps, &refs, &lens, &roles).unwrap();
+        (f64::from(loss.to_scalar::<f32>().unwrap()), m)
+    }
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+
+    #[test]
+    fn each_loss_matches_its_formula() {
+        let (l, m) = run(vec![(LossType::Sigmoid, 1.0)], 0.0, 1.0);
+        close(l, (sp(-0.1) + sp(0.05)) / 2.0);
+        close(m.rewards_chosen, 0.025);
+        close(m.rewards_rejected, 0.0);
+        close(m.rewards_margins, 0.025);
+        close(m.rewards_accuracies, 0.5);
+        close(m.logps_chosen, -1.5);
+        close(m.logps_rejected, -3.0);
+        // cDPO: ε = 0.1 on both pairs; a confidence of 0.75 sets pair 0's ε to 0.25.
+        let (l, _) = run(vec![(LossType::Sigmoid, 1.0)], 0.1, 1.0);
+        close(
+            l,
+            (0.9 * sp(-0.1) + 0.1 * sp(0.1) + 0.9 * sp(0.05) + 0.1 * sp(-0.05)) / 2.0,
+        );
+        let (l, _) = run(vec![(LossType::Sigmoid, 1.0)], 0.0, 0.75);
+        close(l, (0.75 * sp(-0.1) + 0.25 * sp(0.1) + sp(0.05)) / 2.0);
+        let (l, _) = run(vec![(LossType::Robust, 1.0)], 0.1, 1.0);
+        close(
+            l,
+            ((0.9 * sp(-0.1) - 0.1 * sp(0.1)) + (0.9 * sp(0.05) - 0.1 * sp(-0.05))) / 0.8 / 2.0,
+        );
+        let (l, _) = run(vec![(LossType::Hinge, 1.0)], 0.0, 1.0);
+        close(l, (0.9 + 1.05) / 2.0);
+        // Δc/lc − Δr/lr = [0.5, −0.125].
+        let (l, _) = run(vec![(LossType::Ipo, 1.0)], 0.0, 1.0);
+        close(
+            l,
+            ((0.5_f64 - 5.0).powi(2) + (-0.125_f64 - 5.0).powi(2)) / 2.0,
+        );
+        let (l, _) = run(vec![(LossType::SigmoidNorm, 1.0)], 0.0, 1.0);
+        close(l, (sp(-0.05) + sp(0.0125)) / 2.0);
+        // SimPO: β(pc/lc − pr/lr) − γ = [−0.4, −0.475].
+        let (l, _) = run(vec![(LossType::Simpo, 1.0)], 0.0, 1.0);
+        close(l, (sp(0.4) + sp(0.475)) / 2.0);
+        let (l, _) = run(vec![(LossType::Sft, 1.0)], 0.0, 1.0);
+        close(l, 3.0 / 6.0);
+        // Weighted sums.
+        let (l, _) = run(
+            vec![(LossType::Sigmoid, 1.0), (LossType::Sft, 0.5)],
+            0.0,
+            1.0,
+        );
+        close(l, (sp(-0.1) + sp(0.05)) / 2.0 + 0.25);
+    }
+
+    #[test]
+    fn kto_scores_completions_against_the_mean_log_ratio() {
+        let d = Device::Cpu;
+        // Three unpaired rows: log-ratios 1, −1, 0.6; z = mean = 0.2.
+        let logps = Tensor::new(&[0.0_f32, -2.0, 0.0], &d).unwrap();
+        let refs = Tensor::new(&[-1.0_f32, -1.0, -0.6], &d).unwrap();
+        let lens = Tensor::new(&[1.0_f32, 1.0, 1.0], &d).unwrap();
+        let roles = [
+            Role::Unpaired { desirable: true },
+            Role::Unpaired { desirable: false },
+            Role::Unpaired { desirable: true },
+        ];
+        let cfg = LossConfig {
+            losses: vec![(LossType::Kto, 1.0)],
+            beta: 0.5,
+            ..LossConfig::default()
+        };
+        let (loss, m) = compute(&cfg, &logps, &refs, &lens, &roles).unwrap();
+        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let want = ((1.0 - s(0.5 * 0.8)) + (1.0 - s(0.5 * 1.2)) + (1.0 - s(0.5 * 0.4))) / 3.0;
+        close(f64::from(loss.to_scalar::<f32>().unwrap()), want);
+        close(m.rewards_chosen, 0.5 * 0.8);
+        close(m.rewards_rejected, -0.5);
+        // Pair losses refuse unpaired data.
+        let cfg = LossConfig::default();
+        assert!(compute(&cfg, &logps, &refs, &lens, &roles).is_err());
+    }
+}

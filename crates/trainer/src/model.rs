@@ -44,13 +44,26 @@ pub struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
     lora: Option<(Tensor, Tensor, f64)>,
+    /// The weight is not trained (LoRA's base): its gradient is never computed.
+    frozen: bool,
+}
+
+/// `x·Wᵀ`; for a frozen weight on the CPU, through the op whose backward skips `∂W`.
+fn project(x: &Tensor, weight: &Tensor, frozen: bool) -> candle_core::Result<Tensor> {
+    if frozen && x.device().is_cpu() {
+        x.contiguous()?.apply_op1(crate::fast::FrozenMatmul {
+            weight: weight.clone(),
+        })
+    } else {
+        x.matmul(&weight.t()?)
+    }
 }
 
 impl Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let flat = x.reshape((b * t, d))?;
-        let mut y = flat.matmul(&self.weight.t()?)?;
+        let mut y = project(&flat, &self.weight, self.frozen)?;
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
         }
@@ -104,6 +117,8 @@ pub struct Decoder {
     sin: Tensor,
     params: Vec<(String, Var)>,
     device: Device,
+    /// Only adapters train: the embeddings are frozen too.
+    frozen: bool,
 }
 
 /// RMSNorm from plain operations: `x / sqrt(mean(x²) + eps) · w`.
@@ -202,6 +217,7 @@ impl Loader<'_> {
             weight,
             bias,
             lora: adapter,
+            frozen: !full,
         })
     }
 }
@@ -267,6 +283,7 @@ impl Decoder {
                 weight: ctx.take("lm_head.weight", &[config.vocab_size, h], full)?,
                 bias: None,
                 lora: None,
+                frozen: !full,
             })
         };
         // Rotary tables, [positions, head_dim].
@@ -298,6 +315,7 @@ impl Decoder {
             lm_head,
             params,
             device: device.clone(),
+            frozen: lora.is_some(),
         })
     }
 
@@ -450,9 +468,7 @@ impl Decoder {
             Some(head) => head.forward(&x),
             None => {
                 let (b, t, hdim) = x.dims3()?;
-                x.reshape((b * t, hdim))?
-                    .matmul(&self.embed.t()?)?
-                    .reshape((b, t, ()))
+                project(&x.reshape((b * t, hdim))?, &self.embed, self.frozen)?.reshape((b, t, ()))
             }
         }
     }

@@ -69,6 +69,8 @@ pub struct Optimizer {
     kind: OptimizerKind,
     vars: Vec<Var>,
     moments: Vec<Option<(Tensor, Tensor)>>,
+    /// The moments of the in-place CPU path.
+    cpu_moments: Vec<std::sync::Mutex<(Vec<f32>, Vec<f32>)>>,
     step: usize,
     /// AdamW's β₁, β₂, ε.
     pub betas: (f64, f64, f64),
@@ -85,6 +87,9 @@ impl Optimizer {
             kind,
             vars,
             moments: vec![None; n],
+            cpu_moments: (0..n)
+                .map(|_| std::sync::Mutex::new((Vec::new(), Vec::new())))
+                .collect(),
             step: 0,
             betas: (0.9, 0.999, 1e-8),
             weight_decay,
@@ -140,6 +145,34 @@ impl Optimizer {
             let Some(Some(g)) = grads.get(k) else {
                 continue;
             };
+            if var.device().is_cpu() {
+                // One in-place pass over the parameter's memory.
+                let g = g.contiguous()?;
+                let (guard, layout) = g.storage_and_layout();
+                let candle_core::Storage::Cpu(cpu) = &*guard else {
+                    bail!("expected a CPU gradient");
+                };
+                let candle_core::CpuStorage::F32(data) = cpu else {
+                    bail!("expected an f32 gradient");
+                };
+                let (start, end) = layout
+                    .contiguous_offsets()
+                    .ok_or_else(|| anyhow::anyhow!("gradient not contiguous"))?;
+                var.as_tensor().inplace_op1(&crate::fast::AdamWStep {
+                    grad: &data[start..end],
+                    moments: &self.cpu_moments[k],
+                    lr: lr as f32,
+                    scale: grad_scale as f32,
+                    betas: (b1 as f32, b2 as f32, eps as f32),
+                    bias_correction: (
+                        (1.0 / (1.0 - b1.powi(t))) as f32,
+                        (1.0 / (1.0 - b2.powi(t))) as f32,
+                    ),
+                    weight_decay: self.weight_decay as f32,
+                    adam: self.kind == OptimizerKind::Adamw,
+                })?;
+                continue;
+            }
             let g = if (grad_scale - 1.0).abs() > f64::EPSILON {
                 (g * grad_scale)?
             } else {
