@@ -21,10 +21,11 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::
     Ok(&data[start..end])
 }
 
-/// `y = x·Wᵀ` with a frozen `W` (`[out, in]`); `x` is `[rows, in]`.
+/// `y = x·R` with a frozen right operand `R` (`[in, out]`, possibly a transposed view);
+/// `x` is `[rows, in]`.
 pub struct FrozenMatmul {
-    /// The weight, `[out, in]`.
-    pub weight: Tensor,
+    /// The right operand, `[in, out]`.
+    pub rhs: Tensor,
 }
 
 impl CustomOp1 for FrozenMatmul {
@@ -39,7 +40,7 @@ impl CustomOp1 for FrozenMatmul {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout)?;
         let x = Tensor::from_slice(x, layout.shape(), &candle_core::Device::Cpu)?;
-        let y = x.matmul(&self.weight.t()?)?;
+        let y = x.matmul(&self.rhs)?;
         let shape = y.shape().clone();
         let (guard, y_layout) = y.storage_and_layout();
         let Storage::Cpu(cpu) = &*guard else {
@@ -57,7 +58,7 @@ impl CustomOp1 for FrozenMatmul {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(grad_res.matmul(&self.weight)?))
+        Ok(Some(grad_res.matmul(&self.rhs.t()?)?))
     }
 }
 

@@ -38,24 +38,26 @@ impl Default for LoraConfig {
     }
 }
 
-/// A projection `x·Wᵀ (+ b)`, optionally with a LoRA adapter `scale · x·Aᵀ·Bᵀ`.
+/// A projection `x·Wᵀ (+ b)`, optionally with a LoRA adapter `scale · x·Aᵀ·Bᵀ`. The weight is
+/// kept transposed (`Wᵀ`, `[in, out]`, contiguous): the forward product and its gradient then
+/// need no transposed copies; checkpoints store `W` under its Hugging Face name.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    weight_t: Tensor,
     bias: Option<Tensor>,
     lora: Option<(Tensor, Tensor, f64)>,
     /// The weight is not trained (LoRA's base): its gradient is never computed.
     frozen: bool,
 }
 
-/// `x·Wᵀ`; for a frozen weight on the CPU, through the op whose backward skips `∂W`.
-fn project(x: &Tensor, weight: &Tensor, frozen: bool) -> candle_core::Result<Tensor> {
+/// `x·R` (`R` is `[in, out]`); for a frozen `R` on the CPU, through the op whose backward
+/// skips `∂R`.
+fn project(x: &Tensor, rhs: &Tensor, frozen: bool) -> candle_core::Result<Tensor> {
     if frozen && x.device().is_cpu() {
-        x.contiguous()?.apply_op1(crate::fast::FrozenMatmul {
-            weight: weight.clone(),
-        })
+        x.contiguous()?
+            .apply_op1(crate::fast::FrozenMatmul { rhs: rhs.clone() })
     } else {
-        x.matmul(&weight.t()?)
+        x.matmul(rhs)
     }
 }
 
@@ -63,7 +65,7 @@ impl Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let flat = x.reshape((b * t, d))?;
-        let mut y = project(&flat, &self.weight, self.frozen)?;
+        let mut y = project(&flat, &self.weight_t, self.frozen)?;
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
         }
@@ -77,8 +79,8 @@ impl Linear {
     /// The weight with the adapter merged in.
     fn merged(&self) -> candle_core::Result<Tensor> {
         match &self.lora {
-            Some((a, b, scale)) => self.weight.add(&(b.matmul(a)? * *scale)?),
-            None => Ok(self.weight.clone()),
+            Some((a, b, scale)) => self.weight_t.t()?.add(&(b.matmul(a)? * *scale)?),
+            None => self.weight_t.t()?.contiguous(),
         }
     }
 }
@@ -181,6 +183,22 @@ impl Loader<'_> {
         }
     }
 
+    /// Like [`Self::take`] for a projection weight `[out, in]`, kept transposed.
+    fn take_t(&mut self, name: &str, shape: &[usize], trainable: bool) -> Result<Tensor> {
+        let t = self
+            .weights
+            .remove(name)
+            .with_context(|| format!("the weights have no tensor {name}"))?;
+        if t.dims() != shape {
+            bail!("tensor {name} has shape {:?}, expected {shape:?}", t.dims());
+        }
+        self.weights.insert(name.to_owned(), t.t()?.contiguous()?);
+        let [out, inp] = shape else {
+            bail!("{name} is not a matrix");
+        };
+        self.take(name, &[*inp, *out], trainable)
+    }
+
     fn linear(
         &mut self,
         prefix: &str,
@@ -190,7 +208,7 @@ impl Loader<'_> {
         bias: bool,
     ) -> Result<Linear> {
         let full = self.lora.is_none();
-        let weight = self.take(&format!("{prefix}.{short}.weight"), &[out, inp], full)?;
+        let weight_t = self.take_t(&format!("{prefix}.{short}.weight"), &[out, inp], full)?;
         let bias = if bias {
             Some(self.take(&format!("{prefix}.{short}.bias"), &[out], full)?)
         } else {
@@ -214,7 +232,7 @@ impl Loader<'_> {
             _ => None,
         };
         Ok(Linear {
-            weight,
+            weight_t,
             bias,
             lora: adapter,
             frozen: !full,
@@ -280,7 +298,7 @@ impl Decoder {
             None
         } else {
             Some(Linear {
-                weight: ctx.take("lm_head.weight", &[config.vocab_size, h], full)?,
+                weight_t: ctx.take_t("lm_head.weight", &[config.vocab_size, h], full)?,
                 bias: None,
                 lora: None,
                 frozen: !full,
@@ -468,7 +486,11 @@ impl Decoder {
             Some(head) => head.forward(&x),
             None => {
                 let (b, t, hdim) = x.dims3()?;
-                project(&x.reshape((b * t, hdim))?, &self.embed, self.frozen)?.reshape((b, t, ()))
+                project(&x.reshape((b * t, hdim))?, &self.embed.t()?, self.frozen)?.reshape((
+                    b,
+                    t,
+                    (),
+                ))
             }
         }
     }
@@ -508,7 +530,10 @@ impl Decoder {
         }
         out.insert("model.norm.weight".to_owned(), self.norm.detach());
         if let Some(head) = &self.lm_head {
-            out.insert("lm_head.weight".to_owned(), head.weight.detach());
+            out.insert(
+                "lm_head.weight".to_owned(),
+                head.weight_t.t()?.contiguous()?.detach(),
+            );
         }
         Ok(out)
     }
