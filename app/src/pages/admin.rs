@@ -177,6 +177,32 @@ pub async fn register_model(
     .await
 }
 
+/// Registers a local model (admins only): a Hugging Face folder on the server, run by
+/// Verdict's own generation, enabled for the arena.
+#[server(endpoint = "admin/register_local_model")]
+pub async fn register_local_model(name: String, path: String) -> Result<i64, AppError> {
+    use crate::auth::ssr;
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        let (name, path) = (name.trim(), path.trim());
+        if name.is_empty() {
+            return Err(AppError::Unprocessable("name the model".into()));
+        }
+        let dir = std::path::Path::new(path);
+        for file in ["config.json", "tokenizer.json"] {
+            if !dir.join(file).is_file() {
+                return Err(AppError::Unprocessable(format!(
+                    "{path} is not a Hugging Face model folder on the server (no {file})"
+                )));
+            }
+        }
+        let config = serde_json::json!({"path": path});
+        Ok(db::arena::register_model(&state.pool, name, "local", &config).await?)
+    })
+    .await
+}
+
 /// The admin page.
 #[component]
 pub fn AdminPage() -> impl IntoView {
@@ -210,8 +236,15 @@ pub fn AdminPage() -> impl IntoView {
 fn ModelsPanel() -> impl IntoView {
     let update = ServerAction::<UpdateModel>::new();
     let register = ServerAction::<RegisterModel>::new();
+    let register_local = ServerAction::<RegisterLocalModel>::new();
     let models = Resource::new(
-        move || (update.version().get(), register.version().get()),
+        move || {
+            (
+                update.version().get(),
+                register.version().get(),
+                register_local.version().get(),
+            )
+        },
         |_| list_models(),
     );
     view! {
@@ -265,6 +298,17 @@ fn ModelsPanel() -> impl IntoView {
             </ActionForm>
             {move || match register.value().get() {
                 Some(Ok(_)) => Some(view! { <p class="ok" role="status">"Model added and enabled for the arena."</p> }.into_any()),
+                Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
+                None => None,
+            }}
+            <h3>"Add a local model"</h3>
+            <ActionForm action=register_local attr:class="row-form" attr:aria-label="Add a local model">
+                <label>"Name" <input type="text" name="name" required/></label>
+                <label>"Folder on the server" <input type="text" name="path" required placeholder="/srv/models/SmolLM2-135M-Instruct"/></label>
+                <button type="submit" class="button">"Add"</button>
+            </ActionForm>
+            {move || match register_local.value().get() {
+                Some(Ok(_)) => Some(view! { <p class="ok" role="status">"Local model added and enabled for the arena."</p> }.into_any()),
                 Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
                 None => None,
             }}
