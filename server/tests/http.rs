@@ -937,11 +937,18 @@ async fn admins_upload_imports_with_a_preview_first(pool: sqlx::PgPool) {
 async fn admins_register_local_models_by_folder(pool: sqlx::PgPool) {
     let app = router(&pool);
     create_admin(&pool, "root", "correct horse").await;
-    let admin = login(&app, "root", "correct%20horse").await.session_cookie().unwrap();
+    let admin = login(&app, "root", "correct%20horse")
+        .await
+        .session_cookie()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     trainer::tiny::init_tiny(dir.path(), &trainer::tiny::TinySpec::default()).unwrap();
     let form = format!("name=tiny&path={}", dir.path().display());
-    let ok = send(&app, post_form("/api/admin/register_local_model", &form, Some(&admin))).await;
+    let ok = send(
+        &app,
+        post_form("/api/admin/register_local_model", &form, Some(&admin)),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     let (kind, config): (String, serde_json::Value) =
         sqlx::query_as("select kind, config from model where name = 'tiny'")
@@ -952,11 +959,24 @@ async fn admins_register_local_models_by_folder(pool: sqlx::PgPool) {
     assert_eq!(config["path"], dir.path().display().to_string());
     let missing = send(
         &app,
-        post_form("/api/admin/register_local_model", "name=ghost&path=/nonexistent", Some(&admin)),
+        post_form(
+            "/api/admin/register_local_model",
+            "name=ghost&path=/nonexistent",
+            Some(&admin),
+        ),
     )
     .await;
-    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.body);
+    assert_eq!(
+        missing.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        missing.body
+    );
     assert!(missing.body.contains("no config.json"), "{}", missing.body);
-    let again = send(&app, post_form("/api/admin/register_local_model", &form, Some(&admin))).await;
+    let again = send(
+        &app,
+        post_form("/api/admin/register_local_model", &form, Some(&admin)),
+    )
+    .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
 }
