@@ -86,6 +86,9 @@ pub struct TrainArgs {
     /// Write one JSON object per optimiser step here.
     #[arg(long)]
     pub metrics_out: Option<PathBuf>,
+    /// Continue an earlier run (same model, data and settings) from its checkpoint folder.
+    #[arg(long)]
+    pub resume_from: Option<PathBuf>,
 }
 
 /// Parses `sigmoid:1,sft:0.1`.
@@ -143,6 +146,7 @@ impl TrainArgs {
                 seed: self.seed,
             }),
             save_every: self.save_every,
+            resume_from: self.resume_from.clone(),
         })
     }
 }
@@ -168,6 +172,17 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut write_error = None;
+    // Ctrl-C stops between steps; the weights so far are still written.
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        let flag = cancel.clone();
+        handle.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nstopping after this step…");
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
     let summary = trainer::train(
         &cfg,
         &args.model,
@@ -191,7 +206,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
                 write_error.get_or_insert(e);
             }
         },
-        None,
+        Some(&cancel),
     )?;
     bar.finish();
     if let Some(e) = write_error {

@@ -321,3 +321,86 @@ pub fn batch(
     }
     b
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_tokenizer() -> (tempfile::TempDir, Tokenizer) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::tiny::init_tiny(dir.path(), &crate::tiny::TinySpec::default()).unwrap();
+        let tok = Tokenizer::load(dir.path(), &[256]).unwrap();
+        (dir, tok)
+    }
+
+    #[test]
+    fn plain_rows_tokenize_as_trl_does() {
+        let (_dir, tok) = tiny_tokenizer();
+        let row: Row = serde_json::from_str(
+            r#"{"prompt": "Hi", "chosen": " yes", "rejected": " no<|endoftext|>"}"#,
+        )
+        .unwrap();
+        let ex = tokenize(&[row], &tok).unwrap();
+        let Example::Paired {
+            prompt,
+            chosen,
+            rejected,
+            confidence,
+        } = &ex[0]
+        else {
+            panic!()
+        };
+        assert_eq!(prompt, &[u32::from(b'H'), u32::from(b'i')]);
+        // EOS appended once (not twice when the text already ends with it).
+        assert_eq!(
+            chosen,
+            &[32, u32::from(b'y'), u32::from(b'e'), u32::from(b's'), 256]
+        );
+        assert_eq!(rejected, &[32, u32::from(b'n'), u32::from(b'o'), 256]);
+        assert_eq!(*confidence, 1.0);
+        // Batches: chosen rows, then rejected rows, padded right, masks over the completion.
+        let b = batch(&ex, &[0], Some(5), 256);
+        assert_eq!((b.rows, b.len), (2, 5));
+        assert_eq!(&b.completion[..5], &[0.0, 0.0, 1.0, 1.0, 1.0]);
+        assert_eq!(&b.attention[5..], &[1.0, 1.0, 1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn chat_rows_use_the_chat_template() {
+        let (_dir, tok) = tiny_tokenizer();
+        let row: Row = serde_json::from_str(
+            r#"{"prompt": [{"role": "user", "content": "Hi"}],
+                "chosen": [{"role": "assistant", "content": "Yo"}],
+                "rejected": [{"role": "assistant", "content": "No"}], "confidence": 0.8}"#,
+        )
+        .unwrap();
+        let ex = tokenize(&[row], &tok).unwrap();
+        let Example::Paired {
+            prompt,
+            chosen,
+            confidence,
+            ..
+        } = &ex[0]
+        else {
+            panic!()
+        };
+        assert_eq!(tok.decode(prompt).unwrap(), "user\nHi\nassistant\n");
+        assert_eq!(prompt[0], 257, "<|im_start|>");
+        assert_eq!(tok.decode(chosen).unwrap(), "Yo\n");
+        assert_eq!(
+            chosen[chosen.len() - 2],
+            258,
+            "<|im_end|> closes the answer"
+        );
+        assert_eq!(*confidence, 0.8);
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        std::fs::write(&path, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\"}\n").unwrap();
+        let err = read_jsonl(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+}

@@ -102,6 +102,65 @@ impl Optimizer {
         self.step
     }
 
+    /// The moments as named tensors (`{k}.m`, `{k}.v` for variable k), for checkpoints.
+    ///
+    /// # Errors
+    /// Tensor failures.
+    pub fn state(&self) -> Result<std::collections::HashMap<String, Tensor>> {
+        let mut out = std::collections::HashMap::new();
+        for (k, var) in self.vars.iter().enumerate() {
+            let shape = var.as_tensor().shape().clone();
+            let device = var.as_tensor().device();
+            let (m, v) = if let Some((m, v)) = &self.moments[k] {
+                (m.clone(), v.clone())
+            } else {
+                let guard = self.cpu_moments[k]
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("optimizer state poisoned"))?;
+                if guard.0.is_empty() {
+                    continue;
+                }
+                (
+                    Tensor::from_slice(&guard.0, &shape, device)?,
+                    Tensor::from_slice(&guard.1, &shape, device)?,
+                )
+            };
+            out.insert(format!("{k}.m"), m);
+            out.insert(format!("{k}.v"), v);
+        }
+        Ok(out)
+    }
+
+    /// Restores moments saved by [`Self::state`] and the step count.
+    ///
+    /// # Errors
+    /// Missing or mis-shaped tensors.
+    pub fn restore(
+        &mut self,
+        state: &std::collections::HashMap<String, Tensor>,
+        steps: usize,
+    ) -> Result<()> {
+        self.step = steps;
+        for (k, var) in self.vars.iter().enumerate() {
+            let (Some(m), Some(v)) = (state.get(&format!("{k}.m")), state.get(&format!("{k}.v")))
+            else {
+                continue;
+            };
+            if m.shape() != var.as_tensor().shape() {
+                bail!("the optimizer state does not match the model (variable {k})");
+            }
+            if var.device().is_cpu() {
+                let mut guard = self.cpu_moments[k]
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("optimizer state poisoned"))?;
+                *guard = (m.flatten_all()?.to_vec1()?, v.flatten_all()?.to_vec1()?);
+            } else {
+                self.moments[k] = Some((m.clone(), v.clone()));
+            }
+        }
+        Ok(())
+    }
+
     /// The gradients of this optimiser's variables, in its order, added to `acc` (gradient
     /// accumulation across micro-batches).
     ///

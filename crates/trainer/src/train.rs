@@ -53,6 +53,9 @@ pub struct TrainConfig {
     pub lora: Option<LoraConfig>,
     /// Save a checkpoint every this many steps.
     pub save_every: Option<usize>,
+    /// Continue from a checkpoint folder of an earlier run with the same model, data and
+    /// configuration (its trainable weights, optimiser state and step).
+    pub resume_from: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -74,8 +77,20 @@ impl Default for TrainConfig {
             shuffle: true,
             lora: None,
             save_every: None,
+            resume_from: None,
         }
     }
+}
+
+/// What a checkpoint records besides the weights, to resume from it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainerState {
+    /// Optimiser steps taken.
+    pub step: usize,
+    /// Steps the run was going to take.
+    pub total_steps: usize,
+    /// Trainable variables (names, in order).
+    pub variables: Vec<String>,
 }
 
 /// One optimiser step's report.
@@ -233,6 +248,12 @@ pub fn train(
     };
     let vars: Vec<_> = model.params().iter().map(|(_, v)| v.clone()).collect();
     let mut opt = Optimizer::new(cfg.optimizer, vars, cfg.weight_decay);
+    // Resuming: the reference log-probs above came from the starting model, as in the
+    // original run; now the trained variables and the optimiser state come back.
+    let mut resumed = 0;
+    if let Some(dir) = &cfg.resume_from {
+        resumed = restore(&model, &mut opt, dir)?;
+    }
     let micro_per_epoch = examples.len().div_ceil(cfg.batch_size);
     let steps_per_epoch = micro_per_epoch.div_ceil(cfg.grad_accum);
     let mut total_steps = steps_per_epoch * cfg.epochs.max(1);
@@ -252,6 +273,11 @@ pub fn train(
         for (s, group) in micro.chunks(cfg.grad_accum).enumerate() {
             if step >= total_steps {
                 break 'epochs;
+            }
+            if step < resumed {
+                // Replayed, not trained: the shuffles above consume the generator as before.
+                step += 1;
+                continue;
             }
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 cancelled = true;
@@ -310,7 +336,14 @@ pub fn train(
                 && step % every == 0
                 && step < total_steps
             {
-                save(&model, model_dir, &out.join(format!("checkpoint-{step}")))?;
+                checkpoint(
+                    &model,
+                    &opt,
+                    model_dir,
+                    &out.join(format!("checkpoint-{step}")),
+                    step,
+                    total_steps,
+                )?;
             }
         }
     }
@@ -335,6 +368,70 @@ fn accumulate_metrics(acc: &mut Metrics, m: &Metrics, n: usize) {
     acc.rewards_margins += m.rewards_margins * w;
     acc.logps_chosen += m.logps_chosen * w;
     acc.logps_rejected += m.logps_rejected * w;
+}
+
+/// A resumable checkpoint: the Hugging Face folder plus the trainable variables as trained
+/// (adapters unmerged), the optimiser state and the step. Written to a temporary folder and
+/// renamed, so that a crash never leaves a half-written checkpoint.
+fn checkpoint(
+    model: &Decoder,
+    opt: &Optimizer,
+    model_dir: &Path,
+    dir: &Path,
+    step: usize,
+    total_steps: usize,
+) -> Result<()> {
+    let tmp = dir.with_extension("partial");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    save(model, model_dir, &tmp)?;
+    let vars: HashMap<String, Tensor> = model
+        .params()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
+        .collect();
+    candle_core::safetensors::save(&vars, tmp.join("trainable.safetensors"))?;
+    candle_core::safetensors::save(&opt.state()?, tmp.join("optimizer.safetensors"))?;
+    let state = TrainerState {
+        step,
+        total_steps,
+        variables: model.params().iter().map(|(n, _)| n.clone()).collect(),
+    };
+    std::fs::write(
+        tmp.join("trainer_state.json"),
+        serde_json::to_string_pretty(&state)?,
+    )?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::rename(&tmp, dir)?;
+    Ok(())
+}
+
+/// Restores a checkpoint into the model and optimiser; returns its step.
+fn restore(model: &Decoder, opt: &mut Optimizer, dir: &Path) -> Result<usize> {
+    let state: TrainerState = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("trainer_state.json"))
+            .with_context(|| format!("{} is not a resumable checkpoint", dir.display()))?,
+    )?;
+    let names: Vec<String> = model.params().iter().map(|(n, _)| n.clone()).collect();
+    if names != state.variables {
+        bail!(
+            "the checkpoint was trained with other variables (full fine-tuning vs LoRA, or another model)"
+        );
+    }
+    let vars = candle_core::safetensors::load(dir.join("trainable.safetensors"), model.device())?;
+    for (name, var) in model.params() {
+        let t = vars
+            .get(name)
+            .with_context(|| format!("the checkpoint has no {name}"))?;
+        var.set(t)?;
+    }
+    let moments =
+        candle_core::safetensors::load(dir.join("optimizer.safetensors"), model.device())?;
+    opt.restore(&moments, state.step)?;
+    Ok(state.step)
 }
 
 /// Writes a Hugging Face folder: weights (adapters merged), config and tokenizer files.

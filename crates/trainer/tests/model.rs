@@ -277,3 +277,124 @@ fn saving_merges_adapters_and_reloads() {
         "merged weights reproduce the adapted model: {diff}"
     );
 }
+
+#[test]
+fn resuming_from_a_checkpoint_continues_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny(dir.path(), &TinySpec::default());
+    let rows: Vec<trainer::data::Row> = (0..8)
+        .map(|k| {
+            serde_json::from_value(serde_json::json!({
+                "prompt": format!("Q{k}?"), "chosen": format!(" good {k}"), "rejected": " bad"
+            }))
+            .unwrap()
+        })
+        .collect();
+    for lora in [
+        None,
+        Some(LoraConfig {
+            rank: 2,
+            ..LoraConfig::default()
+        }),
+    ] {
+        let cfg = trainer::TrainConfig {
+            lr: 1e-3,
+            epochs: 2,
+            batch_size: 2,
+            save_every: Some(3),
+            lora: lora.clone(),
+            ..trainer::TrainConfig::default()
+        };
+        let straight = tempfile::tempdir().unwrap();
+        let mut full_run = Vec::new();
+        trainer::train(
+            &cfg,
+            dir.path(),
+            &rows,
+            straight.path(),
+            &mut |r| full_run.push(r.metrics.loss),
+            None,
+        )
+        .unwrap();
+        assert_eq!(full_run.len(), 8);
+        let ckpt = straight.path().join("checkpoint-3");
+        assert!(
+            ckpt.join("trainer_state.json").exists() && ckpt.join("model.safetensors").exists()
+        );
+        let resumed_out = tempfile::tempdir().unwrap();
+        let resume = trainer::TrainConfig {
+            resume_from: Some(ckpt),
+            ..cfg.clone()
+        };
+        let mut rest = Vec::new();
+        let summary = trainer::train(
+            &resume,
+            dir.path(),
+            &rows,
+            resumed_out.path(),
+            &mut |r| rest.push((r.step, r.metrics.loss)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(summary.steps, 8);
+        assert_eq!(rest.first().map(|r| r.0), Some(4), "continues after step 3");
+        for (step, loss) in rest {
+            let want = full_run[step - 1];
+            assert!(
+                (loss - want).abs() < 1e-5,
+                "step {step}: {loss} vs {want} (lora: {})",
+                lora.is_some()
+            );
+        }
+        let a = trainer::model::load_weights(straight.path(), &Device::Cpu).unwrap();
+        let b = trainer::model::load_weights(resumed_out.path(), &Device::Cpu).unwrap();
+        for (name, t) in &a {
+            let d = (t - &b[name])
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(d < 1e-5, "{name}: {d}");
+        }
+    }
+}
+
+#[test]
+fn cancelling_stops_between_steps_and_keeps_the_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny(dir.path(), &TinySpec::default());
+    let rows: Vec<trainer::data::Row> = (0..6)
+        .map(|k| {
+            serde_json::from_value(
+                serde_json::json!({"prompt": format!("Q{k}"), "chosen": " a", "rejected": " b"}),
+            )
+            .unwrap()
+        })
+        .collect();
+    let cfg = trainer::TrainConfig {
+        batch_size: 1,
+        lr: 1e-3,
+        ..trainer::TrainConfig::default()
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let out = tempfile::tempdir().unwrap();
+    let summary = trainer::train(
+        &cfg,
+        dir.path(),
+        &rows,
+        out.path(),
+        &mut |r| {
+            if r.step == 2 {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+        Some(&cancel),
+    )
+    .unwrap();
+    assert!(summary.cancelled);
+    assert_eq!(summary.steps, 2);
+    assert!(out.path().join("model.safetensors").exists());
+}

@@ -164,6 +164,7 @@ fn dpo_matches_trl_before_and_after_three_sgd_steps() {
         shuffle: false,
         lora: None,
         save_every: None,
+        resume_from: None,
     };
     let out = tempfile::tempdir().unwrap();
     let mut steps: Vec<StepReport> = Vec::new();
