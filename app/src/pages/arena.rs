@@ -291,13 +291,7 @@ fn Battle() -> impl IntoView {
         }
     };
     let handle = window_event_listener(leptos::ev::keydown, move |e| {
-        let typing = e
-            .target()
-            .and_then(|t| {
-                leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(t).ok()
-            })
-            .is_some_and(|el| matches!(el.tag_name().as_str(), "TEXTAREA" | "INPUT" | "SELECT"));
-        if typing || e.ctrl_key() || e.meta_key() || e.alt_key() {
+        if !crate::components::shortcuts::is_shortcut(&e) {
             return;
         }
         match e.key().as_str() {

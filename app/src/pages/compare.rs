@@ -267,13 +267,7 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
     // Keyboard: 1/← A, 2/→ B, 3/↑ tie, 4/↓ both bad, n or Enter for the next item, s to skip,
     // g for the guidelines.
     let handle = window_event_listener(leptos::ev::keydown, move |e| {
-        let typing = e
-            .target()
-            .and_then(|t| {
-                leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(t).ok()
-            })
-            .is_some_and(|el| matches!(el.tag_name().as_str(), "TEXTAREA" | "INPUT" | "SELECT"));
-        if typing || e.ctrl_key() || e.meta_key() || e.alt_key() {
+        if !crate::components::shortcuts::is_shortcut(&e) {
             return;
         }
         match e.key().as_str() {

@@ -61,14 +61,7 @@ pub async fn project(pool: &PgPool) -> Result<i64> {
     .bind(ARENA_PROJECT)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query(
-        "insert into guideline_version (project_id, version, text) \
-         select project_id, guidelines_version, guidelines from project where project_id = $1 \
-         on conflict do nothing",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    crate::imports::record_guidelines(&mut tx, id).await?;
     tx.commit().await?;
     Ok(id)
 }

@@ -79,15 +79,24 @@ pub async fn pairwise_project(db: &mut PgConnection, name: &str) -> Result<i64> 
     .bind(name)
     .fetch_one(&mut *db)
     .await?;
+    record_guidelines(db, id).await?;
+    Ok(id)
+}
+
+/// Records a project's current guidelines as a version, if that version is not recorded yet.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn record_guidelines(db: &mut PgConnection, project_id: i64) -> Result<()> {
     sqlx::query(
         "insert into guideline_version (project_id, version, text) \
          select project_id, guidelines_version, guidelines from project where project_id = $1 \
          on conflict do nothing",
     )
-    .bind(id)
+    .bind(project_id)
     .execute(db)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// The id of the item with this external key in the project, created with its responses (in

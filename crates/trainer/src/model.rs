@@ -165,7 +165,8 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn take(&mut self, name: &str, shape: &[usize], trainable: bool) -> Result<Tensor> {
+    /// Removes a tensor from the map, checking its shape.
+    fn remove(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let t = self
             .weights
             .remove(name)
@@ -173,6 +174,11 @@ impl Loader<'_> {
         if t.dims() != shape {
             bail!("tensor {name} has shape {:?}, expected {shape:?}", t.dims());
         }
+        Ok(t)
+    }
+
+    fn take(&mut self, name: &str, shape: &[usize], trainable: bool) -> Result<Tensor> {
+        let t = self.remove(name, shape)?;
         if trainable {
             let v = Var::from_tensor(&t)?;
             let tensor = v.as_tensor().clone();
@@ -185,13 +191,7 @@ impl Loader<'_> {
 
     /// Like [`Self::take`] for a projection weight `[out, in]`, kept transposed.
     fn take_t(&mut self, name: &str, shape: &[usize], trainable: bool) -> Result<Tensor> {
-        let t = self
-            .weights
-            .remove(name)
-            .with_context(|| format!("the weights have no tensor {name}"))?;
-        if t.dims() != shape {
-            bail!("tensor {name} has shape {:?}, expected {shape:?}", t.dims());
-        }
+        let t = self.remove(name, shape)?;
         self.weights.insert(name.to_owned(), t.t()?.contiguous()?);
         let [out, inp] = shape else {
             bail!("{name} is not a matrix");

@@ -50,6 +50,18 @@ fn ids(device: &Device) -> (Tensor, Tensor, Tensor) {
     )
 }
 
+/// `n` small preference rows.
+fn rows(n: usize) -> Vec<trainer::data::Row> {
+    (0..n)
+        .map(|k| {
+            serde_json::from_value(serde_json::json!({
+                "prompt": format!("Q{k}?"), "chosen": format!(" good {k}"), "rejected": " bad"
+            }))
+            .unwrap()
+        })
+        .collect()
+}
+
 fn dpo_loss(model: &Decoder, lora_ref: Option<&Tensor>) -> Tensor {
     let device = Device::Cpu;
     let (ids, attn, comp) = ids(&device);
@@ -282,14 +294,7 @@ fn saving_merges_adapters_and_reloads() {
 fn resuming_from_a_checkpoint_continues_the_same_run() {
     let dir = tempfile::tempdir().unwrap();
     tiny(dir.path(), &TinySpec::default());
-    let rows: Vec<trainer::data::Row> = (0..8)
-        .map(|k| {
-            serde_json::from_value(serde_json::json!({
-                "prompt": format!("Q{k}?"), "chosen": format!(" good {k}"), "rejected": " bad"
-            }))
-            .unwrap()
-        })
-        .collect();
+    let rows = rows(8);
     for lora in [
         None,
         Some(LoraConfig {
@@ -366,14 +371,7 @@ fn resuming_from_a_checkpoint_continues_the_same_run() {
 fn cancelling_stops_between_steps_and_keeps_the_weights() {
     let dir = tempfile::tempdir().unwrap();
     tiny(dir.path(), &TinySpec::default());
-    let rows: Vec<trainer::data::Row> = (0..6)
-        .map(|k| {
-            serde_json::from_value(
-                serde_json::json!({"prompt": format!("Q{k}"), "chosen": " a", "rejected": " b"}),
-            )
-            .unwrap()
-        })
-        .collect();
+    let rows = rows(6);
     let cfg = trainer::TrainConfig {
         batch_size: 1,
         lr: 1e-3,
