@@ -377,15 +377,29 @@ pub struct ExportQuery {
     pub include_llm_judge: bool,
 }
 
-fn export_query(
+/// The checks every export route shares: researchers and admins only, a readable query.
+async fn export_request(
+    state: &AppState,
+    session: &Session,
     q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<ExportQuery, AppError> {
+    require_role(state, session, &[Role::Researcher, Role::Admin]).await?;
     let axum::extract::Query(mut q) = q.map_err(|e| AppError::BadRequest(e.body_text()))?;
     q.project = q
         .project
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty());
     Ok(q)
+}
+
+/// The DPO pairs an export query asks for, with the judgement sources counted.
+async fn dpo_rows(
+    state: &AppState,
+    q: &ExportQuery,
+) -> Result<(Vec<db::exports::DpoPair>, &'static [&'static str]), AppError> {
+    let sources = crate::export::dpo_sources(q.include_llm_judge);
+    let rows = db::exports::dpo_majority(&state.pool, q.project.as_deref(), sources).await?;
+    Ok((rows, sources))
 }
 
 fn download(
@@ -429,8 +443,7 @@ async fn export_votes(
     session: Session,
     q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, AppError> {
-    require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
-    let q = export_query(q)?;
+    let q = export_request(&state, &session, q).await?;
     let format = q.format.unwrap_or(crate::export::Format::Jsonl);
     let rows = db::exports::votes(&state.pool, q.project.as_deref()).await?;
     let bytes = crate::export::votes_bytes(&rows, format).map_err(AppError::internal)?;
@@ -449,11 +462,9 @@ async fn export_dpo(
     session: Session,
     q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, AppError> {
-    require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
-    let q = export_query(q)?;
+    let q = export_request(&state, &session, q).await?;
     let format = q.format.unwrap_or(crate::export::Format::Jsonl);
-    let sources = crate::export::dpo_sources(q.include_llm_judge);
-    let rows = db::exports::dpo_majority(&state.pool, q.project.as_deref(), sources).await?;
+    let (rows, _) = dpo_rows(&state, &q).await?;
     let bytes = crate::export::dpo_bytes(&rows, format).map_err(AppError::internal)?;
     Ok(download(
         bytes,
@@ -470,10 +481,8 @@ async fn export_dpo_card(
     session: Session,
     q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, AppError> {
-    require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
-    let q = export_query(q)?;
-    let sources = crate::export::dpo_sources(q.include_llm_judge);
-    let rows = db::exports::dpo_majority(&state.pool, q.project.as_deref(), sources).await?;
+    let q = export_request(&state, &session, q).await?;
+    let (rows, sources) = dpo_rows(&state, &q).await?;
     let card = crate::export::dpo_card(&rows, q.project.as_deref(), sources);
     Ok(download(
         card.into_bytes(),

@@ -213,6 +213,15 @@ fn events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The event stream of a battle, read to its end.
+async fn watch(app: &Router, battle: i64, cookie: &str) -> (StatusCode, String, Option<String>) {
+    call(
+        app,
+        get(&format!("/api/v1/arena/battles/{battle}/events"), cookie),
+    )
+    .await
+}
+
 async fn start(app: &Router, cookie: Option<&str>) -> (i64, String) {
     let (status, body, set) = call(app, form("/api/arena/start", "prompt=Why%3F", cookie)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -233,11 +242,7 @@ async fn a_battle_streams_both_answers_then_takes_one_vote(pool: sqlx::PgPool) {
         .unwrap();
     let app = router(&pool);
     let (battle, cookie) = start(&app, None).await;
-    let (status, body, _) = call(
-        &app,
-        get(&format!("/api/v1/arena/battles/{battle}/events"), &cookie),
-    )
-    .await;
+    let (status, body, _) = watch(&app, battle, &cookie).await;
     assert_eq!(status, StatusCode::OK);
     let evs = events(&body);
     let deltas: String = evs
@@ -285,11 +290,7 @@ async fn a_battle_streams_both_answers_then_takes_one_vote(pool: sqlx::PgPool) {
     assert_eq!((project.as_str(), source.as_str()), ("Arena", "human"));
 
     // The same battle does not generate twice; another annotator cannot watch it.
-    let (_, again, _) = call(
-        &app,
-        get(&format!("/api/v1/arena/battles/{battle}/events"), &cookie),
-    )
-    .await;
+    let (_, again, _) = watch(&app, battle, &cookie).await;
     assert!(
         events(&again)
             .iter()
@@ -297,14 +298,7 @@ async fn a_battle_streams_both_answers_then_takes_one_vote(pool: sqlx::PgPool) {
                 && d["message"].as_str().unwrap().contains("already answered"))
     );
     let (_, _, other) = call(&app, form("/api/annotate/home", "", None)).await;
-    let (status, _, _) = call(
-        &app,
-        get(
-            &format!("/api/v1/arena/battles/{battle}/events"),
-            &other.unwrap(),
-        ),
-    )
-    .await;
+    let (status, _, _) = watch(&app, battle, &other.unwrap()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
@@ -314,11 +308,7 @@ async fn a_failed_answer_shows_in_its_pane_and_the_battle_is_not_counted(pool: s
     models(&pool, &base, &["echo", "broken"]).await;
     let app = router(&pool);
     let (battle, cookie) = start(&app, None).await;
-    let (_, body, _) = call(
-        &app,
-        get(&format!("/api/v1/arena/battles/{battle}/events"), &cookie),
-    )
-    .await;
+    let (_, body, _) = watch(&app, battle, &cookie).await;
     let evs = events(&body);
     let failed: Vec<&Value> = evs
         .iter()
@@ -382,11 +372,7 @@ async fn local_models_answer_in_the_arena(pool: sqlx::PgPool) {
     }
     let app = router(&pool);
     let (battle, cookie) = start(&app, None).await;
-    let (_, body, _) = call(
-        &app,
-        get(&format!("/api/v1/arena/battles/{battle}/events"), &cookie),
-    )
-    .await;
+    let (_, body, _) = watch(&app, battle, &cookie).await;
     let evs = events(&body);
     assert!(evs.iter().all(|(n, _)| n != "failed"), "{body}");
     assert!(
@@ -403,11 +389,7 @@ async fn local_models_answer_in_the_arena(pool: sqlx::PgPool) {
     .await
     .unwrap();
     let (battle, _) = start(&app, Some(&cookie)).await;
-    let (_, body, _) = call(
-        &app,
-        get(&format!("/api/v1/arena/battles/{battle}/events"), &cookie),
-    )
-    .await;
+    let (_, body, _) = watch(&app, battle, &cookie).await;
     let failed: Vec<String> = events(&body)
         .into_iter()
         .filter(|(n, _)| n == "failed")

@@ -10,3 +10,15 @@ pub fn is_shortcut(e: &leptos::ev::KeyboardEvent) -> bool {
         .is_some_and(|el| matches!(el.tag_name().as_str(), "TEXTAREA" | "INPUT" | "SELECT"));
     !(typing || e.ctrl_key() || e.meta_key() || e.alt_key())
 }
+
+/// The verdict a key stands for: 1/← left, 2/→ right, 3/↑ tie, 4/↓ both bad.
+#[must_use]
+pub fn choice_for_key(key: &str) -> Option<&'static str> {
+    match key {
+        "1" | "ArrowLeft" => Some("left"),
+        "2" | "ArrowRight" => Some("right"),
+        "3" | "ArrowUp" => Some("tie"),
+        "4" | "ArrowDown" => Some("both_bad"),
+        _ => None,
+    }
+}

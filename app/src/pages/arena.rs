@@ -294,11 +294,12 @@ fn Battle() -> impl IntoView {
         if !crate::components::shortcuts::is_shortcut(&e) {
             return;
         }
+        if let Some(choice) = crate::components::shortcuts::choice_for_key(&e.key()) {
+            cast(choice);
+            e.prevent_default();
+            return;
+        }
         match e.key().as_str() {
-            "1" | "ArrowLeft" => cast("left"),
-            "2" | "ArrowRight" => cast("right"),
-            "3" | "ArrowUp" => cast("tie"),
-            "4" | "ArrowDown" => cast("both_bad"),
             "n" | "N" if revealed().is_some() || failed() => new_round(),
             _ => return,
         }

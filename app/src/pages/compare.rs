@@ -270,11 +270,12 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
         if !crate::components::shortcuts::is_shortcut(&e) {
             return;
         }
+        if let Some(choice) = crate::components::shortcuts::choice_for_key(&e.key()) {
+            cast(choice);
+            e.prevent_default();
+            return;
+        }
         match e.key().as_str() {
-            "1" | "ArrowLeft" => cast("left"),
-            "2" | "ArrowRight" => cast("right"),
-            "3" | "ArrowUp" => cast("tie"),
-            "4" | "ArrowDown" => cast("both_bad"),
             "n" | "N" | "Enter" if revealed().is_some() => next(),
             "s" | "S" if revealed().is_none() => do_skip(),
             "g" | "G" => {

@@ -51,6 +51,15 @@ pub struct Battle {
 /// # Errors
 /// Only on database failure.
 pub async fn project(pool: &PgPool) -> Result<i64> {
+    // Every battle asks: a plain read when the project exists, no write.
+    let existing: Option<i64> =
+        sqlx::query_scalar("select project_id from project where name = $1")
+            .bind(ARENA_PROJECT)
+            .fetch_optional(pool)
+            .await?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
     let mut tx = pool.begin().await?;
     let (id,): (i64,) = sqlx::query_as(
         "insert into project (name, protocol, is_arena, overlap_target, guidelines) \

@@ -29,8 +29,8 @@ pub enum Text {
 }
 
 /// One line of a training file.
+/// Other columns (such as the provenance of Verdict's export) are kept in `extra` and ignored.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Row {
     /// The prompt.
     pub prompt: Text,

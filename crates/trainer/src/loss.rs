@@ -301,7 +301,6 @@ pub fn compute(
         let per = candle_nn::ops::sigmoid(&(x * beta)?)?.affine(-1.0, 1.0)?;
         add(per.mean_all()?, w)?;
         if pairs == 0 {
-            let rewards = (pick(&ratio, &kto_rows)? * beta)?;
             let pos: Vec<u32> = kto_rows
                 .iter()
                 .zip(&kto_sign)
@@ -323,7 +322,6 @@ pub fn compute(
                 metrics.logps_rejected = mean(&pick(logps, &neg)?)?;
             }
             metrics.rewards_margins = metrics.rewards_chosen - metrics.rewards_rejected;
-            let _ = rewards;
         }
     } else if pairs == 0 {
         bail!(

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -301,7 +301,7 @@ pub fn train(
                     .collect();
                 let refs = Tensor::from_vec(refs, b.rows, &device)?;
                 let (loss, m) = loss::compute(&cfg.loss, &logps, &refs, &lengths, &b.roles)?;
-                if !metrics_finite(&m) {
+                if !m.loss.is_finite() {
                     bail!(
                         "step {}: the loss is not a finite number ({}); lower the learning rate",
                         step + 1,
@@ -353,10 +353,6 @@ pub fn train(
         output: out.to_path_buf(),
         cancelled,
     })
-}
-
-fn metrics_finite(m: &Metrics) -> bool {
-    m.loss.is_finite()
 }
 
 fn accumulate_metrics(acc: &mut Metrics, m: &Metrics, n: usize) {
@@ -441,6 +437,5 @@ fn restore(model: &Decoder, opt: &mut Optimizer, dir: &Path) -> Result<usize> {
 pub fn save(model: &Decoder, model_dir: &Path, dir: &Path) -> Result<()> {
     model.save(dir)?;
     copy_tokenizer(model_dir, dir)?;
-    let _ = DType::F32;
     Ok(())
 }

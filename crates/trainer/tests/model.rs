@@ -50,6 +50,18 @@ fn ids(device: &Device) -> (Tensor, Tensor, Tensor) {
     )
 }
 
+/// The largest absolute difference between two tensors.
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 /// `n` small preference rows.
 fn rows(n: usize) -> Vec<trainer::data::Row> {
     (0..n)
@@ -150,14 +162,7 @@ fn lora_trains_adapters_only_and_starts_at_the_base_model() {
     let (ids, attn, _) = ids(&Device::Cpu);
     let a = base.forward(&ids, Some(&attn)).unwrap();
     let b = model.forward(&ids, Some(&attn)).unwrap();
-    let diff = (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs_diff(&a, &b);
     assert_eq!(diff, 0.0, "B starts at zero");
     let grads = dpo_loss(&model, None).backward().unwrap();
     for (name, var) in model.params() {
@@ -214,14 +219,7 @@ fn logits_match_candle_transformers_llama() {
         .unwrap()
         .flatten_all()
         .unwrap();
-    let diff = (&got - &expected)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs_diff(&got, &expected);
     assert!(diff < 1e-4, "max |Δlogit| = {diff}");
     // The KV-cached path agrees with the full forward.
     let mut kv = trainer::model::KvCache::default();
@@ -232,14 +230,7 @@ fn logits_match_candle_transformers_llama() {
         .forward_cached(&input.narrow(1, 10, tokens.len() - 10).unwrap(), &mut kv)
         .unwrap();
     let cached = Tensor::cat(&[first, rest], 1).unwrap();
-    let diff = (cached - all)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs_diff(&cached, &all);
     assert!(diff < 1e-4, "cached vs full: {diff}");
 }
 
@@ -276,14 +267,7 @@ fn saving_merges_adapters_and_reloads() {
     let (ids, attn, _) = ids(&Device::Cpu);
     let a = model.forward(&ids, Some(&attn)).unwrap();
     let b = reloaded.forward(&ids, Some(&attn)).unwrap();
-    let diff = (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs_diff(&a, &b);
     assert!(
         diff < 1e-4,
         "merged weights reproduce the adapted model: {diff}"
@@ -354,14 +338,7 @@ fn resuming_from_a_checkpoint_continues_the_same_run() {
         let a = trainer::model::load_weights(straight.path(), &Device::Cpu).unwrap();
         let b = trainer::model::load_weights(resumed_out.path(), &Device::Cpu).unwrap();
         for (name, t) in &a {
-            let d = (t - &b[name])
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = max_abs_diff(t, &b[name]);
             assert!(d < 1e-5, "{name}: {d}");
         }
     }
