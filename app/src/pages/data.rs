@@ -235,14 +235,14 @@ fn ExportCard(projects: Vec<(i64, String, String, i64)>) -> impl IntoView {
     let link = |path: &str, project: Option<&str>, format: &str| {
         let mut q = vec![format!("format={format}")];
         if let Some(p) = project {
-            q.push(format!("project={}", urlencode(p)));
+            q.push(format!("project={}", crate::url::encode(p)));
         }
         format!("/api/v1/exports/{path}?{}", q.join("&"))
     };
     let row = move |name: Option<String>, label: String, protocol: String, items: String| {
         let p = name.as_deref();
         let card = match p {
-            Some(p) => format!("/api/v1/exports/dpo/card?project={}", urlencode(p)),
+            Some(p) => format!("/api/v1/exports/dpo/card?project={}", crate::url::encode(p)),
             None => "/api/v1/exports/dpo/card".to_owned(),
         };
         view! {
@@ -278,17 +278,4 @@ fn ExportCard(projects: Vec<(i64, String, String, i64)>) -> impl IntoView {
             </div>
         </section>
     }
-}
-
-/// Percent-encodes a query value.
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

@@ -33,16 +33,6 @@ fn query_from_url(q: &leptos_router::params::ParamsMap) -> LeaderboardQuery {
 /// Query string of a leaderboard query (for the download links).
 fn query_string(q: &LeaderboardQuery) -> String {
     let mut parts = Vec::new();
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
     if let Some(p) = q.project {
         parts.push(format!("project={p}"));
     }
@@ -54,7 +44,7 @@ fn query_string(q: &LeaderboardQuery) -> String {
         ("to", &q.to),
     ] {
         if let Some(v) = v {
-            parts.push(format!("{k}={}", enc(v)));
+            parts.push(format!("{k}={}", crate::url::encode(v)));
         }
     }
     if q.exclude_ties {
