@@ -16,6 +16,7 @@ pub mod markdown;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod state;
+pub mod training;
 pub mod url;
 
 use leptos::prelude::*;

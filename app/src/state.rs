@@ -54,6 +54,10 @@ pub trait Services: Send + Sync + 'static {
         pool: db::PgPool,
         request: ImportRequest,
     ) -> BoxFuture<'static, Result<crate::pages::data::ImportReport, crate::error::AppError>>;
+
+    /// Checks that a `local` model's settings name a folder the trainer can load (config,
+    /// weights' shapes and tokenizer); the error says what is wrong.
+    fn check_model(&self, config: serde_json::Value) -> BoxFuture<'static, Result<(), String>>;
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
             "/assignments/{id}/skip",
             axum::routing::post(skip_assignment),
         )
+        .merge(crate::training_api::router())
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 
@@ -402,7 +403,7 @@ async fn dpo_rows(
     Ok((rows, sources))
 }
 
-fn download(
+pub(crate) fn download(
     bytes: Vec<u8>,
     content_type: &'static str,
     filename: &str,

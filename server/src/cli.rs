@@ -93,6 +93,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::train_cmd::ModelCommand,
     },
+    /// Run training workers only (e.g. on a GPU machine), against the same database as `serve`.
+    Worker(WorkerArgs),
     /// Benchmarks that print a table of timings.
     Bench {
         #[command(subcommand)]
@@ -114,6 +116,47 @@ pub struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, env = "VERDICT_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
+    /// Training workers to run in this process (0: leave training to `verdict worker`).
+    #[arg(long, env = "VERDICT_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    #[command(flatten)]
+    pub training: TrainingArgs,
+}
+
+/// Where and how training workers run.
+#[derive(Debug, Clone, Args)]
+pub struct TrainingArgs {
+    /// Folder for training runs' outputs (default: `<data-dir>/runs`).
+    #[arg(long, env = "VERDICT_RUNS_DIR")]
+    pub runs_dir: Option<PathBuf>,
+    /// Seconds without a heartbeat after which a running run counts as dead.
+    #[arg(long, env = "VERDICT_STALE_AFTER", default_value_t = 60)]
+    pub stale_after: u64,
+}
+
+impl TrainingArgs {
+    /// The workers' settings.
+    #[must_use]
+    pub fn worker_config(&self, data_dir: &std::path::Path) -> crate::worker::WorkerConfig {
+        let mut cfg = crate::worker::WorkerConfig::new(
+            self.runs_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("runs")),
+        );
+        cfg.stale_after = std::time::Duration::from_secs(self.stale_after.max(1));
+        cfg.heartbeat = cfg.heartbeat.min(cfg.stale_after / 3);
+        cfg
+    }
+}
+
+/// `verdict worker`.
+#[derive(Debug, Parser)]
+pub struct WorkerArgs {
+    /// Workers to run.
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    #[command(flatten)]
+    pub training: TrainingArgs,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -186,7 +229,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Leaderboard(args) => crate::leaderboard_cmd::run(&args),
         Command::Train(args) => crate::train_cmd::train(&args),
         Command::Generate(args) => crate::train_cmd::generate(&args),
+        Command::Model {
+            command: crate::train_cmd::ModelCommand::AddLocal { name, path },
+        } => crate::train_cmd::add_local(&cli.database, &name, &path).await,
         Command::Model { command } => crate::train_cmd::model(&command),
+        Command::Worker(args) => worker(&cli.database, &args).await,
         Command::Bench {
             command:
                 crate::leaderboard_cmd::BenchCommand::Votes {
@@ -348,6 +395,13 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
     let router = web::app(state, cookies);
 
     let cleanup = tokio::spawn(delete_expired_sessions(pool.clone()));
+    let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
+    let workers = crate::worker::spawn(
+        &pool,
+        &args.training.worker_config(&database.data_dir),
+        args.workers,
+        &shutdown,
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
@@ -359,9 +413,32 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("serving HTTP")?;
+    let _ = stop_workers.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
     cleanup.abort();
     pool.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn worker(database: &DatabaseArgs, args: &WorkerArgs) -> Result<()> {
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let pool = open_database(database, 2 + 2 * u32::try_from(args.count).unwrap_or(8)).await?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let cfg = args.training.worker_config(&database.data_dir);
+    tracing::info!(runs_dir = %cfg.runs_dir.display(), "training workers waiting for runs");
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let workers = crate::worker::spawn(&pool, &cfg, args.count, &shutdown);
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    pool.close().await;
     Ok(())
 }
 

@@ -16,4 +16,6 @@ pub mod parquet_out;
 pub mod pg;
 pub mod services;
 pub mod train_cmd;
+pub mod training_api;
 pub mod web;
+pub mod worker;

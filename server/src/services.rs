@@ -31,6 +31,15 @@ impl Services for ServerServices {
     ) -> BoxFuture<'static, Result<ImportReport, AppError>> {
         Box::pin(import(pool, request))
     }
+
+    fn check_model(&self, config: serde_json::Value) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || crate::worker::check_model(&config))
+                .await
+                .map_err(|e| format!("the check failed: {e}"))?
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
 }
 
 /// A file name safe to create in a private temporary folder (the arena importer keys votes by

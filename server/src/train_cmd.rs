@@ -313,6 +313,55 @@ pub enum ModelCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Register a Hugging Face folder as a `local` model (loaded once to check it); a model of
+    /// that name and folder already registered is left as it is.
+    AddLocal {
+        /// Model name.
+        #[arg(long)]
+        name: String,
+        /// The folder (config.json, *.safetensors, tokenizer.json).
+        #[arg(long)]
+        path: PathBuf,
+    },
+}
+
+/// Runs `verdict model add-local`.
+///
+/// # Errors
+/// A folder that does not load, a name taken by another model, database failures.
+pub async fn add_local(
+    database: &crate::cli::DatabaseArgs,
+    name: &str,
+    path: &std::path::Path,
+) -> Result<()> {
+    let path = std::path::absolute(path)?;
+    let config = serde_json::json!({"path": path.display().to_string()});
+    crate::worker::check_model(&config)?;
+    let pool = crate::cli::open_database(database, 2).await?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let existing = db::leaderboard::models(&pool)
+        .await?
+        .into_iter()
+        .find(|m| m.name == name.trim());
+    if let Some(m) = existing {
+        let current = db::arena::model_config(&pool, m.model_id).await?;
+        if m.kind == "local" && current.get("path") == config.get("path") {
+            println!("model `{}` (#{}) is already registered", m.name, m.model_id);
+            return Ok(());
+        }
+        anyhow::bail!(
+            "the name `{}` belongs to another model (#{})",
+            m.name,
+            m.model_id
+        );
+    }
+    let id = db::arena::register_model(&pool, name, "local", &config).await?;
+    println!(
+        "registered local model `{}` (#{id}) from {}",
+        name.trim(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// Runs `verdict model ...`.
@@ -340,6 +389,9 @@ pub fn model(cmd: &ModelCommand) -> Result<()> {
         ModelCommand::ImportGguf { file, out } => {
             let n = trainer::gguf::import(file, out)?;
             eprintln!("wrote {n} tensors and the tokenizer to {}", out.display());
+        }
+        ModelCommand::AddLocal { .. } => {
+            anyhow::bail!("`model add-local` needs the database (run through `verdict`)")
         }
     }
     Ok(())

@@ -1,118 +1,13 @@
 //! HTTP tests through the real router on a fresh PostgreSQL database per test.
 
-use app::state::{AppState, Settings};
-use axum::Router;
+mod common;
+
+use app::state::Settings;
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
+use common::*;
 use http_body_util::BodyExt;
-use leptos::config::LeptosOptions;
 use tower::ServiceExt;
-use verdict_server::web::{self, CookieConfig};
-
-fn state(pool: sqlx::PgPool) -> AppState {
-    let leptos_options = LeptosOptions::builder().output_name("verdict").build();
-    verdict_server::services::state(pool, leptos_options, Settings::default())
-}
-
-fn router(pool: &sqlx::PgPool) -> Router {
-    web::app(state(pool.clone()), CookieConfig::default())
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    /// `verdict_session=...` from Set-Cookie, ready for a Cookie header.
-    fn session_cookie(&self) -> Option<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .find_map(|v| {
-                let v = v.to_str().ok()?;
-                v.starts_with(web::SESSION_COOKIE)
-                    .then(|| v.split(';').next().unwrap_or(v).to_owned())
-            })
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-async fn send(app: &Router, req: Request<Body>) -> Reply {
-    let res = app
-        .clone()
-        .oneshot(req)
-        .await
-        .expect("router is infallible");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
-    let mut b = Request::get(path);
-    if let Some(c) = cookie {
-        b = b.header(header::COOKIE, c);
-    }
-    b.body(Body::empty()).unwrap()
-}
-
-fn post_form(path: &str, form: &str, cookie: Option<&str>) -> Request<Body> {
-    let mut b = Request::post(path)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ACCEPT, "application/json");
-    if let Some(c) = cookie {
-        b = b.header(header::COOKIE, c);
-    }
-    b.body(Body::from(form.to_owned())).unwrap()
-}
-
-fn post_json(path: &str, json: &str, cookie: Option<&str>) -> Request<Body> {
-    let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/json");
-    if let Some(c) = cookie {
-        b = b.header(header::COOKIE, c);
-    }
-    b.body(Body::from(json.to_owned())).unwrap()
-}
-
-async fn create_admin(pool: &sqlx::PgPool, name: &str, password: &str) {
-    let hash = app::auth::ssr::hash_password(password.to_owned())
-        .await
-        .unwrap();
-    db::users::create_with_password(pool, name, db::users::Role::Admin, &hash)
-        .await
-        .unwrap();
-}
-
-/// Logs in through the `login` server function and returns the session cookie.
-async fn login(app: &Router, name: &str, password: &str) -> Reply {
-    send(
-        app,
-        post_form(
-            "/api/login",
-            &format!("username={name}&password={password}"),
-            None,
-        ),
-    )
-    .await
-}
-
-/// Opens the annotate page's server function, which binds an anonymous annotator.
-async fn annotator_cookie(app: &Router) -> String {
-    let reply = send(app, post_form("/api/annotate/home", "", None)).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.json()["annotator"]["role"], "annotator");
-    reply.session_cookie().expect("annotator session cookie")
-}
 
 #[sqlx::test(migrator = "db::MIGRATOR")]
 async fn health_check_reports_the_database(pool: sqlx::PgPool) {

@@ -301,3 +301,16 @@ pub async fn register_model(
     .await?;
     Ok(id)
 }
+
+/// A model's kind-specific settings.
+///
+/// # Errors
+/// [`crate::Error::NotFound`] for an unknown model.
+pub async fn model_config(pool: &PgPool, model_id: i64) -> Result<serde_json::Value> {
+    let (config,): (serde_json::Value,) =
+        sqlx::query_as("select config from model where model_id = $1")
+            .bind(model_id)
+            .fetch_one(pool)
+            .await?;
+    Ok(config)
+}

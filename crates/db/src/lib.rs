@@ -11,6 +11,7 @@ pub mod leaderboard;
 pub mod login_attempts;
 pub mod projects;
 pub mod stats;
+pub mod training;
 pub mod users;
 
 use std::time::Duration;

@@ -16,6 +16,7 @@ pub mod tiny;
 pub mod tokenizer;
 pub mod train;
 
+pub use candle_core::Device;
 pub use config::ModelConfig;
 pub use model::{Decoder, LoraConfig};
 pub use train::{StepReport, TrainConfig, TrainSummary, train};

@@ -1,0 +1,399 @@
+//! Training workers (DESIGN.md §3.4): claim a queued run, derive its pairs from the frozen
+//! snapshot, train on a blocking thread, store every step's metrics, heartbeat, and register
+//! the result as a `local` model. `verdict serve` runs some in-process; `verdict worker` runs
+//! them alone against the same database.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use app::training::RunConfig;
+use db::training::Signal;
+use tokio::sync::{mpsc, watch};
+use trainer::data::{ChatMessage, Row, Text};
+use trainer::loss::{LossConfig, LossType};
+use trainer::{LoraConfig, TrainConfig};
+
+/// How workers behave.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Run folders go here (`run-<id>/`, with checkpoints inside).
+    pub runs_dir: PathBuf,
+    /// Wait between looks at an empty queue.
+    pub poll: Duration,
+    /// Heartbeat period while training.
+    pub heartbeat: Duration,
+    /// A running run whose heartbeat is older than this is declared dead.
+    pub stale_after: Duration,
+}
+
+impl WorkerConfig {
+    /// Defaults: poll every second, heartbeat every 5 s, dead after 60 s without one.
+    #[must_use]
+    pub fn new(runs_dir: PathBuf) -> Self {
+        Self {
+            runs_dir,
+            poll: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(5),
+            stale_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A name for worker `n` of this process, unique across machines sharing the database.
+#[must_use]
+pub fn worker_id(n: usize) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!("{host}:{}:{n}", std::process::id())
+}
+
+/// Starts `count` workers; they stop (finishing or handing back their runs) when `shutdown`
+/// turns true. Returns their join handles.
+pub fn spawn(
+    pool: &db::PgPool,
+    cfg: &WorkerConfig,
+    count: usize,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..count)
+        .map(|n| {
+            let (pool, cfg, shutdown) = (pool.clone(), cfg.clone(), shutdown.clone());
+            tokio::spawn(async move { work(pool, cfg, worker_id(n), shutdown).await })
+        })
+        .collect()
+}
+
+/// One worker's loop: reap dead runs, claim, train, repeat.
+pub async fn work(
+    pool: db::PgPool,
+    cfg: WorkerConfig,
+    id: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tracing::info!(worker = %id, "training worker started");
+    while !*shutdown.borrow() {
+        match db::training::reap_stale(&pool, cfg.stale_after.as_secs_f64()).await {
+            Ok(reaped) => {
+                for r in reaped {
+                    tracing::warn!(run = r.training_run_id, status = %r.status, "run's worker stopped heartbeating");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reaping stale runs failed"),
+        }
+        match db::training::claim(&pool, &id).await {
+            Ok(Some(run)) => {
+                let run_id = run.training_run_id;
+                tracing::info!(worker = %id, run = run_id, "training run claimed");
+                if let Err(e) = process(&pool, &cfg, &id, run, &mut shutdown).await {
+                    tracing::error!(run = run_id, error = %format!("{e:#}"), "training run failed");
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "claiming a run failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(cfg.poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    tracing::info!(worker = %id, "training worker stopped");
+}
+
+/// The trainer's configuration for a run's settings.
+///
+/// # Errors
+/// An unknown loss.
+pub fn train_config(c: &RunConfig, resume_from: Option<PathBuf>) -> Result<TrainConfig> {
+    Ok(TrainConfig {
+        loss: LossConfig {
+            losses: vec![(c.loss.parse::<LossType>()?, 1.0)],
+            beta: c.beta,
+            ..LossConfig::default()
+        },
+        lr: c.learning_rate,
+        epochs: c.epochs as usize,
+        max_steps: c.max_steps.map(|m| m as usize),
+        batch_size: c.batch_size as usize,
+        max_length: Some(c.max_length as usize),
+        seed: c.seed,
+        lora: c.lora_rank.map(|rank| LoraConfig {
+            rank: rank as usize,
+            alpha: 2.0 * f64::from(rank),
+            seed: c.seed,
+            ..LoraConfig::default()
+        }),
+        save_every: (c.save_every > 0).then_some(c.save_every as usize),
+        resume_from,
+        ..TrainConfig::default()
+    })
+}
+
+/// The newest `checkpoint-N` folder in `dir`.
+#[must_use]
+pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let step: usize = name.strip_prefix("checkpoint-")?.parse().ok()?;
+            e.path()
+                .join("trainer_state.json")
+                .is_file()
+                .then(|| (step, e.path()))
+        })
+        .max_by_key(|(step, _)| *step)
+        .map(|(_, p)| p)
+}
+
+/// Rows for the trainer: chat messages when the model has a chat template, plain text
+/// otherwise.
+fn rows(pairs: &[app::training::ssr::DerivedPair], chat: bool) -> Vec<Row> {
+    let text = |role: &str, s: &str| {
+        if chat {
+            Text::Chat(vec![ChatMessage {
+                role: role.into(),
+                content: s.into(),
+            }])
+        } else {
+            Text::Plain(s.into())
+        }
+    };
+    pairs
+        .iter()
+        .map(|p| Row {
+            prompt: if chat {
+                text("user", &p.prompt)
+            } else {
+                Text::Plain(format!("{}\n", p.prompt))
+            },
+            chosen: Some(text("assistant", &p.chosen)),
+            rejected: Some(text("assistant", &p.rejected)),
+            completion: None,
+            label: None,
+            confidence: (p.confidence < 1.0).then_some(p.confidence),
+            extra: serde_json::Map::new(),
+        })
+        .collect()
+}
+
+fn has_chat_template(model_dir: &Path) -> bool {
+    std::fs::read_to_string(model_dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .is_some_and(|v| v.get("chat_template").is_some_and(|t| !t.is_null()))
+}
+
+/// How a training thread ended, seen from the worker.
+enum Outcome {
+    Trained(trainer::TrainSummary),
+    Failed(anyhow::Error),
+}
+
+/// Trains one claimed run to its end state.
+async fn process(
+    pool: &db::PgPool,
+    cfg: &WorkerConfig,
+    worker: &str,
+    run: db::training::Run,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let id = run.training_run_id;
+    let prepared = prepare(pool, cfg, &run).await;
+    let (model_dir, out, rows, train_cfg) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            db::training::finish(pool, id, worker, "failed", Some(&format!("{e:#}"))).await?;
+            return Ok(());
+        }
+    };
+    db::training::set_output_dir(pool, id, &out.display().to_string()).await?;
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (tx, mut steps) = mpsc::unbounded_channel::<trainer::train::StepReport>();
+    let thread = {
+        let (cancel, out) = (cancel.clone(), out.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut on_step = |r: &trainer::train::StepReport| {
+                let _ = tx.send(r.clone());
+            };
+            trainer::train(
+                &train_cfg,
+                &model_dir,
+                &rows,
+                &out,
+                &mut on_step,
+                Some(&cancel),
+            )
+        })
+    };
+    tokio::pin!(thread);
+    let mut beat = tokio::time::interval(cfg.heartbeat);
+    let (mut lost, mut stopping) = (false, false);
+    let signal = |s: Signal, lost: &mut bool| match s {
+        Signal::Continue => {}
+        Signal::Cancel => cancel.store(true, Ordering::Relaxed),
+        Signal::Lost => {
+            *lost = true;
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    let outcome = loop {
+        tokio::select! {
+            joined = &mut thread => {
+                break match joined {
+                    Ok(Ok(summary)) => Outcome::Trained(summary),
+                    Ok(Err(e)) => Outcome::Failed(e),
+                    Err(e) => Outcome::Failed(anyhow::anyhow!("the training thread panicked: {e}")),
+                };
+            }
+            Some(report) = steps.recv() => {
+                let metrics = serde_json::to_value(&report)?;
+                let step = i32::try_from(report.step).unwrap_or(i32::MAX);
+                let total = i32::try_from(report.total_steps).unwrap_or(i32::MAX);
+                match db::training::record_step(pool, id, worker, step, total, &metrics).await {
+                    Ok(s) => signal(s, &mut lost),
+                    Err(e) => tracing::warn!(run = id, error = %e, "storing a step failed"),
+                }
+            }
+            _ = beat.tick() => {
+                match db::training::heartbeat(pool, id, worker).await {
+                    Ok(s) => signal(s, &mut lost),
+                    Err(e) => tracing::warn!(run = id, error = %e, "heartbeat failed"),
+                }
+            }
+            changed = shutdown.changed(), if !stopping => {
+                if changed.is_err() || *shutdown.borrow() {
+                    stopping = true;
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    };
+    // Steps reported just before the thread ended.
+    while let Ok(report) = steps.try_recv() {
+        let metrics = serde_json::to_value(&report)?;
+        let step = i32::try_from(report.step).unwrap_or(i32::MAX);
+        let total = i32::try_from(report.total_steps).unwrap_or(i32::MAX);
+        if let Ok(s) = db::training::record_step(pool, id, worker, step, total, &metrics).await {
+            signal(s, &mut lost);
+        }
+    }
+    if lost {
+        tracing::warn!(
+            run = id,
+            "the run was taken from this worker; its results are discarded"
+        );
+        return Ok(());
+    }
+    match outcome {
+        Outcome::Failed(e) => {
+            db::training::finish(pool, id, worker, "failed", Some(&format!("{e:#}"))).await?;
+        }
+        Outcome::Trained(summary) if summary.cancelled && stopping => {
+            let resume = serde_json::from_value::<RunConfig>(run.config.clone())
+                .is_ok_and(|c| c.resume_on_failure);
+            if resume {
+                db::training::requeue(pool, id, worker, "the worker stopped; requeued to resume")
+                    .await?;
+            } else {
+                db::training::finish(
+                    pool,
+                    id,
+                    worker,
+                    "failed",
+                    Some(&format!("the worker stopped after step {}", summary.steps)),
+                )
+                .await?;
+            }
+        }
+        Outcome::Trained(summary) if summary.cancelled => {
+            db::training::finish(pool, id, worker, "cancelled", None).await?;
+        }
+        Outcome::Trained(_) => {
+            // Checkpoints were only for resuming; the model is the folder itself.
+            for entry in std::fs::read_dir(&out)?.filter_map(Result::ok) {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("checkpoint-")
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+            let name = run
+                .snapshot
+                .get("output_name")
+                .and_then(serde_json::Value::as_str)
+                .map_or_else(|| format!("{}-dpo-{id}", run.base_model), str::to_owned);
+            let mut config = match &run.base_model_config {
+                serde_json::Value::Object(o) => o.clone(),
+                _ => serde_json::Map::new(),
+            };
+            config.insert("path".into(), out.display().to_string().into());
+            let model = db::training::succeed(pool, id, worker, &name, &config.into()).await?;
+            tracing::info!(run = id, model = ?model, "training run succeeded");
+        }
+    }
+    Ok(())
+}
+
+/// Everything a run needs before training (used by the worker; public for tests that play a
+/// worker): the model folder, the output folder, the rows and
+/// the trainer's configuration (resuming from the last checkpoint of an earlier attempt).
+pub async fn prepare(
+    pool: &db::PgPool,
+    cfg: &WorkerConfig,
+    run: &db::training::Run,
+) -> Result<(PathBuf, PathBuf, Vec<Row>, TrainConfig)> {
+    let settings: RunConfig =
+        serde_json::from_value(run.config.clone()).context("the run's settings are invalid")?;
+    let model_dir: PathBuf = run
+        .base_model_config
+        .get("path")
+        .and_then(serde_json::Value::as_str)
+        .map(PathBuf::from)
+        .context("the base model has no folder (`path`)")?;
+    let (ids, policy, min) = app::training::ssr::snapshot_parts(&run.snapshot);
+    let derived = app::training::ssr::derive(pool, &ids, policy, min)
+        .await
+        .map_err(|e| anyhow::anyhow!("deriving the pairs: {e}"))?;
+    if derived.pairs.is_empty() {
+        anyhow::bail!("the snapshot yields no pairs (were its votes deleted?)");
+    }
+    let out = std::path::absolute(cfg.runs_dir.join(format!("run-{}", run.training_run_id)))?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let resume = if run.attempts > 1 {
+        latest_checkpoint(&out)
+    } else {
+        None
+    };
+    if let Some(r) = &resume {
+        tracing::info!(run = run.training_run_id, checkpoint = %r.display(), "resuming");
+    }
+    let rows = rows(&derived.pairs, has_chat_template(&model_dir));
+    Ok((model_dir, out, rows, train_config(&settings, resume)?))
+}
+
+/// Loads a local model's folder as training would, to reject a bad base model at launch.
+///
+/// # Errors
+/// What failed to load.
+pub fn check_model(config: &serde_json::Value) -> Result<()> {
+    let dir = config
+        .get("path")
+        .and_then(serde_json::Value::as_str)
+        .context("the model has no folder (`path`)")?;
+    let dir = Path::new(dir);
+    let model = trainer::Decoder::load(dir, &trainer::Device::Cpu, None)
+        .with_context(|| format!("loading {}", dir.display()))?;
+    trainer::tokenizer::Tokenizer::load(dir, &model.config.eos_ids())?;
+    Ok(())
+}

@@ -1,0 +1,538 @@
+//! Training runs through the API and a real worker, on a tiny model and a fresh database per
+//! test: launch, validation at launch, live metrics, the registered output model, cancelling,
+//! and runs whose worker died.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use common::*;
+use serde_json::{Value, json};
+use verdict_server::worker::{self, WorkerConfig};
+
+/// Project "Prefs": six items of writer-x against writer-y with hand-picked votes, so that the
+/// pairs are known: items 1–4 have a majority (x, x, y, x), item 5 is a 1–1 split, item 6 only
+/// ties.
+async fn seed_votes(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query(
+        "insert into model (name, kind) values ('writer-x', 'dataset'), ('writer-y', 'dataset')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let (project,): (i64,) = sqlx::query_as(
+        "insert into project (name, protocol) values ('Prefs', 'pairwise') returning project_id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    // (x votes, y votes, ties) per item, with x always shown as A.
+    let plan = [
+        (2, 1, 0),
+        (3, 0, 1),
+        (0, 2, 0),
+        (1, 0, 0),
+        (1, 1, 0),
+        (0, 0, 2),
+    ];
+    for (k, (x, y, t)) in plan.into_iter().enumerate() {
+        let text = format!("Question {k}?");
+        sqlx::query(
+            "with p as (insert into prompt (text, content_hash) values ($1, md5($1)) returning prompt_id), \
+                  i as (insert into item (project_id, prompt_id, external_key) \
+                        select $2, prompt_id, $3 from p returning item_id, prompt_id), \
+                  rx as (insert into response (prompt_id, model_id, text, content_hash) \
+                         select prompt_id, (select model_id from model where name = 'writer-x'), \
+                                $1 || ' A careful answer.', md5($1 || 'x') from p returning response_id), \
+                  ry as (insert into response (prompt_id, model_id, text, content_hash) \
+                         select prompt_id, (select model_id from model where name = 'writer-y'), \
+                                $1 || ' meh', md5($1 || 'y') from p returning response_id), \
+                  ir as (insert into item_response (item_id, response_id, position) \
+                         select item_id, response_id, 0 from i, rx \
+                         union all select item_id, response_id, 1 from i, ry) \
+             insert into vote (project_id, item_id, source, model_a_id, model_b_id, response_a_id, \
+                               response_b_id, winner) \
+             select $2, i.item_id, 'human', (select model_id from model where name = 'writer-x'), \
+                    (select model_id from model where name = 'writer-y'), rx.response_id, \
+                    ry.response_id, w.winner \
+             from i, rx, ry, unnest($4::text[]) as w (winner)",
+        )
+        .bind(&text)
+        .bind(project)
+        .bind(format!("q{k}"))
+        .bind(
+            std::iter::repeat_n("a", x)
+                .chain(std::iter::repeat_n("b", y))
+                .chain(std::iter::repeat_n("tie", t))
+                .collect::<Vec<_>>(),
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    project
+}
+
+/// A tiny local model registered as `tiny-base`; returns its id and keeps its folder alive.
+async fn tiny_model(pool: &sqlx::PgPool) -> (i64, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    trainer::tiny::init_tiny(dir.path(), &trainer::tiny::TinySpec::default()).unwrap();
+    let id = db::arena::register_model(
+        pool,
+        "tiny-base",
+        "local",
+        &json!({"path": dir.path(), "max_tokens": 8}),
+    )
+    .await
+    .unwrap();
+    (id, dir)
+}
+
+async fn admin(app: &Router, pool: &sqlx::PgPool) -> String {
+    create_admin(pool, "boss", "boss-password").await;
+    login(app, "boss", "boss-password")
+        .await
+        .session_cookie()
+        .expect("admin session")
+}
+
+fn quick_config() -> Value {
+    json!({"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "max_length": 64, "save_every": 0})
+}
+
+async fn wait_for(app: &Router, id: i64, cookie: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..600 {
+        let run = send(
+            app,
+            get(&format!("/api/v1/training-runs/{id}"), Some(cookie)),
+        )
+        .await;
+        assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+        let run = run.json();
+        if done(&run) {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("run #{id} did not get there in 120 s");
+}
+
+fn start_worker(
+    pool: &sqlx::PgPool,
+    runs: &std::path::Path,
+    stale_after: Duration,
+) -> tokio::sync::watch::Sender<bool> {
+    let mut cfg = WorkerConfig::new(runs.to_path_buf());
+    cfg.poll = Duration::from_millis(100);
+    cfg.heartbeat = Duration::from_millis(500);
+    cfg.stale_after = stale_after;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    worker::spawn(pool, &cfg, 1, &shutdown);
+    stop
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_run_launched_through_the_api_trains_and_registers_a_child_model(pool: sqlx::PgPool) {
+    let project = seed_votes(&pool).await;
+    let (base, _model_dir) = tiny_model(&pool).await;
+    let app = router(&pool);
+    let cookie = admin(&app, &pool).await;
+
+    // The preview: items 1-4 have a majority; the split and the ties give no pair.
+    let launch =
+        json!({"base_model_id": base, "filter": {"projects": [project]}, "config": quick_config()});
+    let reply = send(
+        &app,
+        post_json(
+            "/api/v1/training-runs/preview",
+            &launch.to_string(),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let preview = reply.json();
+    assert_eq!(preview["pairs"], 4, "{preview}");
+    assert_eq!(preview["matched_votes"], 14);
+    // The snapshot holds only the votes behind the pairs: 3 + 4 + 2 + 1.
+    assert_eq!(preview["votes"], 10);
+    assert_eq!(preview["examples"][0]["chosen_model"], "writer-x");
+    assert_eq!(
+        preview["examples"][0]["chosen"],
+        "Question 0? A careful answer."
+    );
+    // Agreement of at least 0.7 drops item 1 (2 of 3); soft labels count ties half.
+    let strict = json!({"base_model_id": base, "filter": {"projects": [project], "min_agreement": 0.7}, "policy": "soft"});
+    let reply = send(
+        &app,
+        post_json(
+            "/api/v1/training-runs/preview",
+            &strict.to_string(),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    let strict = reply.json();
+    assert_eq!(strict["pairs"], 3, "{strict}");
+    assert!((strict["examples"][0]["confidence"].as_f64().unwrap() - 3.5 / 4.0).abs() < 1e-12);
+
+    // Bad launches are refused with the reason, and nothing is queued.
+    let bad = [
+        (
+            json!({"base_model_id": base, "filter": {"projects": [project + 99]}}),
+            "no preference pairs",
+        ),
+        (
+            json!({"base_model_id": base, "config": {"beta": 0}}),
+            "config.beta",
+        ),
+        (
+            json!({"base_model_id": base, "config": {"loss": "dpo++"}}),
+            "config.loss",
+        ),
+        (
+            json!({"base_model_id": base, "filter": {"from": "yesterday"}}),
+            "filter.from",
+        ),
+        (json!({"base_model_id": 1}), "only local models"),
+        (json!({"base_model_id": 123_456}), "no model #123456"),
+    ];
+    for (body, message) in bad {
+        let reply = send(
+            &app,
+            post_json("/api/v1/training-runs", &body.to_string(), Some(&cookie)),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            reply.body
+        );
+        assert!(reply.body.contains(message), "{body}: {}", reply.body);
+    }
+    let broken = db::arena::register_model(
+        &pool,
+        "broken",
+        "local",
+        &json!({"path": "/nonexistent/model"}),
+    )
+    .await
+    .unwrap();
+    let reply = send(
+        &app,
+        post_json(
+            "/api/v1/training-runs",
+            &json!({"base_model_id": broken}).to_string(),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains("does not load"), "{}", reply.body);
+    let (runs,): (i64,) = sqlx::query_as("select count(*) from training_run")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, 0);
+    // Annotators and anonymous callers may not launch.
+    let reply = send(
+        &app,
+        post_json("/api/v1/training-runs", &launch.to_string(), None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    let reply = send(
+        &app,
+        post_json("/api/v1/training-runs", &launch.to_string(), Some(&cookie)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let run = reply.json();
+    let id = run["id"].as_i64().unwrap();
+    assert_eq!(
+        (run["status"].as_str(), run["snapshot_pairs"].as_u64()),
+        (Some("queued"), Some(4))
+    );
+    assert_eq!(run["snapshot_votes"], 10);
+
+    // Votes cast after launch do not change the frozen snapshot.
+    sqlx::query("insert into vote (project_id, item_id, source, model_a_id, model_b_id, response_a_id, response_b_id, winner) \
+                 select project_id, item_id, source, model_a_id, model_b_id, response_a_id, response_b_id, 'b' \
+                 from vote where vote_id = (select min(vote_id) from vote)")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let runs_dir = tempfile::tempdir().unwrap();
+    let stop = start_worker(&pool, runs_dir.path(), Duration::from_secs(60));
+    let run = wait_for(&app, id, &cookie, |r| {
+        !matches!(r["status"].as_str(), Some("queued" | "running"))
+    })
+    .await;
+    stop.send(true).unwrap();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    // 4 pairs, batch 2, 2 epochs: 4 steps, each stored with TRL's metric names.
+    assert_eq!(run["total_steps"], 4);
+    assert_eq!(run["step"], 4);
+    let metrics = run["metrics"].as_array().unwrap();
+    assert_eq!(metrics.len(), 4, "{run}");
+    for (k, m) in metrics.iter().enumerate() {
+        assert_eq!(m["step"], k as i64 + 1);
+        for name in [
+            "loss",
+            "rewards/accuracies",
+            "rewards/margins",
+            "logps/chosen",
+            "tokens_per_second",
+            "learning_rate",
+        ] {
+            assert!(
+                m["values"][name].as_f64().is_some(),
+                "step {k} lacks {name}: {m}"
+            );
+        }
+    }
+    // The first step's loss is measured before its update: ln 2.
+    assert!((metrics[0]["values"]["loss"].as_f64().unwrap() - std::f64::consts::LN_2).abs() < 1e-4);
+
+    // The child model: local, from the run's folder, parent = base, not yet in the arena.
+    let child: (String, String, Option<i64>, Option<i64>, bool, Value) = sqlx::query_as(
+        "select name, kind, parent_model_id, training_run_id, enabled, config from model where model_id = $1",
+    )
+    .bind(run["output_model_id"].as_i64().unwrap())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(child.0, format!("tiny-base-dpo-{id}"));
+    assert_eq!(
+        (child.1.as_str(), child.2, child.3, child.4),
+        ("local", Some(base), Some(id), false)
+    );
+    assert_eq!(
+        child.5["max_tokens"], 8,
+        "generation settings come from the parent"
+    );
+    worker::check_model(&child.5).expect("the child loads");
+    let folder = std::path::Path::new(child.5["path"].as_str().unwrap());
+    assert!(folder.starts_with(runs_dir.path()));
+    assert!(
+        !std::fs::read_dir(folder).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("checkpoint-")),
+        "no checkpoint folders are left next to the model"
+    );
+
+    // The snapshot export has the 4 frozen pairs in TRL's columns.
+    let export = send(
+        &app,
+        get(
+            &format!("/api/v1/training-runs/{id}/snapshot.jsonl"),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(export.status, StatusCode::OK);
+    let rows: Vec<Value> = export
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter().all(|r| r["prompt"].is_string()
+            && r["chosen"].is_string()
+            && r["rejected"].is_string())
+    );
+    assert_eq!(
+        rows[0]["votes_chosen"], 2,
+        "the vote cast after launch is not in the snapshot"
+    );
+
+    // A finished run cannot be cancelled.
+    let reply = send(
+        &app,
+        post_json(
+            &format!("/api/v1/training-runs/{id}/cancel"),
+            "",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn cancelling_stops_queued_and_running_runs(pool: sqlx::PgPool) {
+    let project = seed_votes(&pool).await;
+    let (base, _model_dir) = tiny_model(&pool).await;
+    let app = router(&pool);
+    let cookie = admin(&app, &pool).await;
+    let launch = json!({"base_model_id": base, "filter": {"projects": [project]},
+                        "config": {"epochs": 100, "batch_size": 1, "max_length": 64, "save_every": 0}});
+    let queued = send(
+        &app,
+        post_json("/api/v1/training-runs", &launch.to_string(), Some(&cookie)),
+    )
+    .await
+    .json();
+    let reply = send(
+        &app,
+        post_json(
+            &format!("/api/v1/training-runs/{}/cancel", queued["id"]),
+            "",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["status"], "cancelled");
+
+    let running = send(
+        &app,
+        post_json("/api/v1/training-runs", &launch.to_string(), Some(&cookie)),
+    )
+    .await
+    .json();
+    let id = running["id"].as_i64().unwrap();
+    let runs_dir = tempfile::tempdir().unwrap();
+    let stop = start_worker(&pool, runs_dir.path(), Duration::from_secs(60));
+    wait_for(&app, id, &cookie, |r| r["step"].as_i64() >= Some(2)).await;
+    send(
+        &app,
+        post_json(
+            &format!("/api/v1/training-runs/{id}/cancel"),
+            "",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    let run = wait_for(&app, id, &cookie, |r| r["status"] != "running").await;
+    stop.send(true).unwrap();
+    assert_eq!(run["status"], "cancelled", "{run}");
+    assert!(
+        run["step"].as_i64().unwrap() < 400,
+        "stopped between steps: {run}"
+    );
+    assert!(
+        run["output_model_id"].is_null(),
+        "a cancelled run registers no model"
+    );
+    let (models,): (i64,) =
+        sqlx::query_as("select count(*) from model where parent_model_id is not null")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(models, 0);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_run_whose_worker_died_is_failed_or_resumed_never_stuck(pool: sqlx::PgPool) {
+    let project = seed_votes(&pool).await;
+    let (base, _model_dir) = tiny_model(&pool).await;
+    let app = router(&pool);
+    let cookie = admin(&app, &pool).await;
+    let runs_dir = tempfile::tempdir().unwrap();
+    let mut plain = json!({"base_model_id": base, "filter": {"projects": [project]},
+                           "config": {"epochs": 3, "batch_size": 1, "max_length": 64, "save_every": 1}});
+    let doomed = send(
+        &app,
+        post_json("/api/v1/training-runs", &plain.to_string(), Some(&cookie)),
+    )
+    .await
+    .json();
+    plain["config"]["resume_on_failure"] = json!(true);
+    let resumable = send(
+        &app,
+        post_json("/api/v1/training-runs", &plain.to_string(), Some(&cookie)),
+    )
+    .await
+    .json();
+
+    // A worker claims both and dies: the first before training, the second after 5 of its 12
+    // steps (with a checkpoint per step), as a SIGKILL would leave them.
+    for _ in 0..2 {
+        db::training::claim(&pool, "dead-host:1:0")
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let run = db::training::get(&pool, resumable["id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    let mut cfg = WorkerConfig::new(runs_dir.path().to_path_buf());
+    cfg.stale_after = Duration::from_secs(1);
+    let (model_dir, out, rows, train_cfg) = worker::prepare(&pool, &cfg, &run).await.unwrap();
+    let cancel = AtomicBool::new(false);
+    let summary = trainer::train(
+        &train_cfg,
+        &model_dir,
+        &rows,
+        &out,
+        &mut |r| {
+            if r.step == 5 {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        },
+        Some(&cancel),
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 5);
+    assert!(out.join("checkpoint-5").is_dir());
+    sqlx::query("update training_run set heartbeat_at = now() - interval '10 minutes'")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // A live worker declares them dead: the first fails with the reason, the second resumes from
+    // its checkpoint and finishes.
+    let stop = start_worker(&pool, runs_dir.path(), Duration::from_secs(30));
+    let failed = wait_for(&app, doomed["id"].as_i64().unwrap(), &cookie, |r| {
+        r["status"] != "running"
+    })
+    .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("dead-host:1:0") && error.contains("stopped sending heartbeats"),
+        "{error}"
+    );
+    let resumed = wait_for(&app, resumable["id"].as_i64().unwrap(), &cookie, |r| {
+        !matches!(r["status"].as_str(), Some("queued" | "running"))
+    })
+    .await;
+    stop.send(true).unwrap();
+    assert_eq!(resumed["status"], "succeeded", "{resumed}");
+    assert_eq!(resumed["attempts"], 2);
+    // 4 pairs × 3 epochs at batch 1: 12 steps; the live worker trained (and stored) 6 to 12.
+    let steps: Vec<i64> = resumed["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(steps, (6..=12).collect::<Vec<_>>());
+    assert!(resumed["output_model_id"].is_i64());
+    let (running,): (i64,) =
+        sqlx::query_as("select count(*) from training_run where status in ('running', 'queued')")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(running, 0);
+}
