@@ -73,10 +73,15 @@ e2e() {
   printf '%s\n' "$E2E_ADMIN_PASSWORD" | "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" \
     user create --role admin --username "$E2E_ADMIN_USER" --password-stdin
   psql -X -q -v ON_ERROR_STOP=1 "$url" -f end2end/fixtures/seed.sql
+  # A tiny local model to train from the UI (kept out of the arena until a run's model joins it).
+  "$TARGET_DIR/$profile_dir/verdict" model init-tiny --out "$PGROOT/e2e-tiny-$mode"
+  "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" model add-local --name e2e-tiny \
+    --path "$PGROOT/e2e-tiny-$mode" --max-tokens 24 --temperature 0 --disabled
   local port="${VERDICT_E2E_PORT:-$(free_port)}"
   # cargo-leptos writes the site under the workspace's target/, whatever CARGO_TARGET_DIR says.
   LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_OUTPUT_NAME=verdict LEPTOS_ENV=PROD \
     "$TARGET_DIR/$profile_dir/verdict" --database-url "$url" serve --addr "127.0.0.1:$port" \
+    --runs-dir "$PGROOT/runs-$mode" \
     >"$PGROOT/server-$mode.log" 2>&1 &
   SERVER_PID=$!
   sleep 1

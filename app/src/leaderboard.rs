@@ -76,6 +76,29 @@ pub struct LeaderboardResponse {
     pub note: Option<String>,
     /// Filter values to offer.
     pub options: FilterChoices,
+    /// Models Verdict trained against their parents, where both are on the board.
+    #[serde(default)]
+    pub lineage: Vec<HeadToHead>,
+}
+
+/// A trained model against its parent: decided battles and the child's win rate with its 95%
+/// (Wilson) interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadToHead {
+    /// The trained model.
+    pub child: String,
+    /// The model it was trained from.
+    pub parent: String,
+    /// Battles the child won (ties excluded).
+    pub child_wins: u64,
+    /// Battles the parent won.
+    pub parent_wins: u64,
+    /// The child's share of decided battles.
+    pub win_rate: Option<f64>,
+    /// Lower 95% bound.
+    pub lower: Option<f64>,
+    /// Upper 95% bound.
+    pub upper: Option<f64>,
 }
 
 /// Values the filters can take.
@@ -98,7 +121,7 @@ pub mod ssr {
     use ranking::bt::{BootstrapConfig, BtConfig, Counts, Unbounded};
     use ranking::leaderboard::{self, LeaderboardConfig};
 
-    use super::{FilterChoices, LeaderboardQuery, LeaderboardResponse, LeaderboardRow};
+    use super::{FilterChoices, HeadToHead, LeaderboardQuery, LeaderboardResponse, LeaderboardRow};
     use crate::error::AppError;
 
     /// Bootstrap rounds of the app's leaderboard (Chatbot Arena's default).
@@ -196,6 +219,7 @@ pub mod ssr {
             AppError::Internal
         })?;
         let (rows, total_votes, m, style) = result;
+        let lineage = head_to_heads(&rows, &m);
         let (style_coefficients, note) = match style {
             Some((coef, used)) => (
                 Some(coef),
@@ -219,7 +243,34 @@ pub mod ssr {
                 categories: options.categories,
                 cohorts: options.cohorts,
             },
+            lineage,
         })
+    }
+
+    /// Each trained model on the board against its parent, when the parent is on it too.
+    fn head_to_heads(rows: &[LeaderboardRow], m: &leaderboard::Matrices) -> Vec<HeadToHead> {
+        let mut out = Vec::new();
+        for (i, child) in rows.iter().enumerate() {
+            let Some(parent) = &child.parent else {
+                continue;
+            };
+            let Some(j) = rows.iter().position(|r| &r.model == parent) else {
+                continue;
+            };
+            let n = m.battles[i][j];
+            let wins = m.win_fraction[i][j].map_or(0.0, |f| (f * n).round());
+            let ci = leaderboard::wilson(wins, n, 1.959_963_984_540_054);
+            out.push(HeadToHead {
+                child: child.model.clone(),
+                parent: parent.clone(),
+                child_wins: wins as u64,
+                parent_wins: (n - wins).max(0.0) as u64,
+                win_rate: (n > 0.0).then(|| wins / n),
+                lower: ci.map(|c| c.0),
+                upper: ci.map(|c| c.1),
+            });
+        }
+        out
     }
 
     fn build(
@@ -511,11 +562,24 @@ pub mod sampling {
                     .collect()
             })
             .collect();
-        let scores = sampler::pair_scores(&candidates, &battles, &SamplerConfig::new());
         let mut rng = rand::rngs::StdRng::from_os_rng();
-        let (l, r) = sampler::sample_pair(&scores, &mut rng).ok_or_else(|| {
-            AppError::Conflict("no two models can be scheduled against each other".into())
-        })?;
+        // A model Verdict trained plays its parent first, so the leaderboard soon says whether
+        // training helped.
+        let parents: Vec<Option<usize>> = models
+            .iter()
+            .map(|m| {
+                m.parent_model_id
+                    .and_then(|p| models.iter().position(|x| x.model_id == p))
+            })
+            .collect();
+        let lineage =
+            sampler::lineage_first(&parents, &battles, sampler::LINEAGE_BATTLES, &mut rng);
+        let scores = sampler::pair_scores(&candidates, &battles, &SamplerConfig::new());
+        let (l, r) = lineage
+            .or_else(|| sampler::sample_pair(&scores, &mut rng))
+            .ok_or_else(|| {
+                AppError::Conflict("no two models can be scheduled against each other".into())
+            })?;
         let to_ref = |m: &db::leaderboard::ModelInfo| ModelRef {
             model_id: m.model_id,
             name: m.name.clone(),

@@ -88,6 +88,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage/>
                     // Async SSR so that a refused server check can still set the 403 status.
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/training") view=crate::pages::training::TrainingPage ssr=SsrMode::Async/>
+                    <Route path=path!("/training/:id") view=crate::pages::training::RunPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

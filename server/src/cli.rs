@@ -230,8 +230,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => crate::train_cmd::train(&args),
         Command::Generate(args) => crate::train_cmd::generate(&args),
         Command::Model {
-            command: crate::train_cmd::ModelCommand::AddLocal { name, path },
-        } => crate::train_cmd::add_local(&cli.database, &name, &path).await,
+            command: command @ crate::train_cmd::ModelCommand::AddLocal { .. },
+        } => crate::train_cmd::add_local(&cli.database, &command).await,
         Command::Model { command } => crate::train_cmd::model(&command),
         Command::Worker(args) => worker(&cli.database, &args).await,
         Command::Bench {

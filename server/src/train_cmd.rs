@@ -322,6 +322,15 @@ pub enum ModelCommand {
         /// The folder (config.json, *.safetensors, tokenizer.json).
         #[arg(long)]
         path: PathBuf,
+        /// Answer length limit in the arena.
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        /// Sampling temperature in the arena (0: greedy).
+        #[arg(long)]
+        temperature: Option<f64>,
+        /// Register it without scheduling it in the arena.
+        #[arg(long)]
+        disabled: bool,
     },
 }
 
@@ -329,13 +338,25 @@ pub enum ModelCommand {
 ///
 /// # Errors
 /// A folder that does not load, a name taken by another model, database failures.
-pub async fn add_local(
-    database: &crate::cli::DatabaseArgs,
-    name: &str,
-    path: &std::path::Path,
-) -> Result<()> {
+pub async fn add_local(database: &crate::cli::DatabaseArgs, cmd: &ModelCommand) -> Result<()> {
+    let ModelCommand::AddLocal {
+        name,
+        path,
+        max_tokens,
+        temperature,
+        disabled,
+    } = cmd
+    else {
+        anyhow::bail!("not `model add-local`");
+    };
     let path = std::path::absolute(path)?;
-    let config = serde_json::json!({"path": path.display().to_string()});
+    let mut config = serde_json::json!({"path": path.display().to_string()});
+    if let Some(m) = max_tokens {
+        config["max_tokens"] = (*m).into();
+    }
+    if let Some(t) = temperature {
+        config["temperature"] = (*t).into();
+    }
     crate::worker::check_model(&config)?;
     let pool = crate::cli::open_database(database, 2).await?;
     db::migrate(&pool).await.context("applying migrations")?;
@@ -356,6 +377,9 @@ pub async fn add_local(
         );
     }
     let id = db::arena::register_model(&pool, name, "local", &config).await?;
+    if *disabled {
+        db::leaderboard::update_model_scheduling(&pool, id, Some(false), None).await?;
+    }
     println!(
         "registered local model `{}` (#{id}) from {}",
         name.trim(),

@@ -137,7 +137,7 @@ fn start_worker(
 #[sqlx::test(migrator = "db::MIGRATOR")]
 async fn a_run_launched_through_the_api_trains_and_registers_a_child_model(pool: sqlx::PgPool) {
     let project = seed_votes(&pool).await;
-    let (base, _model_dir) = tiny_model(&pool).await;
+    let (base, model_dir) = tiny_model(&pool).await;
     let app = router(&pool);
     let cookie = admin(&app, &pool).await;
 
@@ -358,6 +358,69 @@ async fn a_run_launched_through_the_api_trains_and_registers_a_child_model(pool:
     assert_eq!(
         rows[0]["votes_chosen"], 2,
         "the vote cast after launch is not in the snapshot"
+    );
+
+    // Enabled in the arena (one PATCH, as the run page's button does), the child meets its
+    // parent before anyone else, on random sides.
+    let child_id = run["output_model_id"].as_i64().unwrap();
+    db::arena::register_model(
+        &pool,
+        "tiny-other",
+        "local",
+        &json!({"path": model_dir.path()}),
+    )
+    .await
+    .unwrap();
+    let mut patch = axum::http::Request::patch(format!("/api/v1/admin/models/{child_id}"))
+        .header(axum::http::header::CONTENT_TYPE, "application/json");
+    patch = patch.header(axum::http::header::COOKIE, &cookie);
+    let reply = send(
+        &app,
+        patch
+            .body(axum::body::Body::from(r#"{"enabled": true}"#))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let mut left_child = 0;
+    for _ in 0..12 {
+        let pair = send(&app, get("/api/v1/arena/next-pair", Some(&cookie)))
+            .await
+            .json();
+        let ids = [
+            pair["left"]["model_id"].as_i64().unwrap(),
+            pair["right"]["model_id"].as_i64().unwrap(),
+        ];
+        assert!(ids == [base, child_id] || ids == [child_id, base], "{pair}");
+        left_child += usize::from(ids[0] == child_id);
+    }
+    assert!(left_child > 0 && left_child < 12, "sides are random");
+
+    // The leaderboard shows the head-to-head with its interval: 7 wins, 3 losses, 2 ties.
+    for (winner, n) in [("a", 7), ("b", 3), ("tie", 2)] {
+        for _ in 0..n {
+            db::leaderboard::insert_plain_vote(&pool, None, None, "human", child_id, base, winner)
+                .await
+                .unwrap();
+        }
+    }
+    let board = send(&app, get("/api/v1/leaderboard", None)).await.json();
+    let h2h = &board["lineage"][0];
+    assert_eq!(h2h["child"], format!("tiny-base-dpo-{id}"));
+    assert_eq!(h2h["parent"], "tiny-base");
+    assert_eq!(
+        (h2h["child_wins"].as_u64(), h2h["parent_wins"].as_u64()),
+        (Some(7), Some(3))
+    );
+    assert!((h2h["win_rate"].as_f64().unwrap() - 0.7).abs() < 1e-12);
+    let (lo, hi) = ranking::leaderboard::wilson(7.0, 10.0, 1.959_963_984_540_054).unwrap();
+    assert!(
+        (h2h["lower"].as_f64().unwrap() - lo).abs() < 1e-12
+            && (h2h["upper"].as_f64().unwrap() - hi).abs() < 1e-12
+    );
+    assert!(
+        (lo - 0.3968).abs() < 1e-3 && (hi - 0.8922).abs() < 1e-3,
+        "{lo} {hi}"
     );
 
     // A finished run cannot be cancelled.

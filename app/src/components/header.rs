@@ -5,7 +5,7 @@ use leptos_router::components::A;
 
 use crate::{AuthActions, UserResource};
 
-/// Header with navigation (Arena, Annotate, Leaderboard, Data, Admin) and login state.
+/// Header with navigation (Arena, Annotate, Leaderboard, Data, Training, Admin) and login state.
 #[component]
 pub fn Header() -> impl IntoView {
     let user = expect_context::<UserResource>();
@@ -18,6 +18,7 @@ pub fn Header() -> impl IntoView {
                 <A href="/annotate">"Annotate"</A>
                 <A href="/leaderboard">"Leaderboard"</A>
                 <A href="/data">"Data"</A>
+                <A href="/training">"Training"</A>
                 <A href="/admin">"Admin"</A>
             </nav>
             <div class="session">

@@ -97,6 +97,7 @@ impl LeaderboardResponse {
             style_coefficients: None,
             note: None,
             options: crate::leaderboard::FilterChoices::default(),
+            lineage: Vec::new(),
         }
     }
 }
@@ -222,9 +223,48 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
                 </tbody>
             </table>
         </div>
+        {lineage(&lb)}
         {heatmaps(&lb, names)}
     }
     .into_any()
+}
+
+/// Trained models against their parents: did training help?
+fn lineage(lb: &LeaderboardResponse) -> Option<AnyView> {
+    if lb.lineage.is_empty() {
+        return None;
+    }
+    let pct = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{:.0}%", v * 100.0));
+    let rows = lb
+        .lineage
+        .iter()
+        .map(|h| {
+            view! {
+                <tr>
+                    <td>{h.child.clone()}</td>
+                    <td>{h.parent.clone()}</td>
+                    <td>{format!("{}–{}", h.child_wins, h.parent_wins)}</td>
+                    <td>{pct(h.win_rate)}</td>
+                    <td>{format!("{} – {}", pct(h.lower), pct(h.upper))}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    Some(
+        view! {
+            <section class="card">
+                <h2>"Trained models against their parents"</h2>
+                <table class="data" aria-label="Trained models against their parents">
+                    <thead><tr>
+                        <th>"Trained model"</th><th>"Parent"</th><th>"Won–lost"</th>
+                        <th>"Win rate"</th><th>"95% interval"</th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </section>
+        }
+        .into_any(),
+    )
 }
 
 /// The three matrices, type-erased to keep the page's view type shallow.

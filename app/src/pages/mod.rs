@@ -10,3 +10,4 @@ pub mod leaderboard;
 pub mod login;
 pub mod not_found;
 pub mod projects;
+pub mod training;

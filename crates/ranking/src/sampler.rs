@@ -115,6 +115,32 @@ pub fn sample_pair(scores: &[(usize, usize, f64)], rng: &mut impl Rng) -> Option
     })
 }
 
+/// Battles a trained model plays against its parent before it joins the normal draw.
+pub const LINEAGE_BATTLES: f64 = 20.0;
+
+/// A new model Verdict trained meets its parent first: among candidates whose parent is also a
+/// candidate (`parents[i]` is the parent's index) and that have fewer than `min_battles`
+/// decided battles against it, the pair with the fewest, on random sides.
+#[must_use]
+pub fn lineage_first(
+    parents: &[Option<usize>],
+    battles: &[Vec<f64>],
+    min_battles: f64,
+    rng: &mut impl Rng,
+) -> Option<(usize, usize)> {
+    let (child, parent) = parents
+        .iter()
+        .enumerate()
+        .filter_map(|(c, p)| Some((c, (*p)?)))
+        .filter(|&(c, p)| c != p && battles[c][p] < min_battles)
+        .min_by(|a, b| battles[a.0][a.1].total_cmp(&battles[b.0][b.1]))?;
+    Some(if rng.random_bool(0.5) {
+        (child, parent)
+    } else {
+        (parent, child)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -190,5 +216,40 @@ mod tests {
             })
             .count();
         assert!((8_700..9_300).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn a_child_meets_its_parent_first() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        // 0 is the parent of 2 (5 battles so far) and of 3 (1 battle); 1 has no parent.
+        let parents = [None, None, Some(0), Some(0)];
+        let mut battles = vec![vec![0.0; 4]; 4];
+        battles[0][2] = 5.0;
+        battles[2][0] = 5.0;
+        battles[0][3] = 1.0;
+        battles[3][0] = 1.0;
+        let mut sides = [0, 0];
+        for _ in 0..50 {
+            let (l, r) = lineage_first(&parents, &battles, LINEAGE_BATTLES, &mut rng).unwrap();
+            assert!(
+                (l, r) == (3, 0) || (l, r) == (0, 3),
+                "the child with fewer battles: {l} {r}"
+            );
+            sides[usize::from(l == 3)] += 1;
+        }
+        assert!(sides[0] > 10 && sides[1] > 10, "random sides: {sides:?}");
+        // Once both children have played enough, the normal draw takes over.
+        for (c, n) in [(2, 20.0), (3, 25.0)] {
+            battles[0][c] = n;
+            battles[c][0] = n;
+        }
+        assert_eq!(
+            lineage_first(&parents, &battles, LINEAGE_BATTLES, &mut rng),
+            None
+        );
+        assert_eq!(
+            lineage_first(&[None, None], &battles, LINEAGE_BATTLES, &mut rng),
+            None
+        );
     }
 }
