@@ -3,6 +3,7 @@
 //! The Bradley–Terry fit, bootstrap, style control, agreement statistics and the pair sampler
 //! build on the types here.
 
+pub mod agreement;
 pub mod bt;
 pub mod elo;
 pub mod leaderboard;
