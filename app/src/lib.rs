@@ -14,6 +14,7 @@ pub mod leaderboard;
 #[cfg(feature = "ssr")]
 pub mod markdown;
 pub mod pages;
+pub mod quality;
 #[cfg(feature = "ssr")]
 pub mod state;
 pub mod training;

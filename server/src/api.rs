@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(skip_assignment),
         )
         .merge(crate::training_api::router())
+        .merge(crate::quality_api::router())
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 
@@ -379,7 +380,7 @@ pub struct ExportQuery {
 }
 
 /// The checks every export route shares: researchers and admins only, a readable query.
-async fn export_request(
+pub(crate) async fn export_request(
     state: &AppState,
     session: &Session,
     q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,

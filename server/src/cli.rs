@@ -93,6 +93,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::train_cmd::ModelCommand,
     },
+    /// Agreement and consistency reports of a project.
+    Analyze {
+        #[command(subcommand)]
+        command: crate::analyze::AnalyzeCommand,
+    },
     /// Run training workers only (e.g. on a GPU machine), against the same database as `serve`.
     Worker(WorkerArgs),
     /// Benchmarks that print a table of timings.
@@ -234,6 +239,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => crate::train_cmd::add_local(&cli.database, &command).await,
         Command::Model { command } => crate::train_cmd::model(&command),
         Command::Worker(args) => worker(&cli.database, &args).await,
+        Command::Analyze { command } => crate::analyze::run(&cli.database, &command).await,
         Command::Bench {
             command:
                 crate::leaderboard_cmd::BenchCommand::Votes {

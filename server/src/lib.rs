@@ -2,6 +2,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod analyze;
 pub mod api;
 pub mod arena;
 pub mod backends;
@@ -14,6 +15,7 @@ pub mod leaderboard_cmd;
 pub mod openapi;
 pub mod parquet_out;
 pub mod pg;
+pub mod quality_api;
 pub mod services;
 pub mod train_cmd;
 pub mod training_api;

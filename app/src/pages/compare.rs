@@ -30,6 +30,16 @@ pub struct ItemView {
     pub rationale_mode: String,
     /// `off` or `slight_clear`.
     pub strength_scale: String,
+    /// `pairwise`, `rating` or `ranking`.
+    pub protocol: String,
+    /// Every response in display order (the initial order of a ranking): id and safe HTML.
+    pub responses: Vec<(i64, String)>,
+    /// Rating criteria.
+    pub criteria: Vec<crate::pages::judge::CriterionView>,
+    /// Ratings may be marked N/A.
+    pub allow_na: bool,
+    /// A rating form that also asks which of the two responses is better.
+    pub with_choice: bool,
 }
 
 /// The models behind A and B, shown after the vote.
@@ -56,18 +66,42 @@ pub async fn next_item(project: i64, pid: Option<String>) -> Result<Option<ItemV
         };
         let (done, total) = db::assignments::progress(&state.pool, project, user.user_id).await?;
         Ok(issued.and_then(|i| {
-            let [(_, left), (_, right)] = <[(i64, String); 2]>::try_from(i.responses).ok()?;
+            let responses: Vec<(i64, String)> = i
+                .responses
+                .iter()
+                .map(|(id, text)| (*id, crate::markdown::render(text)))
+                .collect();
+            if i.protocol == "pairwise" && responses.len() != 2 {
+                return None;
+            }
+            let html = |k: usize| responses.get(k).map(|r| r.1.clone()).unwrap_or_default();
+            let cfg = db::judgements::ProtocolConfig::from_json(&i.config);
             Some(ItemView {
                 assignment_id: i.assignment_id,
                 prompt: i.prompt,
-                left_html: crate::markdown::render(&left),
-                right_html: crate::markdown::render(&right),
+                left_html: html(0),
+                right_html: html(1),
                 done,
                 total,
                 guidelines_html: crate::markdown::render(&i.guidelines),
                 guideline_version: i.guideline_version,
                 rationale_mode: i.rationale_mode,
                 strength_scale: i.strength_scale,
+                with_choice: cfg.with_choice && responses.len() == 2,
+                protocol: i.protocol,
+                responses,
+                criteria: cfg
+                    .criteria
+                    .into_iter()
+                    .map(|c| crate::pages::judge::CriterionView {
+                        name: c.name,
+                        min: c.min,
+                        max: c.max,
+                        low: c.low,
+                        high: c.high,
+                    })
+                    .collect(),
+                allow_na: cfg.allow_na,
             })
         }))
     })
@@ -170,6 +204,8 @@ pub fn ComparePage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match item.await {
+                    Ok(Some(it)) if it.protocol == "rating" => view! { <crate::pages::judge::RatingForm item=it on_next=move || set_round.update(|r| *r += 1)/> }.into_any(),
+                    Ok(Some(it)) if it.protocol == "ranking" => view! { <crate::pages::judge::RankingForm item=it on_next=move || set_round.update(|r| *r += 1)/> }.into_any(),
                     Ok(Some(it)) => view! { <Comparison item=it on_next=move || set_round.update(|r| *r += 1)/> }.into_any(),
                     Ok(None) => view! {
                         <section class="card narrow">

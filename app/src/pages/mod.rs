@@ -6,6 +6,7 @@ pub mod arena;
 pub mod compare;
 pub mod data;
 pub mod home;
+pub mod judge;
 pub mod leaderboard;
 pub mod login;
 pub mod not_found;

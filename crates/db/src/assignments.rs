@@ -28,6 +28,10 @@ pub struct Issued {
     pub rationale_mode: String,
     /// `off` or `slight_clear`.
     pub strength_scale: String,
+    /// `pairwise`, `rating` or `ranking`.
+    pub protocol: String,
+    /// Protocol settings ([`crate::judgements::ProtocolConfig`]).
+    pub config: serde_json::Value,
 }
 
 /// Expires lapsed assignments, then returns the annotator's open assignment in the project, or
@@ -38,14 +42,24 @@ pub struct Issued {
 /// [`Error::NotFound`] for an unknown project; otherwise database failures.
 pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option<Issued>> {
     let mut tx = pool.begin().await?;
-    let project: Option<(i32, i32, String, String, String)> = sqlx::query_as(
+    type ProjectRow = (i32, i32, String, String, String, String, serde_json::Value);
+    let project: Option<ProjectRow> = sqlx::query_as(
         "select assignment_ttl_seconds, guidelines_version, guidelines, rationale_mode, \
-                strength_scale from project where project_id = $1",
+                strength_scale, protocol, config from project where project_id = $1",
     )
     .bind(project_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((ttl, guideline_version, guidelines, rationale_mode, strength_scale)) = project else {
+    let Some((
+        ttl,
+        guideline_version,
+        guidelines,
+        rationale_mode,
+        strength_scale,
+        protocol,
+        config,
+    )) = project
+    else {
         return Err(Error::NotFound);
     };
     sqlx::query(
@@ -67,6 +81,25 @@ pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option
     let assignment_id = if let Some((id,)) = open {
         id
     } else {
+        // An attention check (a gold item) every `attention_every` assignments.
+        let every = crate::judgements::ProtocolConfig::from_json(&config)
+            .qc
+            .attention_every
+            .filter(|n| *n > 0);
+        let attention = match every {
+            Some(n) => {
+                let (taken,): (i64,) = sqlx::query_as(
+                    "select count(*) from assignment a join item i on i.item_id = a.item_id \
+                     where a.user_id = $1 and i.project_id = $2",
+                )
+                .bind(user_id)
+                .bind(project_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                (taken + 1) % i64::from(n) == 0
+            }
+            None => false,
+        };
         // Load = completed judgements + live assignments; below-target items first, then the
         // least loaded, random among equals so that concurrent annotators spread out.
         let picked: Option<(i64,)> = sqlx::query_as(
@@ -79,11 +112,12 @@ pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option
              where i.project_id = $1 \
                and not exists (select 1 from assignment a \
                                where a.item_id = i.item_id and a.user_id = $2) \
-             order by (l.load >= p.overlap_target), l.load, random() \
+             order by ($3 and not i.is_gold), (l.load >= p.overlap_target), l.load, random() \
              limit 1",
         )
         .bind(project_id)
         .bind(user_id)
+        .bind(attention)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((item_id,)) = picked else {
@@ -133,6 +167,8 @@ pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option
         guidelines,
         rationale_mode,
         strength_scale,
+        protocol,
+        config,
     }))
 }
 

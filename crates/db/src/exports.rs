@@ -150,3 +150,122 @@ pub async fn dpo_majority(
     .fetch_all(pool)
     .await?)
 }
+
+/// One rating row with its context.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RatingExport {
+    /// Rating id.
+    pub rating_id: i64,
+    /// Project name.
+    pub project: String,
+    /// Item key.
+    pub item: String,
+    /// Assignment.
+    pub assignment_id: Option<i64>,
+    /// Response ids in the order the annotator saw them.
+    pub display_order: Option<Vec<i64>>,
+    /// Response rated.
+    pub response_id: i64,
+    /// Its model.
+    pub model: String,
+    /// Criterion.
+    pub criterion: String,
+    /// Score (`null` for N/A).
+    pub score: Option<i32>,
+    /// Marked N/A.
+    pub not_applicable: bool,
+    /// Written reason.
+    pub rationale: Option<String>,
+    /// Milliseconds taken for the whole form.
+    pub time_ms: Option<i32>,
+    /// Guideline version.
+    pub guideline_version: Option<i32>,
+    /// `human`, `llm_judge` or `import`.
+    pub source: String,
+    /// Annotator id.
+    pub annotator_id: Option<i64>,
+    /// Annotator's external id.
+    pub annotator_external_id: Option<String>,
+    /// When it was given.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Ratings, optionally of one project; excluded annotators left out.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn ratings(pool: &PgPool, project: Option<&str>) -> Result<Vec<RatingExport>> {
+    Ok(sqlx::query_as(
+        "select r.rating_id, pr.name as project, coalesce(i.external_key, i.item_id::text) as item, \
+                r.assignment_id, a.display_order, r.response_id, m.name as model, r.criterion, \
+                r.score, r.not_applicable, r.rationale, r.time_ms, r.guideline_version, r.source, \
+                r.annotator_id, u.external_id as annotator_external_id, r.created_at \
+         from rating r join project pr on pr.project_id = r.project_id \
+         join item i on i.item_id = r.item_id \
+         join response re on re.response_id = r.response_id join model m on m.model_id = re.model_id \
+         left join assignment a on a.assignment_id = r.assignment_id \
+         left join app_user u on u.user_id = r.annotator_id \
+         where ($1::text is null or pr.name = $1) and not coalesce(u.excluded, false) \
+         order by r.rating_id",
+    )
+    .bind(project)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One ranking with its context.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RankingExport {
+    /// Ranking id.
+    pub ranking_id: i64,
+    /// Project name.
+    pub project: String,
+    /// Item key.
+    pub item: String,
+    /// Assignment.
+    pub assignment_id: Option<i64>,
+    /// Response ids in the initial order shown.
+    pub display_order: Option<Vec<i64>>,
+    /// Tie groups of response ids, best first.
+    pub tie_groups: serde_json::Value,
+    /// "None is acceptable".
+    pub not_rankable: bool,
+    /// Written reason.
+    pub rationale: Option<String>,
+    /// Milliseconds taken.
+    pub time_ms: Option<i32>,
+    /// Guideline version.
+    pub guideline_version: Option<i32>,
+    /// `human`, `llm_judge` or `import`.
+    pub source: String,
+    /// Annotator id.
+    pub annotator_id: Option<i64>,
+    /// Annotator's external id.
+    pub annotator_external_id: Option<String>,
+    /// When it was given.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Rankings, optionally of one project; excluded annotators left out.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn rankings(pool: &PgPool, project: Option<&str>) -> Result<Vec<RankingExport>> {
+    Ok(sqlx::query_as(
+        "select k.ranking_id, pr.name as project, coalesce(i.external_key, i.item_id::text) as item, \
+                k.assignment_id, a.display_order, k.tie_groups, k.not_rankable, k.rationale, \
+                k.time_ms, k.guideline_version, k.source, k.annotator_id, \
+                u.external_id as annotator_external_id, k.created_at \
+         from ranking k join project pr on pr.project_id = k.project_id \
+         join item i on i.item_id = k.item_id \
+         left join assignment a on a.assignment_id = k.assignment_id \
+         left join app_user u on u.user_id = k.annotator_id \
+         where ($1::text is null or pr.name = $1) and not coalesce(u.excluded, false) \
+         order by k.ranking_id",
+    )
+    .bind(project)
+    .fetch_all(pool)
+    .await?)
+}

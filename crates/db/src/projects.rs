@@ -124,19 +124,83 @@ pub async fn create_pairwise(
     models: &[i64],
     created_by: Option<i64>,
 ) -> Result<(i64, usize)> {
+    create(
+        pool,
+        &NewProject {
+            name,
+            protocol: "pairwise",
+            config: &serde_json::json!({}),
+            settings,
+            source_project,
+            models,
+            created_by,
+        },
+    )
+    .await
+}
+
+/// What a new project is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct NewProject<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// `pairwise`, `rating` or `ranking`.
+    pub protocol: &'a str,
+    /// Protocol settings ([`crate::judgements::ProtocolConfig`] as JSON).
+    pub config: &'a serde_json::Value,
+    /// Settings.
+    pub settings: &'a ProjectSettings,
+    /// Prompts of this project only (every prompt when `None`).
+    pub source_project: Option<i64>,
+    /// The competing models.
+    pub models: &'a [i64],
+    /// Creator.
+    pub created_by: Option<i64>,
+}
+
+/// Creates a project from imported responses. Pairwise projects, and rating projects that
+/// also ask for a choice (`with_choice`), get one item per prompt and pair of chosen models;
+/// ranking projects one item per prompt with every chosen model's response (2 to 8); plain
+/// rating projects one item per prompt with the chosen models' responses. Returns the project
+/// id and the number of items.
+///
+/// # Errors
+/// [`crate::Error::Invalid`] when the models make no item; constraint errors for a taken name
+/// or invalid settings.
+pub async fn create(pool: &PgPool, p: &NewProject<'_>) -> Result<(i64, usize)> {
+    let NewProject {
+        name,
+        protocol,
+        config,
+        settings,
+        source_project,
+        models,
+        created_by,
+    } = *p;
+    let cfg = crate::judgements::ProtocolConfig::from_json(config);
+    cfg.validate().map_err(crate::Error::Invalid)?;
+    let pairs = protocol == "pairwise" || (protocol == "rating" && cfg.with_choice);
     let mut models = models.to_vec();
     models.sort_unstable();
     models.dedup();
-    if models.len() < 2 {
+    let least = if protocol == "rating" && !pairs { 1 } else { 2 };
+    if models.len() < least {
+        return Err(crate::Error::Invalid(if least == 2 {
+            "choose at least two models whose responses compete".into()
+        } else {
+            "choose at least one model whose responses are rated".into()
+        }));
+    }
+    if protocol == "ranking" && models.len() > 8 {
         return Err(crate::Error::Invalid(
-            "choose at least two models whose responses compete".into(),
+            "a ranking shows 2 to 8 responses: choose at most 8 models".into(),
         ));
     }
     let mut tx = pool.begin().await?;
     let (project_id,): (i64,) = sqlx::query_as(
         "insert into project (name, protocol, guidelines, overlap_target, rationale_mode, \
-                              strength_scale, assignment_ttl_seconds, created_by) \
-         values ($1, 'pairwise', $2, $3, $4, $5, $6, $7) returning project_id",
+                              strength_scale, assignment_ttl_seconds, created_by, config) \
+         values ($1, $8, $2, $3, $4, $5, $6, $7, $9) returning project_id",
     )
     .bind(name.trim())
     .bind(&settings.guidelines)
@@ -145,6 +209,8 @@ pub async fn create_pairwise(
     .bind(&settings.strength_scale)
     .bind(settings.assignment_ttl_seconds)
     .bind(created_by)
+    .bind(protocol)
+    .bind(serde_json::to_value(&cfg).map_err(|e| crate::Error::Invalid(e.to_string()))?)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query("insert into guideline_version (project_id, version, text) values ($1, 1, $2)")
@@ -165,22 +231,34 @@ pub async fn create_pairwise(
     .bind(source_project)
     .fetch_all(&mut *tx)
     .await?;
-    let (mut prompts, mut keys, mut left, mut right) = (vec![], vec![], vec![], vec![]);
-    for (k, &(prompt, model_a, response_a)) in firsts.iter().enumerate() {
-        for &(p, model_b, response_b) in &firsts[k + 1..] {
-            if p != prompt {
-                break;
+    // Each item: a prompt, a key and its responses in canonical order.
+    let (mut prompts, mut keys, mut members) = (vec![], vec![], Vec::<Vec<i64>>::new());
+    if pairs {
+        for (k, &(prompt, model_a, response_a)) in firsts.iter().enumerate() {
+            for &(p, model_b, response_b) in &firsts[k + 1..] {
+                if p != prompt {
+                    break;
+                }
+                prompts.push(prompt);
+                keys.push(format!("{prompt}:{model_a}:{model_b}"));
+                members.push(vec![response_a, response_b]);
             }
-            prompts.push(prompt);
-            keys.push(format!("{prompt}:{model_a}:{model_b}"));
-            left.push(response_a);
-            right.push(response_b);
+        }
+    } else {
+        for chunk in firsts.chunk_by(|a, b| a.0 == b.0) {
+            if chunk.len() >= least {
+                prompts.push(chunk[0].0);
+                keys.push(chunk[0].0.to_string());
+                members.push(chunk.iter().map(|r| r.2).collect());
+            }
         }
     }
     if prompts.is_empty() {
-        return Err(crate::Error::Invalid(
-            "no prompt has responses from two of the chosen models".into(),
-        ));
+        return Err(crate::Error::Invalid(if least == 2 {
+            "no prompt has responses from two of the chosen models".into()
+        } else {
+            "no prompt has a response from the chosen models".into()
+        }));
     }
     let ids: Vec<(i64, String)> = sqlx::query_as(
         "insert into item (project_id, prompt_id, external_key) \
@@ -200,9 +278,11 @@ pub async fn create_pairwise(
     let (mut items, mut responses, mut positions) = (vec![], vec![], vec![]);
     for (item_id, key) in &ids {
         let i = index[key.as_str()];
-        items.extend([*item_id, *item_id]);
-        responses.extend([left[i], right[i]]);
-        positions.extend([0_i32, 1]);
+        for (pos, r) in members[i].iter().enumerate() {
+            items.push(*item_id);
+            responses.push(*r);
+            positions.push(i32::try_from(pos).unwrap_or(i32::MAX));
+        }
     }
     sqlx::query(
         "insert into item_response (item_id, response_id, position) \

@@ -5,6 +5,7 @@
 
 pub mod agreement;
 pub mod bt;
+pub mod consistency;
 pub mod elo;
 pub mod leaderboard;
 pub mod linalg;

@@ -1,0 +1,171 @@
+//! `verdict analyze agreement|consistency --project NAME [--format json|text]`: the quality
+//! page's reports from the command line.
+
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+
+use crate::cli::DatabaseArgs;
+
+/// What to analyse.
+#[derive(Debug, Subcommand)]
+pub enum AnalyzeCommand {
+    /// Agreement coefficients (Cohen, Fleiss, Krippendorff), the per-annotator table, human vs
+    /// LLM judge, rating distributions.
+    Agreement {
+        /// Project name.
+        #[arg(long)]
+        project: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Ratings and rankings against pairwise choices on the same items.
+    Consistency {
+        /// Project name.
+        #[arg(long)]
+        project: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Pretty-printed JSON (the API's shape).
+    Json,
+    /// A short summary.
+    Text,
+}
+
+async fn project_id(pool: &db::PgPool, name: &str) -> Result<i64> {
+    let projects = db::projects::list(pool).await?;
+    match projects.iter().find(|p| p.name == name.trim()) {
+        Some(p) => Ok(p.project_id),
+        None => bail!(
+            "no project named {name:?} (projects: {})",
+            projects
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.4}"))
+}
+
+/// Runs `verdict analyze ...`.
+///
+/// # Errors
+/// An unknown project, database failures.
+pub async fn run(database: &DatabaseArgs, cmd: &AnalyzeCommand) -> Result<()> {
+    let pool = crate::cli::open_database(database, 2).await?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let err = |e: app::error::AppError| anyhow::anyhow!("{e}");
+    match cmd {
+        AnalyzeCommand::Agreement { project, format } => {
+            let id = project_id(&pool, project).await?;
+            let r = app::quality::ssr::agreement(&pool, id).await.map_err(err)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                Format::Text => {
+                    println!("{} ({})", r.project, r.protocol);
+                    let v = &r.votes;
+                    println!(
+                        "choices: {} judgements on {} units · Fleiss κ {} ({} raters × {} units) · Krippendorff α {}",
+                        v.judgements,
+                        v.units,
+                        num(v.fleiss_kappa),
+                        v.fleiss_raters,
+                        v.fleiss_units,
+                        num(v.alpha_nominal)
+                    );
+                    for (c, k) in &r.ratings {
+                        println!(
+                            "ratings, {c}: {} judgements · α interval {} · α ordinal {}",
+                            k.judgements,
+                            num(k.alpha_interval),
+                            num(k.alpha_ordinal)
+                        );
+                    }
+                    if let Some(j) = &r.llm_judge {
+                        println!(
+                            "LLM judge vs human majority: {} items · agreement {} · κ {}",
+                            j.items,
+                            num(j.agreement),
+                            num(j.kappa)
+                        );
+                    }
+                    for a in &r.annotators {
+                        println!(
+                            "  {:<20} {:>5} judgements · agreement {} · left {} · ties {:.2}{}{}",
+                            a.name,
+                            a.judgements,
+                            num(a.loo_agreement),
+                            num(a.left_share),
+                            a.tie_rate,
+                            if a.flags.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" · FLAGGED: {}", a.flags.join("; "))
+                            },
+                            if a.excluded { " · excluded" } else { "" }
+                        );
+                    }
+                }
+            }
+        }
+        AnalyzeCommand::Consistency { project, format } => {
+            let id = project_id(&pool, project).await?;
+            let r = app::quality::ssr::consistency(&pool, id)
+                .await
+                .map_err(err)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                Format::Text => {
+                    let rows = [
+                        (
+                            "ratings vs choice, same annotator",
+                            &r.rating_vs_choice_same_annotator,
+                        ),
+                        (
+                            "ratings vs choice, across annotators",
+                            &r.rating_vs_choice_across_annotators,
+                        ),
+                        (
+                            "ranking vs choice, same annotator",
+                            &r.ranking_vs_choice_same_annotator,
+                        ),
+                        (
+                            "ranking vs choice, across annotators",
+                            &r.ranking_vs_choice_across_annotators,
+                        ),
+                    ];
+                    println!(
+                        "{} (criterion: {})",
+                        r.project,
+                        r.criterion.as_deref().unwrap_or("–")
+                    );
+                    for ((name, c), d) in rows.iter().zip(r.disagreement) {
+                        println!(
+                            "{name}: {} pairs · agree {} · disagree {} ({}) · order tie {} · choice tie {} · both tie {}",
+                            c.pairs,
+                            c.agree,
+                            c.disagree,
+                            num(d),
+                            c.order_tie,
+                            c.choice_tie,
+                            c.both_tie
+                        );
+                    }
+                }
+            }
+        }
+    }
+    pool.close().await;
+    Ok(())
+}
