@@ -90,6 +90,7 @@ pub fn App() -> impl IntoView {
                     // Async SSR so that a refused server check can still set the 403 status.
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                     <Route path=path!("/training") view=crate::pages::training::TrainingPage ssr=SsrMode::Async/>
+                    <Route path=path!("/quality/:project") view=crate::pages::quality::QualityPage ssr=SsrMode::Async/>
                     <Route path=path!("/training/:id") view=crate::pages::training::RunPage ssr=SsrMode::Async/>
                 </Routes>
             </main>

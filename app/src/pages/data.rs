@@ -239,7 +239,11 @@ fn ExportCard(projects: Vec<(i64, String, String, i64)>) -> impl IntoView {
         }
         format!("/api/v1/exports/{path}?{}", q.join("&"))
     };
-    let row = move |name: Option<String>, label: String, protocol: String, items: String| {
+    let row = move |id: Option<i64>,
+                    name: Option<String>,
+                    label: String,
+                    protocol: String,
+                    items: String| {
         let p = name.as_deref();
         let card = match p {
             Some(p) => format!("/api/v1/exports/dpo/card?project={}", crate::url::encode(p)),
@@ -247,7 +251,10 @@ fn ExportCard(projects: Vec<(i64, String, String, i64)>) -> impl IntoView {
         };
         view! {
             <tr>
-                <td>{label}</td>
+                <td>{match id {
+                    Some(id) => view! { <a href=format!("/quality/{id}") title="Agreement, annotators, consistency">{label}</a> }.into_any(),
+                    None => view! { <span>{label}</span> }.into_any(),
+                }}</td>
                 <td>{protocol}</td>
                 <td>{items}</td>
                 <td class="links">
@@ -260,19 +267,23 @@ fn ExportCard(projects: Vec<(i64, String, String, i64)>) -> impl IntoView {
                     <a href=link("dpo", p, "parquet") download>"Parquet"</a>" "
                     <a href=card download>"card"</a>
                 </td>
+                <td class="links">
+                    <a href=link("ratings", p, "jsonl") download>"ratings"</a>" "
+                    <a href=link("rankings", p, "jsonl") download>"rankings"</a>
+                </td>
             </tr>
         }
     };
     view! {
         <section class="card">
             <h2>"Export"</h2>
-            <p class="muted">"Votes with full provenance (annotator, side shown, strength, rationale, time, guideline version, source). DPO pairs in TRL's format (prompt, chosen, rejected) by majority per item, with a dataset card. Excluded annotators are left out."</p>
+            <p class="muted">"Votes with full provenance (annotator, side shown, strength, rationale, time, guideline version, source). DPO pairs in TRL's format (prompt, chosen, rejected) by majority per item, with a dataset card. Excluded annotators are left out. A project's name opens its quality page (agreement, annotators, consistency)."</p>
             <div class="table-wrap">
                 <table class="data" aria-label="Exports">
-                    <thead><tr><th>"Project"</th><th>"Protocol"</th><th>"Items"</th><th>"Votes"</th><th>"DPO pairs"</th></tr></thead>
+                    <thead><tr><th>"Project"</th><th>"Protocol"</th><th>"Items"</th><th>"Votes"</th><th>"DPO pairs"</th><th>"Ratings, rankings (JSONL)"</th></tr></thead>
                     <tbody>
-                        {row(None, "All projects".into(), String::new(), String::new())}
-                        {projects.into_iter().map(|(_, name, protocol, items)| row(Some(name.clone()), name, protocol, items.to_string())).collect_view()}
+                        {row(None, None, "All projects".into(), String::new(), String::new())}
+                        {projects.into_iter().map(|(id, name, protocol, items)| row(Some(id), Some(name.clone()), name, protocol, items.to_string())).collect_view()}
                     </tbody>
                 </table>
             </div>

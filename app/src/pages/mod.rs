@@ -11,4 +11,5 @@ pub mod leaderboard;
 pub mod login;
 pub mod not_found;
 pub mod projects;
+pub mod quality;
 pub mod training;

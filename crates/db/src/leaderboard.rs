@@ -52,7 +52,7 @@ pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Pair
              join app_user u on u.user_id = v.annotator_id \
              left join item i on i.item_id = v.item_id \
              left join prompt p on p.prompt_id = i.prompt_id \
-             where $7 = any(u.cohorts) \
+             where $7 = any(u.cohorts) and not u.excluded \
                and ($1::bigint is null or v.project_id = $1) \
                and ($2::text is null or coalesce(p.category, '') = $2) \
                and ($3::text is null or v.source = $3) \
@@ -72,16 +72,34 @@ pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Pair
         .await?
     } else {
         sqlx::query_as::<_, PairCount>(
-            "select model_a_id, model_b_id, winner, sum(n)::bigint as n \
-             from vote_count \
-             where ($1::bigint is null or project_id = $1) \
-               and ($2::text is null or category = $2) \
-               and ($3::text is null or source = $3) \
-               and ($4::date is null or day >= $4) \
-               and ($5::date is null or day <= $5) \
-               and (not $6 or winner in ('a', 'b')) \
-             group by 1, 2, 3 \
-             having sum(n) > 0",
+            // The maintained counts, less the votes of excluded annotators (few, read through
+            // the annotator index).
+            "with agg as ( \
+                 select model_a_id, model_b_id, winner, sum(n) as n \
+                 from vote_count \
+                 where ($1::bigint is null or project_id = $1) \
+                   and ($2::text is null or category = $2) \
+                   and ($3::text is null or source = $3) \
+                   and ($4::date is null or day >= $4) \
+                   and ($5::date is null or day <= $5) \
+                   and (not $6 or winner in ('a', 'b')) \
+                 group by 1, 2, 3), \
+             ex as ( \
+                 select v.model_a_id, v.model_b_id, v.winner, count(*) as n \
+                 from app_user u join vote v on v.annotator_id = u.user_id \
+                 left join item i on i.item_id = v.item_id \
+                 left join prompt p on p.prompt_id = i.prompt_id \
+                 where u.excluded \
+                   and ($1::bigint is null or v.project_id = $1) \
+                   and ($2::text is null or coalesce(p.category, '') = $2) \
+                   and ($3::text is null or v.source = $3) \
+                   and ($4::date is null or (v.created_at at time zone 'utc')::date >= $4) \
+                   and ($5::date is null or (v.created_at at time zone 'utc')::date <= $5) \
+                   and (not $6 or v.winner in ('a', 'b')) \
+                 group by 1, 2, 3) \
+             select a.model_a_id, a.model_b_id, a.winner, (a.n - coalesce(e.n, 0))::bigint as n \
+             from agg a left join ex e using (model_a_id, model_b_id, winner) \
+             where a.n - coalesce(e.n, 0) > 0",
         )
         .bind(f.project_id)
         .bind(&f.category)
@@ -146,6 +164,7 @@ pub async fn style_votes(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Styl
          left join prompt p on p.prompt_id = i.prompt_id \
          where ra.metadata->'style' is not null and rb.metadata->'style' is not null \
            and ($7::text is null or $7 = any(u.cohorts)) \
+           and not coalesce(u.excluded, false) \
            and ($1::bigint is null or v.project_id = $1) \
            and ($2::text is null or coalesce(p.category, '') = $2) \
            and ($3::text is null or v.source = $3) \
@@ -374,5 +393,42 @@ mod tests {
         assert_eq!((total(&rows), rows[0].winner.as_str()), (1, "a"));
         let options = filter_options(&pool).await.unwrap();
         assert_eq!(options.cohorts, vec!["experts".to_owned()]);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn excluded_annotators_leave_the_counts_until_included_again(pool: sqlx::PgPool) {
+        let (x, y) = (model(&pool, "x").await, model(&pool, "y").await);
+        let (spammer,): (i64,) =
+            sqlx::query_as("insert into app_user (role) values ('annotator') returning user_id")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        for _ in 0..3 {
+            insert_plain_vote(&pool, None, Some(spammer), "human", x, y, "b")
+                .await
+                .unwrap();
+        }
+        insert_plain_vote(&pool, None, None, "human", x, y, "a")
+            .await
+            .unwrap();
+        let all = Filter::default();
+        assert_eq!(total(&pair_counts(&pool, &all).await.unwrap()), 4);
+        crate::quality::set_excluded(&pool, spammer, true)
+            .await
+            .unwrap();
+        let rows = pair_counts(&pool, &all).await.unwrap();
+        assert_eq!(
+            (total(&rows), rows.len(), rows[0].winner.as_str()),
+            (1, 1, "a")
+        );
+        let slice = Filter {
+            exclude_ties: true,
+            ..Filter::default()
+        };
+        assert_eq!(total(&pair_counts(&pool, &slice).await.unwrap()), 1);
+        crate::quality::set_excluded(&pool, spammer, false)
+            .await
+            .unwrap();
+        assert_eq!(total(&pair_counts(&pool, &all).await.unwrap()), 4);
     }
 }
