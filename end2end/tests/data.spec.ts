@@ -48,8 +48,8 @@ test("an admin previews an upload, imports it, and makes a project of it", async
   // A second pairwise project from the same prompts, with a required rationale.
   await page.goto("/admin");
   await waitForHydration(page);
-  const create = page.getByRole("form", { name: "New pairwise project" });
-  await create.getByLabel("Name").fill(`${project} rematch`);
+  const create = page.getByRole("form", { name: "New project" });
+  await create.getByLabel("Name", { exact: true }).fill(`${project} rematch`);
   await create.getByLabel("Prompts from").selectOption({ label: project });
   await create.getByLabel(/upload-left/).check();
   await create.getByLabel(/upload-right/).check();
@@ -58,6 +58,22 @@ test("an admin previews an upload, imports it, and makes a project of it", async
   await create.getByRole("button", { name: "Create project" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Project created" })).toContainText("3 items");
   await expect(page.getByRole("link", { name: `${project} rematch` })).toBeVisible();
+
+  // A rating project on the same prompts, with its own criteria and scales.
+  await create.getByLabel("Name", { exact: true }).fill(`${project} rated`);
+  await create.getByLabel("Prompts from").selectOption({ label: project });
+  await create.getByLabel(/upload-left/).check();
+  await create.getByLabel(/upload-right/).check();
+  await create.getByRole("combobox", { name: "Protocol" }).selectOption("rating");
+  await create.getByLabel(/^Rating criteria/).fill("Accuracy | 1-5 | Wrong | Right\nStyle | 1-3");
+  await create.getByLabel("Rationale").selectOption("optional");
+  await create.getByRole("button", { name: "Create project" }).click();
+  await expect(page.getByRole("link", { name: `${project} rated` })).toBeVisible();
+  await page.goto(`/annotate?pid=E2E-RATED-${Date.now()}`);
+  await page.getByRole("link", { name: `${project} rated` }).click();
+  await expect(page.getByRole("heading", { name: "Rate each response" })).toBeVisible();
+  await expect(page.getByRole("radiogroup", { name: "Response 1 · Accuracy" })).toContainText("Wrong");
+  await expect(page.getByRole("radiogroup", { name: "Response 2 · Style" }).getByRole("radio")).toHaveCount(3);
   expect(problems).toEqual([]);
 });
 

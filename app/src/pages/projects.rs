@@ -132,6 +132,7 @@ pub async fn create_project(
     source_project: Option<String>,
     #[server(default)] models: Vec<i64>,
     settings: SettingsForm,
+    #[server(default)] protocol: ProtocolForm,
 ) -> Result<usize, AppError> {
     use crate::auth::ssr;
     ssr::respond(async {
@@ -148,18 +149,124 @@ pub async fn create_project(
                 })?),
             };
         let s = settings.into();
-        let (_, items) = db::projects::create_pairwise(
+        let (kind, config) = protocol.parse().map_err(AppError::Unprocessable)?;
+        let (_, items) = db::projects::create(
             &state.pool,
-            &name,
-            &s,
-            source,
-            &models,
-            Some(admin.user_id),
+            &db::projects::NewProject {
+                name: &name,
+                protocol: &kind,
+                config: &config,
+                settings: &s,
+                source_project: source,
+                models: &models,
+                created_by: Some(admin.user_id),
+            },
         )
         .await?;
         Ok(items)
     })
     .await
+}
+
+/// The protocol part of the new-project form (fields named `protocol[...]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolForm {
+    /// `pairwise` (default), `rating` or `ranking`.
+    #[serde(default)]
+    pub kind: String,
+    /// Rating criteria, one per line: `Name | min-max | low label | high label`.
+    #[serde(default)]
+    pub criteria: String,
+    /// Ratings may be N/A (checkbox).
+    #[serde(default)]
+    pub allow_na: Option<String>,
+    /// Rating of two responses plus a pairwise choice (checkbox).
+    #[serde(default)]
+    pub with_choice: Option<String>,
+    /// Judgements faster than this many ms count as too fast.
+    #[serde(default)]
+    pub min_time_ms: String,
+    /// Flag above this share of too-fast judgements (0–1).
+    #[serde(default)]
+    pub max_fast_share: String,
+    /// Flag below this gold accuracy (0–1).
+    #[serde(default)]
+    pub min_gold_accuracy: String,
+    /// A gold item every this many assignments.
+    #[serde(default)]
+    pub attention_every: String,
+}
+
+impl ProtocolForm {
+    /// The protocol and its settings as the project stores them.
+    ///
+    /// # Errors
+    /// A message naming the field or criteria line.
+    pub fn parse(&self) -> Result<(String, serde_json::Value), String> {
+        let kind = match self.kind.trim() {
+            "" | "pairwise" => "pairwise",
+            "rating" => "rating",
+            "ranking" => "ranking",
+            other => {
+                return Err(format!(
+                    "protocol: {other:?} is not pairwise, rating or ranking"
+                ));
+            }
+        };
+        fn num<T: std::str::FromStr>(field: &str, s: &str) -> Result<Option<T>, String> {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            s.parse()
+                .map(Some)
+                .map_err(|_| format!("{field}: {s:?} is not a number"))
+        }
+        let mut criteria = Vec::new();
+        for (k, line) in self
+            .criteria
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+            let (min, max) = match parts.get(1).filter(|s| !s.is_empty()) {
+                None => (1, 7),
+                Some(scale) => {
+                    let (a, b) = scale.split_once('-').ok_or_else(|| {
+                        format!("criteria line {}: the scale is MIN-MAX, like 1-7", k + 1)
+                    })?;
+                    let parse = |s: &str| {
+                        s.trim().parse::<i32>().map_err(|_| {
+                            format!("criteria line {}: {s:?} is not a whole number", k + 1)
+                        })
+                    };
+                    (parse(a)?, parse(b)?)
+                }
+            };
+            criteria.push(serde_json::json!({
+                "name": parts[0],
+                "min": min,
+                "max": max,
+                "low": parts.get(2).copied().unwrap_or(""),
+                "high": parts.get(3).copied().unwrap_or(""),
+            }));
+        }
+        let mut config = serde_json::json!({
+            "allow_na": self.allow_na.is_some(),
+            "with_choice": self.with_choice.is_some(),
+            "qc": {
+                "min_time_ms": num::<i32>("min_time_ms", &self.min_time_ms)?,
+                "max_fast_share": num::<f64>("max_fast_share", &self.max_fast_share)?,
+                "min_gold_accuracy": num::<f64>("min_gold_accuracy", &self.min_gold_accuracy)?,
+                "attention_every": num::<i32>("attention_every", &self.attention_every)?,
+            },
+        });
+        if !criteria.is_empty() {
+            config["criteria"] = criteria.into();
+        }
+        Ok((kind.to_owned(), config))
+    }
 }
 
 /// Updates a project's settings (admins only); changed guidelines become a new version.
@@ -266,8 +373,8 @@ pub fn ProjectsPanel() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
-                            <h3>"New pairwise project"</h3>
-                            <ActionForm action=create attr:class="stack-form" attr:aria-label="New pairwise project">
+                            <h3>"New project"</h3>
+                            <ActionForm action=create attr:class="stack-form" attr:aria-label="New project">
                                 <div class="row-form">
                                     <label>"Name" <input type="text" name="name" required/></label>
                                     <label>"Prompts from"
@@ -278,7 +385,7 @@ pub fn ProjectsPanel() -> impl IntoView {
                                     </label>
                                 </div>
                                 <fieldset>
-                                    <legend>"Models whose responses compete (every two that answered a prompt make an item)"</legend>
+                                    <legend>"Models whose responses are judged"</legend>
                                     <Transition fallback=|| ()>
                                         {move || Suspend::new(async move {
                                             match candidates.await {
@@ -292,6 +399,29 @@ pub fn ProjectsPanel() -> impl IntoView {
                                             }
                                         })}
                                     </Transition>
+                                </fieldset>
+                                <fieldset>
+                                    <legend>"Protocol"</legend>
+                                    <div class="row-form">
+                                        <label>"Protocol"
+                                            <select name="protocol[kind]">
+                                                <option value="pairwise">"pairwise: which of two is better (an item per pair of models)"</option>
+                                                <option value="rating">"rating: score each response on criteria (an item per prompt)"</option>
+                                                <option value="ranking">"ranking: order 2–8 responses, ties allowed (an item per prompt)"</option>
+                                            </select>
+                                        </label>
+                                        <label class="check"><input type="checkbox" name="protocol[with_choice]" value="on"/>" rating: also ask which of the two is better (an item per pair)"</label>
+                                        <label class="check"><input type="checkbox" name="protocol[allow_na]" value="on"/>" ratings may be N/A"</label>
+                                    </div>
+                                    <label>"Rating criteria, one per line: name | min-max | low label | high label (default: Overall quality | 1-7 | Very poor | Excellent)"
+                                        <textarea name="protocol[criteria]" rows="2" placeholder="Helpfulness | 1-5 | Useless | Perfect"></textarea>
+                                    </label>
+                                    <div class="row-form">
+                                        <label>"Too fast below (ms)" <input type="number" name="protocol[min_time_ms]" min="0" placeholder="off"/></label>
+                                        <label>"Flag above this share too fast" <input type="number" name="protocol[max_fast_share]" min="0" max="1" step="0.05" placeholder="off"/></label>
+                                        <label>"Flag below this gold accuracy" <input type="number" name="protocol[min_gold_accuracy]" min="0" max="1" step="0.05" placeholder="off"/></label>
+                                        <label>"Attention check every N items" <input type="number" name="protocol[attention_every]" min="1" placeholder="off"/></label>
+                                    </div>
                                 </fieldset>
                                 <SettingsFields guidelines=String::new() overlap_target=defaults.0
                                     rationale_mode=defaults.1.into() strength_scale=defaults.2.into()
@@ -321,4 +451,48 @@ pub fn ProjectsPanel() -> impl IntoView {
 /// Defaults of a new project: overlap, rationale mode, strength scale, time limit.
 fn db_defaults() -> (i32, &'static str, &'static str, i32) {
     (3, "optional", "off", 1800)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProtocolForm;
+
+    #[test]
+    fn the_protocol_form_parses_criteria_and_thresholds() {
+        let form = ProtocolForm {
+            kind: "rating".into(),
+            criteria: "Accuracy | 1-5 | Wrong | Right\n\nStyle | 0-3\nTone".into(),
+            allow_na: Some("on".into()),
+            min_time_ms: "1500".into(),
+            ..ProtocolForm::default()
+        };
+        let (kind, config) = form.parse().unwrap();
+        assert_eq!(kind, "rating");
+        assert_eq!(config["criteria"][0]["low"], "Wrong");
+        assert_eq!(
+            (
+                config["criteria"][1]["min"].as_i64(),
+                config["criteria"][1]["max"].as_i64()
+            ),
+            (Some(0), Some(3))
+        );
+        assert_eq!(config["criteria"][2]["max"], 7, "1-7 by default");
+        assert_eq!(config["allow_na"], true);
+        assert_eq!(config["qc"]["min_time_ms"], 1500);
+        let bad = ProtocolForm {
+            criteria: "A | 1..5".into(),
+            ..ProtocolForm::default()
+        };
+        assert!(bad.parse().unwrap_err().starts_with("criteria line 1"));
+        let bad = ProtocolForm {
+            kind: "poll".into(),
+            ..ProtocolForm::default()
+        };
+        assert!(bad.parse().unwrap_err().starts_with("protocol:"));
+        let bad = ProtocolForm {
+            max_fast_share: "lots".into(),
+            ..ProtocolForm::default()
+        };
+        assert!(bad.parse().unwrap_err().starts_with("max_fast_share"));
+    }
 }
