@@ -55,6 +55,80 @@ impl PairPolicy {
     }
 }
 
+/// Which pairs a ranking gives (DESIGN.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RankingPairs {
+    /// Every two responses in different tie groups.
+    AllPairs,
+    /// Each response against those of the next group down.
+    Adjacent,
+    /// The best group against the worst.
+    BestVsWorst,
+}
+
+impl RankingPairs {
+    /// Its name in the API.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AllPairs => "all_pairs",
+            Self::Adjacent => "adjacent",
+            Self::BestVsWorst => "best_vs_worst",
+        }
+    }
+}
+
+/// `(chosen, rejected)` response pairs from tie groups (best first); tied responses give none.
+#[must_use]
+pub fn ranking_pairs(groups: &[Vec<i64>], policy: RankingPairs) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let cross = |hi: &Vec<i64>, lo: &Vec<i64>, out: &mut Vec<(i64, i64)>| {
+        for a in hi {
+            for b in lo {
+                out.push((*a, *b));
+            }
+        }
+    };
+    match policy {
+        RankingPairs::AllPairs => {
+            for (k, hi) in groups.iter().enumerate() {
+                for lo in &groups[k + 1..] {
+                    cross(hi, lo, &mut out);
+                }
+            }
+        }
+        RankingPairs::Adjacent => {
+            for w in groups.windows(2) {
+                cross(&w[0], &w[1], &mut out);
+            }
+        }
+        RankingPairs::BestVsWorst => {
+            if groups.len() >= 2 {
+                cross(&groups[0], &groups[groups.len() - 1], &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// `(chosen, rejected)` pairs of one rating form: responses whose scores differ by at least
+/// `margin`.
+#[must_use]
+pub fn rating_pairs(scores: &[(i64, f64)], margin: f64) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    for (k, (a, sa)) in scores.iter().enumerate() {
+        for (b, sb) in &scores[k + 1..] {
+            if sa - sb >= margin {
+                out.push((*a, *b));
+            } else if sb - sa >= margin {
+                out.push((*b, *a));
+            }
+        }
+    }
+    out
+}
+
 /// Losses a run from votes can use (paired DPO losses, as TRL names them).
 pub const LOSSES: [&str; 6] = ["sigmoid", "robust", "hinge", "ipo", "sigmoid_norm", "simpo"];
 
@@ -163,9 +237,67 @@ pub struct LaunchRequest {
     /// How votes become pairs.
     #[serde(default)]
     pub policy: PairPolicy,
+    /// Also learn from rankings, with this pair policy.
+    #[serde(default)]
+    pub ranking_pairs: Option<RankingPairs>,
+    /// Also learn from ratings: pairs of responses rated on one form whose mean scores differ
+    /// by at least this much.
+    #[serde(default)]
+    pub rating_margin: Option<f64>,
     /// Training settings.
     #[serde(default)]
     pub config: RunConfig,
+}
+
+/// What a run learns from, frozen at launch (stored in `training_run.snapshot`, with the
+/// filter for the record).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Votes behind the pairs.
+    #[serde(default)]
+    pub vote_ids: Vec<i64>,
+    /// How votes became pairs.
+    #[serde(default)]
+    pub policy: PairPolicy,
+    /// The agreement threshold applied.
+    #[serde(default)]
+    pub min_agreement: Option<f64>,
+    /// Rankings behind the pairs.
+    #[serde(default)]
+    pub ranking_ids: Vec<i64>,
+    /// How rankings became pairs.
+    #[serde(default)]
+    pub ranking_pairs: Option<RankingPairs>,
+    /// Ratings behind the pairs.
+    #[serde(default)]
+    pub rating_ids: Vec<i64>,
+    /// The score margin of rating pairs.
+    #[serde(default)]
+    pub rating_margin: Option<f64>,
+    /// Pairs derived at launch.
+    #[serde(default)]
+    pub pairs: usize,
+}
+
+impl Snapshot {
+    /// Judgements in it.
+    #[must_use]
+    pub fn judgements(&self) -> usize {
+        self.vote_ids.len() + self.ranking_ids.len() + self.rating_ids.len()
+    }
+
+    /// How its pairs were made, in words.
+    #[must_use]
+    pub fn policy_label(&self) -> String {
+        let mut parts = vec![self.policy.as_str().to_owned()];
+        if let Some(p) = self.ranking_pairs {
+            parts.push(format!("rankings: {}", p.as_str()));
+        }
+        if let Some(m) = self.rating_margin {
+            parts.push(format!("ratings: margin {m}"));
+        }
+        parts.join(", ")
+    }
 }
 
 /// A pair as the preview shows it.
@@ -190,8 +322,12 @@ pub struct PairExample {
 pub struct LaunchPreview {
     /// Preference pairs.
     pub pairs: usize,
-    /// Votes behind them (the snapshot size).
+    /// Votes behind them.
     pub votes: usize,
+    /// Rankings behind them.
+    pub rankings: usize,
+    /// Ratings behind them.
+    pub ratings: usize,
     /// Votes the filter matched before pairs were derived.
     pub matched_votes: usize,
     /// The first few pairs.
@@ -253,6 +389,8 @@ pub struct RunView {
     pub eta_seconds: Option<f64>,
     /// Votes in the snapshot.
     pub snapshot_votes: usize,
+    /// Judgements in the snapshot (votes, rankings, ratings).
+    pub snapshot_judgements: usize,
     /// Pairs derived from them.
     pub snapshot_pairs: usize,
     /// Pair policy.
@@ -315,19 +453,19 @@ pub mod ssr {
     //! The launch, preview and view services, shared by server functions and the REST API.
 
     use super::{
-        LaunchPreview, LaunchRequest, MetricPoint, PairExample, PairPolicy, RunFilter, RunView,
-        Tally, decide,
+        LaunchPreview, LaunchRequest, MetricPoint, PairExample, RunFilter, RunView, Snapshot,
+        Tally, decide, ranking_pairs, rating_pairs,
     };
     use crate::error::AppError;
     use crate::state::AppState;
 
-    /// Pairs derived from a snapshot: the rows to train on and the votes behind them.
+    /// Pairs derived from a snapshot: the rows to train on and the judgements behind them.
     #[derive(Debug, Clone, PartialEq)]
     pub struct Derived {
-        /// Pairs, in item order.
+        /// Pairs: votes first (in item order), then rankings, then ratings.
         pub pairs: Vec<DerivedPair>,
-        /// Vote ids behind the pairs, ascending.
-        pub vote_ids: Vec<i64>,
+        /// The snapshot that gives exactly these pairs.
+        pub snapshot: Snapshot,
     }
 
     /// One training pair with its provenance.
@@ -345,7 +483,7 @@ pub mod ssr {
         pub chosen_model: String,
         /// Model of `rejected`.
         pub rejected_model: String,
-        /// Votes for `chosen`.
+        /// Votes for `chosen` (1 for a ranking or rating pair).
         pub votes_chosen: i64,
         /// Votes for `rejected`.
         pub votes_rejected: i64,
@@ -355,7 +493,7 @@ pub mod ssr {
         pub project: String,
         /// Item key.
         pub item: String,
-        /// Policy.
+        /// `majority`, `soft`, `ranking:<policy>` or `rating:margin=<m>`.
         pub policy: String,
     }
 
@@ -413,29 +551,27 @@ pub mod ssr {
         })
     }
 
-    /// Derives the pairs of `vote_ids` under `policy`.
+    /// Derives the pairs of a snapshot's judgements under its policies; the returned
+    /// snapshot keeps only the judgements that gave pairs.
     ///
     /// # Errors
     /// Internal on database failure.
-    pub async fn derive(
-        pool: &db::PgPool,
-        vote_ids: &[i64],
-        policy: PairPolicy,
-        min_agreement: Option<f64>,
-    ) -> Result<Derived, AppError> {
-        let tallies = db::training::tallies(pool, vote_ids).await?;
+    pub async fn derive(pool: &db::PgPool, snap: &Snapshot) -> Result<Derived, AppError> {
+        let tallies = db::training::tallies(pool, &snap.vote_ids).await?;
         let mut pairs = Vec::new();
-        let mut used = Vec::new();
+        let mut used = snap.clone();
+        used.vote_ids.clear();
         for t in tallies {
             let tally = Tally {
                 first: t.first_wins,
                 second: t.second_wins,
                 tied: t.tied,
             };
-            let Some((first_chosen, confidence)) = decide(tally, policy, min_agreement) else {
+            let Some((first_chosen, confidence)) = decide(tally, snap.policy, snap.min_agreement)
+            else {
                 continue;
             };
-            used.extend_from_slice(&t.vote_ids);
+            used.vote_ids.extend_from_slice(&t.vote_ids);
             let (chosen, rejected, cm, rm, vc, vr) = if first_chosen {
                 (
                     t.first,
@@ -467,13 +603,88 @@ pub mod ssr {
                 votes_tied: t.tied,
                 project: t.project,
                 item: t.item,
-                policy: policy.as_str().into(),
+                policy: snap.policy.as_str().into(),
             });
         }
-        used.sort_unstable();
+        used.vote_ids.sort_unstable();
+        used.ranking_ids.clear();
+        if let Some(policy) = snap.ranking_pairs {
+            for k in db::training::rankings_with_texts(pool, &snap.ranking_ids).await? {
+                let groups: Vec<Vec<i64>> =
+                    serde_json::from_value(k.tie_groups.clone()).unwrap_or_default();
+                let at = |id: i64| k.response_ids.iter().position(|r| *r == id);
+                let before = pairs.len();
+                for (c, r) in ranking_pairs(&groups, policy) {
+                    let (Some(c), Some(r)) = (at(c), at(r)) else {
+                        continue;
+                    };
+                    if k.texts[c].trim().is_empty() || k.texts[r].trim().is_empty() {
+                        continue;
+                    }
+                    pairs.push(DerivedPair {
+                        prompt: k.prompt.clone(),
+                        chosen: k.texts[c].clone(),
+                        rejected: k.texts[r].clone(),
+                        confidence: 1.0,
+                        chosen_model: k.models[c].clone(),
+                        rejected_model: k.models[r].clone(),
+                        votes_chosen: 1,
+                        votes_rejected: 0,
+                        votes_tied: 0,
+                        project: k.project.clone(),
+                        item: k.item.clone(),
+                        policy: format!("ranking:{}", policy.as_str()),
+                    });
+                }
+                if pairs.len() > before {
+                    used.ranking_ids.push(k.ranking_id);
+                }
+            }
+        }
+        used.rating_ids.clear();
+        if let Some(margin) = snap.rating_margin {
+            let rows = db::training::ratings_with_texts(pool, &snap.rating_ids).await?;
+            for form in rows.chunk_by(|a, b| a.form == b.form) {
+                // Mean score per response over the form's criteria.
+                let means: Vec<(i64, f64)> = form
+                    .chunk_by(|a, b| a.response_id == b.response_id)
+                    .map(|resp| {
+                        let sum: f64 = resp.iter().map(|r| f64::from(r.score)).sum();
+                        (resp[0].response_id, sum / resp.len() as f64)
+                    })
+                    .collect();
+                let found = rating_pairs(&means, margin);
+                if found.is_empty() {
+                    continue;
+                }
+                let text = |id: i64| form.iter().find(|r| r.response_id == id);
+                for (c, r) in found {
+                    let (Some(c), Some(r)) = (text(c), text(r)) else {
+                        continue;
+                    };
+                    pairs.push(DerivedPair {
+                        prompt: c.prompt.clone(),
+                        chosen: c.text.clone(),
+                        rejected: r.text.clone(),
+                        confidence: 1.0,
+                        chosen_model: c.model.clone(),
+                        rejected_model: r.model.clone(),
+                        votes_chosen: 1,
+                        votes_rejected: 0,
+                        votes_tied: 0,
+                        project: c.project.clone(),
+                        item: c.item.clone(),
+                        policy: format!("rating:margin={margin}"),
+                    });
+                }
+                used.rating_ids.extend(form.iter().map(|r| r.rating_id));
+            }
+            used.rating_ids.sort_unstable();
+        }
+        used.pairs = pairs.len();
         Ok(Derived {
             pairs,
-            vote_ids: used,
+            snapshot: used,
         })
     }
 
@@ -486,11 +697,34 @@ pub mod ssr {
         req: &LaunchRequest,
     ) -> Result<(LaunchPreview, Derived), AppError> {
         let filter = vote_filter(&req.filter)?;
+        if let Some(m) = req.rating_margin
+            && !(m.is_finite() && m > 0.0)
+        {
+            return Err(AppError::Unprocessable(
+                "rating_margin: a score difference above 0".into(),
+            ));
+        }
         let matched = db::training::select_votes(pool, &filter).await?;
-        let derived = derive(pool, &matched, req.policy, req.filter.min_agreement).await?;
+        let mut snap = Snapshot {
+            vote_ids: matched.clone(),
+            policy: req.policy,
+            min_agreement: req.filter.min_agreement,
+            ranking_pairs: req.ranking_pairs,
+            rating_margin: req.rating_margin,
+            ..Snapshot::default()
+        };
+        if req.ranking_pairs.is_some() {
+            snap.ranking_ids = db::training::select_rankings(pool, &filter).await?;
+        }
+        if req.rating_margin.is_some() {
+            snap.rating_ids = db::training::select_ratings(pool, &filter).await?;
+        }
+        let derived = derive(pool, &snap).await?;
         let preview = LaunchPreview {
             pairs: derived.pairs.len(),
-            votes: derived.vote_ids.len(),
+            votes: derived.snapshot.vote_ids.len(),
+            rankings: derived.snapshot.ranking_ids.len(),
+            ratings: derived.snapshot.rating_ids.len(),
             matched_votes: matched.len(),
             examples: derived
                 .pairs
@@ -553,14 +787,9 @@ pub mod ssr {
         state.services.check_model(config).await.map_err(|e| {
             AppError::Unprocessable(format!("base_model_id: {} does not load: {e}", model.name))
         })?;
-        let snapshot = serde_json::json!({
-            "vote_ids": derived.vote_ids,
-            "pairs": preview.pairs,
-            "policy": req.policy,
-            "min_agreement": req.filter.min_agreement,
-            "filter": req.filter,
-            "output_name": req.output_name.as_deref().map(str::trim),
-        });
+        let mut snapshot = serde_json::to_value(&derived.snapshot).map_err(AppError::internal)?;
+        snapshot["filter"] = serde_json::to_value(&req.filter).map_err(AppError::internal)?;
+        snapshot["output_name"] = req.output_name.as_deref().map(str::trim).into();
         let config = serde_json::to_value(&req.config).map_err(AppError::internal)?;
         Ok(
             db::training::create(&state.pool, launched_by, model.model_id, &snapshot, &config)
@@ -568,21 +797,10 @@ pub mod ssr {
         )
     }
 
-    /// The vote ids, policy and agreement threshold frozen in a snapshot.
+    /// The snapshot frozen in a run.
     #[must_use]
-    pub fn snapshot_parts(snapshot: &serde_json::Value) -> (Vec<i64>, PairPolicy, Option<f64>) {
-        let ids = snapshot
-            .get("vote_ids")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
-        let policy = snapshot
-            .get("policy")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
-        let min = snapshot
-            .get("min_agreement")
-            .and_then(serde_json::Value::as_f64);
-        (ids, policy, min)
+    pub fn snapshot(stored: &serde_json::Value) -> Snapshot {
+        serde_json::from_value(stored.clone()).unwrap_or_default()
     }
 
     /// A run with its metrics.
@@ -611,7 +829,7 @@ pub mod ssr {
     }
 
     fn to_view(run: db::training::Run, metrics: Vec<db::training::MetricRow>) -> RunView {
-        let (ids, policy, _) = snapshot_parts(&run.snapshot);
+        let snap = snapshot(&run.snapshot);
         let metrics: Vec<MetricPoint> = metrics
             .into_iter()
             .map(|m| MetricPoint {
@@ -640,13 +858,10 @@ pub mod ssr {
             step: run.step,
             total_steps: run.total_steps,
             eta_seconds,
-            snapshot_votes: ids.len(),
-            snapshot_pairs: run
-                .snapshot
-                .get("pairs")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0) as usize,
-            policy: policy.as_str().into(),
+            snapshot_votes: snap.vote_ids.len(),
+            snapshot_judgements: snap.judgements(),
+            snapshot_pairs: snap.pairs,
+            policy: snap.policy_label(),
             config: run.config,
             cancel_requested: run.cancel_requested,
             output_model_id: run.output_model_id,
@@ -702,6 +917,26 @@ mod tests {
         assert!(decide(t(2, 1, 9), PairPolicy::Majority, Some(0.6)).is_some());
         assert!(decide(t(2, 1, 9), PairPolicy::Majority, Some(0.7)).is_none());
         assert!(decide(t(3, 0, 0), PairPolicy::Majority, Some(1.0)).is_some());
+    }
+
+    #[test]
+    fn rankings_and_ratings_give_pairs_by_policy() {
+        let groups = vec![vec![1], vec![2, 3], vec![4]];
+        assert_eq!(
+            ranking_pairs(&groups, RankingPairs::AllPairs),
+            [(1, 2), (1, 3), (1, 4), (2, 4), (3, 4)]
+        );
+        assert_eq!(
+            ranking_pairs(&groups, RankingPairs::Adjacent),
+            [(1, 2), (1, 3), (2, 4), (3, 4)]
+        );
+        assert_eq!(ranking_pairs(&groups, RankingPairs::BestVsWorst), [(1, 4)]);
+        assert!(ranking_pairs(&[vec![1, 2]], RankingPairs::AllPairs).is_empty());
+        assert_eq!(
+            rating_pairs(&[(1, 5.0), (2, 3.0), (3, 4.5)], 1.0),
+            [(1, 2), (3, 2)]
+        );
+        assert!(rating_pairs(&[(1, 5.0), (2, 3.0)], 2.5).is_empty());
     }
 
     #[test]

@@ -128,8 +128,8 @@ async fn snapshot(
             db::Error::NotFound => AppError::NotFound(format!("no training run #{id}")),
             other => other.into(),
         })?;
-    let (ids, policy, min) = app::training::ssr::snapshot_parts(&run.snapshot);
-    let derived = app::training::ssr::derive(&state.pool, &ids, policy, min).await?;
+    let snap = app::training::ssr::snapshot(&run.snapshot);
+    let derived = app::training::ssr::derive(&state.pool, &snap).await?;
     let mut out = Vec::new();
     for p in &derived.pairs {
         serde_json::to_writer(&mut out, p).map_err(AppError::internal)?;

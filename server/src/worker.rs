@@ -361,8 +361,8 @@ pub async fn prepare(
         .and_then(serde_json::Value::as_str)
         .map(PathBuf::from)
         .context("the base model has no folder (`path`)")?;
-    let (ids, policy, min) = app::training::ssr::snapshot_parts(&run.snapshot);
-    let derived = app::training::ssr::derive(pool, &ids, policy, min)
+    let snap = app::training::ssr::snapshot(&run.snapshot);
+    let derived = app::training::ssr::derive(pool, &snap)
         .await
         .map_err(|e| anyhow::anyhow!("deriving the pairs: {e}"))?;
     if derived.pairs.is_empty() {

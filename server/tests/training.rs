@@ -599,3 +599,186 @@ async fn a_run_whose_worker_died_is_failed_or_resumed_never_stuck(pool: sqlx::Pg
             .unwrap();
     assert_eq!(running, 0);
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn rankings_and_ratings_become_pairs_by_their_policies(pool: sqlx::PgPool) {
+    let project = seed_votes(&pool).await;
+    let (base, _model_dir) = tiny_model(&pool).await;
+    // Item q1 gets a third response (writer-z) so that ranking policies differ.
+    sqlx::query(
+        "with m as (insert into model (name, kind) values ('writer-z', 'dataset') returning model_id), \
+              i as (select item_id, prompt_id from item where external_key = 'q1'), \
+              r as (insert into response (prompt_id, model_id, text, content_hash) \
+                    select i.prompt_id, m.model_id, 'Z answers.', md5('z') from i, m returning response_id) \
+         insert into item_response (item_id, response_id, position) select i.item_id, r.response_id, 2 from i, r",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (rater,): (i64,) = sqlx::query_as(
+        "insert into app_user (role, external_id) values ('annotator', 'r') returning user_id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let resp = |key: &'static str, model: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let (item, id): (i64, i64) = sqlx::query_as(
+                "select i.item_id, r.response_id from item i join item_response ir using (item_id) \
+                 join response r using (response_id) join model m using (model_id) \
+                 where i.external_key = $1 and m.name = $2",
+            )
+            .bind(key)
+            .bind(model)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (item, id)
+        }
+    };
+    let (q0, x0) = resp("q0", "writer-x").await;
+    let (_, y0) = resp("q0", "writer-y").await;
+    let (q1, x1) = resp("q1", "writer-x").await;
+    let (_, y1) = resp("q1", "writer-y").await;
+    let (_, z1) = resp("q1", "writer-z").await;
+    for (item, groups, none) in [
+        (q0, json!([[y0], [x0]]), false),
+        (q1, json!([[z1], [x1], [y1]]), false),
+        (q1, json!([[y1], [x1], [z1]]), true),
+    ] {
+        sqlx::query("insert into ranking (project_id, item_id, annotator_id, tie_groups, not_rankable) values ($1, $2, $3, $4, $5)")
+            .bind(project)
+            .bind(item)
+            .bind(rater)
+            .bind(groups)
+            .bind(none)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    for (key, x, y) in [("q2", 6, 2), ("q3", 4, 5)] {
+        let (item, rx) = resp(key, "writer-x").await;
+        let (_, ry) = resp(key, "writer-y").await;
+        sqlx::query(
+            "insert into rating (project_id, item_id, annotator_id, response_id, criterion, score) \
+             values ($1, $2, $3, $4, 'Overall quality', $5), ($1, $2, $3, $6, 'Overall quality', $7)",
+        )
+        .bind(project)
+        .bind(item)
+        .bind(rater)
+        .bind(rx)
+        .bind(x)
+        .bind(ry)
+        .bind(y)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let app = router(&pool);
+    let cookie = admin(&app, &pool).await;
+    let preview = |ranking: &str, margin: f64| {
+        let body = json!({"base_model_id": base, "filter": {"projects": [project]},
+                          "ranking_pairs": ranking, "rating_margin": margin})
+        .to_string();
+        let (app, cookie) = (app.clone(), cookie.clone());
+        async move {
+            let reply = send(
+                &app,
+                post_json("/api/v1/training-runs/preview", &body, Some(&cookie)),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.json()
+        }
+    };
+    // Votes give 4 pairs. Rankings (the "none is acceptable" one left out): q0 gives y > x;
+    // q1 z > x > y gives 2 adjacent pairs, 3 for all pairs, 1 for best vs worst. Ratings: q2
+    // differs by 4, q3 by 1.
+    let p = preview("adjacent", 2.0).await;
+    assert_eq!(
+        (
+            p["pairs"].as_u64(),
+            p["rankings"].as_u64(),
+            p["ratings"].as_u64()
+        ),
+        (Some(4 + 3 + 1), Some(2), Some(2)),
+        "{p}"
+    );
+    let p = preview("all_pairs", 1.0).await;
+    assert_eq!(
+        (p["pairs"].as_u64(), p["ratings"].as_u64()),
+        (Some(4 + 4 + 2), Some(4)),
+        "{p}"
+    );
+    let p = preview("best_vs_worst", 5.0).await;
+    assert_eq!(
+        (p["pairs"].as_u64(), p["ratings"].as_u64()),
+        (Some(4 + 2), Some(0)),
+        "{p}"
+    );
+    let reply = send(
+        &app,
+        post_json(
+            "/api/v1/training-runs/preview",
+            &json!({"base_model_id": base, "ranking_pairs": "every"}).to_string(),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains("ranking_pairs"), "{}", reply.body);
+
+    let body = json!({"base_model_id": base, "filter": {"projects": [project]},
+                      "ranking_pairs": "adjacent", "rating_margin": 2.0, "config": quick_config()});
+    let run = send(
+        &app,
+        post_json("/api/v1/training-runs", &body.to_string(), Some(&cookie)),
+    )
+    .await
+    .json();
+    assert_eq!(run["snapshot_pairs"], 8, "{run}");
+    assert_eq!(run["snapshot_judgements"], 10 + 2 + 2);
+    assert_eq!(
+        run["policy"],
+        "majority, rankings: adjacent, ratings: margin 2"
+    );
+    let export = send(
+        &app,
+        get(
+            &format!("/api/v1/training-runs/{}/snapshot.jsonl", run["id"]),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    let rows: Vec<Value> = export
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let policies: Vec<&str> = rows.iter().map(|r| r["policy"].as_str().unwrap()).collect();
+    assert_eq!(
+        policies,
+        [
+            "majority",
+            "majority",
+            "majority",
+            "majority",
+            "ranking:adjacent",
+            "ranking:adjacent",
+            "ranking:adjacent",
+            "rating:margin=2"
+        ]
+    );
+    assert_eq!(
+        rows[4]["chosen"], "Question 0? meh",
+        "q0 was ranked y over x"
+    );
+    assert_eq!(rows[5]["chosen"], "Z answers.");
+    assert_eq!(rows[7]["chosen"], "Question 2? A careful answer.");
+}

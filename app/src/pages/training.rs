@@ -7,7 +7,9 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::training::{LaunchPreview, LaunchRequest, PairPolicy, RunConfig, RunFilter, RunView};
+use crate::training::{
+    LaunchPreview, LaunchRequest, PairPolicy, RankingPairs, RunConfig, RunFilter, RunView,
+};
 
 /// The launch form's fields as the browser sends them (text; parsed on the server so that
 /// errors name the field).
@@ -33,6 +35,10 @@ pub struct LaunchForm {
     pub exclude_annotators: String,
     /// `majority` or `soft`.
     pub policy: String,
+    /// Ranking pairs: empty (rankings not used), `all_pairs`, `adjacent`, `best_vs_worst`.
+    pub ranking_pairs: String,
+    /// Rating margin (empty: ratings not used).
+    pub rating_margin: String,
     /// Loss.
     pub loss: String,
     /// β.
@@ -93,7 +99,20 @@ impl LaunchForm {
             }
         };
         let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let ranking_pairs = match self.ranking_pairs.trim() {
+            "" => None,
+            "all_pairs" => Some(RankingPairs::AllPairs),
+            "adjacent" => Some(RankingPairs::Adjacent),
+            "best_vs_worst" => Some(RankingPairs::BestVsWorst),
+            other => {
+                return Err(AppError::Unprocessable(format!(
+                    "ranking_pairs: {other:?} is not all_pairs, adjacent or best_vs_worst"
+                )));
+            }
+        };
         Ok(LaunchRequest {
+            ranking_pairs,
+            rating_margin: number("rating_margin", &self.rating_margin)?,
             base_model_id: number("base_model_id", &self.base_model_id)?.ok_or_else(|| {
                 AppError::Unprocessable("base_model_id: choose a base model".into())
             })?,
@@ -338,6 +357,8 @@ fn read_form(form: &leptos::web_sys::HtmlFormElement) -> Option<LaunchForm> {
         min_agreement: one("min_agreement"),
         exclude_annotators: one("exclude_annotators"),
         policy: one("policy"),
+        ranking_pairs: one("ranking_pairs"),
+        rating_margin: one("rating_margin"),
         loss: one("loss"),
         beta: one("beta"),
         learning_rate: one("learning_rate"),
@@ -435,6 +456,17 @@ fn LaunchCard() -> impl IntoView {
                                         </select>
                                     </label>
                                 </div>
+                                <div class="row-form">
+                                    <label>"Rankings"
+                                        <select name="ranking_pairs">
+                                            <option value="">"not used"</option>
+                                            <option value="all_pairs">"all pairs"</option>
+                                            <option value="adjacent">"adjacent places"</option>
+                                            <option value="best_vs_worst">"best vs worst"</option>
+                                        </select>
+                                    </label>
+                                    <label>"Ratings: pairs differing by at least" <input type="number" name="rating_margin" min="0.5" step="0.5" placeholder="not used"/></label>
+                                </div>
                             </fieldset>
                             <fieldset>
                                 <legend>"Training"</legend>
@@ -479,7 +511,7 @@ fn PreviewView(p: LaunchPreview) -> impl IntoView {
     view! {
         <div role="status" class="preview">
             <p><strong>{format!("{} preference pairs", p.pairs)}</strong>
-                {format!(" from {} votes ({} votes matched the filter).", p.votes, p.matched_votes)}</p>
+                {format!(" from {} votes ({} votes matched the filter), {} rankings and {} ratings.", p.votes, p.matched_votes, p.rankings, p.ratings)}</p>
             <div class="table-wrap">
                 <table class="data" aria-label="Example pairs">
                     <thead><tr><th>"Prompt"</th><th>"Chosen"</th><th>"Rejected"</th><th>"Confidence"</th></tr></thead>
@@ -618,7 +650,7 @@ fn run_view(
     view! {
         <section class="card">
             <h1>{format!("Training run #{id}")} " " <span class=format!("status status-{}", r.status)>{r.status.clone()}</span></h1>
-            <p class="muted">{format!("{} · {} pairs from {} votes ({}) · launched {}{}", r.base_model, r.snapshot_pairs, r.snapshot_votes, r.policy,
+            <p class="muted">{format!("{} · {} pairs from {} votes and {} other judgements ({}) · launched {}{}", r.base_model, r.snapshot_pairs, r.snapshot_votes, r.snapshot_judgements - r.snapshot_votes, r.policy,
                 r.created_at.get(..16).unwrap_or(&r.created_at).replace('T', " "),
                 r.launched_by.as_ref().map(|u| format!(" by {u}")).unwrap_or_default())}</p>
             <div class="progress big" role="progressbar" aria-label="Training progress" aria-valuemin="0" aria-valuemax="100"

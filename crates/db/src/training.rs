@@ -564,3 +564,154 @@ pub async fn requeue(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The filter's conditions on a judgement `j` (alias) with annotator `u`, for rankings and
+/// ratings (same meaning as for votes).
+const JUDGEMENT_FILTER: &str = "(cardinality($1::bigint[]) = 0 or j.project_id = any($1)) \
+     and ($2::date is null or j.created_at >= $2::date) \
+     and ($3::date is null or j.created_at < $3::date + 1) \
+     and j.source = any($4) \
+     and (cardinality($5::text[]) = 0 or coalesce(u.cohorts && $5, false)) \
+     and (j.annotator_id is null or not (j.annotator_id = any($6))) \
+     and not coalesce(u.excluded, false)";
+
+fn sources(f: &VoteFilter) -> Vec<String> {
+    if f.sources.is_empty() {
+        vec!["human".into(), "import".into()]
+    } else {
+        f.sources.clone()
+    }
+}
+
+/// Ids of the rankings the filter selects ("none is acceptable" rankings are left out: they
+/// order responses that are all bad).
+///
+/// # Errors
+/// Only on database failure.
+pub async fn select_rankings(db: impl PgExecutor<'_>, f: &VoteFilter) -> Result<Vec<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(&format!(
+        "select j.ranking_id from ranking j left join app_user u on u.user_id = j.annotator_id \
+         where not j.not_rankable and {JUDGEMENT_FILTER} order by j.ranking_id"
+    ))
+    .bind(&f.projects)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(sources(f))
+    .bind(&f.cohorts)
+    .bind(&f.exclude_annotators)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Ids of the (non-N/A) ratings the filter selects.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn select_ratings(db: impl PgExecutor<'_>, f: &VoteFilter) -> Result<Vec<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(&format!(
+        "select j.rating_id from rating j left join app_user u on u.user_id = j.annotator_id \
+         where j.score is not null and {JUDGEMENT_FILTER} order by j.rating_id"
+    ))
+    .bind(&f.projects)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(sources(f))
+    .bind(&f.cohorts)
+    .bind(&f.exclude_annotators)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// A ranking with the texts it orders.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RankingTexts {
+    /// Ranking.
+    pub ranking_id: i64,
+    /// Project name.
+    pub project: String,
+    /// Item key.
+    pub item: String,
+    /// Prompt.
+    pub prompt: String,
+    /// Tie groups of response ids, best first.
+    pub tie_groups: serde_json::Value,
+    /// Response ids of the item.
+    pub response_ids: Vec<i64>,
+    /// Their texts.
+    pub texts: Vec<String>,
+    /// Their models.
+    pub models: Vec<String>,
+}
+
+/// The rankings `ids` with their prompts and response texts, in id order.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn rankings_with_texts(
+    db: impl PgExecutor<'_>,
+    ids: &[i64],
+) -> Result<Vec<RankingTexts>> {
+    Ok(sqlx::query_as(
+        "select k.ranking_id, pr.name as project, coalesce(i.external_key, i.item_id::text) as item, \
+                p.text as prompt, k.tie_groups, \
+                array_agg(r.response_id order by ir.position) as response_ids, \
+                array_agg(r.text order by ir.position) as texts, \
+                array_agg(m.name order by ir.position) as models \
+         from ranking k join item i on i.item_id = k.item_id \
+         join project pr on pr.project_id = k.project_id join prompt p on p.prompt_id = i.prompt_id \
+         join item_response ir on ir.item_id = i.item_id \
+         join response r on r.response_id = ir.response_id join model m on m.model_id = r.model_id \
+         where k.ranking_id = any($1) \
+         group by k.ranking_id, pr.name, i.external_key, i.item_id, p.text, k.tie_groups \
+         order by k.ranking_id",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?)
+}
+
+/// One rating with its text.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RatingText {
+    /// Rating.
+    pub rating_id: i64,
+    /// The form it came from (assignment, or item and annotator for imports).
+    pub form: String,
+    /// Project name.
+    pub project: String,
+    /// Item key.
+    pub item: String,
+    /// Prompt.
+    pub prompt: String,
+    /// Response.
+    pub response_id: i64,
+    /// Its text.
+    pub text: String,
+    /// Its model.
+    pub model: String,
+    /// Score.
+    pub score: i32,
+}
+
+/// The ratings `ids` with prompts and texts, grouped by form.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn ratings_with_texts(db: impl PgExecutor<'_>, ids: &[i64]) -> Result<Vec<RatingText>> {
+    Ok(sqlx::query_as(
+        "select g.rating_id, \
+                coalesce('a' || g.assignment_id::text, 'u' || coalesce(g.annotator_id, 0)::text || ':' || g.item_id::text) as form, \
+                pr.name as project, coalesce(i.external_key, i.item_id::text) as item, \
+                p.text as prompt, g.response_id, r.text, m.name as model, g.score \
+         from rating g join item i on i.item_id = g.item_id \
+         join project pr on pr.project_id = g.project_id join prompt p on p.prompt_id = i.prompt_id \
+         join response r on r.response_id = g.response_id join model m on m.model_id = r.model_id \
+         where g.rating_id = any($1) and g.score is not null \
+         order by form, g.response_id, g.rating_id",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?)
+}
