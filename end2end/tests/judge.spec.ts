@@ -6,6 +6,8 @@ async function open(page: Page, project: string, pid: string) {
   await page.goto(`/annotate?pid=${pid}`);
   await page.getByRole("link", { name: project }).click();
   await waitForHydration(page);
+  // The link navigates in the page: wait for the form itself before pressing keys.
+  await expect(page.locator(".compare-head h1")).toBeVisible();
 }
 
 /** JSON lines of an export route, read as the admin, for one annotator. */
