@@ -382,6 +382,10 @@ struct GenericItem {
     responses: Vec<GenericResponse>,
     #[serde(default)]
     judgements: Vec<GenericJudgement>,
+    /// A gold item's known answer (`a`, `b`, `tie` or `both_bad`): shown like any other item,
+    /// scored silently against each annotator's choice.
+    #[serde(default)]
+    gold: Option<String>,
 }
 
 #[derive(Deserialize, serde::Serialize)]
@@ -484,6 +488,15 @@ pub async fn jsonl(
         let key = item.id.clone().unwrap_or_else(|| format!("line-{n}"));
         let (item_id, created) =
             imports::item(&mut tx, project_id, prompt_id, &key, &response_ids).await?;
+        if let Some(gold) = &item.gold {
+            if !matches!(gold.as_str(), "a" | "b" | "tie" | "both_bad") {
+                bail!("line {n}: field `gold` is {gold:?}; expected a, b, tie or both_bad");
+            }
+            if item.responses.len() != 2 {
+                bail!("line {n}: field `gold` needs exactly two responses");
+            }
+            imports::set_gold(&mut tx, item_id, gold).await?;
+        }
         summary.items += 1;
         summary.new_items += usize::from(created);
         for (j, judgement) in item.judgements.iter().enumerate() {

@@ -554,3 +554,99 @@ async fn ratings_and_rankings_are_checked_and_recorded_once(pool: sqlx::PgPool) 
         reply.body
     );
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn gold_items_come_as_attention_checks_and_are_scored_silently(pool: sqlx::PgPool) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("items.jsonl");
+    let line = |k: usize, gold: &str| {
+        format!(
+            r#"{{"id": "i{k}", "prompt": "Question {k}?", "responses": [{{"model": "good", "text": "Right {k}."}}, {{"model": "bad", "text": "Wrong {k}."}}]{gold}}}"#
+        )
+    };
+    let lines = [
+        line(1, ""),
+        line(2, ""),
+        line(3, ""),
+        line(4, r#", "gold": "a""#),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    verdict_server::import::jsonl(&pool, &file, "Checked", false)
+        .await
+        .unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, line(5, r#", "gold": "left""#)).unwrap();
+    let err = verdict_server::import::jsonl(&pool, &bad, "Checked", false)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("line 1: field `gold` is \"left\""),
+        "{err:#}"
+    );
+    let (project,): (i64,) =
+        sqlx::query_as("select project_id from project where name = 'Checked'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    sqlx::query(r#"update project set config = '{"qc": {"attention_every": 2, "min_gold_accuracy": 0.5}}' where project_id = $1"#)
+        .bind(project)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let app = router(&pool);
+    let cookie = annotator_cookie(&app).await;
+    // The second assignment is the gold item (an attention check), shown like any other.
+    let mut gold_at = None;
+    for k in 1..=4 {
+        let issued = next(&app, project, &cookie).await;
+        let prompt = issued["prompt"].as_str().unwrap().to_owned();
+        if prompt == "Question 4?" {
+            gold_at = Some(k);
+        }
+        assert!(
+            issued.get("gold").is_none() && !issued.to_string().contains("is_gold"),
+            "{issued}"
+        );
+        // Always pick the response shown on the right.
+        let id = issued["assignment_id"].as_i64().unwrap();
+        let reply = send(
+            &app,
+            post_json(
+                &format!("/api/v1/assignments/{id}/vote"),
+                r#"{"choice": "right"}"#,
+                Some(&cookie),
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    assert_eq!(gold_at, Some(2));
+    let staff = researcher(&app, &pool).await;
+    let report = send(
+        &app,
+        get(
+            &format!("/api/v1/projects/{project}/agreement"),
+            Some(&staff),
+        ),
+    )
+    .await
+    .json();
+    let me = &report["annotators"][0];
+    assert_eq!(me["gold_items"], 1);
+    // Right was "good" (the gold answer) only when it was shown on the right.
+    let (good_on_right,): (bool,) = sqlx::query_as(
+        "select not v.a_was_left from vote v join item i using (item_id) where i.is_gold",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        me["gold_accuracy"].as_f64(),
+        Some(if good_on_right { 1.0 } else { 0.0 })
+    );
+    assert_eq!(
+        me["flags"].as_array().unwrap().is_empty(),
+        good_on_right,
+        "{me}"
+    );
+}

@@ -229,3 +229,16 @@ pub async fn votes(db: &mut PgConnection, votes: &[ImportedVote]) -> Result<u64>
     }
     Ok(inserted)
 }
+
+/// Marks an item as gold with its known pairwise answer (`a` = the item's first response).
+///
+/// # Errors
+/// Only on database failure.
+pub async fn set_gold(db: &mut PgConnection, item_id: i64, winner: &str) -> Result<()> {
+    sqlx::query("update item set is_gold = true, gold_answer = $2 where item_id = $1")
+        .bind(item_id)
+        .bind(serde_json::json!({ "winner": winner }))
+        .execute(db)
+        .await?;
+    Ok(())
+}
