@@ -22,9 +22,100 @@ fn query(name: &str, kind: &str, what: &str) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": what, "schema": {"type": kind}})
 }
 
+/// Paths of training runs, ratings, rankings and the quality reports.
+fn more_paths() -> Value {
+    let any = json!({"type": "object"});
+    let body = |what: &str| {
+        json!({"required": true, "description": what,
+                                   "content": {"application/json": {"schema": {"type": "object"}}}})
+    };
+    let project = query(
+        "project",
+        "string",
+        "Project name (all projects when absent)",
+    );
+    json!({
+        "/api/v1/training-runs": {
+            "get": {"summary": "The latest training runs (admins, researchers)",
+                    "responses": {"200": ok_json("Runs", &any), "403": error_response("Not staff")}},
+            "post": {"summary": "Launch a DPO run: freezes the snapshot and queues it (admins)",
+                     "requestBody": body("{base_model_id, output_name?, filter, policy, ranking_pairs?, rating_margin?, config}"),
+                     "responses": {"201": ok_json("The run", &any),
+                                   "422": error_response("Invalid config or filter, zero pairs, or a base model that does not load")}}
+        },
+        "/api/v1/training-runs/preview": {"post": {
+            "summary": "How many pairs a launch would train on, with examples (admins)",
+            "requestBody": body("As for a launch"),
+            "responses": {"200": ok_json("Preview", &any), "422": error_response("Invalid filter")}
+        }},
+        "/api/v1/training-runs/{id}": {"get": {
+            "summary": "A run with every step's metrics",
+            "parameters": [path_id("id", "Run")],
+            "responses": {"200": ok_json("The run", &any), "404": error_response("No such run")}
+        }},
+        "/api/v1/training-runs/{id}/metrics": {"get": {
+            "summary": "A run's metrics after a step",
+            "parameters": [path_id("id", "Run"), query("after", "integer", "Steps after this one")],
+            "responses": {"200": ok_json("Metrics", &any)}
+        }},
+        "/api/v1/training-runs/{id}/cancel": {"post": {
+            "summary": "Cancel a queued or running run (admins)",
+            "parameters": [path_id("id", "Run")],
+            "responses": {"200": ok_json("The run", &any), "422": error_response("The run has ended")}
+        }},
+        "/api/v1/training-runs/{id}/snapshot.jsonl": {"get": {
+            "summary": "The run's frozen pairs as TRL JSONL",
+            "parameters": [path_id("id", "Run")],
+            "responses": {"200": {"description": "JSONL"}}
+        }},
+        "/api/v1/assignments/{id}/ratings": {"post": {
+            "summary": "Rate every response of a rating assignment on every criterion (and choose, in a mixed design)",
+            "parameters": [path_id("id", "Assignment")],
+            "requestBody": body("{scores: [{response_id, criterion, score|null}], choice?, rationale?, time_ms?}"),
+            "responses": {"201": {"description": "Recorded"}, "200": {"description": "Already recorded"},
+                          "422": error_response("A score outside the scale, a response not in the item, a missing row")}
+        }},
+        "/api/v1/assignments/{id}/ranking": {"post": {
+            "summary": "Rank the responses of a ranking assignment (tie groups, best first)",
+            "parameters": [path_id("id", "Assignment")],
+            "requestBody": body("{groups: [[response_id, ...], ...], none_acceptable, rationale?, time_ms?}"),
+            "responses": {"201": {"description": "Recorded"}, "200": {"description": "Already recorded"},
+                          "422": error_response("A ranking that omits or repeats a response")}
+        }},
+        "/api/v1/exports/ratings": {"get": {
+            "summary": "Ratings with display order and time, JSONL (researchers, admins)",
+            "parameters": [project.clone()],
+            "responses": {"200": {"description": "JSONL"}}
+        }},
+        "/api/v1/exports/rankings": {"get": {
+            "summary": "Rankings with display order and time, JSONL (researchers, admins)",
+            "parameters": [project],
+            "responses": {"200": {"description": "JSONL"}}
+        }},
+        "/api/v1/projects/{id}/agreement": {"get": {
+            "summary": "Agreement coefficients, per-annotator table, LLM judge, rating distributions",
+            "parameters": [path_id("id", "Project")],
+            "responses": {"200": ok_json("Report", &any), "404": error_response("No such project")}
+        }},
+        "/api/v1/projects/{id}/consistency": {"get": {
+            "summary": "Ratings and rankings against pairwise choices on the same items",
+            "parameters": [path_id("id", "Project")],
+            "responses": {"200": ok_json("Report", &any), "404": error_response("No such project")}
+        }}
+    })
+}
+
 /// The document (OpenAPI 3.1).
 #[must_use]
 pub fn document() -> Value {
+    let mut doc = base_document();
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), more_paths()) {
+        paths.extend(more);
+    }
+    doc
+}
+
+fn base_document() -> Value {
     let any = json!({"type": "object"});
     json!({
         "openapi": "3.1.0",

@@ -530,6 +530,9 @@ async fn the_openapi_document_lists_the_routes(pool: sqlx::PgPool) {
         "/api/v1/leaderboard",
         "/api/v1/assignments/{id}/vote",
         "/api/v1/projects/{id}/assignments/next",
+        "/api/v1/training-runs",
+        "/api/v1/assignments/{id}/ratings",
+        "/api/v1/projects/{id}/consistency",
     ] {
         assert!(paths.contains_key(path), "{path} missing");
     }
@@ -543,6 +546,9 @@ async fn the_openapi_document_lists_the_routes(pool: sqlx::PgPool) {
         "/api/v1/exports/votes",
         "/api/v1/exports/dpo",
         "/api/v1/exports/dpo/card",
+        "/api/v1/exports/ratings",
+        "/api/v1/exports/rankings",
+        "/api/v1/training-runs",
     ] {
         assert!(paths.contains_key(path), "{path} not documented");
         assert_ne!(
