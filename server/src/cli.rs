@@ -402,12 +402,11 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
 
     let cleanup = tokio::spawn(delete_expired_sessions(pool.clone()));
     let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
-    let workers = crate::worker::spawn(
-        &pool,
-        &args.training.worker_config(&database.data_dir),
-        args.workers,
-        &shutdown,
-    );
+    let worker_cfg = args.training.worker_config(&database.data_dir);
+    let mut workers = crate::worker::spawn(&pool, &worker_cfg, args.workers, &shutdown);
+    if args.workers == 0 {
+        workers.push(crate::worker::spawn_reaper(&pool, &worker_cfg, &shutdown));
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;

@@ -69,6 +69,42 @@ pub fn spawn(
         .collect()
 }
 
+/// Fails or requeues the runs whose worker stopped heartbeating, and says so in the log.
+async fn reap(pool: &db::PgPool, stale_after_secs: f64) {
+    match db::training::reap_stale(pool, stale_after_secs).await {
+        Ok(reaped) => {
+            for r in reaped {
+                tracing::warn!(run = r.training_run_id, status = %r.status, "run's worker stopped heartbeating");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reaping stale runs failed"),
+    }
+}
+
+/// Without local workers, a server still ends the runs of workers elsewhere that died, so that
+/// none stays "running" for ever.
+pub fn spawn_reaper(
+    pool: &db::PgPool,
+    cfg: &WorkerConfig,
+    shutdown: &watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let (pool, every, stale, mut shutdown) = (
+        pool.clone(),
+        (cfg.stale_after / 2).max(Duration::from_secs(1)),
+        cfg.stale_after.as_secs_f64(),
+        shutdown.clone(),
+    );
+    tokio::spawn(async move {
+        while !*shutdown.borrow() {
+            reap(&pool, stale).await;
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    })
+}
+
 /// One worker's loop: reap dead runs, claim, train, repeat.
 pub async fn work(
     pool: db::PgPool,
@@ -78,14 +114,7 @@ pub async fn work(
 ) {
     tracing::info!(worker = %id, "training worker started");
     while !*shutdown.borrow() {
-        match db::training::reap_stale(&pool, cfg.stale_after.as_secs_f64()).await {
-            Ok(reaped) => {
-                for r in reaped {
-                    tracing::warn!(run = r.training_run_id, status = %r.status, "run's worker stopped heartbeating");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "reaping stale runs failed"),
-        }
+        reap(&pool, cfg.stale_after.as_secs_f64()).await;
         match db::training::claim(&pool, &id).await {
             Ok(Some(run)) => {
                 let run_id = run.training_run_id;
