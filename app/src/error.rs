@@ -96,6 +96,21 @@ mod ssr {
 
     use super::AppError;
 
+    impl From<db::assignments::VoteError> for AppError {
+        /// A refused judgement: 404, 403 (someone else's assignment), 409 (expired), 422 (the
+        /// message names the field).
+        fn from(e: db::assignments::VoteError) -> Self {
+            use db::assignments::VoteError;
+            match e {
+                VoteError::NotFound => Self::NotFound(e.to_string()),
+                VoteError::NotYours => Self::Forbidden(e.to_string()),
+                VoteError::Expired | VoteError::NotAPair => Self::Conflict(e.to_string()),
+                VoteError::Invalid(m) => Self::Unprocessable(m),
+                VoteError::Db(db) => Self::from_db(db),
+            }
+        }
+    }
+
     impl AppError {
         /// Maps a database error: named constraint violations become clear 4xx errors, anything
         /// else is logged here, once, and becomes [`AppError::Internal`].

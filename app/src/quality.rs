@@ -341,6 +341,31 @@ pub mod ssr {
         out
     }
 
+    /// Names of the annotators behind the judgements, and which of them are excluded.
+    async fn people(
+        pool: &db::PgPool,
+        votes: &[VoteRow],
+        ratings: &[RatingRow],
+        rankings: &[RankingRow],
+    ) -> Result<(HashMap<i64, String>, HashSet<i64>), AppError> {
+        let mut ids: Vec<i64> = votes
+            .iter()
+            .filter_map(|v| v.annotator_id)
+            .chain(ratings.iter().filter_map(|r| r.annotator_id))
+            .chain(rankings.iter().filter_map(|r| r.annotator_id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let people = db::quality::annotators(pool, &ids).await?;
+        let names = people.iter().map(|a| (a.user_id, a.name.clone())).collect();
+        let excluded = people
+            .iter()
+            .filter(|a| a.excluded)
+            .map(|a| a.user_id)
+            .collect();
+        Ok((names, excluded))
+    }
+
     fn human(source: &str) -> bool {
         source != "llm_judge"
     }
@@ -354,22 +379,7 @@ pub mod ssr {
         let votes = db::quality::votes(pool, id).await?;
         let ratings = db::quality::ratings(pool, id).await?;
         let rankings = db::quality::rankings(pool, id).await?;
-        let mut ids: Vec<i64> = votes
-            .iter()
-            .filter_map(|v| v.annotator_id)
-            .chain(ratings.iter().filter_map(|r| r.annotator_id))
-            .chain(rankings.iter().filter_map(|r| r.annotator_id))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let people = db::quality::annotators(pool, &ids).await?;
-        let names: HashMap<i64, String> =
-            people.iter().map(|a| (a.user_id, a.name.clone())).collect();
-        let excluded: HashSet<i64> = people
-            .iter()
-            .filter(|a| a.excluded)
-            .map(|a| a.user_id)
-            .collect();
+        let (names, excluded) = people(pool, &votes, &ratings, &rankings).await?;
         let counted = |a: Option<i64>| a.is_some_and(|a| !excluded.contains(&a));
 
         // Pairwise choices: unit = item and response pair.
@@ -655,20 +665,7 @@ pub mod ssr {
         let votes = db::quality::votes(pool, id).await?;
         let ratings = db::quality::ratings(pool, id).await?;
         let rankings = db::quality::rankings(pool, id).await?;
-        let mut ids: Vec<i64> = votes
-            .iter()
-            .filter_map(|v| v.annotator_id)
-            .chain(ratings.iter().filter_map(|r| r.annotator_id))
-            .chain(rankings.iter().filter_map(|r| r.annotator_id))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let excluded: HashSet<i64> = db::quality::annotators(pool, &ids)
-            .await?
-            .into_iter()
-            .filter(|a| a.excluded)
-            .map(|a| a.user_id)
-            .collect();
+        let (_, excluded) = people(pool, &votes, &ratings, &rankings).await?;
         let keep = |source: &str, a: Option<i64>| {
             human(source) && !a.is_some_and(|a| excluded.contains(&a))
         };

@@ -227,17 +227,6 @@ async fn get_next_pair(
     ))
 }
 
-fn vote_error(e: db::assignments::VoteError) -> AppError {
-    use db::assignments::VoteError;
-    match e {
-        VoteError::NotFound => AppError::NotFound(e.to_string()),
-        VoteError::NotYours => AppError::Forbidden(e.to_string()),
-        VoteError::Expired | VoteError::NotAPair => AppError::Conflict(e.to_string()),
-        VoteError::Invalid(m) => AppError::Unprocessable(m),
-        VoteError::Db(db) => AppError::from_db(db),
-    }
-}
-
 /// `POST /api/v1/projects/{id}/assignments/next`: the annotator's open assignment, or a new one;
 /// 204 when nothing is left for them.
 #[tracing::instrument(skip_all, fields(project_id))]
@@ -278,7 +267,7 @@ async fn create_vote(
     }
     let recorded = db::assignments::vote(&state.pool, assignment_id, user_id, &body)
         .await
-        .map_err(vote_error)?;
+        .map_err(AppError::from)?;
     let status = if recorded.created {
         axum::http::StatusCode::CREATED
     } else {
@@ -299,7 +288,7 @@ async fn skip_assignment(
         .ok_or_else(AppError::login_required)?;
     db::assignments::skip(&state.pool, assignment_id, user.user_id)
         .await
-        .map_err(vote_error)?;
+        .map_err(AppError::from)?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

@@ -25,17 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/consistency", get(consistency))
 }
 
-fn judgement_error(e: db::assignments::VoteError) -> AppError {
-    use db::assignments::VoteError;
-    match e {
-        VoteError::NotFound => AppError::NotFound("no such assignment".into()),
-        e @ VoteError::NotYours => AppError::Forbidden(e.to_string()),
-        e @ (VoteError::Expired | VoteError::NotAPair) => AppError::Conflict(e.to_string()),
-        VoteError::Invalid(m) => AppError::Unprocessable(m),
-        VoteError::Db(e) => e.into(),
-    }
-}
-
 /// Body of `POST /api/v1/assignments/{id}/ratings`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,7 +64,7 @@ async fn rate(
     };
     let created = db::judgements::rate(&state.pool, assignment_id, user.user_id, &new)
         .await
-        .map_err(judgement_error)?;
+        .map_err(AppError::from)?;
     Ok(if created {
         axum::http::StatusCode::CREATED
     } else {
@@ -98,7 +87,7 @@ async fn rank(
         .ok_or_else(AppError::login_required)?;
     let created = db::judgements::rank(&state.pool, assignment_id, user.user_id, &body)
         .await
-        .map_err(judgement_error)?;
+        .map_err(AppError::from)?;
     Ok(if created {
         axum::http::StatusCode::CREATED
     } else {

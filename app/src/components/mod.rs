@@ -1,4 +1,5 @@
 //! Components shared by several pages.
 
+pub mod forms;
 pub mod header;
 pub mod shortcuts;

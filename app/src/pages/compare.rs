@@ -141,7 +141,7 @@ pub async fn submit_vote(
     time_to_vote_ms: Option<String>,
 ) -> Result<Reveal, AppError> {
     use crate::auth::ssr;
-    use db::assignments::{Choice, NewVote, VoteError};
+    use db::assignments::{Choice, NewVote};
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         // The vote statement checks that the assignment is this user's.
@@ -166,19 +166,11 @@ pub async fn submit_vote(
                 .and_then(|t| t.trim().parse::<i32>().ok())
                 .filter(|t| *t >= 0),
         };
-        match db::assignments::vote(&state.pool, assignment_id, user_id, &vote).await {
-            Ok(r) => Ok(Reveal {
-                left_model: r.left_model,
-                right_model: r.right_model,
-            }),
-            Err(VoteError::NotFound) => Err(AppError::NotFound("no such assignment".into())),
-            Err(e @ VoteError::NotYours) => Err(AppError::Forbidden(e.to_string())),
-            Err(e @ (VoteError::Expired | VoteError::NotAPair)) => {
-                Err(AppError::Conflict(e.to_string()))
-            }
-            Err(VoteError::Invalid(m)) => Err(AppError::Unprocessable(m)),
-            Err(VoteError::Db(e)) => Err(e.into()),
-        }
+        let r = db::assignments::vote(&state.pool, assignment_id, user_id, &vote).await?;
+        Ok(Reveal {
+            left_model: r.left_model,
+            right_model: r.right_model,
+        })
     })
     .await
 }

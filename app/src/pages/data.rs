@@ -152,22 +152,11 @@ fn ImportCard() -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         #[cfg(feature = "hydrate")]
+        if let Some((form, button)) = crate::components::forms::submitted(&ev)
+            && let Ok(data) = leptos::web_sys::FormData::new_with_form(&form)
         {
-            use leptos::wasm_bindgen::JsCast;
-            let Some(form) = ev
-                .target()
-                .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlFormElement>().ok())
-            else {
-                return;
-            };
-            let dry_run = ev
-                .submitter()
-                .and_then(|b| b.get_attribute("value"))
-                .unwrap_or_else(|| "true".into());
-            if let Ok(data) = leptos::web_sys::FormData::new_with_form(&form) {
-                let _ = data.append_with_str("dry_run", &dry_run);
-                import.dispatch_local(data);
-            }
+            let _ = data.append_with_str("dry_run", button.as_deref().unwrap_or("true"));
+            import.dispatch_local(data);
         }
     };
     view! {

@@ -36,18 +36,6 @@ pub struct ScoreInput {
 }
 
 #[cfg(feature = "ssr")]
-fn judgement_error(e: db::assignments::VoteError) -> AppError {
-    use db::assignments::VoteError;
-    match e {
-        VoteError::NotFound => AppError::NotFound("no such assignment".into()),
-        e @ VoteError::NotYours => AppError::Forbidden(e.to_string()),
-        e @ (VoteError::Expired | VoteError::NotAPair) => AppError::Conflict(e.to_string()),
-        VoteError::Invalid(m) => AppError::Unprocessable(m),
-        VoteError::Db(e) => e.into(),
-    }
-}
-
-#[cfg(feature = "ssr")]
 fn parse_choice(choice: Option<&str>) -> Result<Option<db::assignments::Choice>, AppError> {
     use db::assignments::Choice;
     Ok(match choice {
@@ -95,7 +83,7 @@ pub async fn submit_ratings(
         };
         db::judgements::rate(&state.pool, assignment_id, user_id, &new)
             .await
-            .map_err(judgement_error)?;
+            .map_err(AppError::from)?;
         Ok(())
     })
     .await
@@ -124,7 +112,7 @@ pub async fn submit_ranking(
         };
         db::judgements::rank(&state.pool, assignment_id, user_id, &new)
             .await
-            .map_err(judgement_error)?;
+            .map_err(AppError::from)?;
         Ok(())
     })
     .await

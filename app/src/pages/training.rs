@@ -385,21 +385,10 @@ fn LaunchCard() -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         #[cfg(feature = "hydrate")]
+        if let Some((form, button)) = crate::components::forms::submitted(&ev)
+            && let Some(f) = read_form(&form)
         {
-            use leptos::wasm_bindgen::JsCast;
-            let Some(form) = ev
-                .target()
-                .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlFormElement>().ok())
-            else {
-                return;
-            };
-            let preview = ev
-                .submitter()
-                .and_then(|b| b.get_attribute("value"))
-                .is_none_or(|v| v == "preview");
-            if let Some(f) = read_form(&form) {
-                act.dispatch((f, preview));
-            }
+            act.dispatch((f, button.is_none_or(|v| v == "preview")));
         }
     };
     let d = RunConfig::default();

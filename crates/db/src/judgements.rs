@@ -215,8 +215,19 @@ fn rationale_rule(mode: &str, rationale: Option<&str>) -> Result<(), VoteError> 
     }
 }
 
-fn clean(r: Option<&String>) -> Option<&str> {
-    r.map(|s| s.trim()).filter(|s| !s.is_empty())
+/// The rules every judgement follows: the project's rationale mode and a time that is not
+/// negative. Returns the trimmed rationale.
+fn common_rules<'a>(
+    a: &Open,
+    rationale: Option<&'a String>,
+    time_ms: Option<i32>,
+) -> Result<Option<&'a str>, VoteError> {
+    let rationale = rationale.map(|s| s.trim()).filter(|s| !s.is_empty());
+    rationale_rule(&a.rationale_mode, rationale)?;
+    if time_ms.is_some_and(|t| t < 0) {
+        return Err(VoteError::Invalid("time_ms: not negative".into()));
+    }
+    Ok(rationale)
 }
 
 /// Checks a rating submission against the project and item; returns the rows to insert.
@@ -289,13 +300,7 @@ pub async fn rate(
     };
     let cfg = ProtocolConfig::from_json(&a.config);
     check_scores(&cfg, &a.display_order, &r.scores)?;
-    let rationale = clean(r.rationale.as_ref());
-    rationale_rule(&a.rationale_mode, rationale)?;
-    if let Some(t) = r.time_ms
-        && t < 0
-    {
-        return Err(VoteError::Invalid("time_ms: not negative".into()));
-    }
+    let rationale = common_rules(&a, r.rationale.as_ref(), r.time_ms)?;
     let wants_choice = cfg.with_choice && a.canonical.len() == 2;
     match (wants_choice, r.choice) {
         (true, None) => {
@@ -427,13 +432,7 @@ pub async fn rank(
         return Ok(false);
     };
     check_ranking(&a.display_order, &r.groups)?;
-    let rationale = clean(r.rationale.as_ref());
-    rationale_rule(&a.rationale_mode, rationale)?;
-    if let Some(t) = r.time_ms
-        && t < 0
-    {
-        return Err(VoteError::Invalid("time_ms: not negative".into()));
-    }
+    let rationale = common_rules(&a, r.rationale.as_ref(), r.time_ms)?;
     sqlx::query(
         "insert into ranking (project_id, item_id, assignment_id, annotator_id, source, \
                               tie_groups, not_rankable, rationale, time_ms, guideline_version) \

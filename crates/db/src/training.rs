@@ -583,15 +583,17 @@ fn sources(f: &VoteFilter) -> Vec<String> {
     }
 }
 
-/// Ids of the rankings the filter selects ("none is acceptable" rankings are left out: they
-/// order responses that are all bad).
-///
-/// # Errors
-/// Only on database failure.
-pub async fn select_rankings(db: impl PgExecutor<'_>, f: &VoteFilter) -> Result<Vec<i64>> {
+/// Ids from `select {id} from {table} j left join app_user u ... where {extra} and <filter>`.
+async fn select_ids(
+    db: impl PgExecutor<'_>,
+    id: &str,
+    table: &str,
+    extra: &str,
+    f: &VoteFilter,
+) -> Result<Vec<i64>> {
     let rows: Vec<(i64,)> = sqlx::query_as(&format!(
-        "select j.ranking_id from ranking j left join app_user u on u.user_id = j.annotator_id \
-         where not j.not_rankable and {JUDGEMENT_FILTER} order by j.ranking_id"
+        "select j.{id} from {table} j left join app_user u on u.user_id = j.annotator_id \
+         where {extra} and {JUDGEMENT_FILTER} order by j.{id}"
     ))
     .bind(&f.projects)
     .bind(f.from)
@@ -604,24 +606,21 @@ pub async fn select_rankings(db: impl PgExecutor<'_>, f: &VoteFilter) -> Result<
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// Ids of the rankings the filter selects ("none is acceptable" rankings are left out: they
+/// order responses that are all bad).
+///
+/// # Errors
+/// Only on database failure.
+pub async fn select_rankings(db: impl PgExecutor<'_>, f: &VoteFilter) -> Result<Vec<i64>> {
+    select_ids(db, "ranking_id", "ranking", "not j.not_rankable", f).await
+}
+
 /// Ids of the (non-N/A) ratings the filter selects.
 ///
 /// # Errors
 /// Only on database failure.
 pub async fn select_ratings(db: impl PgExecutor<'_>, f: &VoteFilter) -> Result<Vec<i64>> {
-    let rows: Vec<(i64,)> = sqlx::query_as(&format!(
-        "select j.rating_id from rating j left join app_user u on u.user_id = j.annotator_id \
-         where j.score is not null and {JUDGEMENT_FILTER} order by j.rating_id"
-    ))
-    .bind(&f.projects)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(sources(f))
-    .bind(&f.cohorts)
-    .bind(&f.exclude_annotators)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    select_ids(db, "rating_id", "rating", "j.score is not null", f).await
 }
 
 /// A ranking with the texts it orders.
