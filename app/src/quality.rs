@@ -194,21 +194,52 @@ pub mod ssr {
     };
     use crate::error::AppError;
 
-    async fn project(
-        pool: &db::PgPool,
-        id: i64,
-    ) -> Result<(i64, String, String, db::judgements::ProtocolConfig), AppError> {
-        let (id, name, protocol, config) =
+    /// Everything both reports read, loaded once.
+    struct Loaded {
+        project_id: i64,
+        name: String,
+        protocol: String,
+        cfg: db::judgements::ProtocolConfig,
+        votes: Vec<VoteRow>,
+        ratings: Vec<RatingRow>,
+        rankings: Vec<RankingRow>,
+        names: HashMap<i64, String>,
+        excluded: HashSet<i64>,
+    }
+
+    async fn load(pool: &db::PgPool, id: i64) -> Result<Loaded, AppError> {
+        let (project_id, name, protocol, config) =
             db::quality::project(pool, id).await.map_err(|e| match e {
                 db::Error::NotFound => AppError::NotFound(format!("no project #{id}")),
                 other => other.into(),
             })?;
-        Ok((
-            id,
+        let votes = db::quality::votes(pool, id).await?;
+        let ratings = db::quality::ratings(pool, id).await?;
+        let rankings = db::quality::rankings(pool, id).await?;
+        let (names, excluded) = people(pool, &votes, &ratings, &rankings).await?;
+        Ok(Loaded {
+            project_id,
             name,
             protocol,
-            db::judgements::ProtocolConfig::from_json(&config),
-        ))
+            cfg: db::judgements::ProtocolConfig::from_json(&config),
+            votes,
+            ratings,
+            rankings,
+            names,
+            excluded,
+        })
+    }
+
+    /// Both reports of a project, from one read of its judgements.
+    ///
+    /// # Errors
+    /// 404 for an unknown project; Internal on database failure.
+    pub async fn reports(
+        pool: &db::PgPool,
+        id: i64,
+    ) -> Result<(AgreementReport, ConsistencyReport), AppError> {
+        let d = load(pool, id).await?;
+        Ok((agreement_of(&d), consistency_of(&d)))
     }
 
     /// A vote's label with the pair oriented as the item lists it: `(first, second, label)`
@@ -375,11 +406,14 @@ pub mod ssr {
     /// # Errors
     /// 404 for an unknown project; Internal on database failure.
     pub async fn agreement(pool: &db::PgPool, id: i64) -> Result<AgreementReport, AppError> {
-        let (project_id, name, protocol, cfg) = project(pool, id).await?;
-        let votes = db::quality::votes(pool, id).await?;
-        let ratings = db::quality::ratings(pool, id).await?;
-        let rankings = db::quality::rankings(pool, id).await?;
-        let (names, excluded) = people(pool, &votes, &ratings, &rankings).await?;
+        Ok(agreement_of(&load(pool, id).await?))
+    }
+
+    fn agreement_of(d: &Loaded) -> AgreementReport {
+        let (project_id, name, protocol, cfg) =
+            (d.project_id, d.name.clone(), d.protocol.clone(), &d.cfg);
+        let (votes, ratings, rankings) = (&d.votes, &d.ratings, &d.rankings);
+        let (names, excluded) = (&d.names, &d.excluded);
         let counted = |a: Option<i64>| a.is_some_and(|a| !excluded.contains(&a));
 
         // Pairwise choices: unit = item and response pair.
@@ -431,7 +465,7 @@ pub mod ssr {
                 gold_correct,
             });
         }
-        let vote_coef = coefficients(&vote_triples, &[Level::Nominal], &names);
+        let vote_coef = coefficients(&vote_triples, &[Level::Nominal], names);
 
         // Ratings per criterion: unit = response (within its item).
         let mut rating_coefs = Vec::new();
@@ -447,7 +481,7 @@ pub mod ssr {
                     coefficients(
                         &triples,
                         &[Level::Nominal, Level::Interval, Level::Ordinal],
-                        &names,
+                        names,
                     ),
                 ));
             }
@@ -497,13 +531,13 @@ pub mod ssr {
         let rank_coef = coefficients(
             &rank_triples,
             &[Level::Nominal, Level::Interval, Level::Ordinal],
-            &names,
+            names,
         );
 
         // Human majority vs the LLM judge per unit.
         let mut human_counts: HashMap<i64, BTreeMap<i64, usize>> = HashMap::new();
         let mut judge: HashMap<i64, i64> = HashMap::new();
-        for v in &votes {
+        for v in votes {
             let Some((lo, hi, label)) = vote_label(v) else {
                 continue;
             };
@@ -593,7 +627,7 @@ pub mod ssr {
             })
             .collect();
 
-        Ok(AgreementReport {
+        AgreementReport {
             project_id,
             project: name,
             protocol,
@@ -602,8 +636,8 @@ pub mod ssr {
             rankings: rank_coef,
             llm_judge,
             annotators,
-            distributions: distributions(&ratings, &cfg, &excluded),
-        })
+            distributions: distributions(ratings, cfg, excluded),
+        }
     }
 
     fn distributions(
@@ -661,11 +695,12 @@ pub mod ssr {
     /// # Errors
     /// 404 for an unknown project; Internal on database failure.
     pub async fn consistency(pool: &db::PgPool, id: i64) -> Result<ConsistencyReport, AppError> {
-        let (project_id, name, _, cfg) = project(pool, id).await?;
-        let votes = db::quality::votes(pool, id).await?;
-        let ratings = db::quality::ratings(pool, id).await?;
-        let rankings = db::quality::rankings(pool, id).await?;
-        let (_, excluded) = people(pool, &votes, &ratings, &rankings).await?;
+        Ok(consistency_of(&load(pool, id).await?))
+    }
+
+    fn consistency_of(d: &Loaded) -> ConsistencyReport {
+        let (project_id, name, cfg) = (d.project_id, d.name.clone(), &d.cfg);
+        let (votes, ratings, rankings, excluded) = (&d.votes, &d.ratings, &d.rankings, &d.excluded);
         let keep = |source: &str, a: Option<i64>| {
             human(source) && !a.is_some_and(|a| excluded.contains(&a))
         };
@@ -740,7 +775,7 @@ pub mod ssr {
                 ka.add(Pref::from_values(-mean(x), -mean(y)), majority);
             }
         }
-        Ok(ConsistencyReport {
+        ConsistencyReport {
             project_id,
             project: name,
             criterion,
@@ -754,6 +789,6 @@ pub mod ssr {
             rating_vs_choice_across_annotators: ra.into(),
             ranking_vs_choice_same_annotator: ks.into(),
             ranking_vs_choice_across_annotators: ka.into(),
-        })
+        }
     }
 }

@@ -19,8 +19,7 @@ pub async fn quality_report(
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
-        let agreement = crate::quality::ssr::agreement(&state.pool, project).await?;
-        let consistency = crate::quality::ssr::consistency(&state.pool, project).await?;
+        let (agreement, consistency) = crate::quality::ssr::reports(&state.pool, project).await?;
         Ok((agreement, consistency, user.role() == Role::Admin))
     })
     .await

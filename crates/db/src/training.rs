@@ -31,34 +31,14 @@ pub struct VoteFilter {
 /// # Errors
 /// Only on database failure.
 pub async fn select_votes(db: impl PgExecutor<'_>, f: &VoteFilter) -> Result<Vec<i64>> {
-    let sources: Vec<String> = if f.sources.is_empty() {
-        vec!["human".into(), "import".into()]
-    } else {
-        f.sources.clone()
-    };
-    let rows: Vec<(i64,)> = sqlx::query_as(
-        "select v.vote_id from vote v \
-         left join app_user u on u.user_id = v.annotator_id \
-         where v.item_id is not null and v.response_a_id is not null \
-           and v.response_b_id is not null \
-           and (cardinality($1::bigint[]) = 0 or v.project_id = any($1)) \
-           and ($2::date is null or v.created_at >= $2::date) \
-           and ($3::date is null or v.created_at < $3::date + 1) \
-           and v.source = any($4) \
-           and (cardinality($5::text[]) = 0 or coalesce(u.cohorts && $5, false)) \
-           and (v.annotator_id is null or not (v.annotator_id = any($6))) \
-           and not coalesce(u.excluded, false) \
-         order by v.vote_id",
+    select_ids(
+        db,
+        "vote_id",
+        "vote",
+        "j.item_id is not null and j.response_a_id is not null and j.response_b_id is not null",
+        f,
     )
-    .bind(&f.projects)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(&sources)
-    .bind(&f.cohorts)
-    .bind(&f.exclude_annotators)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    .await
 }
 
 /// The votes on one pair of responses of an item, oriented so that `first` is the response
@@ -565,8 +545,8 @@ pub async fn requeue(
     Ok(done.rows_affected() == 1)
 }
 
-/// The filter's conditions on a judgement `j` (alias) with annotator `u`, for rankings and
-/// ratings (same meaning as for votes).
+/// The filter's conditions on a judgement `j` (alias: a vote, ranking or rating) with its
+/// annotator `u`.
 const JUDGEMENT_FILTER: &str = "(cardinality($1::bigint[]) = 0 or j.project_id = any($1)) \
      and ($2::date is null or j.created_at >= $2::date) \
      and ($3::date is null or j.created_at < $3::date + 1) \
