@@ -7,6 +7,7 @@ pub mod chat;
 pub mod config;
 pub mod data;
 pub mod fast;
+pub mod fused;
 pub mod generate;
 pub mod gguf;
 pub mod loss;

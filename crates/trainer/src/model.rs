@@ -121,6 +121,9 @@ pub struct Decoder {
     device: Device,
     /// Only adapters train: the embeddings are frozen too.
     frozen: bool,
+    /// Use the fused CPU kernels ([`crate::fused`], [`crate::fast::HeadLogps`]) where they
+    /// apply; off, every device takes the generic operations (tests compare the two).
+    fused: bool,
 }
 
 /// RMSNorm from plain operations: `x / sqrt(mean(x²) + eps) · w`.
@@ -334,6 +337,7 @@ impl Decoder {
             params,
             device: device.clone(),
             frozen: lora.is_some(),
+            fused: device.is_cpu(),
         })
     }
 
@@ -342,6 +346,12 @@ impl Decoder {
     #[must_use]
     pub fn params(&self) -> &[(String, Var)] {
         &self.params
+    }
+
+    /// Turns the fused CPU kernels off (or back on, on the CPU): the generic operations give
+    /// the same numbers, slower.
+    pub fn set_fused(&mut self, on: bool) {
+        self.fused = on && self.device.is_cpu();
     }
 
     /// The device the weights live on.
@@ -373,7 +383,101 @@ impl Decoder {
     /// # Errors
     /// Shape or device mismatches.
     pub fn forward(&self, ids: &Tensor, key_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        self.run(ids, key_mask, None)
+        let x = self.run(ids, key_mask, None)?;
+        self.logits(&x)
+    }
+
+    /// Per-row sums of completion-token log-probs and completion lengths, for a batch
+    /// `ids` (`[rows, time]`) with its padding mask and completion mask (1 on completion
+    /// tokens): position p predicts token p+1 and counts when token p+1 is a completion token.
+    /// The same numbers as [`crate::loss::sequence_logps`] on [`Self::forward`]'s logits, but
+    /// only the positions that count go through the final norm and the output projection, and
+    /// on the CPU without materialising the `[positions, vocab]` logits ([`crate::fast::HeadLogps`]).
+    ///
+    /// # Errors
+    /// Shape or device mismatches.
+    pub fn completion_logps(
+        &self,
+        ids: &Tensor,
+        key_mask: &Tensor,
+        completion: &Tensor,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let (b, t) = ids.dims2()?;
+        let ids_host = ids.to_vec2::<u32>()?;
+        let comp_host = completion.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        // Counted positions: flat index, label and row.
+        let mut index = Vec::new();
+        let mut labels = Vec::new();
+        let mut owner = Vec::new();
+        for (r, (ids_row, comp_row)) in ids_host.iter().zip(&comp_host).enumerate() {
+            for p in 0..t.saturating_sub(1) {
+                if comp_row[p + 1] > 0.0 {
+                    index.push((r * t + p) as u32);
+                    labels.push(ids_row[p + 1]);
+                    owner.push(r);
+                }
+            }
+        }
+        let lengths = Tensor::from_vec(
+            (0..b)
+                .map(|r| owner.iter().filter(|&&o| o == r).count() as f32)
+                .collect::<Vec<_>>(),
+            b,
+            &self.device,
+        )?;
+        if index.is_empty() {
+            return Ok((Tensor::zeros(b, DType::F32, &self.device)?, lengths));
+        }
+        let n = index.len();
+        let hidden = self.run(ids, Some(key_mask), None)?;
+        let h = hidden.dim(D::Minus1)?;
+        let picked = hidden
+            .reshape((b * t, h))?
+            .index_select(&Tensor::from_vec(index, n, &self.device)?, 0)?;
+        let x = if self.fused {
+            crate::fused::rms_norm(&picked, &self.norm, self.config.rms_norm_eps, !self.frozen)?
+        } else {
+            rms_norm(&picked, &self.norm, self.config.rms_norm_eps)?
+        };
+        // The output projection as [vocab, hidden].
+        let (w, w_trained) = match &self.lm_head {
+            Some(head) => (head.weight_t.t()?, !head.frozen),
+            None => (self.embed.clone(), !self.frozen),
+        };
+        let logps = if self.fused
+            && self
+                .lm_head
+                .as_ref()
+                .is_none_or(|h| h.lora.is_none() && h.bias.is_none())
+        {
+            x.apply_op2(
+                &w,
+                crate::fast::HeadLogps {
+                    x: x.detach(),
+                    w: w.detach(),
+                    labels,
+                    w_grad: w_trained,
+                    lse: std::sync::Mutex::new(Vec::new()),
+                },
+            )?
+        } else {
+            let logits = match &self.lm_head {
+                Some(head) => head.forward(&x.unsqueeze(0)?)?.squeeze(0)?,
+                None => project(&x, &self.embed.t()?, self.frozen)?,
+            };
+            candle_nn::ops::log_softmax(&logits, D::Minus1)?
+                .gather(&Tensor::from_vec(labels, (n, 1), &self.device)?, D::Minus1)?
+                .squeeze(D::Minus1)?
+        };
+        // Sums per row: a [rows, positions] 0/1 matrix times the log-probs.
+        let mut sel = vec![0f32; b * n];
+        for (j, r) in owner.iter().enumerate() {
+            sel[r * n + j] = 1.0;
+        }
+        let sums = Tensor::from_vec(sel, (b, n), &self.device)?
+            .matmul(&logps.unsqueeze(1)?)?
+            .squeeze(1)?;
+        Ok((sums, lengths))
     }
 
     /// Logits of new tokens `[batch, new, vocab]`, attending to the cache and extending it.
@@ -381,9 +485,27 @@ impl Decoder {
     /// # Errors
     /// Shape or device mismatches, or a sequence longer than the rotary tables.
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> candle_core::Result<Tensor> {
-        self.run(ids, None, Some(cache))
+        let x = self.run(ids, None, Some(cache))?;
+        self.logits(&x)
     }
 
+    /// The final norm and the output projection: `[batch, time, hidden]` to logits.
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let x = rms_norm(x, &self.norm, self.config.rms_norm_eps)?;
+        match &self.lm_head {
+            Some(head) => head.forward(&x),
+            None => {
+                let (b, t, hdim) = x.dims3()?;
+                project(&x.reshape((b * t, hdim))?, &self.embed.t()?, self.frozen)?.reshape((
+                    b,
+                    t,
+                    (),
+                ))
+            }
+        }
+    }
+
+    /// The decoder layers: hidden states `[batch, time, hidden]` before the final norm.
     fn run(
         &self,
         ids: &Tensor,
@@ -426,8 +548,52 @@ impl Decoder {
             c.layers.resize(self.layers.len(), None);
         }
         let scale = 1.0 / (hd as f64).sqrt();
+        // Training and scoring on the CPU go through the fused kernels; generation with a
+        // cache and other devices through the generic operations.
+        let fused = self.fused && cache.is_none();
+        let rotary = if fused {
+            Some((
+                self.cos.narrow(0, 0, t)?.flatten_all()?.to_vec1::<f32>()?,
+                self.sin.narrow(0, 0, t)?.flatten_all()?.to_vec1::<f32>()?,
+                key_mask
+                    .map(|m| m.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
+                    .transpose()?,
+            ))
+        } else {
+            None
+        };
+        let norm = |x: &Tensor, w: &Tensor| {
+            if fused {
+                crate::fused::rms_norm(x, w, eps, !self.frozen)
+            } else {
+                rms_norm(x, w, eps)
+            }
+        };
         for (li, layer) in self.layers.iter().enumerate() {
-            let h = rms_norm(&x, &layer.input_norm, eps)?;
+            let h = norm(&x, &layer.input_norm)?;
+            if let Some((cos, sin, km)) = &rotary {
+                let q = layer.q.forward(&h)?;
+                let k = layer.k.forward(&h)?;
+                let v = layer.v.forward(&h)?;
+                let attn = q.contiguous()?.apply_op3(
+                    &k.contiguous()?,
+                    &v.contiguous()?,
+                    crate::fused::Attention {
+                        dims: (b, t, nh, nkv, hd),
+                        cos: cos.clone(),
+                        sin: sin.clone(),
+                        interleaved: self.config.rope_interleaved,
+                        key_mask: km.clone(),
+                        scale: scale as f32,
+                        saved: std::sync::Mutex::new(None),
+                    },
+                )?;
+                x = (x + layer.o.forward(&attn)?)?;
+                let h = norm(&x, &layer.post_norm)?;
+                let act = crate::fused::silu_mul(&layer.gate.forward(&h)?, &layer.up.forward(&h)?)?;
+                x = (x + layer.down.forward(&act)?)?;
+                continue;
+            }
             let q = layer
                 .q
                 .forward(&h)?
@@ -472,7 +638,7 @@ impl Decoder {
                 .transpose(1, 2)?
                 .reshape((b, t, nh * hd))?;
             x = (x + layer.o.forward(&attn)?)?;
-            let h = rms_norm(&x, &layer.post_norm, eps)?;
+            let h = norm(&x, &layer.post_norm)?;
             let gate = layer.gate.forward(&h)?;
             // SiLU as x·σ(x), from differentiable pieces.
             let silu = (&gate * candle_nn::ops::sigmoid(&gate)?)?;
@@ -481,18 +647,7 @@ impl Decoder {
         if let Some(c) = cache {
             c.len = s;
         }
-        let x = rms_norm(&x, &self.norm, eps)?;
-        match &self.lm_head {
-            Some(head) => head.forward(&x),
-            None => {
-                let (b, t, hdim) = x.dims3()?;
-                project(&x.reshape((b * t, hdim))?, &self.embed.t()?, self.frozen)?.reshape((
-                    b,
-                    t,
-                    (),
-                ))
-            }
-        }
+        Ok(x)
     }
 
     /// The model's weights under their Hugging Face names, adapters merged in: what a

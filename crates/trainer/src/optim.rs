@@ -186,7 +186,12 @@ impl Optimizer {
     pub fn grad_norm(grads: &[Option<Tensor>]) -> Result<f64> {
         let mut sq = 0.0;
         for g in grads.iter().flatten() {
-            sq += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
+            sq += if g.device().is_cpu() {
+                // Summed in place, in parallel, without a squared copy of the gradient.
+                crate::fast::sum_of_squares(g)?
+            } else {
+                f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?)
+            };
         }
         Ok(sq.sqrt())
     }

@@ -169,8 +169,8 @@ fn reference_logps(
     for chunk in indices.chunks(cfg.batch_size.max(1)) {
         let b = data::batch(examples, chunk, cfg.max_length, pad_id);
         let (ids, attn, comp) = batch_tensors(&b, model.device())?;
-        let logits = model.forward(&ids, Some(&attn))?.detach();
-        let (logps, _) = loss::sequence_logps(&logits, &ids, &comp)?;
+        let (logps, _) = model.completion_logps(&ids, &attn, &comp)?;
+        let logps = logps.detach();
         let values = logps.to_vec1::<f32>()?;
         for ((i, role), v) in b.examples.iter().zip(&b.roles).zip(values) {
             out.insert(ref_key(*i, role), v);
@@ -291,8 +291,7 @@ pub fn train(
                 let b = data::batch(&examples, indices, cfg.max_length, tok.pad_id);
                 let (ids, attn, comp) = batch_tensors(&b, &device)?;
                 tokens += b.attention.iter().sum::<f32>() as f64;
-                let logits = model.forward(&ids, Some(&attn))?;
-                let (logps, lengths) = loss::sequence_logps(&logits, &ids, &comp)?;
+                let (logps, lengths) = model.completion_logps(&ids, &attn, &comp)?;
                 let refs: Vec<f32> = b
                     .examples
                     .iter()
