@@ -11,7 +11,11 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, InplaceOp1, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+/// The f32 values of a contiguous CPU storage.
+pub(crate) fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(data) = storage else {
         candle_core::bail!("expected f32 data");
     };
@@ -137,7 +141,7 @@ impl InplaceOp1 for AdamWStep<'_> {
 }
 
 /// Runs `f` over a CPU tensor's f32 values (contiguous, row-major) without copying them.
-fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
     let (guard, layout) = t.storage_and_layout();
     let Storage::Cpu(cpu) = &*guard else {
         candle_core::bail!("expected CPU storage");

@@ -9,33 +9,19 @@
 //! devices and for generation with a KV cache; tests check both give the same values and
 //! gradients.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor};
+use crate::fast::contiguous_f32 as slice;
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
-
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("expected f32 data");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("expected contiguous data");
-    };
-    Ok(&data[start..end])
-}
 
 /// A tensor's values, contiguous.
 fn values(t: &Tensor) -> candle_core::Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
 
-/// Runs `f` over a contiguous CPU tensor's values without copying them.
+/// Runs `f` over a CPU tensor's values (made contiguous first).
 fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
-    let t = t.contiguous()?;
-    let (guard, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*guard else {
-        candle_core::bail!("expected CPU storage");
-    };
-    Ok(f(slice(cpu, layout)?))
+    crate::fast::with_f32(&t.contiguous()?, f)
 }
 
 fn poisoned<T>(_: T) -> candle_core::Error {
