@@ -30,6 +30,8 @@ pub(crate) fn contiguous_f32<'a>(
 pub struct FrozenMatmul {
     /// The right operand, `[in, out]`.
     pub rhs: Tensor,
+    /// Its transpose, contiguous, when the caller keeps one (a faster backward product).
+    pub rhs_t: Option<Tensor>,
 }
 
 impl CustomOp1 for FrozenMatmul {
@@ -62,7 +64,11 @@ impl CustomOp1 for FrozenMatmul {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(grad_res.matmul(&self.rhs.t()?)?))
+        let rhs_t = match &self.rhs_t {
+            Some(t) => t.clone(),
+            None => self.rhs.t()?,
+        };
+        Ok(Some(grad_res.matmul(&rhs_t)?))
     }
 }
 

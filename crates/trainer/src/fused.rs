@@ -448,3 +448,92 @@ impl CustomOp3 for Attention {
         ))
     }
 }
+
+/// A frozen projection with a LoRA adapter, `x·Wᵀ + scale · (x·Aᵀ)·Bᵀ`, as one op: `x`
+/// `[rows, in]`, `A` `[r, in]`, `B` `[out, r]`, the frozen weight kept as `Wᵀ` `[in, out]`.
+/// The backward pass computes `∂x`, `∂A` and `∂B` only (never the frozen weight's gradient),
+/// with the rank-r products shared between them.
+pub struct LoraProject {
+    /// The input, detached.
+    pub x: Tensor,
+    /// The frozen weight as `[in, out]`.
+    pub w_t: Tensor,
+    /// The frozen weight as `[out, in]`, contiguous, when kept (a faster backward product).
+    pub w: Option<Tensor>,
+    /// The adapter's A, detached.
+    pub a: Tensor,
+    /// The adapter's B, detached.
+    pub b: Tensor,
+    /// alpha / r.
+    pub scale: f32,
+    /// `x·Aᵀ`, kept by the forward pass for the backward one.
+    pub saved: Mutex<Option<Tensor>>,
+}
+
+/// `p + scale · q` elementwise, into a new vector.
+fn add_scaled(p: &Tensor, q: &Tensor, scale: f32) -> candle_core::Result<Vec<f32>> {
+    with_values(p, |p| {
+        with_values(q, |q| {
+            let mut out = vec![0f32; p.len()];
+            out.par_chunks_mut(1 << 14)
+                .zip(p.par_chunks(1 << 14).zip(q.par_chunks(1 << 14)))
+                .for_each(|(o, (p, q))| {
+                    for ((o, p), q) in o.iter_mut().zip(p).zip(q) {
+                        *o = p + scale * q;
+                    }
+                });
+            out
+        })
+    })?
+}
+
+impl CustomOp3 for LoraProject {
+    fn name(&self) -> &'static str {
+        "lora-project"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let base = self.x.matmul(&self.w_t)?;
+        let u = self.x.matmul(&self.a.t()?)?;
+        let delta = u.matmul(&self.b.t()?)?;
+        let out = add_scaled(&base, &delta, self.scale)?;
+        *self.saved.lock().map_err(poisoned)? = Some(u);
+        Ok((CpuStorage::F32(out), base.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let Some(u) = self.saved.lock().map_err(poisoned)?.take() else {
+            candle_core::bail!("lora-project: backward without a forward pass");
+        };
+        let g = grad.contiguous()?;
+        let gb = g.matmul(&self.b)?;
+        let w = match &self.w {
+            Some(w) => w.clone(),
+            None => self.w_t.t()?,
+        };
+        let dx = add_scaled(&g.matmul(&w)?, &gb.matmul(&self.a)?, self.scale)?;
+        let s = f64::from(self.scale);
+        let da = (gb.t()?.matmul(&self.x)? * s)?;
+        let db = (g.t()?.matmul(&u)? * s)?;
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?),
+            Some(da),
+            Some(db),
+        ))
+    }
+}

@@ -48,14 +48,27 @@ pub struct Linear {
     lora: Option<(Tensor, Tensor, f64)>,
     /// The weight is not trained (LoRA's base): its gradient is never computed.
     frozen: bool,
+    /// Adapters go through the fused CPU op ([`crate::fused::LoraProject`]).
+    fused: bool,
+    /// A frozen weight also as `W` (`[out, in]`, contiguous), for fast backward products.
+    weight: Option<Tensor>,
 }
 
 /// `x·R` (`R` is `[in, out]`); for a frozen `R` on the CPU, through the op whose backward
 /// skips `∂R`.
-fn project(x: &Tensor, rhs: &Tensor, frozen: bool) -> candle_core::Result<Tensor> {
+/// `rhs_t`, when given, is `Rᵀ` contiguous: the backward product `∂y·Rᵀ` then reads a
+/// contiguous operand, which gemm multiplies up to twice as fast as a transposed view.
+fn project(
+    x: &Tensor,
+    rhs: &Tensor,
+    frozen: bool,
+    rhs_t: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
     if frozen && x.device().is_cpu() {
-        x.contiguous()?
-            .apply_op1(crate::fast::FrozenMatmul { rhs: rhs.clone() })
+        x.contiguous()?.apply_op1(crate::fast::FrozenMatmul {
+            rhs: rhs.clone(),
+            rhs_t: rhs_t.cloned(),
+        })
     } else {
         x.matmul(rhs)
     }
@@ -65,13 +78,32 @@ impl Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let flat = x.reshape((b * t, d))?;
-        let mut y = project(&flat, &self.weight_t, self.frozen)?;
+        let mut y = match &self.lora {
+            Some((a, bb, scale)) if self.fused => {
+                let flat = flat.contiguous()?;
+                flat.apply_op3(
+                    a,
+                    bb,
+                    crate::fused::LoraProject {
+                        x: flat.detach(),
+                        w_t: self.weight_t.detach(),
+                        w: self.weight.clone(),
+                        a: a.detach(),
+                        b: bb.detach(),
+                        scale: *scale as f32,
+                        saved: std::sync::Mutex::new(None),
+                    },
+                )?
+            }
+            Some((a, bb, scale)) => {
+                let delta = flat.matmul(&a.t()?)?.matmul(&bb.t()?)?;
+                (project(&flat, &self.weight_t, self.frozen, self.weight.as_ref())?
+                    + (delta * *scale)?)?
+            }
+            None => project(&flat, &self.weight_t, self.frozen, self.weight.as_ref())?,
+        };
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
-        }
-        if let Some((a, bb, scale)) = &self.lora {
-            let delta = flat.matmul(&a.t()?)?.matmul(&bb.t()?)?;
-            y = (y + (delta * *scale)?)?;
         }
         y.reshape((b, t, ()))
     }
@@ -234,11 +266,18 @@ impl Loader<'_> {
             }
             _ => None,
         };
+        let weight = if full {
+            None
+        } else {
+            Some(weight_t.t()?.contiguous()?)
+        };
         Ok(Linear {
             weight_t,
             bias,
             lora: adapter,
             frozen: !full,
+            fused: self.device.is_cpu(),
+            weight,
         })
     }
 }
@@ -305,6 +344,8 @@ impl Decoder {
                 bias: None,
                 lora: None,
                 frozen: !full,
+                fused: false,
+                weight: None,
             })
         };
         // Rotary tables, [positions, head_dim].
@@ -352,6 +393,19 @@ impl Decoder {
     /// the same numbers, slower.
     pub fn set_fused(&mut self, on: bool) {
         self.fused = on && self.device.is_cpu();
+        for l in &mut self.layers {
+            for lin in [
+                &mut l.q,
+                &mut l.k,
+                &mut l.v,
+                &mut l.o,
+                &mut l.gate,
+                &mut l.up,
+                &mut l.down,
+            ] {
+                lin.fused = self.fused;
+            }
+        }
     }
 
     /// The device the weights live on.
@@ -463,7 +517,7 @@ impl Decoder {
         } else {
             let logits = match &self.lm_head {
                 Some(head) => head.forward(&x.unsqueeze(0)?)?.squeeze(0)?,
-                None => project(&x, &self.embed.t()?, self.frozen)?,
+                None => project(&x, &self.embed.t()?, self.frozen, Some(&self.embed))?,
             };
             candle_nn::ops::log_softmax(&logits, D::Minus1)?
                 .gather(&Tensor::from_vec(labels, (n, 1), &self.device)?, D::Minus1)?
@@ -496,11 +550,13 @@ impl Decoder {
             Some(head) => head.forward(&x),
             None => {
                 let (b, t, hdim) = x.dims3()?;
-                project(&x.reshape((b * t, hdim))?, &self.embed.t()?, self.frozen)?.reshape((
-                    b,
-                    t,
-                    (),
-                ))
+                project(
+                    &x.reshape((b * t, hdim))?,
+                    &self.embed.t()?,
+                    self.frozen,
+                    Some(&self.embed),
+                )?
+                .reshape((b, t, ()))
             }
         }
     }
