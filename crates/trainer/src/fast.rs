@@ -117,10 +117,7 @@ impl InplaceOp1 for AdamWStep<'_> {
                 .for_each(|(t, g)| t.iter_mut().zip(g).for_each(|(t, g)| *t -= lr * scale * g));
             return Ok(());
         }
-        let mut guard = self
-            .moments
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?;
+        let mut guard = self.moments.lock().map_err(poisoned)?;
         let (m, v) = &mut *guard;
         if m.len() != theta.len() {
             *m = vec![0.0; theta.len()];
@@ -144,6 +141,11 @@ impl InplaceOp1 for AdamWStep<'_> {
             });
         Ok(())
     }
+}
+
+/// The error for a lock whose holder panicked.
+pub(crate) fn poisoned<T>(_: T) -> candle_core::Error {
+    candle_core::Error::Msg("poisoned lock".into())
 }
 
 /// Runs `f` over a CPU tensor's f32 values (contiguous, row-major) without copying them.
@@ -249,10 +251,7 @@ impl CustomOp2 for HeadLogps {
         }
         let lse: Vec<f32> = state.iter().map(|(m, s, _)| m + s.ln()).collect();
         let out: Vec<f32> = state.iter().zip(&lse).map(|((_, _, p), l)| p - l).collect();
-        *self
-            .lse
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("poisoned".into()))? = lse;
+        *self.lse.lock().map_err(poisoned)? = lse;
         Ok((CpuStorage::F32(out), Shape::from(rows)))
     }
 
@@ -264,11 +263,10 @@ impl CustomOp2 for HeadLogps {
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let g = grad_res.contiguous()?.to_vec1::<f32>()?;
-        let lse = self
-            .lse
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?
-            .clone();
+        let lse = std::mem::take(&mut *self.lse.lock().map_err(poisoned)?);
+        if lse.len() != self.labels.len() {
+            candle_core::bail!("head-logps: backward without a forward pass");
+        }
         let (rows, hidden) = self.x.dims2()?;
         let mut dx: Option<Tensor> = None;
         let mut dw = Vec::new();

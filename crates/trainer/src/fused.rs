@@ -9,7 +9,7 @@
 //! devices and for generation with a KV cache; tests check both give the same values and
 //! gradients.
 
-use crate::fast::contiguous_f32 as slice;
+use crate::fast::{contiguous_f32 as slice, poisoned};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -22,10 +22,6 @@ fn values(t: &Tensor) -> candle_core::Result<Vec<f32>> {
 /// Runs `f` over a CPU tensor's values (made contiguous first).
 fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
     crate::fast::with_f32(&t.contiguous()?, f)
-}
-
-fn poisoned<T>(_: T) -> candle_core::Error {
-    candle_core::Error::Msg("poisoned lock".into())
 }
 
 /// Rows per parallel task of the row-wise kernels.

@@ -48,8 +48,6 @@ pub struct Linear {
     lora: Option<(Tensor, Tensor, f64)>,
     /// The weight is not trained (LoRA's base): its gradient is never computed.
     frozen: bool,
-    /// Adapters go through the fused CPU op ([`crate::fused::LoraProject`]).
-    fused: bool,
     /// A frozen weight also as `W` (`[out, in]`, contiguous), for fast backward products.
     weight: Option<Tensor>,
 }
@@ -75,11 +73,12 @@ fn project(
 }
 
 impl Linear {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// `fused`: adapters go through the fused CPU op ([`crate::fused::LoraProject`]).
+    fn forward(&self, x: &Tensor, fused: bool) -> candle_core::Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let flat = x.reshape((b * t, d))?;
         let mut y = match &self.lora {
-            Some((a, bb, scale)) if self.fused => {
+            Some((a, bb, scale)) if fused => {
                 let flat = flat.contiguous()?;
                 flat.apply_op3(
                     a,
@@ -156,6 +155,18 @@ pub struct Decoder {
     /// Use the fused CPU kernels ([`crate::fused`], [`crate::fast::HeadLogps`]) where they
     /// apply; off, every device takes the generic operations (tests compare the two).
     fused: bool,
+}
+
+/// What the attention of [`Decoder::run`] needs besides q, k and v, by path.
+enum AttentionInputs {
+    /// The fused op: rotary tables `[t, head_dim]` and the padding mask `[b·t]`.
+    Fused {
+        cos: Vec<f32>,
+        sin: Vec<f32>,
+        key_mask: Option<Vec<f32>>,
+    },
+    /// The generic operations: the additive causal and padding mask.
+    Masked(Tensor),
 }
 
 /// RMSNorm from plain operations: `x / sqrt(mean(x²) + eps) · w`.
@@ -276,7 +287,6 @@ impl Loader<'_> {
             bias,
             lora: adapter,
             frozen: !full,
-            fused: self.device.is_cpu(),
             weight,
         })
     }
@@ -344,7 +354,6 @@ impl Decoder {
                 bias: None,
                 lora: None,
                 frozen: !full,
-                fused: false,
                 weight: None,
             })
         };
@@ -393,19 +402,6 @@ impl Decoder {
     /// the same numbers, slower.
     pub fn set_fused(&mut self, on: bool) {
         self.fused = on && self.device.is_cpu();
-        for l in &mut self.layers {
-            for lin in [
-                &mut l.q,
-                &mut l.k,
-                &mut l.v,
-                &mut l.o,
-                &mut l.gate,
-                &mut l.up,
-                &mut l.down,
-            ] {
-                lin.fused = self.fused;
-            }
-        }
     }
 
     /// The device the weights live on.
@@ -463,22 +459,18 @@ impl Decoder {
         let mut index = Vec::new();
         let mut labels = Vec::new();
         let mut owner = Vec::new();
+        let mut lengths = vec![0f32; b];
         for (r, (ids_row, comp_row)) in ids_host.iter().zip(&comp_host).enumerate() {
             for p in 0..t.saturating_sub(1) {
                 if comp_row[p + 1] > 0.0 {
                     index.push((r * t + p) as u32);
                     labels.push(ids_row[p + 1]);
                     owner.push(r);
+                    lengths[r] += 1.0;
                 }
             }
         }
-        let lengths = Tensor::from_vec(
-            (0..b)
-                .map(|r| owner.iter().filter(|&&o| o == r).count() as f32)
-                .collect::<Vec<_>>(),
-            b,
-            &self.device,
-        )?;
+        let lengths = Tensor::from_vec(lengths, b, &self.device)?;
         if index.is_empty() {
             return Ok((Tensor::zeros(b, DType::F32, &self.device)?, lengths));
         }
@@ -516,7 +508,7 @@ impl Decoder {
             )?
         } else {
             let logits = match &self.lm_head {
-                Some(head) => head.forward(&x.unsqueeze(0)?)?.squeeze(0)?,
+                Some(head) => head.forward(&x.unsqueeze(0)?, self.fused)?.squeeze(0)?,
                 None => project(&x, &self.embed.t()?, self.frozen, Some(&self.embed))?,
             };
             candle_nn::ops::log_softmax(&logits, D::Minus1)?
@@ -547,7 +539,7 @@ impl Decoder {
     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let x = rms_norm(x, &self.norm, self.config.rms_norm_eps)?;
         match &self.lm_head {
-            Some(head) => head.forward(&x),
+            Some(head) => head.forward(&x, self.fused),
             None => {
                 let (b, t, hdim) = x.dims3()?;
                 project(
@@ -584,16 +576,6 @@ impl Decoder {
         );
         let eps = self.config.rms_norm_eps;
         let s = offset + t;
-        // Additive mask [b or 1, 1, t, s]: causal, plus padded keys.
-        let causal: Vec<f32> = (0..t)
-            .flat_map(|i| (0..s).map(move |j| if j <= offset + i { 0.0 } else { -1e9 }))
-            .collect();
-        let mut mask = Tensor::from_vec(causal, (1, 1, t, s), &self.device)?;
-        if let Some(km) = key_mask {
-            let pad =
-                ((km.to_dtype(DType::F32)?.affine(-1.0, 1.0)?) * -1e9)?.reshape((b, 1, 1, s))?;
-            mask = mask.broadcast_add(&pad)?;
-        }
         let mut x = self
             .embed
             .index_select(&ids.flatten_all()?, 0)?
@@ -607,16 +589,26 @@ impl Decoder {
         // Training and scoring on the CPU go through the fused kernels; generation with a
         // cache and other devices through the generic operations.
         let fused = self.fused && cache.is_none();
-        let rotary = if fused {
-            Some((
-                self.cos.narrow(0, 0, t)?.flatten_all()?.to_vec1::<f32>()?,
-                self.sin.narrow(0, 0, t)?.flatten_all()?.to_vec1::<f32>()?,
-                key_mask
+        let attention = if fused {
+            AttentionInputs::Fused {
+                cos: self.cos.narrow(0, 0, t)?.flatten_all()?.to_vec1::<f32>()?,
+                sin: self.sin.narrow(0, 0, t)?.flatten_all()?.to_vec1::<f32>()?,
+                key_mask: key_mask
                     .map(|m| m.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
                     .transpose()?,
-            ))
+            }
         } else {
-            None
+            // Additive mask [b or 1, 1, t, s]: causal, plus padded keys.
+            let causal: Vec<f32> = (0..t)
+                .flat_map(|i| (0..s).map(move |j| if j <= offset + i { 0.0 } else { -1e9 }))
+                .collect();
+            let mut mask = Tensor::from_vec(causal, (1, 1, t, s), &self.device)?;
+            if let Some(km) = key_mask {
+                let pad = ((km.to_dtype(DType::F32)?.affine(-1.0, 1.0)?) * -1e9)?
+                    .reshape((b, 1, 1, s))?;
+                mask = mask.broadcast_add(&pad)?;
+            }
+            AttentionInputs::Masked(mask)
         };
         let norm = |x: &Tensor, w: &Tensor| {
             if fused {
@@ -627,42 +619,48 @@ impl Decoder {
         };
         for (li, layer) in self.layers.iter().enumerate() {
             let h = norm(&x, &layer.input_norm)?;
-            if let Some((cos, sin, km)) = &rotary {
-                let q = layer.q.forward(&h)?;
-                let k = layer.k.forward(&h)?;
-                let v = layer.v.forward(&h)?;
-                let attn = q.contiguous()?.apply_op3(
-                    &k.contiguous()?,
-                    &v.contiguous()?,
-                    crate::fused::Attention {
-                        dims: (b, t, nh, nkv, hd),
-                        cos: cos.clone(),
-                        sin: sin.clone(),
-                        interleaved: self.config.rope_interleaved,
-                        key_mask: km.clone(),
-                        scale: scale as f32,
-                        saved: std::sync::Mutex::new(None),
-                    },
-                )?;
-                x = (x + layer.o.forward(&attn)?)?;
-                let h = norm(&x, &layer.post_norm)?;
-                let act = crate::fused::silu_mul(&layer.gate.forward(&h)?, &layer.up.forward(&h)?)?;
-                x = (x + layer.down.forward(&act)?)?;
-                continue;
-            }
+            let mask = match &attention {
+                AttentionInputs::Masked(mask) => mask,
+                AttentionInputs::Fused { cos, sin, key_mask } => {
+                    let q = layer.q.forward(&h, self.fused)?;
+                    let k = layer.k.forward(&h, self.fused)?;
+                    let v = layer.v.forward(&h, self.fused)?;
+                    let attn = q.contiguous()?.apply_op3(
+                        &k.contiguous()?,
+                        &v.contiguous()?,
+                        crate::fused::Attention {
+                            dims: (b, t, nh, nkv, hd),
+                            cos: cos.clone(),
+                            sin: sin.clone(),
+                            interleaved: self.config.rope_interleaved,
+                            key_mask: key_mask.clone(),
+                            scale: scale as f32,
+                            saved: std::sync::Mutex::new(None),
+                        },
+                    )?;
+                    x = (x + layer.o.forward(&attn, self.fused)?)?;
+                    let h = norm(&x, &layer.post_norm)?;
+                    let act = crate::fused::silu_mul(
+                        &layer.gate.forward(&h, self.fused)?,
+                        &layer.up.forward(&h, self.fused)?,
+                    )?;
+                    x = (x + layer.down.forward(&act, self.fused)?)?;
+                    continue;
+                }
+            };
             let q = layer
                 .q
-                .forward(&h)?
+                .forward(&h, self.fused)?
                 .reshape((b, t, nh, hd))?
                 .transpose(1, 2)?;
             let k = layer
                 .k
-                .forward(&h)?
+                .forward(&h, self.fused)?
                 .reshape((b, t, nkv, hd))?
                 .transpose(1, 2)?;
             let v = layer
                 .v
-                .forward(&h)?
+                .forward(&h, self.fused)?
                 .reshape((b, t, nkv, hd))?
                 .transpose(1, 2)?
                 .contiguous()?;
@@ -687,18 +685,20 @@ impl Decoder {
             } else {
                 (k, v)
             };
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
             let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
             let attn = weights
                 .matmul(&v)?
                 .transpose(1, 2)?
                 .reshape((b, t, nh * hd))?;
-            x = (x + layer.o.forward(&attn)?)?;
+            x = (x + layer.o.forward(&attn, self.fused)?)?;
             let h = norm(&x, &layer.post_norm)?;
-            let gate = layer.gate.forward(&h)?;
+            let gate = layer.gate.forward(&h, self.fused)?;
             // SiLU as x·σ(x), from differentiable pieces.
             let silu = (&gate * candle_nn::ops::sigmoid(&gate)?)?;
-            x = (x + layer.down.forward(&(silu * layer.up.forward(&h)?)?)?)?;
+            x = (x + layer
+                .down
+                .forward(&(silu * layer.up.forward(&h, self.fused)?)?, self.fused)?)?;
         }
         if let Some(c) = cache {
             c.len = s;
