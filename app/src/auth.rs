@@ -60,7 +60,14 @@ pub async fn login(
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let client_ip = ssr::client_ip().await;
-        let user_id = ssr::check_login(&state, &username, &password, client_ip.as_deref()).await?;
+        let user_id = service::users::check_login(
+            &state.pool,
+            &state.settings,
+            &username,
+            &password,
+            client_ip.as_deref(),
+        )
+        .await?;
         ssr::bind_session(&session, user_id).await?;
         leptos_axum::redirect(&safe_next(next.as_deref()));
         Ok(())
@@ -100,11 +107,9 @@ pub mod ssr {
 
     use std::future::Future;
 
-    use argon2::Argon2;
-    use argon2::password_hash::rand_core::OsRng;
-    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
     use db::users::{Role, UserRow};
     use leptos::prelude::*;
+    use service::OrApp;
     use tower_sessions::Session;
 
     use super::SessionUser;
@@ -182,7 +187,7 @@ pub mod ssr {
         match db::users::get(&state.pool, user_id).await {
             Ok(user) => Ok(Some(user)),
             Err(db::Error::NotFound) => Ok(None),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(service::db_error(err)),
         }
     }
 
@@ -247,16 +252,22 @@ pub mod ssr {
             if let (Some(pid), None, Role::Annotator) =
                 (external_id, &user.external_id, user.role())
                 && db::users::find_by_external_id(&state.pool, pid)
-                    .await?
+                    .await
+                    .or_app()?
                     .is_none()
             {
-                db::users::set_external_id(&state.pool, user.user_id, pid).await?;
-                return Ok(db::users::get(&state.pool, user.user_id).await?);
+                db::users::set_external_id(&state.pool, user.user_id, pid)
+                    .await
+                    .or_app()?;
+                return db::users::get(&state.pool, user.user_id).await.or_app();
             }
             return Ok(user);
         }
         let user = match external_id {
-            Some(pid) => match db::users::find_by_external_id(&state.pool, pid).await? {
+            Some(pid) => match db::users::find_by_external_id(&state.pool, pid)
+                .await
+                .or_app()?
+            {
                 Some(existing) if existing.is_anonymous => existing,
                 _ => create_anonymous(state, Some(pid)).await?,
             },
@@ -272,90 +283,11 @@ pub mod ssr {
             Ok(user) => Ok(user),
             // The id belongs to a named account: keep the session anonymous without it.
             Err(err) if err.constraint() == Some("app_user_external_id_key") => {
-                Ok(db::users::create_anonymous_annotator(&state.pool, None).await?)
+                Ok(db::users::create_anonymous_annotator(&state.pool, None)
+                    .await
+                    .or_app()?)
             }
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    /// A PHC-format argon2id hash of `password`, computed off the async runtime.
-    ///
-    /// # Errors
-    /// Internal if hashing fails or the blocking task panics.
-    pub async fn hash_password(password: String) -> Result<String, AppError> {
-        tokio::task::spawn_blocking(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            Argon2::default()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-        })
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "hashing task failed");
-            AppError::Internal
-        })?
-        .map_err(|err| {
-            tracing::error!(error = %err, "argon2 hashing failed");
-            AppError::Internal
-        })
-    }
-
-    async fn verify_password(password: String, hash: String) -> bool {
-        tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false)
-    }
-
-    /// Checks a username and password, rate limited per name and per client address.
-    ///
-    /// # Errors
-    /// 429 after too many recent failures, 401 (one generic message) on any mismatch.
-    pub async fn check_login(
-        state: &AppState,
-        username: &str,
-        password: &str,
-        client_ip: Option<&str>,
-    ) -> Result<i64, AppError> {
-        let username = username.trim();
-        let settings = &state.settings;
-        let failures = db::login_attempts::recent_failures(
-            &state.pool,
-            username,
-            client_ip,
-            settings.login_window_secs,
-        )
-        .await?;
-        if failures >= settings.login_max_failures {
-            tracing::warn!(client_ip, "login rate limit reached");
-            return Err(AppError::TooManyRequests(
-                "too many failed logins; wait a few minutes and try again".into(),
-            ));
-        }
-        let credentials = db::users::credentials(&state.pool, username).await?;
-        let (user_id, valid) = match credentials {
-            Some(c) => (
-                Some(c.user_id),
-                verify_password(password.to_owned(), c.password_hash).await,
-            ),
-            None => {
-                // Hash anyway, so a failed login takes as long whether or not the user exists.
-                hash_password(password.to_owned()).await?;
-                (None, false)
-            }
-        };
-        db::login_attempts::record(&state.pool, username, client_ip, valid).await?;
-        match user_id {
-            Some(id) if valid => {
-                tracing::info!(user_id = id, "login");
-                Ok(id)
-            }
-            _ => Err(AppError::Unauthorized("wrong username or password".into())),
+            Err(err) => Err(service::db_error(err)),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Verdict's user interface: the Leptos app, rendered on the server and hydrated in the browser.
 //!
 //! One file per page under `pages/`; server functions sit next to the page that uses them and
-//! stay thin, calling into `db` through their `ssr`-only code.
+//! stay thin: they get the state and the user, call one `service` function and return
+//! (docs/architecture.md).
 
 // Leptos' statically typed views nest deeply; the leaderboard's exceeds the default limit when
 // the release wasm is compiled.
@@ -9,16 +10,15 @@
 
 pub mod auth;
 pub mod components;
-pub mod error;
-pub mod leaderboard;
 #[cfg(feature = "ssr")]
 pub mod markdown;
 pub mod pages;
-pub mod quality;
 #[cfg(feature = "ssr")]
 pub mod state;
-pub mod training;
 pub mod url;
+
+/// The wire types live in the `api` crate; the pages read them under these names.
+pub use api::{error, leaderboard, quality, training};
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

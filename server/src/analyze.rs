@@ -69,7 +69,7 @@ pub async fn run(database: &DatabaseArgs, cmd: &AnalyzeCommand) -> Result<()> {
     match cmd {
         AnalyzeCommand::Agreement { project, format } => {
             let id = project_id(&pool, project).await?;
-            let r = app::quality::ssr::agreement(&pool, id).await.map_err(err)?;
+            let r = service::quality::agreement(&pool, id).await.map_err(err)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
                 Format::Text => {
@@ -121,7 +121,7 @@ pub async fn run(database: &DatabaseArgs, cmd: &AnalyzeCommand) -> Result<()> {
         }
         AnalyzeCommand::Consistency { project, format } => {
             let id = project_id(&pool, project).await?;
-            let r = app::quality::ssr::consistency(&pool, id)
+            let r = service::quality::consistency(&pool, id)
                 .await
                 .map_err(err)?;
             match format {

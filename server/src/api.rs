@@ -10,6 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use db::users::Role;
 use serde::{Deserialize, Serialize};
+use service::OrApp;
 use tower_sessions::Session;
 
 /// Routes of `/api/v1`; unknown paths answer a JSON 404.
@@ -111,7 +112,7 @@ async fn list_users(
     session: Session,
 ) -> Result<Json<Vec<UserResponse>>, AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
-    let users = db::users::list(&state.pool, 1000).await?;
+    let users = db::users::list(&state.pool, 1000).await.or_app()?;
     Ok(Json(users.into_iter().map(Into::into).collect()))
 }
 
@@ -135,14 +136,8 @@ async fn create_user(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(axum::http::StatusCode, Json<UserResponse>), AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
-    if body.password.chars().count() < 8 {
-        return Err(AppError::Unprocessable(
-            "a password has at least 8 characters".into(),
-        ));
-    }
-    let hash = app::auth::ssr::hash_password(body.password).await?;
-    let user = db::users::create_with_password(&state.pool, body.username.trim(), body.role, &hash)
-        .await?;
+    let user =
+        service::users::create_staff(&state.pool, &body.username, body.password, body.role).await?;
     Ok((axum::http::StatusCode::CREATED, Json(user.into())))
 }
 
@@ -186,12 +181,12 @@ async fn get_leaderboard(
         exclude_ties: flag("exclude_ties")?,
         style_control: flag("style_control")?,
     };
-    let board = app::leaderboard::ssr::compute(&state.pool, &query).await?;
+    let board = service::leaderboard::compute(&state.pool, &query).await?;
     match text("format").as_deref() {
         None | Some("json") => Ok(Json(board).into_response()),
         Some("csv") => Ok((
             [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            app::leaderboard::ssr::to_csv(&board),
+            service::leaderboard::to_csv(&board),
         )
             .into_response()),
         Some(other) => Err(AppError::BadRequest(format!(
@@ -223,7 +218,7 @@ async fn get_next_pair(
         None => None,
     };
     Ok(Json(
-        app::leaderboard::sampling::next_pair(&state.pool, project).await?,
+        service::sampling::next_pair(&state.pool, project).await?,
     ))
 }
 
@@ -243,7 +238,7 @@ async fn next_assignment(
         Ok(Some(issued)) => Ok(Json(issued).into_response()),
         Ok(None) => Ok(axum::http::StatusCode::NO_CONTENT.into_response()),
         Err(db::Error::NotFound) => Err(AppError::NotFound("no such project".into())),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(service::db_error(e)),
     }
 }
 
@@ -267,7 +262,7 @@ async fn create_vote(
     }
     let recorded = db::assignments::vote(&state.pool, assignment_id, user_id, &body)
         .await
-        .map_err(AppError::from)?;
+        .or_app()?;
     let status = if recorded.created {
         axum::http::StatusCode::CREATED
     } else {
@@ -288,7 +283,7 @@ async fn skip_assignment(
         .ok_or_else(AppError::login_required)?;
     db::assignments::skip(&state.pool, assignment_id, user.user_id)
         .await
-        .map_err(AppError::from)?;
+        .or_app()?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -299,7 +294,7 @@ async fn list_models(
     session: Session,
 ) -> Result<Json<Vec<db::leaderboard::ModelInfo>>, AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
-    Ok(Json(db::leaderboard::models(&state.pool).await?))
+    Ok(Json(db::leaderboard::models(&state.pool).await.or_app()?))
 }
 
 /// Body of `PATCH /api/v1/admin/models/{id}`.
@@ -338,7 +333,7 @@ async fn update_model(
     .await
     .map_err(|e| match e {
         db::Error::NotFound => AppError::NotFound("no such model".into()),
-        other => other.into(),
+        other => service::db_error(other),
     })?;
     Ok(Json(model))
 }
@@ -352,7 +347,7 @@ async fn list_projects(
     session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;
-    Ok(Json(db::stats::projects(&state.pool).await?))
+    Ok(Json(db::stats::projects(&state.pool).await.or_app()?))
 }
 
 /// Query of the export routes.
@@ -389,7 +384,9 @@ async fn dpo_rows(
     q: &ExportQuery,
 ) -> Result<(Vec<db::exports::DpoPair>, &'static [&'static str]), AppError> {
     let sources = crate::export::dpo_sources(q.include_llm_judge);
-    let rows = db::exports::dpo_majority(&state.pool, q.project.as_deref(), sources).await?;
+    let rows = db::exports::dpo_majority(&state.pool, q.project.as_deref(), sources)
+        .await
+        .or_app()?;
     Ok((rows, sources))
 }
 
@@ -436,7 +433,9 @@ async fn export_votes(
 ) -> Result<axum::response::Response, AppError> {
     let q = export_request(&state, &session, q).await?;
     let format = q.format.unwrap_or(crate::export::Format::Jsonl);
-    let rows = db::exports::votes(&state.pool, q.project.as_deref()).await?;
+    let rows = db::exports::votes(&state.pool, q.project.as_deref())
+        .await
+        .or_app()?;
     let bytes = crate::export::votes_bytes(&rows, format).map_err(AppError::internal)?;
     Ok(download(
         bytes,

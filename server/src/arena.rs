@@ -7,6 +7,7 @@
 //! vote is open (the vote goes through `/api/v1/assignments/{id}/vote` or the page's server
 //! function); `end` last.
 
+use service::OrApp;
 use std::convert::Infallible;
 use std::time::Instant;
 
@@ -40,7 +41,7 @@ pub async fn battle_events(
         .ok_or_else(AppError::login_required)?;
     let battle = match db::arena::get(&state.pool, battle_id).await {
         Err(db::Error::NotFound) => return Err(AppError::NotFound("no such battle".into())),
-        other => other?,
+        other => other.or_app()?,
     };
     if battle.user_id != user.user_id {
         return Err(AppError::Forbidden(
@@ -48,7 +49,7 @@ pub async fn battle_events(
         ));
     }
     let (events, rx) = mpsc::channel::<Event>(256);
-    if battle.status == "generating" && db::arena::claim(&state.pool, battle_id).await? {
+    if battle.status == "generating" && db::arena::claim(&state.pool, battle_id).await.or_app()? {
         tokio::spawn(generate(state.pool.clone(), battle, events));
     } else {
         let message = match battle.status.as_str() {

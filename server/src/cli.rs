@@ -259,25 +259,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 },
         } => {
             let password = read_password(password_stdin)?;
-            if password.chars().count() < 8 {
-                bail!("a password has at least 8 characters");
-            }
+            service::users::check_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
             let pool = open_database(&cli.database, 2).await?;
             db::migrate(&pool).await.context("applying migrations")?;
-            let hash = app::auth::ssr::hash_password(password)
+            let user = service::users::create_staff(&pool, &username, password, role.into())
                 .await
-                .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
-            let user = db::users::create_with_password(&pool, username.trim(), role.into(), &hash)
-                .await
-                .map_err(|e| match e.constraint() {
-                    Some("app_user_username_key") => {
-                        anyhow::anyhow!("username `{username}` is taken")
-                    }
-                    Some("app_user_username_format_check") => anyhow::anyhow!(
-                        "a username has 1 to 64 letters, digits or the characters _ . @ -"
-                    ),
-                    _ => anyhow::Error::new(e).context("creating the user"),
-                })?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "created {} `{}` (user #{})",
                 user.role,

@@ -1,15 +1,13 @@
-//! `verdict import`: PandaLM's human-annotated test set and Chatbot Arena battle logs. Each file
-//! imports in one transaction (all or nothing); importing it again changes nothing.
+//! `verdict import`: reads the files named on the command line and hands them to the importers
+//! of `service::imports` (one transaction per file; importing it again changes nothing).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Subcommand;
-use db::imports::{self, ImportedVote};
-use ranking::Outcome;
-use serde::Deserialize;
+pub use service::imports::ImportSummary;
+use service::imports::{self, Input};
 
-use crate::battles;
 use crate::cli::{DatabaseArgs, open_database};
 
 /// `verdict import ...`.
@@ -46,100 +44,33 @@ pub enum ImportCommand {
     },
 }
 
-#[derive(Deserialize)]
-struct PandaItem {
-    idx: i64,
-    motivation_app: Option<String>,
-    cmp_key: String,
-    #[serde(deserialize_with = "scalar_text")]
-    instruction: String,
-    #[serde(default, deserialize_with = "scalar_text")]
-    input: String,
-    // A few PandaLM responses are JSON booleans (a model answered `True`): read them as text.
-    #[serde(deserialize_with = "scalar_text")]
-    response1: String,
-    #[serde(deserialize_with = "scalar_text")]
-    response2: String,
-    annotator1: i64,
-    annotator2: i64,
-    annotator3: i64,
+/// A file read whole, named by its file name as the importers' messages and keys use it.
+struct FileInput {
+    name: String,
+    bytes: Vec<u8>,
 }
 
-/// A string, or a number or boolean written as text.
-fn scalar_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) => Ok(s),
-        serde_json::Value::Null => Ok(String::new()),
-        v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_)) => Ok(v.to_string()),
-        other => Err(serde::de::Error::custom(format!(
-            "expected text, found {other}"
-        ))),
-    }
-}
-
-#[derive(Deserialize)]
-struct PandaJudgement {
-    idx: i64,
-    gpt_result: serde_json::Value,
-    #[serde(default)]
-    gpt_reason: Option<String>,
-}
-
-fn read_array<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let values: Vec<serde_json::Value> = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a JSON array", path.display()))?;
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            serde_json::from_value(v)
-                .with_context(|| format!("{}: element {} (0-based {i})", path.display(), i + 1))
+impl FileInput {
+    fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Self {
+            name: path.display().to_string(),
+            bytes,
         })
-        .collect()
-}
+    }
 
-/// PandaLM's labels: 0 tie, 1 response 1 better, 2 response 2 better.
-fn panda_winner(label: i64) -> Option<&'static str> {
-    match label {
-        0 => Some("tie"),
-        1 => Some("a"),
-        2 => Some("b"),
-        _ => None,
+    fn input(&self) -> Input<'_> {
+        Input {
+            name: &self.name,
+            bytes: &self.bytes,
+        }
     }
 }
 
-/// Commits an import, or rolls it back when it was a dry run (which validated every record
-/// and counted what would be new).
-async fn finish(tx: sqlx::Transaction<'_, sqlx::Postgres>, dry_run: bool) -> Result<()> {
-    if dry_run {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
-/// Summary of an import.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ImportSummary {
-    /// Items in the file.
-    pub items: usize,
-    /// Items created now.
-    pub new_items: usize,
-    /// Votes in the file.
-    pub votes: usize,
-    /// Votes created now.
-    pub new_votes: u64,
-    /// Records skipped, with why.
-    pub skipped: Vec<String>,
-}
-
-/// Imports PandaLM into `pool` in one transaction.
+/// Imports PandaLM from files (see [`service::imports::pandalm`]).
 ///
 /// # Errors
-/// Any bad record (naming the element and field) or database failure; nothing is written then.
+/// As the importer, or when a file cannot be read.
 pub async fn pandalm(
     pool: &db::PgPool,
     file: &Path,
@@ -147,402 +78,48 @@ pub async fn pandalm(
     project: &str,
     dry_run: bool,
 ) -> Result<ImportSummary> {
-    let items: Vec<PandaItem> = read_array(file)?;
-    let gpt: Vec<PandaJudgement> = match judgements {
-        Some(p) => read_array(p)?,
-        None => Vec::new(),
-    };
-    let mut summary = ImportSummary {
-        items: items.len(),
-        ..ImportSummary::default()
-    };
-    let mut tx = pool.begin().await?;
-    let project_id = imports::pairwise_project(&mut tx, project).await?;
-    let humans = [
-        imports::annotator(&mut tx, "pandalm:annotator1", "pandalm").await?,
-        imports::annotator(&mut tx, "pandalm:annotator2", "pandalm").await?,
-        imports::annotator(&mut tx, "pandalm:annotator3", "pandalm").await?,
-    ];
-    let judge = if gpt.is_empty() {
-        None
-    } else {
-        Some(imports::annotator(&mut tx, "pandalm:gpt-3.5-turbo", "llm_judge").await?)
-    };
-    let mut votes: Vec<ImportedVote> = Vec::new();
-    let mut unusable: Vec<String> = Vec::new();
-    let mut by_idx = std::collections::HashMap::new();
-    for (k, it) in items.iter().enumerate() {
-        let element = k + 1;
-        let (ma, mb) = it.cmp_key.split_once('_').with_context(|| {
-            format!(
-                "element {element}: field `cmp_key` {:?} is not MODEL_MODEL",
-                it.cmp_key
-            )
-        })?;
-        let text = if it.input.trim().is_empty() {
-            it.instruction.clone()
-        } else {
-            format!("{}\n\n{}", it.instruction, it.input)
-        };
-        let prompt_id = imports::prompt(&mut tx, &text, it.motivation_app.as_deref()).await?;
-        let (model_a, model_b) = (
-            imports::model(&mut tx, ma).await?,
-            imports::model(&mut tx, mb).await?,
-        );
-        let meta = |t: &str| serde_json::json!({ "style": ranking::style::count_markdown(t) });
-        let ra = imports::response(
-            &mut tx,
-            prompt_id,
-            model_a,
-            &it.response1,
-            &meta(&it.response1),
-        )
-        .await?;
-        let rb = imports::response(
-            &mut tx,
-            prompt_id,
-            model_b,
-            &it.response2,
-            &meta(&it.response2),
-        )
-        .await?;
-        let (item_id, created) = imports::item(
-            &mut tx,
-            project_id,
-            prompt_id,
-            &it.idx.to_string(),
-            &[ra, rb],
-        )
-        .await?;
-        summary.new_items += usize::from(created);
-        by_idx.insert(it.idx, (item_id, model_a, model_b, ra, rb));
-        for (n, (label, annotator)) in [it.annotator1, it.annotator2, it.annotator3]
-            .into_iter()
-            .zip(humans)
-            .enumerate()
-        {
-            let winner = panda_winner(label).with_context(|| {
-                format!(
-                    "element {element}: field `annotator{}` is {label}; expected 0, 1 or 2",
-                    n + 1
-                )
-            })?;
-            votes.push(ImportedVote {
-                import_key: format!("pandalm:{}:annotator{}", it.idx, n + 1),
-                project_id: Some(project_id),
-                item_id: Some(item_id),
-                annotator_id: Some(annotator),
-                source: "import",
-                model_a_id: model_a,
-                model_b_id: model_b,
-                response_a_id: Some(ra),
-                response_b_id: Some(rb),
-                winner,
-                rationale: None,
-                created_at: None,
-            });
-        }
-    }
-    for (k, g) in gpt.iter().enumerate() {
-        let Some(&(item_id, model_a, model_b, ra, rb)) = by_idx.get(&g.idx) else {
-            bail!(
-                "judgements element {}: idx {} is not in the test set",
-                k + 1,
-                g.idx
-            );
-        };
-        let label = match &g.gpt_result {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let winner = match label.as_str() {
-            "1" => "a",
-            "2" => "b",
-            "0" | "Tie" | "tie" => "tie",
-            other => {
-                unusable.push(format!("{} ({other:?})", g.idx));
-                continue;
-            }
-        };
-        votes.push(ImportedVote {
-            import_key: format!("pandalm:{}:gpt-3.5-turbo", g.idx),
-            project_id: Some(project_id),
-            item_id: Some(item_id),
-            annotator_id: judge,
-            source: "llm_judge",
-            model_a_id: model_a,
-            model_b_id: model_b,
-            response_a_id: Some(ra),
-            response_b_id: Some(rb),
-            winner,
-            rationale: g.gpt_reason.clone(),
-            created_at: None,
-        });
-    }
-    if !unusable.is_empty() {
-        summary.skipped.push(format!(
-            "{} judgements without a verdict, for idx {}",
-            unusable.len(),
-            unusable.join(", ")
-        ));
-    }
-    summary.votes = votes.len();
-    summary.new_votes = imports::votes(&mut tx, &votes).await?;
-    finish(tx, dry_run).await?;
-    Ok(summary)
+    let file = FileInput::read(file)?;
+    let judgements = judgements.map(FileInput::read).transpose()?;
+    imports::pandalm(
+        pool,
+        file.input(),
+        judgements.as_ref().map(FileInput::input),
+        project,
+        dry_run,
+    )
+    .await
 }
 
-/// Imports a Chatbot Arena battle log in one transaction.
+/// Imports an arena battle log from a file (see [`service::imports::arena`]); its votes are
+/// keyed by the file's name.
 ///
 /// # Errors
-/// A bad record (naming the line and field) or database failure; nothing is written then.
+/// As the importer, or when the file cannot be read.
 pub async fn arena(
     pool: &db::PgPool,
     file: &Path,
     project: Option<&str>,
     dry_run: bool,
 ) -> Result<ImportSummary> {
-    let log = battles::read(file)?;
-    let mut tx = pool.begin().await?;
-    let project_id = match project {
-        Some(name) => Some(imports::pairwise_project(&mut tx, name).await?),
-        None => None,
-    };
-    let mut ids = Vec::with_capacity(log.models.len());
-    for name in &log.models {
-        ids.push(imports::model(&mut tx, name).await?);
-    }
-    let stem = file
+    let mut input = FileInput::read(file)?;
+    input.name = file
         .file_name()
         .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-    let votes: Vec<ImportedVote> = log
-        .battles
-        .iter()
-        .enumerate()
-        .map(|(k, &(a, b, outcome))| ImportedVote {
-            // Position in time order + the battle itself: stable when the same file comes again.
-            import_key: format!(
-                "arena:{stem}:{k}:{}:{}:{outcome:?}",
-                log.models[a as usize], log.models[b as usize]
-            ),
-            project_id,
-            item_id: None,
-            annotator_id: None,
-            source: "import",
-            model_a_id: ids[a as usize],
-            model_b_id: ids[b as usize],
-            response_a_id: None,
-            response_b_id: None,
-            winner: match outcome {
-                Outcome::A => "a",
-                Outcome::B => "b",
-                Outcome::Tie => "tie",
-                Outcome::BothBad => "both_bad",
-            },
-            rationale: None,
-            created_at: log
-                .tstamps
-                .as_ref()
-                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t[k] as i64).ok()),
-        })
-        .collect();
-    let new_votes = imports::votes(&mut tx, &votes).await?;
-    finish(tx, dry_run).await?;
-    let mut summary = ImportSummary {
-        votes: votes.len(),
-        new_votes,
-        ..ImportSummary::default()
-    };
-    if log.skipped_non_anonymous > 0 {
-        summary.skipped.push(format!(
-            "{} non-anonymous battles",
-            log.skipped_non_anonymous
-        ));
-    }
-    Ok(summary)
+    imports::arena(pool, input.input(), project, dry_run).await
 }
 
-/// One line of the generic JSONL format.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GenericItem {
-    /// Item key; defaults to the line number.
-    #[serde(default)]
-    id: Option<String>,
-    /// The user turn.
-    #[serde(default)]
-    prompt: Option<String>,
-    /// Or a whole conversation; its last user turn is the prompt.
-    #[serde(default)]
-    conversation: Option<Vec<Turn>>,
-    #[serde(default)]
-    category: Option<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-    responses: Vec<GenericResponse>,
-    #[serde(default)]
-    judgements: Vec<GenericJudgement>,
-    /// A gold item's known answer (`a`, `b`, `tie` or `both_bad`): shown like any other item,
-    /// scored silently against each annotator's choice.
-    #[serde(default)]
-    gold: Option<String>,
-}
-
-#[derive(Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-struct Turn {
-    role: String,
-    content: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GenericResponse {
-    model: String,
-    text: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GenericJudgement {
-    /// `a` (first response), `b` (second), `tie` or `both_bad`.
-    winner: String,
-    /// Who judged: an id of the source's own.
-    #[serde(default)]
-    annotator: Option<String>,
-    /// `human` (default), `llm_judge` or `import`.
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    rationale: Option<String>,
-}
-
-/// Imports Verdict's generic JSONL in one transaction.
+/// Imports generic JSONL from a file (see [`service::imports::jsonl`]).
 ///
 /// # Errors
-/// A bad line (naming the line and field) or database failure; nothing is written then.
+/// As the importer, or when the file cannot be read.
 pub async fn jsonl(
     pool: &db::PgPool,
     file: &Path,
     project: &str,
     dry_run: bool,
 ) -> Result<ImportSummary> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut summary = ImportSummary::default();
-    let mut tx = pool.begin().await?;
-    let project_id = imports::pairwise_project(&mut tx, project).await?;
-    let mut votes = Vec::new();
-    for (k, line) in text.lines().enumerate() {
-        let n = k + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let item: GenericItem = serde_json::from_str(line).with_context(|| format!("line {n}"))?;
-        let prompt = match (&item.prompt, &item.conversation) {
-            (Some(p), _) if !p.trim().is_empty() => p.clone(),
-            (_, Some(turns)) => turns
-                .iter()
-                .rev()
-                .find(|t| t.role == "user")
-                .map(|t| t.content.clone())
-                .with_context(|| format!("line {n}: field `conversation` has no user turn"))?,
-            _ => bail!("line {n}: field `prompt` (or `conversation`) is missing"),
-        };
-        if item.responses.len() < 2 {
-            bail!("line {n}: field `responses` needs at least two responses");
-        }
-        if !item.judgements.is_empty() && item.responses.len() != 2 {
-            bail!("line {n}: field `judgements` needs exactly two responses (a and b)");
-        }
-        let category = item
-            .category
-            .as_deref()
-            .or(item.tags.first().map(String::as_str));
-        let prompt_id = imports::prompt(&mut tx, &prompt, category).await?;
-        if let Some(conv) = &item.conversation {
-            sqlx::query("update prompt set conversation = $2, tags = $3 where prompt_id = $1")
-                .bind(prompt_id)
-                .bind(serde_json::to_value(conv)?)
-                .bind(&item.tags)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut response_ids = Vec::new();
-        let mut models = Vec::new();
-        for r in &item.responses {
-            if r.model.trim().is_empty() {
-                bail!("line {n}: field `responses[].model` is empty");
-            }
-            let model = imports::model(&mut tx, r.model.trim()).await?;
-            let meta = serde_json::json!({ "style": ranking::style::count_markdown(&r.text) });
-            response_ids.push(imports::response(&mut tx, prompt_id, model, &r.text, &meta).await?);
-            models.push(model);
-        }
-        if models[0] == models[1] && !item.judgements.is_empty() {
-            bail!(
-                "line {n}: both responses come from model {:?}",
-                item.responses[0].model
-            );
-        }
-        let key = item.id.clone().unwrap_or_else(|| format!("line-{n}"));
-        let (item_id, created) =
-            imports::item(&mut tx, project_id, prompt_id, &key, &response_ids).await?;
-        if let Some(gold) = &item.gold {
-            if !matches!(gold.as_str(), "a" | "b" | "tie" | "both_bad") {
-                bail!("line {n}: field `gold` is {gold:?}; expected a, b, tie or both_bad");
-            }
-            if item.responses.len() != 2 {
-                bail!("line {n}: field `gold` needs exactly two responses");
-            }
-            imports::set_gold(&mut tx, item_id, gold).await?;
-        }
-        summary.items += 1;
-        summary.new_items += usize::from(created);
-        for (j, judgement) in item.judgements.iter().enumerate() {
-            let winner = match judgement.winner.as_str() {
-                "a" => "a",
-                "b" => "b",
-                "tie" => "tie",
-                "both_bad" => "both_bad",
-                other => bail!(
-                    "line {n}: field `judgements[{j}].winner` is {other:?}; expected a, b, tie or both_bad"
-                ),
-            };
-            let source = match judgement.source.as_deref().unwrap_or("human") {
-                "human" => "human",
-                "llm_judge" => "llm_judge",
-                "import" => "import",
-                other => bail!(
-                    "line {n}: field `judgements[{j}].source` is {other:?}; expected human, llm_judge or import"
-                ),
-            };
-            let annotator = match &judgement.annotator {
-                Some(a) => {
-                    Some(imports::annotator(&mut tx, &format!("{project}:{a}"), project).await?)
-                }
-                None => None,
-            };
-            votes.push(ImportedVote {
-                import_key: format!("jsonl:{project}:{key}:{j}"),
-                project_id: Some(project_id),
-                item_id: Some(item_id),
-                annotator_id: annotator,
-                source,
-                model_a_id: models[0],
-                model_b_id: models[1],
-                response_a_id: Some(response_ids[0]),
-                response_b_id: Some(response_ids[1]),
-                winner,
-                rationale: judgement.rationale.clone(),
-                created_at: None,
-            });
-        }
-    }
-    summary.votes = votes.len();
-    summary.new_votes = imports::votes(&mut tx, &votes).await?;
-    finish(tx, dry_run).await?;
-    Ok(summary)
+    let file = FileInput::read(file)?;
+    imports::jsonl(pool, file.input(), project, dry_run).await
 }
 
 /// Runs an import command and prints its summary.

@@ -12,7 +12,7 @@ use ranking::leaderboard::{self, LeaderboardConfig, Matrices};
 use ranking::style::{self, FEATURE_NAMES, StyleBattle, StyleConfig};
 use serde::Serialize;
 
-use crate::battles::{self, BattleLog, GenConfig};
+use service::battles::{self, BattleLog, GenConfig};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,7 +6,6 @@ pub mod analyze;
 pub mod api;
 pub mod arena;
 pub mod backends;
-pub mod battles;
 pub mod bench_votes;
 pub mod cli;
 pub mod export;

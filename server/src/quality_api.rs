@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use db::users::Role;
 use serde::Deserialize;
+use service::OrApp;
 use tower_sessions::Session;
 
 use crate::api::{ApiJson, ExportQuery};
@@ -64,7 +65,7 @@ async fn rate(
     };
     let created = db::judgements::rate(&state.pool, assignment_id, user.user_id, &new)
         .await
-        .map_err(AppError::from)?;
+        .or_app()?;
     Ok(if created {
         axum::http::StatusCode::CREATED
     } else {
@@ -87,7 +88,7 @@ async fn rank(
         .ok_or_else(AppError::login_required)?;
     let created = db::judgements::rank(&state.pool, assignment_id, user.user_id, &body)
         .await
-        .map_err(AppError::from)?;
+        .or_app()?;
     Ok(if created {
         axum::http::StatusCode::CREATED
     } else {
@@ -117,7 +118,9 @@ async fn export_ratings(
 ) -> Result<axum::response::Response, AppError> {
     let q = crate::api::export_request(&state, &session, q).await?;
     jsonl(
-        &db::exports::ratings(&state.pool, q.project.as_deref()).await?,
+        &db::exports::ratings(&state.pool, q.project.as_deref())
+            .await
+            .or_app()?,
         "ratings.jsonl",
     )
 }
@@ -131,7 +134,9 @@ async fn export_rankings(
 ) -> Result<axum::response::Response, AppError> {
     let q = crate::api::export_request(&state, &session, q).await?;
     jsonl(
-        &db::exports::rankings(&state.pool, q.project.as_deref()).await?,
+        &db::exports::rankings(&state.pool, q.project.as_deref())
+            .await
+            .or_app()?,
         "rankings.jsonl",
     )
 }
@@ -144,7 +149,7 @@ async fn agreement(
     Path(id): Path<i64>,
 ) -> Result<Json<app::quality::AgreementReport>, AppError> {
     require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
-    Ok(Json(app::quality::ssr::agreement(&state.pool, id).await?))
+    Ok(Json(service::quality::agreement(&state.pool, id).await?))
 }
 
 /// `GET /api/v1/projects/{id}/consistency` (researchers, admins).
@@ -155,5 +160,5 @@ async fn consistency(
     Path(id): Path<i64>,
 ) -> Result<Json<app::quality::ConsistencyReport>, AppError> {
     require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
-    Ok(Json(app::quality::ssr::consistency(&state.pool, id).await?))
+    Ok(Json(service::quality::consistency(&state.pool, id).await?))
 }

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use db::users::Role;
+use service::OrApp;
 use tower_sessions::Session;
 
 use crate::api::ApiJson;
@@ -33,9 +34,7 @@ async fn preview(
     ApiJson(req): ApiJson<LaunchRequest>,
 ) -> Result<Json<LaunchPreview>, AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
-    Ok(Json(
-        app::training::ssr::preview(&state.pool, &req).await?.0,
-    ))
+    Ok(Json(service::training::preview(&state.pool, &req).await?.0))
 }
 
 /// `POST /api/v1/training-runs` (admins): validates, freezes the snapshot and queues the run;
@@ -47,10 +46,12 @@ async fn launch(
     ApiJson(req): ApiJson<LaunchRequest>,
 ) -> Result<(axum::http::StatusCode, Json<RunView>), AppError> {
     let user = require_role(&state, &session, &[Role::Admin]).await?;
-    let id = app::training::ssr::launch(&state, Some(user.user_id), &req).await?;
+    let id =
+        service::training::launch(&state.pool, state.models.as_ref(), Some(user.user_id), &req)
+            .await?;
     Ok((
         axum::http::StatusCode::CREATED,
-        Json(app::training::ssr::view(&state.pool, id).await?),
+        Json(service::training::view(&state.pool, id).await?),
     ))
 }
 
@@ -61,7 +62,7 @@ async fn list(
     session: Session,
 ) -> Result<Json<Vec<RunView>>, AppError> {
     require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
-    Ok(Json(app::training::ssr::list(&state.pool).await?))
+    Ok(Json(service::training::list(&state.pool).await?))
 }
 
 /// `GET /api/v1/training-runs/{id}` (admins, researchers): a run with every step's metrics.
@@ -72,7 +73,7 @@ async fn view(
     Path(id): Path<i64>,
 ) -> Result<Json<RunView>, AppError> {
     require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
-    Ok(Json(app::training::ssr::view(&state.pool, id).await?))
+    Ok(Json(service::training::view(&state.pool, id).await?))
 }
 
 /// Query of the metrics route.
@@ -91,8 +92,12 @@ async fn metrics(
     Query(q): Query<After>,
 ) -> Result<Json<Vec<db::training::MetricRow>>, AppError> {
     require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
-    app::training::ssr::view(&state.pool, id).await?;
-    Ok(Json(db::training::metrics(&state.pool, id, q.after).await?))
+    service::training::view(&state.pool, id).await?;
+    Ok(Json(
+        db::training::metrics(&state.pool, id, q.after)
+            .await
+            .or_app()?,
+    ))
 }
 
 /// `POST /api/v1/training-runs/{id}/cancel` (admins): a queued run is cancelled now, a running
@@ -108,9 +113,9 @@ async fn cancel(
         .await
         .map_err(|e| match e {
             db::Error::NotFound => AppError::NotFound(format!("no training run #{id}")),
-            other => other.into(),
+            other => service::db_error(other),
         })?;
-    Ok(Json(app::training::ssr::view(&state.pool, id).await?))
+    Ok(Json(service::training::view(&state.pool, id).await?))
 }
 
 /// `GET /api/v1/training-runs/{id}/snapshot.jsonl` (admins, researchers): the run's pairs in
@@ -126,10 +131,10 @@ async fn snapshot(
         .await
         .map_err(|e| match e {
             db::Error::NotFound => AppError::NotFound(format!("no training run #{id}")),
-            other => other.into(),
+            other => service::db_error(other),
         })?;
-    let snap = app::training::ssr::snapshot(&run.snapshot);
-    let derived = app::training::ssr::derive(&state.pool, &snap).await?;
+    let snap = service::training::snapshot(&run.snapshot);
+    let derived = service::training::derive(&state.pool, &snap).await?;
     let mut out = Vec::new();
     for p in &derived.pairs {
         serde_json::to_writer(&mut out, p).map_err(AppError::internal)?;

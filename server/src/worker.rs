@@ -1,4 +1,4 @@
-//! Training workers (DESIGN.md §3.4): claim a queued run, derive its pairs from the frozen
+//! Training workers (docs/design.md §3.4): claim a queued run, derive its pairs from the frozen
 //! snapshot, train on a blocking thread, store every step's metrics, heartbeat, and register
 //! the result as a `local` model. `verdict serve` runs some in-process; `verdict worker` runs
 //! them alone against the same database.
@@ -184,7 +184,7 @@ pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
 
 /// Rows for the trainer: chat messages when the model has a chat template, plain text
 /// otherwise.
-fn rows(pairs: &[app::training::ssr::DerivedPair], chat: bool) -> Vec<Row> {
+fn rows(pairs: &[service::training::DerivedPair], chat: bool) -> Vec<Row> {
     let text = |role: &str, s: &str| {
         if chat {
             Text::Chat(vec![ChatMessage {
@@ -390,8 +390,8 @@ pub async fn prepare(
         .and_then(serde_json::Value::as_str)
         .map(PathBuf::from)
         .context("the base model has no folder (`path`)")?;
-    let snap = app::training::ssr::snapshot(&run.snapshot);
-    let derived = app::training::ssr::derive(pool, &snap)
+    let snap = service::training::snapshot(&run.snapshot);
+    let derived = service::training::derive(pool, &snap)
         .await
         .map_err(|e| anyhow::anyhow!("deriving the pairs: {e}"))?;
     if derived.pairs.is_empty() {

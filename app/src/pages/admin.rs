@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use service::OrApp;
 
 /// A user as listed to admins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +29,7 @@ pub async fn list_users() -> Result<Vec<UserListItem>, AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        let rows = db::users::list(&state.pool, 500).await?;
+        let rows = db::users::list(&state.pool, 500).await.or_app()?;
         Ok(rows
             .into_iter()
             .map(|u| UserListItem {
@@ -57,17 +59,8 @@ pub async fn create_user(
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        let role = db::users::Role::parse(&role).ok_or_else(|| {
-            AppError::BadRequest("role must be admin, researcher or annotator".into())
-        })?;
-        if password.chars().count() < 8 {
-            return Err(AppError::BadRequest(
-                "a password has at least 8 characters".into(),
-            ));
-        }
-        let hash = ssr::hash_password(password).await?;
-        let user =
-            db::users::create_with_password(&state.pool, username.trim(), role, &hash).await?;
+        let role = service::users::parse_role(&role)?;
+        let user = service::users::create_staff(&state.pool, &username, password, role).await?;
         Ok(user.user_id)
     })
     .await
@@ -96,7 +89,8 @@ pub async fn list_models() -> Result<Vec<ModelListItem>, AppError> {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
         Ok(db::leaderboard::models(&state.pool)
-            .await?
+            .await
+            .or_app()?
             .into_iter()
             .map(|m| ModelListItem {
                 model_id: m.model_id,
@@ -131,7 +125,8 @@ pub async fn update_model(
             Some(enabled.is_some()),
             Some(sampling_weight),
         )
-        .await?;
+        .await
+        .or_app()?;
         Ok(())
     })
     .await
@@ -172,7 +167,7 @@ pub async fn register_model(
         if let Some(k) = key {
             config["api_key_env"] = serde_json::Value::String(k);
         }
-        Ok(db::arena::register_model(&state.pool, name, "openai", &config).await?)
+        db::arena::register_model(&state.pool, name, "openai", &config).await.or_app()
     })
     .await
 }
@@ -198,7 +193,9 @@ pub async fn register_local_model(name: String, path: String) -> Result<i64, App
             }
         }
         let config = serde_json::json!({"path": path});
-        Ok(db::arena::register_model(&state.pool, name, "local", &config).await?)
+        db::arena::register_model(&state.pool, name, "local", &config)
+            .await
+            .or_app()
     })
     .await
 }

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::SessionUser;
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use service::OrApp;
 
 /// The annotator and the open projects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +24,7 @@ pub async fn get_annotate_home(pid: Option<String>) -> Result<AnnotateHome, AppE
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::ensure_annotator(&state, &session, pid.as_deref()).await?;
-        let projects = db::stats::projects(&state.pool).await?;
+        let projects = db::stats::projects(&state.pool).await.or_app()?;
         Ok(AnnotateHome {
             annotator: ssr::to_session_user(user),
             projects: projects

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::pages::compare::SubmitVote;
+#[cfg(feature = "ssr")]
+use service::OrApp;
 
 /// Models that can battle now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +26,8 @@ pub async fn arena_status() -> Result<ArenaReadiness, AppError> {
     ssr::respond(async {
         let (state, _) = ssr::context().await?;
         let contestants = db::leaderboard::models(&state.pool)
-            .await?
+            .await
+            .or_app()?
             .iter()
             .filter(|m| m.enabled && m.sampling_weight > 0.0 && m.kind != "dataset")
             .count();
@@ -51,8 +54,8 @@ pub async fn start_battle(prompt: String, pid: Option<String>) -> Result<i64, Ap
                 "a prompt has at most 20,000 characters".into(),
             ));
         }
-        let pair = crate::leaderboard::sampling::next_pair(&state.pool, None).await?;
-        Ok(db::arena::start(
+        let pair = service::sampling::next_pair(&state.pool, None).await?;
+        db::arena::start(
             &state.pool,
             user.user_id,
             &prompt,
@@ -60,7 +63,8 @@ pub async fn start_battle(prompt: String, pid: Option<String>) -> Result<i64, Ap
             pair.right.model_id,
             true,
         )
-        .await?)
+        .await
+        .or_app()
     })
     .await
 }

@@ -6,6 +6,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use service::OrApp;
 
 /// One item as the annotator sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,9 +64,11 @@ pub async fn next_item(project: i64, pid: Option<String>) -> Result<Option<ItemV
         let issued = match db::assignments::next(&state.pool, project, user.user_id).await {
             Ok(issued) => issued,
             Err(db::Error::NotFound) => return Err(AppError::NotFound("no such project".into())),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(service::db_error(e)),
         };
-        let (done, total) = db::assignments::progress(&state.pool, project, user.user_id).await?;
+        let (done, total) = db::assignments::progress(&state.pool, project, user.user_id)
+            .await
+            .or_app()?;
         Ok(issued.and_then(|i| {
             let responses: Vec<(i64, String)> = i
                 .responses
@@ -122,7 +126,7 @@ pub async fn skip_item(assignment_id: i64) -> Result<(), AppError> {
             Ok(()) => Ok(()),
             Err(VoteError::NotFound) => Err(AppError::NotFound("no such assignment".into())),
             Err(e @ VoteError::NotYours) => Err(AppError::Forbidden(e.to_string())),
-            Err(VoteError::Db(e)) => Err(e.into()),
+            Err(VoteError::Db(e)) => Err(service::db_error(e)),
             Err(e) => Err(AppError::Conflict(e.to_string())),
         }
     })
@@ -166,7 +170,9 @@ pub async fn submit_vote(
                 .and_then(|t| t.trim().parse::<i32>().ok())
                 .filter(|t| *t >= 0),
         };
-        let r = db::assignments::vote(&state.pool, assignment_id, user_id, &vote).await?;
+        let r = db::assignments::vote(&state.pool, assignment_id, user_id, &vote)
+            .await
+            .or_app()?;
         Ok(Reveal {
             left_model: r.left_model,
             right_model: r.right_model,

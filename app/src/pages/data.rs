@@ -6,27 +6,10 @@ use serde::{Deserialize, Serialize};
 use server_fn::codec::{MultipartData, MultipartFormData};
 
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use service::OrApp;
 
-/// What an import did (or, for a dry run, would do), with the file's first records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportReport {
-    /// Nothing was written.
-    pub dry_run: bool,
-    /// Items in the file.
-    pub items: usize,
-    /// Items that are (or would be) new.
-    pub new_items: usize,
-    /// Judgements in the file.
-    pub votes: usize,
-    /// Judgements that are (or would be) new.
-    pub new_votes: u64,
-    /// Records skipped, with why.
-    pub skipped: Vec<String>,
-    /// Columns of the preview.
-    pub columns: Vec<String>,
-    /// The file's first records, values shortened.
-    pub rows: Vec<Vec<String>>,
-}
+pub use api::data::ImportReport;
 
 /// What the data page shows this user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +31,8 @@ pub async fn data_overview() -> Result<DataPageInfo, AppError> {
         Ok(DataPageInfo {
             can_import: user.role() == Role::Admin,
             projects: db::stats::projects(&state.pool)
-                .await?
+                .await
+                .or_app()?
                 .into_iter()
                 .map(|p| (p.project_id, p.name, p.protocol, p.items))
                 .collect(),
@@ -63,7 +47,7 @@ pub async fn data_overview() -> Result<DataPageInfo, AppError> {
 #[server(input = MultipartFormData, endpoint = "data/import")]
 pub async fn import_file(data: MultipartData) -> Result<ImportReport, AppError> {
     use crate::auth::ssr;
-    use crate::state::{ImportRequest, Upload};
+    use service::imports::{ImportRequest, Upload};
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
@@ -103,19 +87,14 @@ pub async fn import_file(data: MultipartData) -> Result<ImportReport, AppError> 
             }
         }
         let file = file.ok_or_else(|| AppError::Unprocessable("choose a file to import".into()))?;
-        state
-            .services
-            .import(
-                state.pool.clone(),
-                ImportRequest {
-                    kind,
-                    project,
-                    file,
-                    judgements,
-                    dry_run,
-                },
-            )
-            .await
+        let request = ImportRequest {
+            kind,
+            project,
+            file,
+            judgements,
+            dry_run,
+        };
+        service::imports::import_upload(&state.pool, request).await
     })
     .await
 }

@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use service::OrApp;
 
 /// What this instance holds, for the start page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +25,7 @@ pub struct OverviewResponse {
 pub async fn get_overview() -> Result<OverviewResponse, AppError> {
     crate::auth::ssr::respond(async {
         let (state, _) = crate::auth::ssr::context().await?;
-        let o = db::stats::overview(&state.pool).await?;
+        let o = db::stats::overview(&state.pool).await.or_app()?;
         Ok(OverviewResponse {
             models: o.models,
             prompts: o.prompts,

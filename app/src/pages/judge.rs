@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::pages::compare::{ItemView, now_ms};
+#[cfg(feature = "ssr")]
+use service::OrApp;
 
 /// A rating criterion as the form shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +85,7 @@ pub async fn submit_ratings(
         };
         db::judgements::rate(&state.pool, assignment_id, user_id, &new)
             .await
-            .map_err(AppError::from)?;
+            .or_app()?;
         Ok(())
     })
     .await
@@ -112,7 +114,7 @@ pub async fn submit_ranking(
         };
         db::judgements::rank(&state.pool, assignment_id, user_id, &new)
             .await
-            .map_err(AppError::from)?;
+            .or_app()?;
         Ok(())
     })
     .await

@@ -11,7 +11,7 @@ use crate::leaderboard::{LeaderboardQuery, LeaderboardResponse, LeaderboardRow};
 pub async fn get_leaderboard(query: LeaderboardQuery) -> Result<LeaderboardResponse, AppError> {
     crate::auth::ssr::respond(async {
         let (state, _) = crate::auth::ssr::context().await?;
-        crate::leaderboard::ssr::compute(&state.pool, &query).await
+        service::leaderboard::compute(&state.pool, &query).await
     })
     .await
 }
@@ -70,7 +70,7 @@ pub fn LeaderboardPage() -> impl IntoView {
                 match board.await {
                     Ok(lb) => view! { <Filters q=q.clone() lb=lb.clone()/> <Board lb q/> }.into_any(),
                     Err(e) => view! {
-                        <Filters q=q.clone() lb=LeaderboardResponse::empty()/>
+                        <Filters q=q.clone() lb=LeaderboardResponse::default()/>
                         <p class="error card" role="alert">{e.to_string()}</p>
                     }.into_any(),
                 }
@@ -82,23 +82,6 @@ pub fn LeaderboardPage() -> impl IntoView {
             <p><strong>"95% CI"</strong>": the range the rating falls in for 95% of 100 bootstrap resamples of the votes. Wide intervals mean too few votes."</p>
             <p><strong>"Rank (UB)"</strong>": 1 + the number of models that are better beyond doubt (their lower bound is above this model's upper bound). Models whose intervals overlap share a rank."</p>
         </details>
-    }
-}
-
-impl LeaderboardResponse {
-    fn empty() -> Self {
-        Self {
-            rows: Vec::new(),
-            total_votes: 0,
-            bootstrap_rounds: 0,
-            battles: Vec::new(),
-            win_fraction: Vec::new(),
-            predicted_win_rate: Vec::new(),
-            style_coefficients: None,
-            note: None,
-            options: crate::leaderboard::FilterChoices::default(),
-            lineage: Vec::new(),
-        }
     }
 }
 

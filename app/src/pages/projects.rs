@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use service::OrApp;
 
 /// A project with settings and counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +54,8 @@ pub async fn list_projects() -> Result<Vec<ProjectRow>, AppError> {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
         Ok(db::projects::list(&state.pool)
-            .await?
+            .await
+            .or_app()?
             .into_iter()
             .map(|p| ProjectRow {
                 project_id: p.project_id,
@@ -83,7 +86,8 @@ pub async fn candidate_models(
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
         Ok(
             db::projects::models_with_responses(&state.pool, source_project)
-                .await?
+                .await
+                .or_app()?
                 .into_iter()
                 .map(|m| CandidateModel {
                     model_id: m.model_id,
@@ -162,7 +166,8 @@ pub async fn create_project(
                 created_by: Some(admin.user_id),
             },
         )
-        .await?;
+        .await
+        .or_app()?;
         Ok(items)
     })
     .await
@@ -277,7 +282,9 @@ pub async fn update_project(project_id: i64, settings: SettingsForm) -> Result<i
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        Ok(db::projects::update_settings(&state.pool, project_id, &settings.into()).await?)
+        db::projects::update_settings(&state.pool, project_id, &settings.into())
+            .await
+            .or_app()
     })
     .await
 }

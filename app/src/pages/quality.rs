@@ -19,7 +19,7 @@ pub async fn quality_report(
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
-        let (agreement, consistency) = crate::quality::ssr::reports(&state.pool, project).await?;
+        let (agreement, consistency) = service::quality::reports(&state.pool, project).await?;
         Ok((agreement, consistency, user.role() == Role::Admin))
     })
     .await
@@ -37,7 +37,7 @@ pub async fn set_excluded(user_id: i64, excluded: bool) -> Result<(), AppError> 
             .await
             .map_err(|e| match e {
                 db::Error::NotFound => AppError::NotFound(format!("no user #{user_id}")),
-                other => other.into(),
+                other => service::db_error(other),
             })
     })
     .await

@@ -10,6 +10,8 @@ use crate::error::AppError;
 use crate::training::{
     LaunchPreview, LaunchRequest, PairPolicy, RankingPairs, RunConfig, RunFilter, RunView,
 };
+#[cfg(feature = "ssr")]
+use service::OrApp;
 
 /// The launch form's fields as the browser sends them (text; parsed on the server so that
 /// errors name the field).
@@ -169,13 +171,15 @@ pub async fn launch_options() -> Result<LaunchChoices, AppError> {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
         let models = db::leaderboard::models(&state.pool)
-            .await?
+            .await
+            .or_app()?
             .into_iter()
             .filter(|m| m.kind == "local")
             .map(|m| (m.model_id, m.name))
             .collect();
         let projects = db::projects::list(&state.pool)
-            .await?
+            .await
+            .or_app()?
             .into_iter()
             .filter(|p| p.protocol == "pairwise")
             .map(|p| (p.project_id, p.name, p.votes))
@@ -203,10 +207,16 @@ pub async fn launch_run(form: LaunchForm, preview: bool) -> Result<LaunchOutcome
         let admin = ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
         let req = form.to_request()?;
         if preview {
-            let (p, _) = crate::training::ssr::preview(&state.pool, &req).await?;
+            let (p, _) = service::training::preview(&state.pool, &req).await?;
             Ok(LaunchOutcome::Preview(p))
         } else {
-            let id = crate::training::ssr::launch(&state, Some(admin.user_id), &req).await?;
+            let id = service::training::launch(
+                &state.pool,
+                state.models.as_ref(),
+                Some(admin.user_id),
+                &req,
+            )
+            .await?;
             Ok(LaunchOutcome::Launched(id))
         }
     })
@@ -221,7 +231,7 @@ pub async fn list_runs() -> Result<Vec<RunView>, AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
-        crate::training::ssr::list(&state.pool).await
+        service::training::list(&state.pool).await
     })
     .await
 }
@@ -234,7 +244,7 @@ pub async fn get_run(id: i64) -> Result<RunView, AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
-        crate::training::ssr::view(&state.pool, id).await
+        service::training::view(&state.pool, id).await
     })
     .await
 }
@@ -246,7 +256,9 @@ pub async fn cancel_run(id: i64) -> Result<(), AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        db::training::request_cancel(&state.pool, id).await?;
+        db::training::request_cancel(&state.pool, id)
+            .await
+            .or_app()?;
         Ok(())
     })
     .await
@@ -260,14 +272,17 @@ pub async fn enable_output(id: i64) -> Result<(), AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        let run = crate::training::ssr::view(&state.pool, id).await?;
+        let run = service::training::view(&state.pool, id).await?;
         let model = run
             .output_model_id
             .ok_or_else(|| AppError::Conflict("the run has not produced a model (yet)".into()))?;
-        db::leaderboard::update_model_scheduling(&state.pool, model, Some(true), None).await?;
+        db::leaderboard::update_model_scheduling(&state.pool, model, Some(true), None)
+            .await
+            .or_app()?;
         // They are meant to meet: the parent joins too if it was out of the arena.
         db::leaderboard::update_model_scheduling(&state.pool, run.base_model_id, Some(true), None)
-            .await?;
+            .await
+            .or_app()?;
         Ok(())
     })
     .await

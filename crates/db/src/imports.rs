@@ -39,6 +39,25 @@ pub async fn prompt(db: &mut PgConnection, text: &str, category: Option<&str>) -
     Ok(id)
 }
 
+/// Stores a prompt's conversation (earlier turns) and tags.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn set_conversation(
+    db: &mut PgConnection,
+    prompt_id: i64,
+    conversation: &serde_json::Value,
+    tags: &[String],
+) -> Result<()> {
+    sqlx::query("update prompt set conversation = $2, tags = $3 where prompt_id = $1")
+        .bind(prompt_id)
+        .bind(conversation)
+        .bind(tags)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// The id of this model's response with this text to this prompt, created if missing.
 ///
 /// # Errors

@@ -1,4 +1,4 @@
-//! Ratings and rankings (DESIGN.md §2): the protocol settings a project keeps in its `config`,
+//! Ratings and rankings (docs/design.md §2): the protocol settings a project keeps in its `config`,
 //! and recording an assignment's judgement once, fully checked, in one transaction. A rating
 //! project may also ask for a pairwise choice on the same form (a mixed design).
 

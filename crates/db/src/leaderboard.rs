@@ -113,7 +113,7 @@ pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Pair
     Ok(rows)
 }
 
-/// A vote with the style counts (DESIGN.md §5.5) of both responses, for style control.
+/// A vote with the style counts (docs/design.md §5.5) of both responses, for style control.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StyleVote {
     /// Model on side A.

@@ -19,6 +19,9 @@ pub mod users;
 use std::time::Duration;
 
 pub use sqlx::PgPool;
+
+/// A transaction on the pool, for use cases that make several calls in one.
+pub type Transaction<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 use sqlx::postgres::PgPoolOptions;
 
 /// The schema migrations in `migrations/`, embedded in the binary.
@@ -87,6 +90,27 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
         .connect(url)
         .await?;
     Ok(pool)
+}
+
+/// Begins a transaction.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static>> {
+    Ok(pool.begin().await?)
+}
+
+/// Commits a transaction, or rolls it back when `keep` is false.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn finish(tx: Transaction<'_>, keep: bool) -> Result<()> {
+    if keep {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(())
 }
 
 /// Applies every pending migration.

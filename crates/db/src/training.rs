@@ -1,4 +1,4 @@
-//! Training runs (DESIGN.md §3.4): the judgement snapshot a run is launched on, the queue that
+//! Training runs (docs/design.md §3.4): the judgement snapshot a run is launched on, the queue that
 //! workers claim with `FOR UPDATE SKIP LOCKED`, heartbeats, per-step metrics, and the output
 //! model registered in the same transaction that marks the run succeeded.
 

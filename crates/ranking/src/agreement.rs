@@ -1,4 +1,4 @@
-//! Inter-annotator agreement (DESIGN.md §5.8): Cohen's κ for two annotators, Fleiss' κ for a
+//! Inter-annotator agreement (docs/design.md §5.8): Cohen's κ for two annotators, Fleiss' κ for a
 //! fixed number of ratings per item, Krippendorff's α (nominal, interval, ordinal) with missing
 //! values, and per-annotator quality figures. Pure functions; the references are scikit-learn's
 //! `cohen_kappa_score`, statsmodels' `fleiss_kappa` and the `krippendorff` package.

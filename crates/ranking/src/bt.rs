@@ -1,4 +1,4 @@
-//! Bradley–Terry maximum-likelihood ratings on aggregated counts (DESIGN.md §5.3–5.4), the
+//! Bradley–Terry maximum-likelihood ratings on aggregated counts (docs/design.md §5.3–5.4), the
 //! method of Chatbot Arena's `compute_bt` / `compute_bootstrap_bt`.
 //!
 //! Votes are grouped into unique `(a, b, outcome)` triples with counts; the unregularised

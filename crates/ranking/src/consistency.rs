@@ -1,5 +1,5 @@
 //! Does the order that ratings (or a ranking) give two responses agree with the pairwise
-//! choice between them (DESIGN.md §5.9)? Ties on either side are counted apart.
+//! choice between them (docs/design.md §5.9)? Ties on either side are counted apart.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Online Elo in time order, as Chatbot Arena computes it (DESIGN.md §5.2).
+//! Online Elo in time order, as Chatbot Arena computes it (docs/design.md §5.2).
 
 use crate::Outcome;
 

@@ -1,5 +1,5 @@
 //! A whole leaderboard from aggregated counts: Bradley–Terry ratings, bootstrap confidence
-//! intervals, Rank (UB), vote counts and the pairwise matrices (DESIGN.md §5.3–5.6).
+//! intervals, Rank (UB), vote counts and the pairwise matrices (docs/design.md §5.3–5.6).
 
 use serde::{Deserialize, Serialize};
 

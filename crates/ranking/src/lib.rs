@@ -1,4 +1,4 @@
-//! Pure maths for Verdict's leaderboards (DESIGN.md §5): no IO, no async, no database rows.
+//! Pure maths for Verdict's leaderboards (docs/design.md §5): no IO, no async, no database rows.
 //!
 //! The Bradley–Terry fit, bootstrap, style control, agreement statistics and the pair sampler
 //! build on the types here.
@@ -31,7 +31,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Model A's score: win 1, loss 0, `tie` and `both_bad` 0.5 (DESIGN.md §5.1).
+    /// Model A's score: win 1, loss 0, `tie` and `both_bad` 0.5 (docs/design.md §5.1).
     ///
     /// ```
     /// use ranking::Outcome;

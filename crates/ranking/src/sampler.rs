@@ -1,4 +1,4 @@
-//! Which two models should meet next (DESIGN.md §5.7): pairs that teach the leaderboard the
+//! Which two models should meet next (docs/design.md §5.7): pairs that teach the leaderboard the
 //! most, i.e. whose outcome is least predictable (ratings close) and whose ratings are least
 //! certain (wide intervals, few battles), weighted by admin-set per-model weights.
 

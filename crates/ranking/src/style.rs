@@ -1,4 +1,4 @@
-//! Style control (DESIGN.md §5.5), Chatbot Arena's `compute_style_control`: a Bradley–Terry fit
+//! Style control (docs/design.md §5.5), Chatbot Arena's `compute_style_control`: a Bradley–Terry fit
 //! with extra terms for the difference in response length and markdown between the two sides,
 //! so that ratings say how good a model is beyond how long and how formatted its answers are.
 

@@ -1,4 +1,4 @@
-//! Verdict's DPO trainer on candle (DESIGN.md §6): a Llama/Qwen2-family decoder written from
+//! Verdict's DPO trainer on candle (docs/design.md §6): a Llama/Qwen2-family decoder written from
 //! differentiable operations with Hugging Face tensor names, TRL's DPO loss family, LoRA,
 //! SGD/AdamW with warmup and decay, checkpoints as Hugging Face folders, and sampling with a
 //! KV cache for the arena.

@@ -1,4 +1,4 @@
-//! The DPO loss family, named as TRL's `loss_type` (DESIGN.md §6), and the metrics TRL logs.
+//! The DPO loss family, named as TRL's `loss_type` (docs/design.md §6), and the metrics TRL logs.
 
 use std::str::FromStr;
 

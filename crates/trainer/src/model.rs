@@ -1,5 +1,5 @@
 //! A Llama/Qwen2-family decoder written only from operations that candle can differentiate
-//! (no fused softmax, RMSNorm or rotary kernels: those have no backward pass, DESIGN.md §6).
+//! (no fused softmax, RMSNorm or rotary kernels: those have no backward pass, docs/design.md §6).
 //! Weights keep their Hugging Face names, are loaded from `*.safetensors` in f32, and are
 //! trainable either all (full fine-tuning) or through LoRA adapters on chosen projections.
 

@@ -87,7 +87,7 @@ pub fn post_json(path: &str, json: &str, cookie: Option<&str>) -> Request<Body> 
 }
 
 pub async fn create_admin(pool: &sqlx::PgPool, name: &str, password: &str) {
-    let hash = app::auth::ssr::hash_password(password.to_owned())
+    let hash = service::users::hash_password(password.to_owned())
         .await
         .unwrap();
     db::users::create_with_password(pool, name, db::users::Role::Admin, &hash)

@@ -81,79 +81,22 @@ impl AppError {
     }
 }
 
-impl leptos::server_fn::error::FromServerFnError for AppError {
-    type Encoder = leptos::server_fn::codec::JsonEncoding;
+impl server_fn::error::FromServerFnError for AppError {
+    type Encoder = server_fn::codec::JsonEncoding;
 
-    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+    fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
         Self::Transport(value.to_string())
     }
 }
 
-#[cfg(feature = "ssr")]
-mod ssr {
+#[cfg(feature = "server")]
+mod response {
     use axum::response::{IntoResponse, Response};
     use http::StatusCode;
 
     use super::AppError;
 
-    impl From<db::assignments::VoteError> for AppError {
-        /// A refused judgement: 404, 403 (someone else's assignment), 409 (expired), 422 (the
-        /// message names the field).
-        fn from(e: db::assignments::VoteError) -> Self {
-            use db::assignments::VoteError;
-            match e {
-                VoteError::NotFound => Self::NotFound(e.to_string()),
-                VoteError::NotYours => Self::Forbidden(e.to_string()),
-                VoteError::Expired | VoteError::NotAPair => Self::Conflict(e.to_string()),
-                VoteError::Invalid(m) => Self::Unprocessable(m),
-                VoteError::Db(db) => Self::from_db(db),
-            }
-        }
-    }
-
     impl AppError {
-        /// Maps a database error: named constraint violations become clear 4xx errors, anything
-        /// else is logged here, once, and becomes [`AppError::Internal`].
-        #[must_use]
-        pub fn from_db(err: db::Error) -> Self {
-            match err {
-                db::Error::NotFound => Self::NotFound("not found".into()),
-                db::Error::Invalid(m) => Self::Unprocessable(m),
-                db::Error::Constraint { ref constraint } => match constraint.as_str() {
-                    "app_user_username_key" => Self::Conflict("that username is taken".into()),
-                    "app_user_username_format_check" => Self::BadRequest(
-                        "a username has 1 to 64 letters, digits or the characters _ . @ -".into(),
-                    ),
-                    "app_user_external_id_key" => {
-                        Self::Conflict("that external id belongs to another user".into())
-                    }
-                    "project_name_key" => Self::Conflict("a project with that name exists".into()),
-                    "project_overlap_target_check" => Self::Unprocessable(
-                        "the overlap target is a whole number from 1 to 1000".into(),
-                    ),
-                    "project_rationale_mode_check" => Self::Unprocessable(
-                        "the rationale mode is off, optional or required".into(),
-                    ),
-                    "project_strength_scale_check" => {
-                        Self::Unprocessable("the strength scale is off or slight_clear".into())
-                    }
-                    "project_assignment_ttl_check" => {
-                        Self::Unprocessable("the assignment time limit is 10 s to 7 days".into())
-                    }
-                    other => {
-                        tracing::warn!(constraint = other, "unmapped constraint violation");
-                        Self::Conflict(format!(
-                            "the request conflicts with existing data ({other})"
-                        ))
-                    }
-                },
-                other => {
-                    tracing::error!(error = %other, "database error");
-                    Self::Internal
-                }
-            }
-        }
-
         /// Logs an unexpected server-side failure once and hides it behind
         /// [`AppError::Internal`].
         #[must_use]
@@ -169,26 +112,16 @@ mod ssr {
         }
     }
 
-    impl From<db::Error> for AppError {
-        fn from(err: db::Error) -> Self {
-            Self::from_db(err)
-        }
-    }
-
     /// JSON body of every API error: `{"error": {"code": "...", "message": "..."}}`.
     impl IntoResponse for AppError {
         fn into_response(self) -> Response {
-            let body = axum::Json(serde_json_body(&self));
+            let body = axum::Json(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code(),
+                    message: self.to_string(),
+                },
+            });
             (self.status_code(), body).into_response()
-        }
-    }
-
-    fn serde_json_body(err: &AppError) -> ErrorBody {
-        ErrorBody {
-            error: ErrorDetail {
-                code: err.code(),
-                message: err.to_string(),
-            },
         }
     }
 

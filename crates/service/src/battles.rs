@@ -230,20 +230,44 @@ impl Chunk {
 /// # Errors
 /// On IO failure, or with the line (or array element) and field of the first bad record.
 pub fn read(path: &Path) -> Result<BattleLog> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut head = [0u8; 4096];
-    let n = file.read(&mut head)?;
-    let first = head[..n].iter().find(|b| !b.is_ascii_whitespace()).copied();
-    drop(file);
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    read_from(file).map_err(|e| {
+        if e.to_string() == EMPTY {
+            anyhow::anyhow!("{} is empty", path.display())
+        } else {
+            e
+        }
+    })
+}
+
+const EMPTY: &str = "the battle log is empty";
+
+/// Reads a battle log from any reader (an upload, a file), as [`read`].
+///
+/// # Errors
+/// On IO failure, or with the line (or array element) and field of the first bad record.
+pub fn read_from(mut input: impl Read) -> Result<BattleLog> {
+    let mut head = vec![0u8; 4096];
+    let mut n = 0;
+    while n < head.len() {
+        let k = input.read(&mut head[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    head.truncate(n);
+    let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let mut rest = std::io::Cursor::new(head).chain(input);
     match first {
-        None => bail!("{} is empty", path.display()),
+        None => bail!("{EMPTY}"),
         Some(b'[') => {
-            let bytes = std::fs::read(path)?;
+            let mut bytes = Vec::new();
+            rest.read_to_end(&mut bytes)?;
             read_json_array(&bytes)
         }
-        Some(b'{') => read_jsonl(path),
-        Some(_) => read_csv(path),
+        Some(b'{') => read_jsonl(rest),
+        Some(_) => read_csv(rest),
     }
 }
 
@@ -262,9 +286,8 @@ fn read_json_array(bytes: &[u8]) -> Result<BattleLog> {
 
 /// JSONL: read in blocks of about 32 MiB (bounded memory for logs of any size); each block is
 /// split at line ends and parsed on all cores.
-fn read_jsonl(path: &Path) -> Result<BattleLog> {
+fn read_jsonl(mut file: impl Read) -> Result<BattleLog> {
     const BLOCK: usize = 32 << 20;
-    let mut file = std::fs::File::open(path)?;
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut carry: Vec<u8> = Vec::new();
     let mut first_line = 1usize;
@@ -365,9 +388,8 @@ struct CsvBattle {
     bold_count_b: Option<f64>,
 }
 
-fn read_csv(path: &Path) -> Result<BattleLog> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
+fn read_csv(input: impl Read) -> Result<BattleLog> {
+    let mut reader = csv::Reader::from_reader(input);
     let mut chunk = Chunk::default();
     let mut lookup = FxHashMap::default();
     for (i, record) in reader.deserialize::<CsvBattle>().enumerate() {

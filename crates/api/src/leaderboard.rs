@@ -1,0 +1,130 @@
+//! The leaderboard: the query of the page and `/api/v1/leaderboard`, its rows, the
+//! head-to-head of trained children and the next battle pair.
+
+use serde::{Deserialize, Serialize};
+
+/// Which votes to count and how (URL query of the page and the API).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderboardQuery {
+    /// One project.
+    #[serde(default)]
+    pub project: Option<i64>,
+    /// One prompt category.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Annotators of one cohort.
+    #[serde(default)]
+    pub cohort: Option<String>,
+    /// `human`, `llm_judge` or `import`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// First day, `YYYY-MM-DD` (UTC).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (UTC).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Leave out ties.
+    #[serde(default)]
+    pub exclude_ties: bool,
+    /// Control for length and markdown.
+    #[serde(default)]
+    pub style_control: bool,
+}
+
+/// One model's line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaderboardRow {
+    /// Rank (UB).
+    pub rank_ub: Option<usize>,
+    /// Model id.
+    pub model_id: i64,
+    /// Model name.
+    pub model: String,
+    /// Rating.
+    pub rating: Option<f64>,
+    /// Lower 95% bound.
+    pub lower: Option<f64>,
+    /// Upper 95% bound.
+    pub upper: Option<f64>,
+    /// Votes involving the model.
+    pub votes: u64,
+    /// The parent's name, for models Verdict trained.
+    pub parent: Option<String>,
+    /// Why there is no finite rating, if there is none.
+    pub note: Option<String>,
+}
+
+/// The leaderboard and its matrices (in the rows' order).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeaderboardResponse {
+    /// Models, best first.
+    pub rows: Vec<LeaderboardRow>,
+    /// Votes counted.
+    pub total_votes: u64,
+    /// Bootstrap rounds behind the intervals.
+    pub bootstrap_rounds: usize,
+    /// Decided battles (no ties) between row and column model.
+    pub battles: Vec<Vec<f64>>,
+    /// Share of those the row model won.
+    pub win_fraction: Vec<Vec<Option<f64>>>,
+    /// Win rate predicted by the ratings.
+    pub predicted_win_rate: Vec<Vec<Option<f64>>>,
+    /// Style coefficients (style control only).
+    pub style_coefficients: Option<Vec<(String, f64)>>,
+    /// What the numbers rest on, when it differs from the plain count (style control).
+    pub note: Option<String>,
+    /// Filter values to offer.
+    pub options: FilterChoices,
+    /// Models Verdict trained against their parents, where both are on the board.
+    #[serde(default)]
+    pub lineage: Vec<HeadToHead>,
+}
+
+/// A trained model against its parent: decided battles and the child's win rate with its 95%
+/// (Wilson) interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadToHead {
+    /// The trained model.
+    pub child: String,
+    /// The model it was trained from.
+    pub parent: String,
+    /// Battles the child won (ties excluded).
+    pub child_wins: u64,
+    /// Battles the parent won.
+    pub parent_wins: u64,
+    /// The child's share of decided battles.
+    pub win_rate: Option<f64>,
+    /// Lower 95% bound.
+    pub lower: Option<f64>,
+    /// Upper 95% bound.
+    pub upper: Option<f64>,
+}
+
+/// Values the filters can take.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterChoices {
+    /// Projects: id and name.
+    pub projects: Vec<(i64, String)>,
+    /// Categories with votes.
+    pub categories: Vec<String>,
+    /// Annotator cohorts.
+    pub cohorts: Vec<String>,
+}
+/// The next pair of models to battle, left and right, as the sampler chose them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextPair {
+    /// Model shown on the left (A).
+    pub left: ModelRef,
+    /// Model shown on the right (B).
+    pub right: ModelRef,
+}
+
+/// A model's id and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// Id.
+    pub model_id: i64,
+    /// Name.
+    pub name: String,
+}

@@ -1,0 +1,367 @@
+//! The leaderboard service: filters → aggregated counts → Bradley–Terry ratings with bootstrap
+//! intervals and the pairwise matrices. Used by the leaderboard page and `/api/v1/leaderboard`.
+
+use std::collections::HashMap;
+
+use ranking::bt::{BootstrapConfig, BtConfig, Counts, Unbounded};
+use ranking::leaderboard::{self, LeaderboardConfig};
+
+use crate::OrApp;
+use api::AppError;
+use api::leaderboard::{
+    FilterChoices, HeadToHead, LeaderboardQuery, LeaderboardResponse, LeaderboardRow,
+};
+
+/// Bootstrap rounds of the app's leaderboard (Chatbot Arena's default).
+pub const ROUNDS: usize = 100;
+
+fn parse_day(value: Option<&str>, field: &str) -> Result<Option<time::Date>, AppError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || AppError::BadRequest(format!("`{field}` must be a date like 2026-01-31"));
+    let mut parts = v.splitn(3, '-');
+    let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let (y, m, d): (i32, u8, u8) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    let month = time::Month::try_from(m).map_err(|_| bad())?;
+    time::Date::from_calendar_date(y, month, d)
+        .map(Some)
+        .map_err(|_| bad())
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Converts the query into the database filter, validating it.
+///
+/// # Errors
+/// 400 for a bad date or source.
+pub fn filter(q: &LeaderboardQuery) -> Result<db::leaderboard::Filter, AppError> {
+    let source = nonempty(&q.source);
+    if let Some(s) = &source
+        && !["human", "llm_judge", "import"].contains(&s.as_str())
+    {
+        return Err(AppError::BadRequest(
+            "`source` is human, llm_judge or import".into(),
+        ));
+    }
+    Ok(db::leaderboard::Filter {
+        project_id: q.project,
+        category: nonempty(&q.category),
+        cohort: nonempty(&q.cohort),
+        source,
+        from: parse_day(q.from.as_deref(), "from")?,
+        to: parse_day(q.to.as_deref(), "to")?,
+        exclude_ties: q.exclude_ties,
+    })
+}
+
+/// Computes the leaderboard for a query.
+///
+/// # Errors
+/// 400 for bad filters or style control without style data; Internal on database failure.
+pub async fn compute(
+    pool: &db::PgPool,
+    q: &LeaderboardQuery,
+) -> Result<LeaderboardResponse, AppError> {
+    let f = filter(q)?;
+    let counts = db::leaderboard::pair_counts(pool, &f).await.or_app()?;
+    let models = db::leaderboard::models(pool).await.or_app()?;
+    let options = db::leaderboard::filter_options(pool).await.or_app()?;
+    let style = if q.style_control {
+        let votes = db::leaderboard::style_votes(pool, &f).await.or_app()?;
+        if votes.is_empty() {
+            return Err(AppError::BadRequest(
+                "style control needs style counts (length and markdown) of both responses \
+                 of each vote; none of the votes selected here has them"
+                    .into(),
+            ));
+        }
+        Some(votes)
+    } else {
+        None
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        let (mut rows, total, mut m) = build(&counts, &models);
+        let style = style.map(|votes| {
+            let before: Vec<i64> = rows.iter().map(|r| r.model_id).collect();
+            let result = restyle(&mut rows, &votes);
+            m = reorder(&m, &before, &rows);
+            result
+        });
+        (rows, total, m, style)
+    })
+    .await
+    .map_err(|err| {
+        tracing::error!(error = %err, "leaderboard task failed");
+        AppError::Internal
+    })?;
+    let (rows, total_votes, m, style) = result;
+    let lineage = head_to_heads(&rows, &m);
+    let (style_coefficients, note) = match style {
+        Some((coef, used)) => (
+            Some(coef),
+            Some(format!(
+                "style-controlled on the {used} of {total_votes} votes whose responses have style counts"
+            )),
+        ),
+        None => (None, None),
+    };
+    Ok(LeaderboardResponse {
+        rows,
+        total_votes,
+        bootstrap_rounds: ROUNDS,
+        battles: m.battles,
+        win_fraction: m.win_fraction,
+        predicted_win_rate: m.predicted_win_rate,
+        style_coefficients,
+        note,
+        options: FilterChoices {
+            projects: options.projects,
+            categories: options.categories,
+            cohorts: options.cohorts,
+        },
+        lineage,
+    })
+}
+
+/// Each trained model on the board against its parent, when the parent is on it too.
+fn head_to_heads(rows: &[LeaderboardRow], m: &leaderboard::Matrices) -> Vec<HeadToHead> {
+    let mut out = Vec::new();
+    for (i, child) in rows.iter().enumerate() {
+        let Some(parent) = &child.parent else {
+            continue;
+        };
+        let Some(j) = rows.iter().position(|r| &r.model == parent) else {
+            continue;
+        };
+        let n = m.battles[i][j];
+        let wins = m.win_fraction[i][j].map_or(0.0, |f| (f * n).round());
+        let ci = leaderboard::wilson(wins, n, 1.959_963_984_540_054);
+        out.push(HeadToHead {
+            child: child.model.clone(),
+            parent: parent.clone(),
+            child_wins: wins as u64,
+            parent_wins: (n - wins).max(0.0) as u64,
+            win_rate: (n > 0.0).then(|| wins / n),
+            lower: ci.map(|c| c.0),
+            upper: ci.map(|c| c.1),
+        });
+    }
+    out
+}
+
+fn build(
+    counts: &[db::leaderboard::PairCount],
+    models: &[db::leaderboard::ModelInfo],
+) -> (Vec<LeaderboardRow>, u64, leaderboard::Matrices) {
+    // Only models that have votes in this slice take part.
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    let mut ids: Vec<i64> = Vec::new();
+    for c in counts {
+        for id in [c.model_a_id, c.model_b_id] {
+            index.entry(id).or_insert_with(|| {
+                ids.push(id);
+                ids.len() - 1
+            });
+        }
+    }
+    let n = ids.len();
+    let mut table = vec![0u64; n * n * 3];
+    let mut total = 0u64;
+    for c in counts {
+        let (a, b) = (index[&c.model_a_id], index[&c.model_b_id]);
+        let slot = match c.winner.as_str() {
+            "a" => 2,
+            "b" => 0,
+            _ => 1,
+        };
+        let n_votes = u64::try_from(c.n).unwrap_or(0);
+        table[(a * n + b) * 3 + slot] += n_votes;
+        total += n_votes;
+    }
+    let counts = Counts::from_table(n, &table);
+    let cfg = LeaderboardConfig {
+        bt: BtConfig::new(),
+        bootstrap: BootstrapConfig {
+            rounds: ROUNDS,
+            seed: 0,
+        },
+        anchor: None,
+    };
+    let lb = leaderboard::compute(&counts, &cfg);
+    let by_id: HashMap<i64, &db::leaderboard::ModelInfo> =
+        models.iter().map(|m| (m.model_id, m)).collect();
+    let name = |id: i64| {
+        by_id
+            .get(&id)
+            .map_or_else(|| format!("model #{id}"), |m| m.name.clone())
+    };
+    let mut ratings = vec![None; n];
+    for r in &lb.rows {
+        ratings[r.model] = r.rating;
+    }
+    let full = leaderboard::matrices(&counts, &ratings, &cfg.bt);
+    let order: Vec<usize> = lb.rows.iter().map(|r| r.model).collect();
+    let m = full.reordered(&order);
+    let rows = lb
+        .rows
+        .iter()
+        .map(|r| {
+            let id = ids[r.model];
+            LeaderboardRow {
+                rank_ub: r.rank_ub,
+                model_id: id,
+                model: name(id),
+                rating: r.rating,
+                lower: r.lower,
+                upper: r.upper,
+                votes: r.votes as u64,
+                parent: by_id.get(&id).and_then(|m| m.parent_model_id).map(name),
+                note: r.unbounded.map(|u| {
+                    match u {
+                        Unbounded::AllWins => "no finite rating: never lost",
+                        Unbounded::AllLosses => "no finite rating: never won",
+                        Unbounded::NoVotes => "no votes",
+                    }
+                    .to_owned()
+                }),
+            }
+        })
+        .collect();
+    (rows, total, m)
+}
+
+/// The matrices of `m` (in the order `before`) in the order of `rows`, with predicted win
+/// rates from the rows' (new) ratings.
+fn reorder(
+    m: &leaderboard::Matrices,
+    before: &[i64],
+    rows: &[LeaderboardRow],
+) -> leaderboard::Matrices {
+    let pos: HashMap<i64, usize> = before.iter().enumerate().map(|(k, id)| (*id, k)).collect();
+    let order: Vec<usize> = rows.iter().map(|r| pos[&r.model_id]).collect();
+    let mut reordered = m.reordered(&order);
+    let ratings: Vec<Option<f64>> = rows.iter().map(|r| r.rating).collect();
+    reordered.predicted_win_rate = leaderboard::predicted_win_rates(&ratings, &BtConfig::new());
+    reordered
+}
+
+/// Replaces the ratings of `rows` with style-controlled ones fitted on `votes` (rows keep
+/// their vote counts; models without style data lose their rating). Returns the
+/// coefficients and the number of votes used.
+fn restyle(
+    rows: &mut [LeaderboardRow],
+    votes: &[db::leaderboard::StyleVote],
+) -> (Vec<(String, f64)>, usize) {
+    use ranking::Outcome;
+    use ranking::style::{self, StyleBattle, StyleConfig, StyleCounts};
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    for v in votes {
+        for id in [v.model_a_id, v.model_b_id] {
+            let next = index.len();
+            index.entry(id).or_insert(next);
+        }
+    }
+    let battles: Vec<StyleBattle> = votes
+        .iter()
+        .map(|v| StyleBattle {
+            a: index[&v.model_a_id],
+            b: index[&v.model_b_id],
+            outcome: Outcome::parse(&v.winner).unwrap_or(Outcome::Tie),
+            style_a: StyleCounts {
+                tokens: v.a_tokens,
+                headers: v.a_headers,
+                lists: v.a_lists,
+                bold: v.a_bold,
+            },
+            style_b: StyleCounts {
+                tokens: v.b_tokens,
+                headers: v.b_headers,
+                lists: v.b_lists,
+                bold: v.b_bold,
+            },
+        })
+        .collect();
+    let n = index.len();
+    let feats = style::features(&battles);
+    let cfg = StyleConfig::new();
+    let point = style::fit(n, &battles, &feats, None, None, &cfg);
+    let fits = style::bootstrap(n, &battles, &feats, &point, &cfg, ROUNDS, 0);
+    let bt = BtConfig::new();
+    let scale = |r: f64| bt.scale * r + bt.init_rating;
+    let rounds: Vec<Vec<f64>> = fits
+        .iter()
+        .map(|f| f.natural.iter().map(|&r| scale(r)).collect())
+        .collect();
+    let bounds = ranking::bt::confidence_intervals(&rounds, n);
+    for row in rows.iter_mut() {
+        match index.get(&row.model_id) {
+            Some(&k) => {
+                row.rating = Some(scale(point.natural[k]));
+                row.lower = Some(bounds[k].0).filter(|x| x.is_finite());
+                row.upper = Some(bounds[k].1).filter(|x| x.is_finite());
+            }
+            None => {
+                (row.rating, row.lower, row.upper) = (None, None, None);
+                row.note = Some("no votes with style counts".into());
+            }
+        }
+    }
+    rows.sort_by(|x, y| {
+        y.rating
+            .unwrap_or(f64::MIN)
+            .total_cmp(&x.rating.unwrap_or(f64::MIN))
+    });
+    let all: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (r.lower.unwrap_or(f64::NAN), r.upper.unwrap_or(f64::NAN)))
+        .collect();
+    for (row, rank) in rows.iter_mut().zip(ranking::bt::rank_upper_bound(&all)) {
+        row.rank_ub = rank;
+    }
+    let coef = style::FEATURE_NAMES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .zip(point.coefficients)
+        .collect();
+    (coef, votes.len())
+}
+
+/// The leaderboard as CSV.
+#[must_use]
+pub fn to_csv(lb: &LeaderboardResponse) -> String {
+    let mut out = String::from("rank_ub,model,rating,lower,upper,votes,parent,note\n");
+    let num = |v: Option<f64>| v.map_or_else(String::new, |x| format!("{x:.4}"));
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    for r in &lb.rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            r.rank_ub.map_or_else(String::new, |v| v.to_string()),
+            quote(&r.model),
+            num(r.rating),
+            num(r.lower),
+            num(r.upper),
+            r.votes,
+            quote(r.parent.as_deref().unwrap_or("")),
+            quote(r.note.as_deref().unwrap_or("")),
+        ));
+    }
+    out
+}

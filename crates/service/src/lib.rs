@@ -1,0 +1,22 @@
+//! Verdict's use cases. Every edge — server functions, REST handlers, CLI commands and the
+//! worker — calls these: each function validates its input, calls `db`, runs `ranking`, and
+//! returns `api` types or an [`AppError`], so the same action answers the same way everywhere.
+//!
+//! No axum, no leptos and no candle here (docs/architecture.md): what only the binary can do is
+//! reached through the small traits of [`models`].
+
+pub mod battles;
+pub mod error;
+pub mod imports;
+pub mod leaderboard;
+pub mod models;
+pub mod quality;
+pub mod sampling;
+pub mod settings;
+pub mod training;
+pub mod users;
+
+pub use api::AppError;
+pub use db::PgPool;
+pub use error::{OrApp, db_error};
+pub use settings::Settings;

@@ -1,0 +1,91 @@
+//! Choosing battles from the current leaderboard (docs/design.md §5.7).
+
+use std::collections::HashMap;
+
+use rand::SeedableRng;
+use ranking::sampler::{self, Candidate, SamplerConfig};
+
+use crate::OrApp;
+use api::AppError;
+use api::leaderboard::{LeaderboardQuery, ModelRef, NextPair};
+
+/// Samples the next pair among enabled models with positive weight, using the project's
+/// leaderboard (ratings, intervals, battle counts); models without votes count as
+/// uncertain, so new contestants are scheduled early.
+///
+/// # Errors
+/// 409 when fewer than two models can be scheduled; Internal on database failure.
+pub async fn next_pair(pool: &db::PgPool, project: Option<i64>) -> Result<NextPair, AppError> {
+    let models: Vec<db::leaderboard::ModelInfo> = db::leaderboard::models(pool)
+        .await
+        .or_app()?
+        .into_iter()
+        .filter(|m| m.enabled && m.sampling_weight > 0.0 && m.kind != "dataset")
+        .collect();
+    if models.len() < 2 {
+        return Err(AppError::Conflict(
+            "the arena needs at least two enabled models that generate answers".into(),
+        ));
+    }
+    let query = LeaderboardQuery {
+        project,
+        ..LeaderboardQuery::default()
+    };
+    let board = crate::leaderboard::compute(pool, &query).await?;
+    let row_of: HashMap<i64, usize> = board
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| (r.model_id, k))
+        .collect();
+    let candidates: Vec<Candidate> = models
+        .iter()
+        .map(|m| {
+            let row = row_of.get(&m.model_id).map(|&k| &board.rows[k]);
+            Candidate {
+                weight: m.sampling_weight,
+                rating: row.and_then(|r| r.rating),
+                ci_width: row.and_then(|r| Some(r.upper? - r.lower?)),
+            }
+        })
+        .collect();
+    let battles: Vec<Vec<f64>> = models
+        .iter()
+        .map(|a| {
+            models
+                .iter()
+                .map(
+                    |b| match (row_of.get(&a.model_id), row_of.get(&b.model_id)) {
+                        (Some(&i), Some(&j)) => board.battles[i][j],
+                        _ => 0.0,
+                    },
+                )
+                .collect()
+        })
+        .collect();
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    // A model Verdict trained plays its parent first, so the leaderboard soon says whether
+    // training helped.
+    let parents: Vec<Option<usize>> = models
+        .iter()
+        .map(|m| {
+            m.parent_model_id
+                .and_then(|p| models.iter().position(|x| x.model_id == p))
+        })
+        .collect();
+    let lineage = sampler::lineage_first(&parents, &battles, sampler::LINEAGE_BATTLES, &mut rng);
+    let scores = sampler::pair_scores(&candidates, &battles, &SamplerConfig::new());
+    let (l, r) = lineage
+        .or_else(|| sampler::sample_pair(&scores, &mut rng))
+        .ok_or_else(|| {
+            AppError::Conflict("no two models can be scheduled against each other".into())
+        })?;
+    let to_ref = |m: &db::leaderboard::ModelInfo| ModelRef {
+        model_id: m.model_id,
+        name: m.name.clone(),
+    };
+    Ok(NextPair {
+        left: to_ref(&models[l]),
+        right: to_ref(&models[r]),
+    })
+}
