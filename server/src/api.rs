@@ -251,18 +251,8 @@ async fn create_vote(
     axum::extract::Path(assignment_id): axum::extract::Path<i64>,
     ApiJson(body): ApiJson<db::assignments::NewVote>,
 ) -> Result<(axum::http::StatusCode, Json<db::assignments::Recorded>), AppError> {
-    // The vote statement checks that the assignment is this user's.
-    let user_id = app::auth::ssr::session_user_id(&session)
-        .await?
-        .ok_or_else(AppError::login_required)?;
-    if body.time_to_vote_ms.is_some_and(|t| t < 0) {
-        return Err(AppError::Unprocessable(
-            "time_to_vote_ms cannot be negative".into(),
-        ));
-    }
-    let recorded = db::assignments::vote(&state.pool, assignment_id, user_id, &body)
-        .await
-        .or_app()?;
+    let user_id = app::auth::ssr::session_user_id(&session).await?;
+    let recorded = service::annotation::vote(&state.pool, assignment_id, user_id, &body).await?;
     let status = if recorded.created {
         axum::http::StatusCode::CREATED
     } else {

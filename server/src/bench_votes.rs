@@ -77,12 +77,9 @@ pub async fn run(
         "bench-votes-{}",
         time::OffsetDateTime::now_utc().unix_timestamp_nanos()
     );
-    let mut tx = pool.begin().await?;
+    let mut tx = db::begin(&pool).await?;
     let project = db::imports::pairwise_project(&mut tx, &name).await?;
-    sqlx::query("update project set overlap_target = 1000 where project_id = $1")
-        .bind(project)
-        .execute(&mut *tx)
-        .await?;
+    db::bench::open_project(&mut tx, project).await?;
     let models = [
         db::imports::model(&mut tx, "bench-x").await?,
         db::imports::model(&mut tx, "bench-y").await?,
@@ -94,7 +91,7 @@ pub async fn run(
         let b = db::imports::response(&mut tx, prompt, models[1], &format!("y {k}"), &meta).await?;
         db::imports::item(&mut tx, project, prompt, &k.to_string(), &[a, b]).await?;
     }
-    tx.commit().await?;
+    db::finish(tx, true).await?;
 
     let leptos_options = leptos::config::LeptosOptions::builder()
         .output_name("verdict")
@@ -117,17 +114,7 @@ pub async fn run(
             let user: i64 = serde_json::from_str::<serde_json::Value>(&me)?["user_id"]
                 .as_i64()
                 .context("no user id")?;
-            issued[c] = sqlx::query_scalar(
-                "insert into assignment (item_id, user_id, display_order, expires_at) \
-                 select i.item_id, $2, array_agg(ir.response_id order by random()), \
-                        now() + interval '1 hour' \
-                 from item i join item_response ir on ir.item_id = i.item_id \
-                 where i.project_id = $1 group by i.item_id returning assignment_id",
-            )
-            .bind(project)
-            .bind(user)
-            .fetch_all(&pool)
-            .await?;
+            issued[c] = db::bench::issue_all(&pool, project, user).await?;
         }
     }
     let started = Instant::now();
@@ -191,10 +178,7 @@ pub async fn run(
     let pct = |q: f64| {
         latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
     };
-    let votes: i64 = sqlx::query_scalar("select count(*) from vote where project_id = $1")
-        .bind(project)
-        .fetch_one(&pool)
-        .await?;
+    let votes = db::bench::votes(&pool, project).await?;
     println!(
         "clients {clients}, connections {connections}, votes recorded {votes}, errors {errors}, \
          wall {elapsed:.2} s"

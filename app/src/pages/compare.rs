@@ -145,34 +145,16 @@ pub async fn submit_vote(
     time_to_vote_ms: Option<String>,
 ) -> Result<Reveal, AppError> {
     use crate::auth::ssr;
-    use db::assignments::{Choice, NewVote};
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        // The vote statement checks that the assignment is this user's.
-        let user_id = ssr::session_user_id(&session)
-            .await?
-            .ok_or_else(AppError::login_required)?;
-        let choice = match choice.as_str() {
-            "left" => Choice::Left,
-            "right" => Choice::Right,
-            "tie" => Choice::Tie,
-            "both_bad" => Choice::BothBad,
-            other => return Err(AppError::BadRequest(format!("unknown choice {other:?}"))),
-        };
-        let vote = NewVote {
-            choice,
+        let vote = db::assignments::NewVote {
+            choice: service::annotation::parse_choice(&choice)?,
             strength: strength.filter(|s| !s.is_empty()),
             rationale,
-            // Empty when the browser could not measure it: the server then uses the time
-            // since the assignment was issued.
-            time_to_vote_ms: time_to_vote_ms
-                .as_deref()
-                .and_then(|t| t.trim().parse::<i32>().ok())
-                .filter(|t| *t >= 0),
+            time_to_vote_ms: service::annotation::parse_time_ms(time_to_vote_ms.as_deref())?,
         };
-        let r = db::assignments::vote(&state.pool, assignment_id, user_id, &vote)
-            .await
-            .or_app()?;
+        let user_id = ssr::session_user_id(&session).await?;
+        let r = service::annotation::vote(&state.pool, assignment_id, user_id, &vote).await?;
         Ok(Reveal {
             left_model: r.left_model,
             right_model: r.right_model,

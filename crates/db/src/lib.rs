@@ -5,6 +5,7 @@
 
 pub mod arena;
 pub mod assignments;
+pub mod bench;
 pub mod exports;
 pub mod imports;
 pub mod judgements;

@@ -5,6 +5,7 @@
 //! No axum, no leptos and no candle here (docs/architecture.md): what only the binary can do is
 //! reached through the small traits of [`models`].
 
+pub mod annotation;
 pub mod battles;
 pub mod error;
 pub mod imports;

@@ -1,0 +1,61 @@
+//! Annotation: recording a judgement with one set of rules for every edge (the judging page's
+//! server functions and the REST API).
+
+use db::assignments::{NewVote, Recorded};
+
+use crate::{AppError, OrApp};
+
+/// Records a pairwise vote once and reveals the models. The vote statement itself checks that
+/// the assignment belongs to `user_id`.
+///
+/// # Errors
+/// 401 without a session user; 422 for a negative time; 404, 403, 409 or 422 from the vote
+/// statement (see [`crate::error::vote_error`]).
+#[tracing::instrument(skip_all, fields(assignment_id))]
+pub async fn vote(
+    pool: &db::PgPool,
+    assignment_id: i64,
+    user_id: Option<i64>,
+    vote: &NewVote,
+) -> Result<Recorded, AppError> {
+    let user_id = user_id.ok_or_else(AppError::login_required)?;
+    if vote.time_to_vote_ms.is_some_and(|t| t < 0) {
+        return Err(AppError::Unprocessable(
+            "time_to_vote_ms cannot be negative".into(),
+        ));
+    }
+    db::assignments::vote(pool, assignment_id, user_id, vote)
+        .await
+        .or_app()
+}
+
+/// Parses a pairwise choice as the judging form sends it.
+///
+/// # Errors
+/// 422 naming the field for anything but `left`, `right`, `tie` or `both_bad`.
+pub fn parse_choice(choice: &str) -> Result<db::assignments::Choice, AppError> {
+    use db::assignments::Choice;
+    match choice.trim() {
+        "left" => Ok(Choice::Left),
+        "right" => Ok(Choice::Right),
+        "tie" => Ok(Choice::Tie),
+        "both_bad" => Ok(Choice::BothBad),
+        other => Err(AppError::Unprocessable(format!(
+            "choice: {other:?} is not left, right, tie or both_bad"
+        ))),
+    }
+}
+
+/// Parses the time a form measured: empty means the browser could not measure it (the server
+/// then uses the time since the assignment was issued).
+///
+/// # Errors
+/// 422 for text that is not a whole number of milliseconds.
+pub fn parse_time_ms(time: Option<&str>) -> Result<Option<i32>, AppError> {
+    match time.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t.parse::<i32>().map(Some).map_err(|_| {
+            AppError::Unprocessable(format!("time_to_vote_ms: {t:?} is not a whole number"))
+        }),
+    }
+}
