@@ -133,7 +133,7 @@ async fn snapshot(
             db::Error::NotFound => AppError::NotFound(format!("no training run #{id}")),
             other => service::db_error(other),
         })?;
-    let snap = service::training::snapshot(&run.snapshot);
+    let snap = service::training::snapshot(&run.snapshot)?;
     let derived = service::training::derive(&state.pool, &snap).await?;
     let mut out = Vec::new();
     for p in &derived.pairs {

@@ -390,7 +390,8 @@ pub async fn prepare(
         .and_then(serde_json::Value::as_str)
         .map(PathBuf::from)
         .context("the base model has no folder (`path`)")?;
-    let snap = service::training::snapshot(&run.snapshot);
+    let snap: app::training::Snapshot = serde_json::from_value(run.snapshot.clone())
+        .context("the run's stored snapshot does not parse")?;
     let derived = service::training::derive(pool, &snap)
         .await
         .map_err(|e| anyhow::anyhow!("deriving the pairs: {e}"))?;

@@ -437,10 +437,14 @@ pub async fn launch(
         .or_app()
 }
 
-/// The snapshot frozen in a run.
-#[must_use]
-pub fn snapshot(stored: &serde_json::Value) -> Snapshot {
-    serde_json::from_value(stored.clone()).unwrap_or_default()
+/// The snapshot frozen in a run. A stored snapshot that does not parse is an error, never an
+/// empty default (which would read as "no votes left").
+///
+/// # Errors
+/// Internal (logged once) when the stored JSON is not a snapshot.
+pub fn snapshot(stored: &serde_json::Value) -> Result<Snapshot, AppError> {
+    serde_json::from_value(stored.clone())
+        .map_err(|e| AppError::internal(format!("a stored training snapshot does not parse: {e}")))
 }
 
 /// A run with its metrics.
@@ -453,7 +457,7 @@ pub async fn view(pool: &db::PgPool, id: i64) -> Result<RunView, AppError> {
         other => crate::db_error(other),
     })?;
     let metrics = db::training::metrics(pool, id, 0).await.or_app()?;
-    Ok(to_view(run, metrics))
+    to_view(run, metrics)
 }
 
 /// The latest runs without their metrics.
@@ -461,16 +465,19 @@ pub async fn view(pool: &db::PgPool, id: i64) -> Result<RunView, AppError> {
 /// # Errors
 /// Internal on database failure.
 pub async fn list(pool: &db::PgPool) -> Result<Vec<RunView>, AppError> {
-    Ok(db::training::list(pool, 100)
+    db::training::list(pool, 100)
         .await
         .or_app()?
         .into_iter()
         .map(|r| to_view(r, Vec::new()))
-        .collect())
+        .collect()
 }
 
-fn to_view(run: db::training::Run, metrics: Vec<db::training::MetricRow>) -> RunView {
-    let snap = snapshot(&run.snapshot);
+fn to_view(
+    run: db::training::Run,
+    metrics: Vec<db::training::MetricRow>,
+) -> Result<RunView, AppError> {
+    let snap = snapshot(&run.snapshot)?;
     let metrics: Vec<MetricPoint> = metrics
         .into_iter()
         .map(|m| MetricPoint {
@@ -489,7 +496,7 @@ fn to_view(run: db::training::Run, metrics: Vec<db::training::MetricRow>) -> Run
         }
         _ => None,
     };
-    RunView {
+    Ok(RunView {
         id: run.training_run_id,
         status: run.status,
         base_model: run.base_model,
@@ -514,13 +521,21 @@ fn to_view(run: db::training::Run, metrics: Vec<db::training::MetricRow>) -> Run
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
         metrics,
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use api::training::RunConfig;
+
+    #[test]
+    fn a_stored_snapshot_that_does_not_parse_is_an_error() {
+        let good = serde_json::to_value(Snapshot::default()).unwrap();
+        assert_eq!(snapshot(&good).unwrap(), Snapshot::default());
+        let broken = serde_json::json!({ "vote_ids": "not a list" });
+        assert_eq!(snapshot(&broken).unwrap_err(), AppError::Internal);
+    }
 
     fn t(first: i64, second: i64, tied: i64) -> Tally {
         Tally {
