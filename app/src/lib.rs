@@ -10,8 +10,6 @@
 
 pub mod auth;
 pub mod components;
-#[cfg(feature = "ssr")]
-pub mod markdown;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod state;
@@ -19,6 +17,9 @@ pub mod url;
 
 /// The wire types live in the `api` crate; the pages read them under these names.
 pub use api::{error, leaderboard, quality, training};
+/// Model text as safe HTML (server side).
+#[cfg(feature = "ssr")]
+pub use service::markdown;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

@@ -149,49 +149,13 @@ async fn get_leaderboard(
     axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
-    let text = |k: &str| {
-        params
-            .get(k)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let flag = |k: &str| -> Result<bool, AppError> {
-        match params.get(k).map(String::as_str) {
-            None | Some("" | "false" | "0") => Ok(false),
-            Some("true" | "1" | "on") => Ok(true),
-            Some(other) => Err(AppError::BadRequest(format!(
-                "`{k}` is true or false, not {other:?}"
-            ))),
-        }
-    };
-    let project = match text("project") {
-        Some(p) => Some(
-            p.parse::<i64>()
-                .map_err(|_| AppError::BadRequest("`project` is a project id".into()))?,
-        ),
-        None => None,
-    };
-    let query = app::leaderboard::LeaderboardQuery {
-        project,
-        category: text("category"),
-        cohort: text("cohort"),
-        source: text("source"),
-        from: text("from"),
-        to: text("to"),
-        exclude_ties: flag("exclude_ties")?,
-        style_control: flag("style_control")?,
-    };
+    let (query, csv) = service::leaderboard::query_from_params(&params)?;
     let board = service::leaderboard::compute(&state.pool, &query).await?;
-    match text("format").as_deref() {
-        None | Some("json") => Ok(Json(board).into_response()),
-        Some("csv") => Ok((
-            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            service::leaderboard::to_csv(&board),
-        )
-            .into_response()),
-        Some(other) => Err(AppError::BadRequest(format!(
-            "`format` is json or csv, not {other:?}"
-        ))),
+    if csv {
+        let csv_type = [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")];
+        Ok((csv_type, service::leaderboard::to_csv(&board)).into_response())
+    } else {
+        Ok(Json(board).into_response())
     }
 }
 
@@ -230,6 +194,7 @@ async fn next_assignment(
     session: Session,
     axum::extract::Path(project_id): axum::extract::Path<i64>,
 ) -> Result<axum::response::Response, AppError> {
+    tracing::Span::current().record("project_id", project_id);
     use axum::response::IntoResponse;
     let user = session_user(&state, &session)
         .await?
@@ -251,6 +216,7 @@ async fn create_vote(
     axum::extract::Path(assignment_id): axum::extract::Path<i64>,
     ApiJson(body): ApiJson<db::assignments::NewVote>,
 ) -> Result<(axum::http::StatusCode, Json<db::assignments::Recorded>), AppError> {
+    tracing::Span::current().record("assignment_id", assignment_id);
     let user_id = app::auth::ssr::session_user_id(&session).await?;
     let recorded = service::annotation::vote(&state.pool, assignment_id, user_id, &body).await?;
     let status = if recorded.created {
@@ -268,6 +234,7 @@ async fn skip_assignment(
     session: Session,
     axum::extract::Path(assignment_id): axum::extract::Path<i64>,
 ) -> Result<axum::http::StatusCode, AppError> {
+    tracing::Span::current().record("assignment_id", assignment_id);
     let user = session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;
@@ -305,26 +272,15 @@ async fn update_model(
     axum::extract::Path(model_id): axum::extract::Path<i64>,
     ApiJson(body): ApiJson<UpdateModel>,
 ) -> Result<Json<db::leaderboard::ModelInfo>, AppError> {
+    tracing::Span::current().record("model_id", model_id);
     require_role(&state, &session, &[Role::Admin]).await?;
-    if body
-        .sampling_weight
-        .is_some_and(|w| !w.is_finite() || w < 0.0)
-    {
-        return Err(AppError::Unprocessable(
-            "sampling_weight is a number ≥ 0".into(),
-        ));
-    }
-    let model = db::leaderboard::update_model_scheduling(
+    let model = service::models::update_scheduling(
         &state.pool,
         model_id,
         body.enabled,
         body.sampling_weight,
     )
-    .await
-    .map_err(|e| match e {
-        db::Error::NotFound => AppError::NotFound("no such model".into()),
-        other => service::db_error(other),
-    })?;
+    .await?;
     Ok(Json(model))
 }
 

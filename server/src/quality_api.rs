@@ -54,6 +54,7 @@ async fn rate(
     Path(assignment_id): Path<i64>,
     ApiJson(body): ApiJson<RatingsBody>,
 ) -> Result<axum::http::StatusCode, AppError> {
+    tracing::Span::current().record("assignment_id", assignment_id);
     let user = session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;
@@ -83,6 +84,7 @@ async fn rank(
     Path(assignment_id): Path<i64>,
     ApiJson(body): ApiJson<db::judgements::NewRanking>,
 ) -> Result<axum::http::StatusCode, AppError> {
+    tracing::Span::current().record("assignment_id", assignment_id);
     let user = session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;

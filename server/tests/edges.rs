@@ -198,3 +198,66 @@ async fn a_negative_vote_time_is_refused_by_the_page_and_the_api(pool: sqlx::PgP
     assert_eq!(server_fn_error(&page), rest_error(&api), "{}", page.body);
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn model_scheduling_answers_alike_from_the_page_and_the_api(pool: sqlx::PgPool) {
+    let app = router(&pool);
+    create_admin(&pool, "root", "root-password").await;
+    let cookie = login(&app, "root", "root-password")
+        .await
+        .session_cookie()
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let model = db::imports::model(&mut tx, "m").await.unwrap();
+    tx.commit().await.unwrap();
+
+    // A negative weight: 422 with one message (the page used to word it differently).
+    let page = send(
+        &app,
+        post_form(
+            "/api/admin/update_model",
+            &format!("model_id={model}&sampling_weight=-1"),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    let mut patch = post_json(
+        &format!("/api/v1/admin/models/{model}"),
+        r#"{"sampling_weight":-1}"#,
+        Some(&cookie),
+    );
+    *patch.method_mut() = axum::http::Method::PATCH;
+    let api = send(&app, patch).await;
+    let expected = (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable".to_owned(),
+        "sampling_weight is a number ≥ 0".to_owned(),
+    );
+    assert_eq!(server_fn_error(&page), expected, "{}", page.body);
+    assert_eq!(rest_error(&api), expected, "{}", api.body);
+
+    // An unknown model: 404 "no such model" from both.
+    let page = send(
+        &app,
+        post_form(
+            "/api/admin/update_model",
+            "model_id=999999&sampling_weight=1",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    let mut patch = post_json(
+        "/api/v1/admin/models/999999",
+        r#"{"sampling_weight":1}"#,
+        Some(&cookie),
+    );
+    *patch.method_mut() = axum::http::Method::PATCH;
+    let api = send(&app, patch).await;
+    let expected = (
+        StatusCode::NOT_FOUND,
+        "not_found".to_owned(),
+        "no such model".to_owned(),
+    );
+    assert_eq!(server_fn_error(&page), expected, "{}", page.body);
+    assert_eq!(rest_error(&api), expected, "{}", api.body);
+}

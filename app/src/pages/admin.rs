@@ -116,17 +116,13 @@ pub async fn update_model(
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        if !sampling_weight.is_finite() || sampling_weight < 0.0 {
-            return Err(AppError::Unprocessable("the weight is a number ≥ 0".into()));
-        }
-        db::leaderboard::update_model_scheduling(
+        service::models::update_scheduling(
             &state.pool,
             model_id,
             Some(enabled.is_some()),
             Some(sampling_weight),
         )
-        .await
-        .or_app()?;
+        .await?;
         Ok(())
     })
     .await
@@ -145,29 +141,8 @@ pub async fn register_model(
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        let (name, base_url, model) = (name.trim(), base_url.trim(), model.trim());
-        if name.is_empty() || model.is_empty() {
-            return Err(AppError::Unprocessable("name the model and the remote model".into()));
-        }
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(AppError::Unprocessable(
-                "the base URL starts with http:// or https://".into(),
-            ));
-        }
-        let key = api_key_env.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
-        if key
-            .as_deref()
-            .is_some_and(|k| !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        {
-            return Err(AppError::Unprocessable(
-                "the API key setting is the name of an environment variable (letters, digits, _), not the key".into(),
-            ));
-        }
-        let mut config = serde_json::json!({"base_url": base_url, "model": model});
-        if let Some(k) = key {
-            config["api_key_env"] = serde_json::Value::String(k);
-        }
-        db::arena::register_model(&state.pool, name, "openai", &config).await.or_app()
+        let key = api_key_env.as_deref();
+        service::models::register_openai(&state.pool, &name, &base_url, &model, key).await
     })
     .await
 }

@@ -3,55 +3,10 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-#[cfg(feature = "ssr")]
-use service::OrApp;
 
-/// One item as the annotator sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemView {
-    /// The assignment to vote on.
-    pub assignment_id: i64,
-    /// The prompt.
-    pub prompt: String,
-    /// Response shown on the left (A), as safe HTML rendered from its Markdown.
-    pub left_html: String,
-    /// Response shown on the right (B), as safe HTML.
-    pub right_html: String,
-    /// Items judged so far in this project.
-    pub done: i64,
-    /// Items in the project.
-    pub total: i64,
-    /// The project's guidelines as safe HTML.
-    pub guidelines_html: String,
-    /// Their version.
-    pub guideline_version: i32,
-    /// `off`, `optional` or `required`.
-    pub rationale_mode: String,
-    /// `off` or `slight_clear`.
-    pub strength_scale: String,
-    /// `pairwise`, `rating` or `ranking`.
-    pub protocol: String,
-    /// Every response in display order (the initial order of a ranking): id and safe HTML.
-    pub responses: Vec<(i64, String)>,
-    /// Rating criteria.
-    pub criteria: Vec<crate::pages::judge::CriterionView>,
-    /// Ratings may be marked N/A.
-    pub allow_na: bool,
-    /// A rating form that also asks which of the two responses is better.
-    pub with_choice: bool,
-}
-
-/// The models behind A and B, shown after the vote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reveal {
-    /// Model of the left response.
-    pub left_model: String,
-    /// Model of the right response.
-    pub right_model: String,
-}
+pub use api::annotation::{ItemView, Reveal};
 
 /// The annotator's next item in a project (binding an anonymous annotator on first visit);
 /// `None` when they have judged everything available.
@@ -61,53 +16,7 @@ pub async fn next_item(project: i64, pid: Option<String>) -> Result<Option<ItemV
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::ensure_annotator(&state, &session, pid.as_deref()).await?;
-        let issued = match db::assignments::next(&state.pool, project, user.user_id).await {
-            Ok(issued) => issued,
-            Err(db::Error::NotFound) => return Err(AppError::NotFound("no such project".into())),
-            Err(e) => return Err(service::db_error(e)),
-        };
-        let (done, total) = db::assignments::progress(&state.pool, project, user.user_id)
-            .await
-            .or_app()?;
-        Ok(issued.and_then(|i| {
-            let responses: Vec<(i64, String)> = i
-                .responses
-                .iter()
-                .map(|(id, text)| (*id, crate::markdown::render(text)))
-                .collect();
-            if i.protocol == "pairwise" && responses.len() != 2 {
-                return None;
-            }
-            let html = |k: usize| responses.get(k).map(|r| r.1.clone()).unwrap_or_default();
-            let cfg = db::judgements::ProtocolConfig::from_json(&i.config);
-            Some(ItemView {
-                assignment_id: i.assignment_id,
-                prompt: i.prompt,
-                left_html: html(0),
-                right_html: html(1),
-                done,
-                total,
-                guidelines_html: crate::markdown::render(&i.guidelines),
-                guideline_version: i.guideline_version,
-                rationale_mode: i.rationale_mode,
-                strength_scale: i.strength_scale,
-                with_choice: cfg.with_choice && responses.len() == 2,
-                protocol: i.protocol,
-                responses,
-                criteria: cfg
-                    .criteria
-                    .into_iter()
-                    .map(|c| crate::pages::judge::CriterionView {
-                        name: c.name,
-                        min: c.min,
-                        max: c.max,
-                        low: c.low,
-                        high: c.high,
-                    })
-                    .collect(),
-                allow_na: cfg.allow_na,
-            })
-        }))
+        service::annotation::next_item(&state.pool, project, user.user_id).await
     })
     .await
 }

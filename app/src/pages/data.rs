@@ -47,56 +47,65 @@ pub async fn data_overview() -> Result<DataPageInfo, AppError> {
 #[server(input = MultipartFormData, endpoint = "data/import")]
 pub async fn import_file(data: MultipartData) -> Result<ImportReport, AppError> {
     use crate::auth::ssr;
-    use service::imports::{ImportRequest, Upload};
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        let mut form = data
-            .into_inner()
-            .ok_or_else(|| AppError::BadRequest("expected a multipart form".into()))?;
-        let (mut kind, mut project, mut dry_run) = (String::new(), None, false);
-        let (mut file, mut judgements) = (None, None);
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| AppError::BadRequest(format!("unreadable upload: {e}")))?
-        {
-            let name = field.name().unwrap_or_default().to_owned();
-            let file_name = field.file_name().map(str::to_owned);
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| AppError::BadRequest(format!("unreadable upload: {e}")))?;
-            let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
-            match name.as_str() {
-                "kind" => kind = text(),
-                "project" => project = Some(text()).filter(|p| !p.is_empty()),
-                "dry_run" => dry_run = text() == "true",
-                "file" | "judgements" if !bytes.is_empty() => {
-                    let upload = Upload {
-                        name: file_name.unwrap_or_else(|| name.clone()),
-                        bytes: bytes.to_vec(),
-                    };
-                    if name == "file" {
-                        file = Some(upload);
-                    } else {
-                        judgements = Some(upload);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let file = file.ok_or_else(|| AppError::Unprocessable("choose a file to import".into()))?;
-        let request = ImportRequest {
-            kind,
-            project,
-            file,
-            judgements,
-            dry_run,
-        };
+        let request = read_import_form(data).await?;
         service::imports::import_upload(&state.pool, request).await
     })
     .await
+}
+
+/// The import form's fields (see [`import_file`]).
+#[cfg(feature = "ssr")]
+async fn read_import_form(
+    data: MultipartData,
+) -> Result<service::imports::ImportRequest, AppError> {
+    use service::imports::{ImportRequest, Upload};
+    let mut form = data
+        .into_inner()
+        .ok_or_else(|| AppError::BadRequest("expected a multipart form".into()))?;
+    let (mut kind, mut project, mut dry_run) = (String::new(), None, false);
+    let (mut file, mut judgements) = (None, None);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(format!("unreadable upload: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| AppError::BadRequest(format!("unreadable upload: {e}")))?;
+        let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
+        match name.as_str() {
+            "kind" => kind = text(),
+            "project" => project = Some(text()).filter(|p| !p.is_empty()),
+            "dry_run" => dry_run = text() == "true",
+            "file" | "judgements" if !bytes.is_empty() => {
+                let upload = Upload {
+                    name: file_name.unwrap_or_else(|| name.clone()),
+                    bytes: bytes.to_vec(),
+                };
+                if name == "file" {
+                    file = Some(upload);
+                } else {
+                    judgements = Some(upload);
+                }
+            }
+            _ => {}
+        }
+    }
+    let file = file.ok_or_else(|| AppError::Unprocessable("choose a file to import".into()))?;
+    let request = ImportRequest {
+        kind,
+        project,
+        file,
+        judgements,
+        dry_run,
+    };
+    Ok(request)
 }
 
 /// `/data`.

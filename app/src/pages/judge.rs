@@ -11,20 +11,7 @@ use crate::pages::compare::{ItemView, now_ms};
 #[cfg(feature = "ssr")]
 use service::OrApp;
 
-/// A rating criterion as the form shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CriterionView {
-    /// Name.
-    pub name: String,
-    /// Lowest score.
-    pub min: i32,
-    /// Highest score.
-    pub max: i32,
-    /// Label of the lowest score.
-    pub low: String,
-    /// Label of the highest score.
-    pub high: String,
-}
+pub use api::annotation::CriterionView;
 
 /// One score sent by the rating form (`score: None` is N/A).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

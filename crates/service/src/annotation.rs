@@ -1,6 +1,7 @@
 //! Annotation: recording a judgement with one set of rules for every edge (the judging page's
 //! server functions and the REST API).
 
+use api::annotation::{CriterionView, ItemView};
 use db::assignments::{NewVote, Recorded};
 
 use crate::{AppError, OrApp};
@@ -11,7 +12,7 @@ use crate::{AppError, OrApp};
 /// # Errors
 /// 401 without a session user; 422 for a negative time; 404, 403, 409 or 422 from the vote
 /// statement (see [`crate::error::vote_error`]).
-#[tracing::instrument(skip_all, fields(assignment_id))]
+#[tracing::instrument(skip_all, fields(assignment_id = assignment_id))]
 pub async fn vote(
     pool: &db::PgPool,
     assignment_id: i64,
@@ -58,4 +59,65 @@ pub fn parse_time_ms(time: Option<&str>) -> Result<Option<i32>, AppError> {
             AppError::Unprocessable(format!("time_to_vote_ms: {t:?} is not a whole number"))
         }),
     }
+}
+
+/// The annotator's next item in a project, with its responses rendered as safe HTML; `None`
+/// when they have judged everything available.
+///
+/// # Errors
+/// 404 for an unknown project; Internal on database failure.
+#[tracing::instrument(skip_all, fields(project_id = project_id, user_id = user_id))]
+pub async fn next_item(
+    pool: &db::PgPool,
+    project_id: i64,
+    user_id: i64,
+) -> Result<Option<ItemView>, AppError> {
+    let project = project_id;
+    let issued = match db::assignments::next(pool, project, user_id).await {
+        Ok(issued) => issued,
+        Err(db::Error::NotFound) => return Err(AppError::NotFound("no such project".into())),
+        Err(e) => return Err(crate::db_error(e)),
+    };
+    let (done, total) = db::assignments::progress(pool, project, user_id)
+        .await
+        .or_app()?;
+    Ok(issued.and_then(|i| {
+        let responses: Vec<(i64, String)> = i
+            .responses
+            .iter()
+            .map(|(id, text)| (*id, crate::markdown::render(text)))
+            .collect();
+        if i.protocol == "pairwise" && responses.len() != 2 {
+            return None;
+        }
+        let html = |k: usize| responses.get(k).map(|r| r.1.clone()).unwrap_or_default();
+        let cfg = db::judgements::ProtocolConfig::from_json(&i.config);
+        Some(ItemView {
+            assignment_id: i.assignment_id,
+            prompt: i.prompt,
+            left_html: html(0),
+            right_html: html(1),
+            done,
+            total,
+            guidelines_html: crate::markdown::render(&i.guidelines),
+            guideline_version: i.guideline_version,
+            rationale_mode: i.rationale_mode,
+            strength_scale: i.strength_scale,
+            with_choice: cfg.with_choice && responses.len() == 2,
+            protocol: i.protocol,
+            responses,
+            criteria: cfg
+                .criteria
+                .into_iter()
+                .map(|c| CriterionView {
+                    name: c.name,
+                    min: c.min,
+                    max: c.max,
+                    low: c.low,
+                    high: c.high,
+                })
+                .collect(),
+            allow_na: cfg.allow_na,
+        })
+    }))
 }

@@ -365,3 +365,56 @@ pub fn to_csv(lb: &LeaderboardResponse) -> String {
     }
     out
 }
+
+/// The query of `GET /api/v1/leaderboard` from its URL parameters, validated, and whether CSV
+/// was asked for (`format=csv`; the default is JSON).
+///
+/// # Errors
+/// 400 naming the parameter for a project that is not an id, a flag that is not true or
+/// false, or a format that is not json or csv.
+pub fn query_from_params(
+    params: &HashMap<String, String>,
+) -> Result<(LeaderboardQuery, bool), AppError> {
+    let text = |k: &str| {
+        params
+            .get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let flag = |k: &str| -> Result<bool, AppError> {
+        match params.get(k).map(String::as_str) {
+            None | Some("" | "false" | "0") => Ok(false),
+            Some("true" | "1" | "on") => Ok(true),
+            Some(other) => Err(AppError::BadRequest(format!(
+                "`{k}` is true or false, not {other:?}"
+            ))),
+        }
+    };
+    let project = match text("project") {
+        Some(p) => Some(
+            p.parse::<i64>()
+                .map_err(|_| AppError::BadRequest("`project` is a project id".into()))?,
+        ),
+        None => None,
+    };
+    let csv = match text("format").as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "`format` is json or csv, not {other:?}"
+            )));
+        }
+    };
+    let query = LeaderboardQuery {
+        project,
+        category: text("category"),
+        cohort: text("cohort"),
+        source: text("source"),
+        from: text("from"),
+        to: text("to"),
+        exclude_ties: flag("exclude_ties")?,
+        style_control: flag("style_control")?,
+    };
+    Ok((query, csv))
+}

@@ -10,6 +10,7 @@ pub mod battles;
 pub mod error;
 pub mod imports;
 pub mod leaderboard;
+pub mod markdown;
 pub mod models;
 pub mod quality;
 pub mod sampling;

@@ -1,8 +1,11 @@
-//! What the use cases need from the binary's model backends, as small traits: the server
-//! implements them with the trainer, so that candle stays out of the UI and this crate.
+//! Models: registering contestants and their arena scheduling, and what the use cases need from
+//! the binary's model backends, as small traits (the server implements them with the trainer, so
+//! that candle stays out of the UI and this crate).
 
 use std::future::Future;
 use std::pin::Pin;
+
+use crate::{AppError, OrApp};
 
 /// A boxed future, as the traits' methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -12,4 +15,66 @@ pub trait ModelCheck: Send + Sync + 'static {
     /// Checks that a `local` model's settings name a folder the trainer can load (config,
     /// weights' shapes and tokenizer); the error says what is wrong.
     fn check_model(&self, config: serde_json::Value) -> BoxFuture<'static, Result<(), String>>;
+}
+
+/// Enables or disables a model in the arena and/or sets its sampling weight (the admin page and
+/// `PATCH /api/v1/admin/models/{id}`).
+///
+/// # Errors
+/// 422 for a weight that is negative or not finite; 404 for an unknown model.
+#[tracing::instrument(skip_all, fields(model_id = model_id))]
+pub async fn update_scheduling(
+    pool: &db::PgPool,
+    model_id: i64,
+    enabled: Option<bool>,
+    sampling_weight: Option<f64>,
+) -> Result<db::leaderboard::ModelInfo, AppError> {
+    if sampling_weight.is_some_and(|w| !w.is_finite() || w < 0.0) {
+        return Err(AppError::Unprocessable(
+            "sampling_weight is a number ≥ 0".into(),
+        ));
+    }
+    crate::error::or_not_found(
+        db::leaderboard::update_model_scheduling(pool, model_id, enabled, sampling_weight).await,
+        || "no such model".into(),
+    )
+}
+
+/// Registers an OpenAI-compatible endpoint as a contestant.
+///
+/// # Errors
+/// 422 naming what is missing or malformed; 409 for a taken name.
+pub async fn register_openai(
+    pool: &db::PgPool,
+    name: &str,
+    base_url: &str,
+    model: &str,
+    api_key_env: Option<&str>,
+) -> Result<i64, AppError> {
+    let (name, base_url, model) = (name.trim(), base_url.trim(), model.trim());
+    if name.is_empty() || model.is_empty() {
+        return Err(AppError::Unprocessable(
+            "name the model and the remote model".into(),
+        ));
+    }
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(AppError::Unprocessable(
+            "the base URL starts with http:// or https://".into(),
+        ));
+    }
+    let key = api_key_env.map(str::trim).filter(|k| !k.is_empty());
+    if key.is_some_and(|k| !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+        return Err(AppError::Unprocessable(
+            "the API key setting is the name of an environment variable (letters, digits, _), \
+             not the key"
+                .into(),
+        ));
+    }
+    let mut config = serde_json::json!({"base_url": base_url, "model": model});
+    if let Some(k) = key {
+        config["api_key_env"] = serde_json::Value::String(k.to_owned());
+    }
+    db::arena::register_model(pool, name, "openai", &config)
+        .await
+        .or_app()
 }
