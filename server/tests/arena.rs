@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 use verdict_server::backends::{Message, ModelBackend, OpenAi, OpenAiConfig};
-use verdict_server::web::{self, CookieConfig};
+use verdict_server::http::{self as web, CookieConfig};
 
 /// What the fake endpoint does, by the requested model name: `echo*` streams an answer split
 /// awkwardly across chunks; `broken` answers 500; `slow` waits 5 s; `keyed` wants the bearer

@@ -4,7 +4,7 @@ use app::state::Settings;
 use axum::Router;
 use axum::http::StatusCode;
 use leptos::config::LeptosOptions;
-use verdict_server::web::{self, CookieConfig};
+use verdict_server::http::{self as web, CookieConfig};
 
 fn router(pool: &sqlx::PgPool) -> Router {
     let leptos_options = LeptosOptions::builder().output_name("verdict").build();
@@ -19,7 +19,7 @@ async fn call(
     cookie: Option<&str>,
     json: Option<&str>,
 ) -> (StatusCode, String, Option<String>) {
-    verdict_server::bench_votes::call(app, method, path, cookie, json.map(str::to_owned))
+    verdict_server::cli::bench_votes::call(app, method, path, cookie, json.map(str::to_owned))
         .await
         .expect("in-process request")
 }

@@ -2,7 +2,7 @@
 
 use parquet::file::reader::{FileReader as _, SerializedFileReader};
 use parquet::record::RowAccessor as _;
-use verdict_server::import;
+use verdict_server::cli::import;
 
 const PANDALM: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -173,7 +173,7 @@ async fn pandalm_exports_votes_and_dpo_pairs(pool: sqlx::PgPool) {
     }
     // Every line of the JSONL the CLI writes has non-empty prompt, chosen and rejected strings.
     let jsonl =
-        verdict_server::export::dpo_bytes(&human, verdict_server::export::Format::Jsonl).unwrap();
+        verdict_server::exports::dpo_bytes(&human, verdict_server::exports::Format::Jsonl).unwrap();
     let lines: Vec<serde_json::Value> = String::from_utf8(jsonl)
         .unwrap()
         .lines()
@@ -187,7 +187,8 @@ async fn pandalm_exports_votes_and_dpo_pairs(pool: sqlx::PgPool) {
     }
     // The Parquet file holds the same pairs, TRL's columns first.
     let parquet =
-        verdict_server::export::dpo_bytes(&human, verdict_server::export::Format::Parquet).unwrap();
+        verdict_server::exports::dpo_bytes(&human, verdict_server::exports::Format::Parquet)
+            .unwrap();
     let reader = SerializedFileReader::new(bytes::Bytes::from(parquet)).unwrap();
     let rows: Vec<parquet::record::Row> = reader
         .get_row_iter(None)
@@ -202,7 +203,7 @@ async fn pandalm_exports_votes_and_dpo_pairs(pool: sqlx::PgPool) {
         assert_eq!(row.get_string(1).unwrap(), &pair.chosen);
         assert_eq!(row.get_string(2).unwrap(), &pair.rejected);
     }
-    let card = verdict_server::export::dpo_card(&human, Some("PandaLM"), &["human", "import"]);
+    let card = verdict_server::exports::dpo_card(&human, Some("PandaLM"), &["human", "import"]);
     assert!(
         card.contains(&format!("- Pairs: {}", human.len())),
         "{card}"

@@ -11,7 +11,7 @@ const PANDALM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/pa
 
 async fn import_pandalm(pool: &sqlx::PgPool) -> i64 {
     let dir = std::path::Path::new(PANDALM);
-    verdict_server::import::pandalm(
+    verdict_server::cli::import::pandalm(
         pool,
         &dir.join("testset-v1.json"),
         Some(&dir.join("gpt-3.5-turbo-testset-v1.json")),
@@ -574,12 +574,12 @@ async fn gold_items_come_as_attention_checks_and_are_scored_silently(pool: sqlx:
         line(6, r#", "gold": "a""#),
     ];
     std::fs::write(&file, lines.join("\n")).unwrap();
-    verdict_server::import::jsonl(&pool, &file, "Checked", false)
+    verdict_server::cli::import::jsonl(&pool, &file, "Checked", false)
         .await
         .unwrap();
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, line(5, r#", "gold": "left""#)).unwrap();
-    let err = verdict_server::import::jsonl(&pool, &bad, "Checked", false)
+    let err = verdict_server::cli::import::jsonl(&pool, &bad, "Checked", false)
         .await
         .unwrap_err();
     assert!(

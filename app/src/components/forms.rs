@@ -13,3 +13,18 @@ pub fn submitted(
     let button = ev.submitter().and_then(|b| b.get_attribute("value"));
     Some((form, button))
 }
+
+/// Milliseconds since the page started (the browser's monotonic clock); 0 on the server.
+#[must_use]
+pub fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    {
+        leptos::web_sys::window()
+            .and_then(|w| w.performance())
+            .map_or(0.0, |p| p.now())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        0.0
+    }
+}

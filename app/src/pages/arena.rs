@@ -242,7 +242,7 @@ fn Battle() -> impl IntoView {
     // The vote clock starts when both answers are complete.
     Effect::new(move || {
         if assignment.get().is_some() {
-            shown_at.set_value(crate::pages::compare::now_ms());
+            shown_at.set_value(crate::components::forms::now_ms());
         }
     });
 
@@ -273,7 +273,7 @@ fn Battle() -> impl IntoView {
         if !can_vote() {
             return;
         }
-        let t = crate::pages::compare::now_ms() - shown_at.get_value();
+        let t = crate::components::forms::now_ms() - shown_at.get_value();
         vote.dispatch(SubmitVote {
             assignment_id: id,
             choice: choice.to_owned(),

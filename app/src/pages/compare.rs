@@ -110,21 +110,6 @@ pub fn ComparePage() -> impl IntoView {
     }
 }
 
-/// Milliseconds since the page started (the browser's monotonic clock); 0 on the server.
-#[must_use]
-pub fn now_ms() -> f64 {
-    #[cfg(feature = "hydrate")]
-    {
-        leptos::web_sys::window()
-            .and_then(|w| w.performance())
-            .map_or(0.0, |p| p.now())
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        0.0
-    }
-}
-
 #[component]
 fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let vote = ServerAction::<SubmitVote>::new();
@@ -135,9 +120,9 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
     let id = item.assignment_id;
     // When the item was shown, for the time-to-vote (set once the page is interactive).
     let shown_at = StoredValue::new(0.0_f64);
-    Effect::new(move || shown_at.set_value(now_ms()));
+    Effect::new(move || shown_at.set_value(crate::components::forms::now_ms()));
     let time_to_vote = move || {
-        let t = now_ms() - shown_at.get_value();
+        let t = crate::components::forms::now_ms() - shown_at.get_value();
         (t > 0.0).then(|| t.round() as i32)
     };
     let with_strength = item.strength_scale == "slight_clear";

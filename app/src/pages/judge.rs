@@ -6,8 +6,9 @@ use std::collections::HashSet;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::components::forms::now_ms;
 use crate::error::AppError;
-use crate::pages::compare::{ItemView, now_ms};
+use api::annotation::ItemView;
 #[cfg(feature = "ssr")]
 use service::OrApp;
 

@@ -172,19 +172,7 @@ pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option
     }))
 }
 
-/// A pairwise choice as the annotator saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Choice {
-    /// The left response is better.
-    Left,
-    /// The right response is better.
-    Right,
-    /// Equally good.
-    Tie,
-    /// Both are bad.
-    BothBad,
-}
+pub use crate::judgements::{Choice, VoteError};
 
 /// A vote to record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,35 +200,6 @@ pub struct Recorded {
     pub winner: String,
     /// False when this repeats an earlier submission of the same assignment.
     pub created: bool,
-}
-
-/// Why a vote was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum VoteError {
-    /// No such assignment.
-    #[error("no such assignment")]
-    NotFound,
-    /// The assignment was issued to someone else.
-    #[error("this assignment was issued to another annotator")]
-    NotYours,
-    /// The assignment lapsed (or was skipped) before the vote.
-    #[error("this assignment expired; load the next one")]
-    Expired,
-    /// The assignment is not a pair.
-    #[error("this item does not have exactly two responses")]
-    NotAPair,
-    /// The vote breaks the project's rules (rationale required, strength scale).
-    #[error("{0}")]
-    Invalid(String),
-    /// Database failure.
-    #[error(transparent)]
-    Db(#[from] Error),
-}
-
-impl From<sqlx::Error> for VoteError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Db(e.into())
-    }
 }
 
 /// The assignment as the vote statement found it (locked), and the vote it wrote, if any.

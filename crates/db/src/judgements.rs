@@ -7,7 +7,48 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::assignments::{Choice, VoteError};
+/// A pairwise choice as the annotator saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// The left response is better.
+    Left,
+    /// The right response is better.
+    Right,
+    /// Equally good.
+    Tie,
+    /// Both are bad.
+    BothBad,
+}
+
+/// Why a vote was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VoteError {
+    /// No such assignment.
+    #[error("no such assignment")]
+    NotFound,
+    /// The assignment was issued to someone else.
+    #[error("this assignment was issued to another annotator")]
+    NotYours,
+    /// The assignment lapsed (or was skipped) before the vote.
+    #[error("this assignment expired; load the next one")]
+    Expired,
+    /// The assignment is not a pair.
+    #[error("this item does not have exactly two responses")]
+    NotAPair,
+    /// The vote breaks the project's rules (rationale required, strength scale).
+    #[error("{0}")]
+    Invalid(String),
+    /// Database failure.
+    #[error(transparent)]
+    Db(#[from] crate::Error),
+}
+
+impl From<sqlx::Error> for VoteError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e.into())
+    }
+}
 
 /// One rating criterion and its integer scale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

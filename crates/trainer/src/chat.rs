@@ -3,8 +3,16 @@
 
 use anyhow::{Context, Result, bail};
 
-use crate::data::ChatMessage;
 use crate::tokenizer::Tokenizer;
+
+/// A chat message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// Text.
+    pub content: String,
+}
 
 /// Renders `messages`; with `generation_prompt`, the template's assistant opening is appended.
 ///

@@ -9,14 +9,7 @@ use serde::Deserialize;
 
 use crate::tokenizer::Tokenizer;
 
-/// A chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-pub struct ChatMessage {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
-    /// Text.
-    pub content: String,
-}
+pub use crate::chat::ChatMessage;
 
 /// Text or a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

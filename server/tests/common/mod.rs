@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
 use tower::ServiceExt;
-use verdict_server::web::{self, CookieConfig};
+use verdict_server::http::{self as web, CookieConfig};
 
 pub fn state(pool: sqlx::PgPool) -> AppState {
     let leptos_options = LeptosOptions::builder().output_name("verdict").build();

@@ -1,4 +1,16 @@
-//! `verdict` subcommands.
+//! `verdict` subcommands: one file per command, `database.rs` for the database arguments they
+//! share.
+
+pub mod analyze;
+pub mod bench_votes;
+pub mod database;
+pub mod export;
+pub mod import;
+pub mod leaderboard;
+pub mod measure;
+pub mod train;
+
+pub use database::{DatabaseArgs, open_database};
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -10,8 +22,8 @@ use app::state::Settings;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use db::users::Role;
 
+use crate::http::{self as web, CookieConfig};
 use crate::pg::{Cluster, Status};
-use crate::web::{self, CookieConfig};
 
 /// Verdict: learn from human preferences.
 #[derive(Debug, Parser)]
@@ -22,35 +34,6 @@ pub struct Cli {
     /// What to do; without a subcommand, `serve` with its defaults (as `cargo leptos serve` runs it).
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// Where the data lives; shared by every subcommand that touches the database.
-#[derive(Clone, Args)]
-pub struct DatabaseArgs {
-    /// Folder for Verdict's data, including the embedded PostgreSQL cluster.
-    #[arg(
-        long,
-        env = "VERDICT_DATA_DIR",
-        default_value = "verdict-data",
-        global = true
-    )]
-    pub data_dir: PathBuf,
-    /// Use this PostgreSQL server instead of the embedded one.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
-}
-
-/// Secrets stay out of logs: the URL's password is never printed.
-impl std::fmt::Debug for DatabaseArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseArgs")
-            .field("data_dir", &self.data_dir)
-            .field(
-                "database_url",
-                &self.database_url.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,35 +58,35 @@ pub enum Command {
         #[arg(long, global = true)]
         dry_run: bool,
         #[command(subcommand)]
-        command: crate::import::ImportCommand,
+        command: crate::cli::import::ImportCommand,
     },
     /// Export votes (JSONL/CSV/Parquet) or DPO pairs (TRL JSONL/Parquet + dataset card).
     Export {
         #[command(subcommand)]
-        command: crate::export::ExportCommand,
+        command: export::ExportCommand,
     },
     /// Ratings from a Chatbot Arena battle log (no database needed).
-    Leaderboard(crate::leaderboard_cmd::LeaderboardArgs),
+    Leaderboard(crate::cli::leaderboard::LeaderboardArgs),
     /// DPO-train a model on preference rows (see `verdict train --help`).
-    Train(Box<crate::train_cmd::TrainArgs>),
+    Train(Box<crate::cli::train::TrainArgs>),
     /// Generate an answer with a local model, streamed to standard output.
-    Generate(crate::train_cmd::GenerateArgs),
+    Generate(crate::cli::train::GenerateArgs),
     /// Local models: make a tiny test model, import a GGUF.
     Model {
         #[command(subcommand)]
-        command: crate::train_cmd::ModelCommand,
+        command: crate::cli::train::ModelCommand,
     },
     /// Agreement and consistency reports of a project.
     Analyze {
         #[command(subcommand)]
-        command: crate::analyze::AnalyzeCommand,
+        command: crate::cli::analyze::AnalyzeCommand,
     },
     /// Run training workers only (e.g. on a GPU machine), against the same database as `serve`.
     Worker(WorkerArgs),
     /// Benchmarks that print a table of timings.
     Bench {
         #[command(subcommand)]
-        command: crate::leaderboard_cmd::BenchCommand,
+        command: crate::cli::leaderboard::BenchCommand,
     },
 }
 
@@ -228,28 +211,30 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Db { action } => db_command(&cli.database, action),
         Command::Import { dry_run, command } => {
-            crate::import::run(&cli.database, &command, dry_run).await
+            crate::cli::import::run(&cli.database, &command, dry_run).await
         }
-        Command::Export { command } => crate::export::run(&cli.database, &command).await,
-        Command::Leaderboard(args) => crate::leaderboard_cmd::run(&args),
-        Command::Train(args) => crate::train_cmd::train(&args),
-        Command::Generate(args) => crate::train_cmd::generate(&args),
+        Command::Export { command } => export::run(&cli.database, &command).await,
+        Command::Leaderboard(args) => crate::cli::leaderboard::run(&args),
+        Command::Train(args) => crate::cli::train::train(&args),
+        Command::Generate(args) => crate::cli::train::generate(&args),
         Command::Model {
-            command: command @ crate::train_cmd::ModelCommand::AddLocal { .. },
-        } => crate::train_cmd::add_local(&cli.database, &command).await,
-        Command::Model { command } => crate::train_cmd::model(&command),
+            command: command @ crate::cli::train::ModelCommand::AddLocal { .. },
+        } => crate::cli::train::add_local(&cli.database, &command).await,
+        Command::Model { command } => crate::cli::train::model(&command),
         Command::Worker(args) => worker(&cli.database, &args).await,
-        Command::Analyze { command } => crate::analyze::run(&cli.database, &command).await,
+        Command::Analyze { command } => crate::cli::analyze::run(&cli.database, &command).await,
         Command::Bench {
             command:
-                crate::leaderboard_cmd::BenchCommand::Votes {
+                crate::cli::leaderboard::BenchCommand::Votes {
                     clients,
                     per_client,
                     vote_only,
                     pool,
                 },
-        } => crate::bench_votes::run(&cli.database, clients, per_client, vote_only, pool).await,
-        Command::Bench { command } => crate::leaderboard_cmd::bench(&command),
+        } => {
+            crate::cli::bench_votes::run(&cli.database, clients, per_client, vote_only, pool).await
+        }
+        Command::Bench { command } => crate::cli::leaderboard::bench(&command),
         Command::User {
             action:
                 UserAction::Create {
@@ -310,40 +295,6 @@ fn db_command(args: &DatabaseArgs, action: DbAction) -> Result<()> {
         DbAction::Url => println!("{}", cluster.ensure_running()?),
     }
     Ok(())
-}
-
-/// Connects to `DATABASE_URL`, or to the embedded cluster (starting it when needed).
-///
-/// # Errors
-/// When the cluster cannot start or the server cannot be reached.
-pub async fn open_database(args: &DatabaseArgs, max_connections: u32) -> Result<db::PgPool> {
-    let url = match &args.database_url {
-        Some(url) => url.clone(),
-        None => {
-            let data_dir = args.data_dir.clone();
-            tokio::task::spawn_blocking(move || Cluster::new(&data_dir)?.ensure_running())
-                .await
-                .context("starting the embedded database")??
-        }
-    };
-    db::connect(&url, max_connections)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to the database ({}): {e}", redact(&url)))
-}
-
-/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
-#[must_use]
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn read_password(from_stdin: bool) -> Result<String> {
@@ -462,22 +413,4 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5/db"),
-            "postgres://u:***@h:5/db"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(
-            redact("postgres:///db?host=/tmp"),
-            "postgres:///db?host=/tmp"
-        );
-    }
 }

@@ -10,8 +10,8 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use crate::cli::{DatabaseArgs, open_database};
-use crate::web::{self, CookieConfig};
+use super::database::{DatabaseArgs, open_database};
+use crate::http::{self as web, CookieConfig};
 
 /// One request through the router in-process: `(status, body, session cookie it set)`.
 /// `json` sends a JSON body; without it the request is an empty form post (as server

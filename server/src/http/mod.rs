@@ -1,5 +1,14 @@
 //! The axum router: Leptos pages and server functions, the REST API, health check, sessions,
-//! request ids, tracing and the cross-site request guard.
+//! request ids, tracing and the cross-site request guard. The REST handlers live one file per
+//! resource beside it.
+
+pub mod api;
+pub mod arena;
+pub mod exports;
+pub mod extract;
+pub mod openapi;
+pub mod quality;
+pub mod training;
 
 use std::net::SocketAddr;
 
@@ -18,8 +27,6 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
-
-use crate::api;
 
 /// Session cookie name.
 pub const SESSION_COOKIE: &str = "verdict_session";

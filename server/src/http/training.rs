@@ -12,7 +12,7 @@ use db::users::Role;
 use service::OrApp;
 use tower_sessions::Session;
 
-use crate::api::ApiJson;
+use crate::http::extract::ApiJson;
 
 /// The routes, nested under `/api/v1`.
 pub fn router() -> Router<AppState> {
@@ -140,7 +140,7 @@ async fn snapshot(
         serde_json::to_writer(&mut out, p).map_err(AppError::internal)?;
         out.push(b'\n');
     }
-    Ok(crate::api::download(
+    Ok(crate::http::exports::download(
         out,
         "application/jsonl",
         &format!("training-run-{id}.jsonl"),

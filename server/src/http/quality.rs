@@ -13,7 +13,8 @@ use serde::Deserialize;
 use service::OrApp;
 use tower_sessions::Session;
 
-use crate::api::{ApiJson, ExportQuery};
+use crate::http::exports::ExportQuery;
+use crate::http::extract::ApiJson;
 
 /// The routes, nested under `/api/v1`.
 pub fn router() -> Router<AppState> {
@@ -107,7 +108,11 @@ fn jsonl<T: serde::Serialize>(
         serde_json::to_writer(&mut out, r).map_err(AppError::internal)?;
         out.push(b'\n');
     }
-    Ok(crate::api::download(out, "application/jsonl", name))
+    Ok(crate::http::exports::download(
+        out,
+        "application/jsonl",
+        name,
+    ))
 }
 
 /// `GET /api/v1/exports/ratings?project=` (researchers, admins): one JSON line per score, with
@@ -118,7 +123,7 @@ async fn export_ratings(
     session: Session,
     q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, AppError> {
-    let q = crate::api::export_request(&state, &session, q).await?;
+    let q = crate::http::exports::export_request(&state, &session, q).await?;
     jsonl(
         &db::exports::ratings(&state.pool, q.project.as_deref())
             .await
@@ -134,7 +139,7 @@ async fn export_rankings(
     session: Session,
     q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, AppError> {
-    let q = crate::api::export_request(&state, &session, q).await?;
+    let q = crate::http::exports::export_request(&state, &session, q).await?;
     jsonl(
         &db::exports::rankings(&state.pool, q.project.as_deref())
             .await

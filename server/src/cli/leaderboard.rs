@@ -403,7 +403,7 @@ pub enum BenchCommand {
         pool: u32,
     },
     /// Time DPO training steps (seconds per step, tokens/s, peak memory).
-    Train(crate::train_cmd::BenchTrainArgs),
+    Train(crate::cli::train::BenchTrainArgs),
     /// Time a leaderboard recomputed from aggregated counts (as the app does).
     Counts {
         /// Number of models.
@@ -416,14 +416,6 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         votes: usize,
     },
-}
-
-/// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 /// Runs a bench command, printing a table of timings.
@@ -540,11 +532,11 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
                 );
                 std::hint::black_box(report);
             }
-            if let Some(mib) = peak_rss_mib() {
+            if let Some(mib) = super::measure::peak_rss_mib() {
                 println!("{:<34} {:>10.0}", "peak memory (MiB, VmHWM)", mib);
             }
         }
-        BenchCommand::Train(args) => crate::train_cmd::bench_train(args)?,
+        BenchCommand::Train(args) => crate::cli::train::bench_train(args)?,
         BenchCommand::Votes { .. } => {
             bail!("`verdict bench votes` needs the database; the CLI runs it");
         }

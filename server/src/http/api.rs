@@ -4,8 +4,7 @@ use app::auth::SessionUser;
 use app::auth::ssr::{require_role, session_user, to_session_user};
 use app::error::AppError;
 use app::state::AppState;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use db::users::Role;
@@ -19,20 +18,20 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(get_me))
         .route(
             "/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
+            get(|| async { Json(crate::http::openapi::document()) }),
         )
         .route("/admin/users", get(list_users).post(create_user))
         .route("/leaderboard", get(get_leaderboard))
         .route("/projects", get(list_projects))
-        .route("/exports/votes", get(export_votes))
-        .route("/exports/dpo", get(export_dpo))
-        .route("/exports/dpo/card", get(export_dpo_card))
+        .route("/exports/votes", get(super::exports::export_votes))
+        .route("/exports/dpo", get(super::exports::export_dpo))
+        .route("/exports/dpo/card", get(super::exports::export_dpo_card))
         .route("/admin/models", get(list_models))
         .route("/admin/models/{id}", axum::routing::patch(update_model))
         .route("/arena/next-pair", get(get_next_pair))
         .route(
             "/arena/battles/{id}/events",
-            get(crate::arena::battle_events),
+            get(crate::http::arena::battle_events),
         )
         .route(
             "/projects/{id}/assignments/next",
@@ -43,30 +42,12 @@ pub fn router() -> Router<AppState> {
             "/assignments/{id}/skip",
             axum::routing::post(skip_assignment),
         )
-        .merge(crate::training_api::router())
-        .merge(crate::quality_api::router())
+        .merge(crate::http::training::router())
+        .merge(crate::http::quality::router())
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 
-/// A JSON body whose rejections use the API's error format: 400 for unreadable JSON, 422 for
-/// JSON of the wrong shape, 415 folded into 400 with a message naming the content type.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = AppError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(AppError::Unprocessable(e.body_text())),
-            Err(e) => Err(AppError::BadRequest(e.body_text())),
-        }
-    }
-}
+use super::extract::ApiJson;
 
 /// `GET /api/v1/me`: the session's user, or `null`.
 async fn get_me(
@@ -294,135 +275,4 @@ async fn list_projects(
         .await?
         .ok_or_else(AppError::login_required)?;
     Ok(Json(db::stats::projects(&state.pool).await.or_app()?))
-}
-
-/// Query of the export routes.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportQuery {
-    /// Project name; all projects when absent.
-    pub project: Option<String>,
-    /// `jsonl` (default), `csv` or `parquet`.
-    pub format: Option<crate::export::Format>,
-    /// DPO only: count LLM-judge votes too.
-    #[serde(default)]
-    pub include_llm_judge: bool,
-}
-
-/// The checks every export route shares: researchers and admins only, a readable query.
-pub(crate) async fn export_request(
-    state: &AppState,
-    session: &Session,
-    q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<ExportQuery, AppError> {
-    require_role(state, session, &[Role::Researcher, Role::Admin]).await?;
-    let axum::extract::Query(mut q) = q.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    q.project = q
-        .project
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty());
-    Ok(q)
-}
-
-/// The DPO pairs an export query asks for, with the judgement sources counted.
-async fn dpo_rows(
-    state: &AppState,
-    q: &ExportQuery,
-) -> Result<(Vec<db::exports::DpoPair>, &'static [&'static str]), AppError> {
-    let sources = crate::export::dpo_sources(q.include_llm_judge);
-    let rows = db::exports::dpo_majority(&state.pool, q.project.as_deref(), sources)
-        .await
-        .or_app()?;
-    Ok((rows, sources))
-}
-
-pub(crate) fn download(
-    bytes: Vec<u8>,
-    content_type: &'static str,
-    filename: &str,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response()
-}
-
-fn export_name(kind: &str, project: Option<&str>, ext: &str) -> String {
-    let project: String = project
-        .unwrap_or("all")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("verdict-{kind}-{project}.{ext}")
-}
-
-/// `GET /api/v1/exports/votes?project=&format=jsonl|csv|parquet` (researchers, admins).
-#[tracing::instrument(skip_all)]
-async fn export_votes(
-    State(state): State<AppState>,
-    session: Session,
-    q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::response::Response, AppError> {
-    let q = export_request(&state, &session, q).await?;
-    let format = q.format.unwrap_or(crate::export::Format::Jsonl);
-    let rows = db::exports::votes(&state.pool, q.project.as_deref())
-        .await
-        .or_app()?;
-    let bytes = crate::export::votes_bytes(&rows, format).map_err(AppError::internal)?;
-    Ok(download(
-        bytes,
-        format.content_type(),
-        &export_name("votes", q.project.as_deref(), format.extension()),
-    ))
-}
-
-/// `GET /api/v1/exports/dpo?project=&format=jsonl|csv|parquet&include_llm_judge=` (researchers,
-/// admins): TRL preference pairs, majority per item.
-#[tracing::instrument(skip_all)]
-async fn export_dpo(
-    State(state): State<AppState>,
-    session: Session,
-    q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::response::Response, AppError> {
-    let q = export_request(&state, &session, q).await?;
-    let format = q.format.unwrap_or(crate::export::Format::Jsonl);
-    let (rows, _) = dpo_rows(&state, &q).await?;
-    let bytes = crate::export::dpo_bytes(&rows, format).map_err(AppError::internal)?;
-    Ok(download(
-        bytes,
-        format.content_type(),
-        &export_name("dpo", q.project.as_deref(), format.extension()),
-    ))
-}
-
-/// `GET /api/v1/exports/dpo/card?project=&include_llm_judge=`: the dataset card (Markdown) of
-/// the matching DPO export.
-#[tracing::instrument(skip_all)]
-async fn export_dpo_card(
-    State(state): State<AppState>,
-    session: Session,
-    q: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::response::Response, AppError> {
-    let q = export_request(&state, &session, q).await?;
-    let (rows, sources) = dpo_rows(&state, &q).await?;
-    let card = crate::export::dpo_card(&rows, q.project.as_deref(), sources);
-    Ok(download(
-        card.into_bytes(),
-        "text/markdown; charset=utf-8",
-        &export_name("dpo-card", q.project.as_deref(), "md"),
-    ))
 }

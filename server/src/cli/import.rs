@@ -8,7 +8,7 @@ use clap::Subcommand;
 pub use service::imports::ImportSummary;
 use service::imports::{self, Input};
 
-use crate::cli::{DatabaseArgs, open_database};
+use super::database::{DatabaseArgs, open_database};
 
 /// `verdict import ...`.
 #[derive(Debug, Subcommand)]

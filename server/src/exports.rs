@@ -1,14 +1,9 @@
-//! `verdict export`: votes with full provenance (JSONL, CSV or Parquet) and DPO pairs in TRL's
-//! format (`prompt`, `chosen`, `rejected` plus provenance columns) with a dataset card. The
-//! byte-producing functions are shared with the REST API's export routes.
+//! Export files: votes with full provenance (JSONL, CSV or Parquet) and DPO pairs in TRL's
+//! format (`prompt`, `chosen`, `rejected` plus provenance columns) with a dataset card, shared by
+//! the REST API's export routes and `verdict export` (`cli/export.rs`).
 
-use std::io::Write;
-use std::path::PathBuf;
-
-use anyhow::{Context, Result, bail};
-use clap::{Subcommand, ValueEnum};
-
-use crate::cli::{DatabaseArgs, open_database};
+use anyhow::{Context, Result};
+use clap::ValueEnum;
 
 /// File formats of `verdict export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -42,40 +37,6 @@ impl Format {
             Self::Parquet => "application/vnd.apache.parquet",
         }
     }
-}
-
-/// `verdict export ...`.
-#[derive(Debug, Subcommand)]
-pub enum ExportCommand {
-    /// Pairwise votes with annotator, display side, strength, rationale, time, guideline
-    /// version and source.
-    Votes {
-        /// Only this project.
-        #[arg(long)]
-        project: Option<String>,
-        /// Format.
-        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
-        format: Format,
-        /// Write here instead of standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// DPO pairs (TRL format) by majority vote per item; ties and "both bad" are not counted.
-    Dpo {
-        /// Only this project.
-        #[arg(long)]
-        project: Option<String>,
-        /// Count LLM-judge votes too (by default only human and imported human votes count).
-        #[arg(long)]
-        include_llm_judge: bool,
-        /// Format.
-        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
-        format: Format,
-        /// Write here instead of standard output. A dataset card goes next to it
-        /// (`FILE.card.md`).
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
 }
 
 /// Votes in `format`.
@@ -268,60 +229,4 @@ pub fn dpo_card(rows: &[db::exports::DpoPair], project: Option<&str>, sources: &
             models.join(", ")
         },
     )
-}
-
-fn write_out(out: Option<&PathBuf>, bytes: &[u8], format: Format) -> Result<()> {
-    match out {
-        Some(p) => std::fs::write(p, bytes).with_context(|| format!("writing {}", p.display())),
-        None if format == Format::Parquet => {
-            bail!("Parquet is binary: give a file with --out")
-        }
-        None => {
-            let mut w = std::io::stdout().lock();
-            w.write_all(bytes)?;
-            w.flush()?;
-            Ok(())
-        }
-    }
-}
-
-/// Runs an export.
-///
-/// # Errors
-/// On database or write failure.
-pub async fn run(database: &DatabaseArgs, cmd: &ExportCommand) -> Result<()> {
-    let pool = open_database(database, 2).await?;
-    db::migrate(&pool).await.context("applying migrations")?;
-    match cmd {
-        ExportCommand::Votes {
-            project,
-            format,
-            out,
-        } => {
-            let rows = db::exports::votes(&pool, project.as_deref()).await?;
-            write_out(out.as_ref(), &votes_bytes(&rows, *format)?, *format)?;
-            eprintln!("exported {} votes", rows.len());
-        }
-        ExportCommand::Dpo {
-            project,
-            include_llm_judge,
-            format,
-            out,
-        } => {
-            let sources = dpo_sources(*include_llm_judge);
-            let rows = db::exports::dpo_majority(&pool, project.as_deref(), sources).await?;
-            write_out(out.as_ref(), &dpo_bytes(&rows, *format)?, *format)?;
-            if let Some(p) = out {
-                let card = p.with_extension(format!("{}.card.md", format.extension()));
-                std::fs::write(&card, dpo_card(&rows, project.as_deref(), sources))
-                    .with_context(|| format!("writing {}", card.display()))?;
-                eprintln!("dataset card: {}", card.display());
-            }
-            eprintln!(
-                "exported {} preference pairs (policy: majority per item)",
-                rows.len()
-            );
-        }
-    }
-    Ok(())
 }

@@ -338,7 +338,7 @@ pub enum ModelCommand {
 ///
 /// # Errors
 /// A folder that does not load, a name taken by another model, database failures.
-pub async fn add_local(database: &crate::cli::DatabaseArgs, cmd: &ModelCommand) -> Result<()> {
+pub async fn add_local(database: &super::database::DatabaseArgs, cmd: &ModelCommand) -> Result<()> {
     let ModelCommand::AddLocal {
         name,
         path,
@@ -358,7 +358,7 @@ pub async fn add_local(database: &crate::cli::DatabaseArgs, cmd: &ModelCommand) 
         config["temperature"] = (*t).into();
     }
     crate::worker::check_model(&config)?;
-    let pool = crate::cli::open_database(database, 2).await?;
+    let pool = super::database::open_database(database, 2).await?;
     db::migrate(&pool).await.context("applying migrations")?;
     let existing = db::leaderboard::models(&pool)
         .await?
@@ -494,7 +494,7 @@ pub fn bench_train(args: &BenchTrainArgs) -> Result<()> {
         args.batch_size,
         seconds,
         tokens / seconds,
-        crate::leaderboard_cmd::peak_rss_mib().unwrap_or(f64::NAN)
+        super::measure::peak_rss_mib().unwrap_or(f64::NAN)
     );
     Ok(())
 }

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
 
-use crate::cli::DatabaseArgs;
+use super::database::DatabaseArgs;
 
 /// What to analyse.
 #[derive(Debug, Subcommand)]
@@ -63,7 +63,7 @@ fn num(v: Option<f64>) -> String {
 /// # Errors
 /// An unknown project, database failures.
 pub async fn run(database: &DatabaseArgs, cmd: &AnalyzeCommand) -> Result<()> {
-    let pool = crate::cli::open_database(database, 2).await?;
+    let pool = super::database::open_database(database, 2).await?;
     db::migrate(&pool).await.context("applying migrations")?;
     let err = |e: app::error::AppError| anyhow::anyhow!("{e}");
     match cmd {

@@ -1,0 +1,90 @@
+//! The database arguments every command shares, and opening the pool they name (the embedded
+//! cluster, started when needed, or `DATABASE_URL`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::pg::Cluster;
+
+/// Where the data lives; shared by every subcommand that touches the database.
+#[derive(Clone, Args)]
+pub struct DatabaseArgs {
+    /// Folder for Verdict's data, including the embedded PostgreSQL cluster.
+    #[arg(
+        long,
+        env = "VERDICT_DATA_DIR",
+        default_value = "verdict-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Use this PostgreSQL server instead of the embedded one.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// Secrets stay out of logs: the URL's password is never printed.
+impl std::fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseArgs")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Connects to `DATABASE_URL`, or to the embedded cluster (starting it when needed).
+///
+/// # Errors
+/// When the cluster cannot start or the server cannot be reached.
+pub async fn open_database(args: &DatabaseArgs, max_connections: u32) -> Result<db::PgPool> {
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            let data_dir = args.data_dir.clone();
+            tokio::task::spawn_blocking(move || Cluster::new(&data_dir)?.ensure_running())
+                .await
+                .context("starting the embedded database")??
+        }
+    };
+    db::connect(&url, max_connections)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database ({}): {e}", redact(&url)))
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+#[must_use]
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5/db"),
+            "postgres://u:***@h:5/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres:///db?host=/tmp"),
+            "postgres:///db?host=/tmp"
+        );
+    }
+}
