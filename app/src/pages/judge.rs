@@ -9,8 +9,6 @@ use serde::{Deserialize, Serialize};
 use crate::components::forms::now_ms;
 use crate::error::AppError;
 use api::annotation::ItemView;
-#[cfg(feature = "ssr")]
-use service::OrApp;
 
 pub use api::annotation::CriterionView;
 
@@ -23,23 +21,6 @@ pub struct ScoreInput {
     pub criterion: String,
     /// Score or N/A.
     pub score: Option<i32>,
-}
-
-#[cfg(feature = "ssr")]
-fn parse_choice(choice: Option<&str>) -> Result<Option<db::assignments::Choice>, AppError> {
-    use db::assignments::Choice;
-    Ok(match choice {
-        None | Some("") => None,
-        Some("left") => Some(Choice::Left),
-        Some("right") => Some(Choice::Right),
-        Some("tie") => Some(Choice::Tie),
-        Some("both_bad") => Some(Choice::BothBad),
-        Some(other) => {
-            return Err(AppError::Unprocessable(format!(
-                "choice: {other:?} is not left, right, tie or both_bad"
-            )));
-        }
-    })
 }
 
 /// Records a rating assignment: every response on every criterion, and the pairwise choice
@@ -55,9 +36,6 @@ pub async fn submit_ratings(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        let user_id = ssr::session_user_id(&session)
-            .await?
-            .ok_or_else(AppError::login_required)?;
         let new = db::judgements::NewRatings {
             scores: scores
                 .into_iter()
@@ -67,13 +45,12 @@ pub async fn submit_ratings(
                     score: s.score,
                 })
                 .collect(),
-            choice: parse_choice(choice.as_deref())?,
+            choice: service::annotation::parse_optional_choice(choice.as_deref())?,
             rationale,
             time_ms,
         };
-        db::judgements::rate(&state.pool, assignment_id, user_id, &new)
-            .await
-            .or_app()?;
+        let user_id = ssr::session_user_id(&session).await?;
+        service::annotation::rate(&state.pool, assignment_id, user_id, &new).await?;
         Ok(())
     })
     .await
@@ -91,18 +68,14 @@ pub async fn submit_ranking(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        let user_id = ssr::session_user_id(&session)
-            .await?
-            .ok_or_else(AppError::login_required)?;
         let new = db::judgements::NewRanking {
             groups,
             none_acceptable,
             rationale,
             time_ms,
         };
-        db::judgements::rank(&state.pool, assignment_id, user_id, &new)
-            .await
-            .or_app()?;
+        let user_id = ssr::session_user_id(&session).await?;
+        service::annotation::rank(&state.pool, assignment_id, user_id, &new).await?;
         Ok(())
     })
     .await

@@ -142,33 +142,17 @@ pub async fn create_project(
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let admin = ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        if name.trim().is_empty() {
-            return Err(AppError::Unprocessable("the project needs a name".into()));
-        }
-        let source =
-            match source_project.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(s) => Some(s.parse::<i64>().map_err(|_| {
-                    AppError::BadRequest("the source project is a project id".into())
-                })?),
-            };
-        let s = settings.into();
         let (kind, config) = protocol.parse().map_err(AppError::Unprocessable)?;
-        let (_, items) = db::projects::create(
-            &state.pool,
-            &db::projects::NewProject {
-                name: &name,
-                protocol: &kind,
-                config: &config,
-                settings: &s,
-                source_project: source,
-                models: &models,
-                created_by: Some(admin.user_id),
-            },
-        )
-        .await
-        .or_app()?;
-        Ok(items)
+        let settings = settings.into();
+        let project = service::projects::CreateProject {
+            name: &name,
+            source_project: source_project.as_deref(),
+            protocol: &kind,
+            config: &config,
+            settings: &settings,
+            models: &models,
+        };
+        service::projects::create(&state.pool, admin.user_id, &project).await
     })
     .await
 }

@@ -30,6 +30,55 @@ pub async fn vote(
         .or_app()
 }
 
+/// Records the rating form of an assignment once; `true` when it was new (a repeat changes
+/// nothing).
+///
+/// # Errors
+/// 401 without a session user; 404, 403, 409 or 422 naming the field (see
+/// [`crate::error::vote_error`]).
+#[tracing::instrument(skip_all, fields(assignment_id = assignment_id))]
+pub async fn rate(
+    pool: &db::PgPool,
+    assignment_id: i64,
+    user_id: Option<i64>,
+    ratings: &db::judgements::NewRatings,
+) -> Result<bool, AppError> {
+    let user_id = user_id.ok_or_else(AppError::login_required)?;
+    db::judgements::rate(pool, assignment_id, user_id, ratings)
+        .await
+        .or_app()
+}
+
+/// Records the ranking of an assignment once; `true` when it was new.
+///
+/// # Errors
+/// As [`rate`].
+#[tracing::instrument(skip_all, fields(assignment_id = assignment_id))]
+pub async fn rank(
+    pool: &db::PgPool,
+    assignment_id: i64,
+    user_id: Option<i64>,
+    ranking: &db::judgements::NewRanking,
+) -> Result<bool, AppError> {
+    let user_id = user_id.ok_or_else(AppError::login_required)?;
+    db::judgements::rank(pool, assignment_id, user_id, ranking)
+        .await
+        .or_app()
+}
+
+/// Parses an optional choice (the rating form's "also choose"): empty means none.
+///
+/// # Errors
+/// As [`parse_choice`].
+pub fn parse_optional_choice(
+    choice: Option<&str>,
+) -> Result<Option<db::assignments::Choice>, AppError> {
+    match choice.map(str::trim).filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(c) => parse_choice(c).map(Some),
+    }
+}
+
 /// Parses a pairwise choice as the judging form sends it.
 ///
 /// # Errors

@@ -40,6 +40,11 @@ fn constraint_error(constraint: &str) -> AppError {
         "project_assignment_ttl_check" => {
             AppError::Unprocessable("the assignment time limit is 10 s to 7 days".into())
         }
+        // A CHECK is a rule on one value: the input broke it.
+        other if other.ends_with("_check") => {
+            tracing::warn!(constraint = other, "unmapped check constraint violated");
+            AppError::Unprocessable(format!("a value breaks the rule `{other}`"))
+        }
         other => {
             tracing::warn!(constraint = other, "unmapped constraint violation");
             AppError::Conflict(format!(
@@ -95,5 +100,28 @@ pub fn or_not_found<T>(
     match r {
         Err(db::Error::NotFound) => Err(AppError::NotFound(what())),
         other => other.or_app(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn violated(name: &str) -> AppError {
+        db_error(db::Error::Constraint {
+            constraint: name.into(),
+        })
+    }
+
+    #[test]
+    fn constraints_map_by_name() {
+        assert_eq!(
+            violated("app_user_username_key"),
+            AppError::Conflict("that username is taken".into())
+        );
+        // Unmapped: a CHECK is bad input (422), anything else a conflict (409).
+        assert_eq!(violated("vote_winner_check").status(), 422);
+        assert_eq!(violated("response_prompt_id_fkey").status(), 409);
+        assert_eq!(db_error(db::Error::NotFound).status(), 404);
     }
 }

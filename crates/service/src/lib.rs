@@ -12,6 +12,7 @@ pub mod imports;
 pub mod leaderboard;
 pub mod markdown;
 pub mod models;
+pub mod projects;
 pub mod quality;
 pub mod sampling;
 pub mod settings;

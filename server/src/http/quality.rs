@@ -2,7 +2,7 @@
 //! rating or ranking assignment, exporting them, and the project's agreement and
 //! rating/ranking-vs-pairwise consistency reports.
 
-use app::auth::ssr::{require_role, session_user};
+use app::auth::ssr::require_role;
 use app::error::AppError;
 use app::state::AppState;
 use axum::extract::{Path, State};
@@ -56,18 +56,14 @@ async fn rate(
     ApiJson(body): ApiJson<RatingsBody>,
 ) -> Result<axum::http::StatusCode, AppError> {
     tracing::Span::current().record("assignment_id", assignment_id);
-    let user = session_user(&state, &session)
-        .await?
-        .ok_or_else(AppError::login_required)?;
     let new = db::judgements::NewRatings {
         scores: body.scores,
         choice: body.choice,
         rationale: body.rationale,
         time_ms: body.time_ms,
     };
-    let created = db::judgements::rate(&state.pool, assignment_id, user.user_id, &new)
-        .await
-        .or_app()?;
+    let user_id = app::auth::ssr::session_user_id(&session).await?;
+    let created = service::annotation::rate(&state.pool, assignment_id, user_id, &new).await?;
     Ok(if created {
         axum::http::StatusCode::CREATED
     } else {
@@ -86,12 +82,8 @@ async fn rank(
     ApiJson(body): ApiJson<db::judgements::NewRanking>,
 ) -> Result<axum::http::StatusCode, AppError> {
     tracing::Span::current().record("assignment_id", assignment_id);
-    let user = session_user(&state, &session)
-        .await?
-        .ok_or_else(AppError::login_required)?;
-    let created = db::judgements::rank(&state.pool, assignment_id, user.user_id, &body)
-        .await
-        .or_app()?;
+    let user_id = app::auth::ssr::session_user_id(&session).await?;
+    let created = service::annotation::rank(&state.pool, assignment_id, user_id, &body).await?;
     Ok(if created {
         axum::http::StatusCode::CREATED
     } else {

@@ -1,0 +1,54 @@
+//! Projects: creating one from imported responses, with one set of checks.
+
+use crate::{AppError, OrApp};
+
+/// A project to create, as the new-project form gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateProject<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Prompts of this project only: a project id as the form sends it (empty for all).
+    pub source_project: Option<&'a str>,
+    /// `pairwise`, `rating` or `ranking`.
+    pub protocol: &'a str,
+    /// Protocol settings as JSON.
+    pub config: &'a serde_json::Value,
+    /// Settings.
+    pub settings: &'a db::projects::ProjectSettings,
+    /// The competing models.
+    pub models: &'a [i64],
+}
+
+/// Creates a project (see [`db::projects::create`]) and returns its number of items.
+///
+/// # Errors
+/// 422 for an empty name or invalid settings, 400 for a source that is not an id, 409 for a
+/// taken name.
+#[tracing::instrument(skip_all, fields(protocol = p.protocol))]
+pub async fn create(
+    pool: &db::PgPool,
+    created_by: i64,
+    p: &CreateProject<'_>,
+) -> Result<usize, AppError> {
+    if p.name.trim().is_empty() {
+        return Err(AppError::Unprocessable("the project needs a name".into()));
+    }
+    let source = match p.source_project.map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(
+            s.parse::<i64>()
+                .map_err(|_| AppError::BadRequest("the source project is a project id".into()))?,
+        ),
+    };
+    let project = db::projects::NewProject {
+        name: p.name,
+        protocol: p.protocol,
+        config: p.config,
+        settings: p.settings,
+        source_project: source,
+        models: p.models,
+        created_by: Some(created_by),
+    };
+    let (_, items) = db::projects::create(pool, &project).await.or_app()?;
+    Ok(items)
+}
