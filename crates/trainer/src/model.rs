@@ -1,5 +1,7 @@
-//! A Llama/Qwen2-family decoder written only from operations that candle can differentiate
-//! (no fused softmax, RMSNorm or rotary kernels: those have no backward pass, docs/design.md §6).
+//! A Llama/Qwen2-family decoder. On the CPU its hot blocks run as the fused kernels of
+//! `fused.rs` and `fast.rs`, which carry their own backward passes; elsewhere (and with
+//! `Decoder::set_fused(false)`) it uses only operations candle can differentiate, never candle's
+//! fused softmax, RMSNorm or rotary kernels, which have no backward pass (docs/design.md §6).
 //! Weights keep their Hugging Face names, are loaded from `*.safetensors` in f32, and are
 //! trainable either all (full fine-tuning) or through LoRA adapters on chosen projections.
 
