@@ -46,25 +46,7 @@ pub async fn start_battle(prompt: String, pid: Option<String>) -> Result<i64, Ap
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::ensure_annotator(&state, &session, pid.as_deref()).await?;
-        if prompt.trim().is_empty() {
-            return Err(AppError::Unprocessable("type a prompt first".into()));
-        }
-        if prompt.chars().count() > 20_000 {
-            return Err(AppError::Unprocessable(
-                "a prompt has at most 20,000 characters".into(),
-            ));
-        }
-        let pair = service::sampling::next_pair(&state.pool, None).await?;
-        db::arena::start(
-            &state.pool,
-            user.user_id,
-            &prompt,
-            pair.left.model_id,
-            pair.right.model_id,
-            true,
-        )
-        .await
-        .or_app()
+        service::arena::start_battle(&state.pool, user.user_id, &prompt).await
     })
     .await
 }

@@ -154,14 +154,7 @@ impl LaunchForm {
     }
 }
 
-/// What the launch form can choose from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LaunchChoices {
-    /// Local models: id and name.
-    pub models: Vec<(i64, String)>,
-    /// Pairwise projects: id, name, votes.
-    pub projects: Vec<(i64, String, i64)>,
-}
+pub use api::training::LaunchChoices;
 
 /// The launch form's choices (admins only).
 #[server(endpoint = "training/options")]
@@ -170,21 +163,7 @@ pub async fn launch_options() -> Result<LaunchChoices, AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        let models = db::leaderboard::models(&state.pool)
-            .await
-            .or_app()?
-            .into_iter()
-            .filter(|m| m.kind == "local")
-            .map(|m| (m.model_id, m.name))
-            .collect();
-        let projects = db::projects::list(&state.pool)
-            .await
-            .or_app()?
-            .into_iter()
-            .filter(|p| p.protocol == "pairwise")
-            .map(|p| (p.project_id, p.name, p.votes))
-            .collect();
-        Ok(LaunchChoices { models, projects })
+        service::training::launch_choices(&state.pool).await
     })
     .await
 }

@@ -365,3 +365,12 @@ impl RunView {
         matches!(self.status.as_str(), "queued" | "running")
     }
 }
+
+/// What the launch form can choose from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LaunchChoices {
+    /// Local models: id and name.
+    pub models: Vec<(i64, String)>,
+    /// Pairwise projects: id, name, votes.
+    pub projects: Vec<(i64, String, i64)>,
+}

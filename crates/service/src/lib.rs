@@ -6,6 +6,7 @@
 //! reached through the small traits of [`models`].
 
 pub mod annotation;
+pub mod arena;
 pub mod battles;
 pub mod error;
 pub mod imports;

@@ -437,6 +437,28 @@ pub async fn launch(
         .or_app()
 }
 
+/// What the launch form can choose from: local models and pairwise projects.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn launch_choices(pool: &db::PgPool) -> Result<api::training::LaunchChoices, AppError> {
+    let models = db::leaderboard::models(pool)
+        .await
+        .or_app()?
+        .into_iter()
+        .filter(|m| m.kind == "local")
+        .map(|m| (m.model_id, m.name))
+        .collect();
+    let projects = db::projects::list(pool)
+        .await
+        .or_app()?
+        .into_iter()
+        .filter(|p| p.protocol == "pairwise")
+        .map(|p| (p.project_id, p.name, p.votes))
+        .collect();
+    Ok(api::training::LaunchChoices { models, projects })
+}
+
 /// The snapshot frozen in a run. A stored snapshot that does not parse is an error, never an
 /// empty default (which would read as "no votes left").
 ///
