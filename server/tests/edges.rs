@@ -6,6 +6,17 @@ mod common;
 use axum::http::StatusCode;
 use common::{annotator_cookie, create_admin, login, post_form, post_json, router, send};
 
+/// A `PATCH` with a JSON body.
+fn patch_json(
+    path: &str,
+    json: &str,
+    cookie: Option<&str>,
+) -> axum::http::Request<axum::body::Body> {
+    let mut req = post_json(path, json, cookie);
+    *req.method_mut() = axum::http::Method::PATCH;
+    req
+}
+
 /// `(status, code, message)` of a server function's error body (`{"code", "message"}`).
 fn server_fn_error(reply: &common::Reply) -> (StatusCode, String, String) {
     let body = reply.json();
@@ -221,13 +232,15 @@ async fn model_scheduling_answers_alike_from_the_page_and_the_api(pool: sqlx::Pg
         ),
     )
     .await;
-    let mut patch = post_json(
-        &format!("/api/v1/admin/models/{model}"),
-        r#"{"sampling_weight":-1}"#,
-        Some(&cookie),
-    );
-    *patch.method_mut() = axum::http::Method::PATCH;
-    let api = send(&app, patch).await;
+    let api = send(
+        &app,
+        patch_json(
+            &format!("/api/v1/admin/models/{model}"),
+            r#"{"sampling_weight":-1}"#,
+            Some(&cookie),
+        ),
+    )
+    .await;
     let expected = (
         StatusCode::UNPROCESSABLE_ENTITY,
         "unprocessable".to_owned(),
@@ -246,13 +259,15 @@ async fn model_scheduling_answers_alike_from_the_page_and_the_api(pool: sqlx::Pg
         ),
     )
     .await;
-    let mut patch = post_json(
-        "/api/v1/admin/models/999999",
-        r#"{"sampling_weight":1}"#,
-        Some(&cookie),
-    );
-    *patch.method_mut() = axum::http::Method::PATCH;
-    let api = send(&app, patch).await;
+    let api = send(
+        &app,
+        patch_json(
+            "/api/v1/admin/models/999999",
+            r#"{"sampling_weight":1}"#,
+            Some(&cookie),
+        ),
+    )
+    .await;
     let expected = (
         StatusCode::NOT_FOUND,
         "not_found".to_owned(),

@@ -571,12 +571,11 @@ pub async fn import_upload(pool: &db::PgPool, r: ImportRequest) -> Result<Import
             name,
             bytes: &j.bytes,
         });
-    let pool = pool.clone();
     let project = r.project.as_deref();
     let result = match r.kind.as_str() {
         "pandalm" => {
             pandalm(
-                &pool,
+                pool,
                 file,
                 judgements,
                 project.unwrap_or("PandaLM"),
@@ -587,9 +586,9 @@ pub async fn import_upload(pool: &db::PgPool, r: ImportRequest) -> Result<Import
         "jsonl" => {
             let project = project
                 .ok_or_else(|| AppError::Unprocessable("name the project to import into".into()))?;
-            jsonl(&pool, file, project, r.dry_run).await
+            jsonl(pool, file, project, r.dry_run).await
         }
-        "arena" => arena(&pool, file, project, r.dry_run).await,
+        "arena" => arena(pool, file, project, r.dry_run).await,
         other => {
             return Err(AppError::Unprocessable(format!(
                 "unknown format {other:?}: pandalm, jsonl or arena"
