@@ -745,13 +745,13 @@ fn multipart(fields: &[(&str, Option<&str>, &[u8])], cookie: &str) -> Request<Bo
         .unwrap()
 }
 
+#[cfg_attr(
+    not(outside_data),
+    ignore = "needs outside data: PandaLM (see crates/testdata)"
+)]
 #[sqlx::test(migrator = "db::MIGRATOR")]
 async fn admins_upload_imports_with_a_preview_first(pool: sqlx::PgPool) {
-    let pandalm = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/pandalm/testset-v1.json"
-    ))
-    .unwrap();
+    let pandalm = std::fs::read(testdata::path("pandalm/testset-v1.json")).unwrap();
     let app = router(&pool);
     create_admin(&pool, "root", "correct horse").await;
     let admin = login(&app, "root", "correct%20horse")

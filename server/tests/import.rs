@@ -4,31 +4,29 @@ use parquet::file::reader::{FileReader as _, SerializedFileReader};
 use parquet::record::RowAccessor as _;
 use verdict_server::cli::import;
 
-const PANDALM: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/pandalm/testset-v1.json"
-);
-const PANDALM_GPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/pandalm/gpt-3.5-turbo-testset-v1.json"
-);
+const PANDALM: &str = "pandalm/testset-v1.json";
+const PANDALM_GPT: &str = "pandalm/gpt-3.5-turbo-testset-v1.json";
 
 async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
+#[cfg_attr(
+    not(outside_data),
+    ignore = "needs outside data: PandaLM (see crates/testdata)"
+)]
 #[sqlx::test(migrator = "db::MIGRATOR")]
 async fn pandalm_imports_once_with_provenance(pool: sqlx::PgPool) {
-    let path = std::path::Path::new(PANDALM);
-    let gpt = std::path::Path::new(PANDALM_GPT);
+    let path = testdata::path(PANDALM);
+    let gpt = testdata::path(PANDALM_GPT);
     // A dry run validates and counts, and writes nothing.
-    let dry = import::pandalm(&pool, path, Some(gpt), "PandaLM", true)
+    let dry = import::pandalm(&pool, &path, Some(&gpt), "PandaLM", true)
         .await
         .unwrap();
     assert_eq!((dry.new_items, dry.new_votes), (999, 3971));
     assert_eq!(count(&pool, "select count(*) from item").await, 0);
     assert_eq!(count(&pool, "select count(*) from project").await, 0);
-    let first = import::pandalm(&pool, path, Some(gpt), "PandaLM", false)
+    let first = import::pandalm(&pool, &path, Some(&gpt), "PandaLM", false)
         .await
         .unwrap();
     assert_eq!((first.items, first.new_items), (999, 999));
@@ -69,7 +67,7 @@ async fn pandalm_imports_once_with_provenance(pool: sqlx::PgPool) {
     );
     assert_eq!(first.skipped.len(), 1, "{:?}", first.skipped);
 
-    let again = import::pandalm(&pool, path, Some(gpt), "PandaLM", false)
+    let again = import::pandalm(&pool, &path, Some(&gpt), "PandaLM", false)
         .await
         .unwrap();
     assert_eq!((again.new_items, again.new_votes), (0, 0));
@@ -135,13 +133,17 @@ async fn arena_logs_import_as_votes_once(pool: sqlx::PgPool) {
     assert_eq!(count(&pool, "select count(*) from vote").await, 2);
 }
 
+#[cfg_attr(
+    not(outside_data),
+    ignore = "needs outside data: PandaLM (see crates/testdata)"
+)]
 #[sqlx::test(migrator = "db::MIGRATOR")]
 async fn pandalm_exports_votes_and_dpo_pairs(pool: sqlx::PgPool) {
-    let path = std::path::Path::new(PANDALM);
+    let path = testdata::path(PANDALM);
     import::pandalm(
         &pool,
-        path,
-        Some(std::path::Path::new(PANDALM_GPT)),
+        &path,
+        Some(&testdata::path(PANDALM_GPT)),
         "PandaLM",
         false,
     )

@@ -7,14 +7,11 @@ use axum::http::StatusCode;
 use common::*;
 use serde_json::{Value, json};
 
-const PANDALM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/pandalm/");
-
 async fn import_pandalm(pool: &sqlx::PgPool) -> i64 {
-    let dir = std::path::Path::new(PANDALM);
     verdict_server::cli::import::pandalm(
         pool,
-        &dir.join("testset-v1.json"),
-        Some(&dir.join("gpt-3.5-turbo-testset-v1.json")),
+        &testdata::path("pandalm/testset-v1.json"),
+        Some(&testdata::path("pandalm/gpt-3.5-turbo-testset-v1.json")),
         "PandaLM",
         false,
     )
@@ -40,6 +37,10 @@ fn close(v: &Value, want: f64) {
     assert!((got - want).abs() < 1e-9, "got {got}, want {want}");
 }
 
+#[cfg_attr(
+    not(outside_data),
+    ignore = "needs outside data: PandaLM (see crates/testdata)"
+)]
 #[sqlx::test(migrator = "db::MIGRATOR")]
 async fn agreement_on_the_pandalm_import_equals_the_references(pool: sqlx::PgPool) {
     let project = import_pandalm(&pool).await;
@@ -146,6 +147,10 @@ async fn user(pool: &sqlx::PgPool, name: &str) -> i64 {
     id
 }
 
+#[cfg_attr(
+    not(outside_data),
+    ignore = "needs outside data: PandaLM (see crates/testdata)"
+)]
 #[sqlx::test(migrator = "db::MIGRATOR")]
 async fn consistency_on_pandalm_with_seeded_ratings_and_rankings(pool: sqlx::PgPool) {
     let project = import_pandalm(&pool).await;

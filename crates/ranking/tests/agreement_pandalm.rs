@@ -1,4 +1,5 @@
-//! Agreement on PandaLM's human votes (../shared/data/pandalm/testset-v1.json: three
+//! Agreement on PandaLM's human votes (`pandalm/testset-v1.json` of the outside test data,
+//! crates/testdata: three
 //! annotators per item, labels 0 = tie, 1 = response 1 better, 2 = response 2 better) equals
 //! the reference implementations to 1e-9. The expected numbers come from this script
 //! (scikit-learn 1.9.1, statsmodels, krippendorff 0.9.0, numpy 2.4.6), run from the repository
@@ -32,11 +33,8 @@
 use ranking::agreement::{Level, cohen_kappa, fleiss_kappa, krippendorff_alpha};
 
 fn annotators() -> [Vec<i64>; 3] {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/pandalm/testset-v1.json"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let path = testdata::path("pandalm/testset-v1.json");
+    let text = std::fs::read_to_string(&path).unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     [1, 2, 3].map(|k| {
         rows.iter()
@@ -50,6 +48,10 @@ fn close(got: Option<f64>, want: f64) {
     assert!((got - want).abs() < 1e-9, "got {got}, want {want}");
 }
 
+#[cfg_attr(
+    not(outside_data),
+    ignore = "needs outside data: PandaLM (see crates/testdata)"
+)]
 #[test]
 fn cohen_and_fleiss_match_scikit_learn_and_statsmodels() {
     let a = annotators();
@@ -67,6 +69,10 @@ fn cohen_and_fleiss_match_scikit_learn_and_statsmodels() {
     close(fleiss_kappa(&table), 0.864_175_364_997_549);
 }
 
+#[cfg_attr(
+    not(outside_data),
+    ignore = "needs outside data: PandaLM (see crates/testdata)"
+)]
 #[test]
 fn krippendorff_matches_the_krippendorff_package() {
     let a = annotators();

@@ -1,5 +1,5 @@
 //! Training learns: a tiny model DPO-trained on 200 pairs of Anthropic's HH-RLHF (harmless-base
-//! test split, ../shared/data/hh-rlhf) ranks the chosen answer above the rejected one on more
+//! test split, from the outside test data: crates/testdata) ranks the chosen answer above the rejected one on more
 //! than 90% of its training pairs by the end.
 
 use std::io::Read;
@@ -11,10 +11,7 @@ use trainer::optim::{OptimizerKind, Schedule};
 use trainer::tiny::{TinySpec, init_tiny};
 use trainer::{StepReport, TrainConfig};
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/hh-rlhf/harmless-base-test.jsonl.gz"
-);
+const DATA: &str = "hh-rlhf/harmless-base-test.jsonl.gz";
 
 /// Anthropic's rows are whole conversations; the prompt is everything up to the last
 /// "\n\nAssistant:" (as TRL's `extract_prompt`).
@@ -31,7 +28,7 @@ fn split(chosen: &str, rejected: &str) -> Option<Row> {
 
 fn pairs(n: usize, max_chars: usize) -> Vec<Row> {
     let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(DATA).unwrap())
+    flate2::read::GzDecoder::new(std::fs::File::open(testdata::path(DATA)).unwrap())
         .read_to_string(&mut text)
         .unwrap();
     text.lines()
@@ -46,6 +43,10 @@ fn pairs(n: usize, max_chars: usize) -> Vec<Row> {
         .collect()
 }
 
+#[cfg_attr(
+    not(outside_data),
+    ignore = "needs outside data: HH-RLHF (see crates/testdata)"
+)]
 #[test]
 fn dpo_on_hh_rlhf_ranks_the_chosen_answers_higher() {
     let rows = pairs(200, 400);
