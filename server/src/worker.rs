@@ -220,6 +220,41 @@ fn has_chat_template(model_dir: &Path) -> bool {
         .is_some_and(|v| v.get("chat_template").is_some_and(|t| !t.is_null()))
 }
 
+/// What the training thread tells the worker.
+enum Report {
+    /// Reference log-probs: done, total.
+    Reference(usize, usize),
+    /// An optimiser step.
+    Step(trainer::train::StepReport),
+}
+
+/// Stores a report of the training thread.
+async fn record(
+    pool: &db::PgPool,
+    id: i64,
+    worker: &str,
+    report: &Report,
+) -> Result<db::training::Signal> {
+    let int = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    Ok(match report {
+        Report::Reference(done, total) => {
+            db::training::record_reference(pool, id, worker, int(*done), int(*total)).await?
+        }
+        Report::Step(step) => {
+            let metrics = serde_json::to_value(step)?;
+            db::training::record_step(
+                pool,
+                id,
+                worker,
+                int(step.step),
+                int(step.total_steps),
+                &metrics,
+            )
+            .await?
+        }
+    })
+}
+
 /// How a training thread ended, seen from the worker.
 enum Outcome {
     Trained(trainer::TrainSummary),
@@ -246,18 +281,29 @@ async fn process(
     db::training::set_output_dir(pool, id, &out.display().to_string()).await?;
 
     let cancel = Arc::new(AtomicBool::new(false));
-    let (tx, mut steps) = mpsc::unbounded_channel::<trainer::train::StepReport>();
+    let (tx, mut reports) = mpsc::unbounded_channel::<Report>();
     let thread = {
         let (cancel, out) = (cancel.clone(), out.clone());
         tokio::task::spawn_blocking(move || {
-            let mut on_step = |r: &trainer::train::StepReport| {
-                let _ = tx.send(r.clone());
+            // The reference phase reports at most twice a second (a GPU scores many batches a
+            // second), always its start and its end.
+            let mut last = std::time::Instant::now();
+            let reference_tx = tx.clone();
+            let mut on_reference = |done: usize, total: usize| {
+                if done == 0 || done == total || last.elapsed().as_millis() >= 500 {
+                    last = std::time::Instant::now();
+                    let _ = reference_tx.send(Report::Reference(done, total));
+                }
             };
-            trainer::train(
+            let mut on_step = |r: &trainer::train::StepReport| {
+                let _ = tx.send(Report::Step(r.clone()));
+            };
+            trainer::train::train_reporting(
                 &train_cfg,
                 &model_dir,
                 &rows,
                 &out,
+                &mut on_reference,
                 &mut on_step,
                 Some(&cancel),
             )
@@ -283,13 +329,10 @@ async fn process(
                     Err(e) => Outcome::Failed(anyhow::anyhow!("the training thread panicked: {e}")),
                 };
             }
-            Some(report) = steps.recv() => {
-                let metrics = serde_json::to_value(&report)?;
-                let step = i32::try_from(report.step).unwrap_or(i32::MAX);
-                let total = i32::try_from(report.total_steps).unwrap_or(i32::MAX);
-                match db::training::record_step(pool, id, worker, step, total, &metrics).await {
+            Some(report) = reports.recv() => {
+                match record(pool, id, worker, &report).await {
                     Ok(s) => signal(s, &mut lost),
-                    Err(e) => tracing::warn!(run = id, error = %e, "storing a step failed"),
+                    Err(e) => tracing::warn!(run = id, error = %e, "storing the progress failed"),
                 }
             }
             _ = beat.tick() => {
@@ -306,12 +349,9 @@ async fn process(
             }
         }
     };
-    // Steps reported just before the thread ended.
-    while let Ok(report) = steps.try_recv() {
-        let metrics = serde_json::to_value(&report)?;
-        let step = i32::try_from(report.step).unwrap_or(i32::MAX);
-        let total = i32::try_from(report.total_steps).unwrap_or(i32::MAX);
-        if let Ok(s) = db::training::record_step(pool, id, worker, step, total, &metrics).await {
+    // Progress reported just before the thread ended.
+    while let Ok(report) = reports.try_recv() {
+        if let Ok(s) = record(pool, id, worker, &report).await {
             signal(s, &mut lost);
         }
     }

@@ -284,6 +284,12 @@ async fn a_run_launched_through_the_api_trains_and_registers_a_child_model(pool:
     // 4 pairs, batch 2, 2 epochs: 4 steps, each stored with TRL's metric names.
     assert_eq!(run["total_steps"], 4);
     assert_eq!(run["step"], 4);
+    // Before the first step the starting model scored the 4 pairs' completions.
+    assert_eq!(
+        run["reference"],
+        json!({"done": 4, "total": 4, "eta_seconds": null}),
+        "{run}"
+    );
     let metrics = run["metrics"].as_array().unwrap();
     assert_eq!(metrics.len(), 4, "{run}");
     for (k, m) in metrics.iter().enumerate() {

@@ -329,6 +329,28 @@ pub struct RunView {
     pub created_at: String,
     /// Per-step metrics, in step order.
     pub metrics: Vec<MetricPoint>,
+    /// The reference phase (the starting model scores the completions the run will use),
+    /// once it has started.
+    pub reference: Option<ReferenceProgress>,
+}
+
+/// How far a run's reference phase got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceProgress {
+    /// Examples scored.
+    pub done: i32,
+    /// Examples to score.
+    pub total: i32,
+    /// Seconds left, estimated from the rate so far (while it runs).
+    pub eta_seconds: Option<f64>,
+}
+
+impl ReferenceProgress {
+    /// Whether the phase is still under way.
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.done < self.total
+    }
 }
 
 /// One step's metrics.

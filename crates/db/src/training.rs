@@ -111,7 +111,8 @@ const RUN_COLUMNS: &str = "r.training_run_id, r.launched_by, lu.username as laun
      r.base_model_id, bm.name as base_model, bm.config as base_model_config, r.snapshot, r.config, \
      r.status, r.error, r.worker_id, r.heartbeat_at, r.started_at, r.finished_at, \
      r.output_model_id, om.name as output_model, om.enabled as output_model_enabled, r.step, \
-     r.total_steps, r.cancel_requested, r.output_dir, r.attempts, r.created_at";
+     r.total_steps, r.cancel_requested, r.output_dir, r.attempts, r.created_at, \
+     r.reference_done, r.reference_total, r.reference_started_at";
 
 const RUN_FROM: &str = "from training_run r join model bm on bm.model_id = r.base_model_id \
      left join model om on om.model_id = r.output_model_id \
@@ -170,6 +171,13 @@ pub struct Run {
     /// Launched.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Reference log-probs computed so far (examples), once that phase started.
+    pub reference_done: Option<i32>,
+    /// Examples the reference phase scores.
+    pub reference_total: Option<i32>,
+    /// When the reference phase started (this attempt).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub reference_started_at: Option<OffsetDateTime>,
 }
 
 /// Queues a run.
@@ -258,6 +266,15 @@ pub enum Signal {
     Lost,
 }
 
+/// What the `cancel_requested` of a worker's own running run (or its absence) tells it.
+fn signal(row: Option<(bool,)>) -> Signal {
+    match row {
+        None => Signal::Lost,
+        Some((true,)) => Signal::Cancel,
+        Some((false,)) => Signal::Continue,
+    }
+}
+
 /// Records that `worker_id` is alive and still running `id`.
 ///
 /// # Errors
@@ -272,11 +289,36 @@ pub async fn heartbeat(db: impl PgExecutor<'_>, id: i64, worker_id: &str) -> Res
     .bind(worker_id)
     .fetch_optional(db)
     .await?;
-    Ok(match row {
-        None => Signal::Lost,
-        Some((true,)) => Signal::Cancel,
-        Some((false,)) => Signal::Continue,
-    })
+    Ok(signal(row))
+}
+
+/// Records the reference phase's progress: `done` of `total` examples scored (`done` = 0
+/// starts the phase's clock), and answers as [`heartbeat`].
+///
+/// # Errors
+/// Only on database failure.
+pub async fn record_reference(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    worker_id: &str,
+    done: i32,
+    total: i32,
+) -> Result<Signal> {
+    let row: Option<(bool,)> = sqlx::query_as(
+        "update training_run set reference_done = $3, reference_total = $4, \
+                reference_started_at = case when $3 = 0 or reference_started_at is null \
+                    then now() else reference_started_at end, \
+                heartbeat_at = now(), updated_at = now() \
+         where training_run_id = $1 and worker_id = $2 and status = 'running' \
+         returning cancel_requested",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(done)
+    .bind(total)
+    .fetch_optional(db)
+    .await?;
+    Ok(signal(row))
 }
 
 /// Sets where the run's files go.

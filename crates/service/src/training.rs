@@ -5,8 +5,8 @@
 use crate::OrApp;
 use api::AppError;
 use api::training::{
-    LaunchPreview, LaunchRequest, MetricPoint, PairExample, PairPolicy, RankingPairs, RunFilter,
-    RunView, Snapshot,
+    LaunchPreview, LaunchRequest, MetricPoint, PairExample, PairPolicy, RankingPairs,
+    ReferenceProgress, RunFilter, RunView, Snapshot,
 };
 
 /// `(chosen, rejected)` response pairs from tie groups (best first); tied responses give none.
@@ -474,9 +474,8 @@ pub fn snapshot(stored: &serde_json::Value) -> Result<Snapshot, AppError> {
 /// # Errors
 /// 404 for an unknown run.
 pub async fn view(pool: &db::PgPool, id: i64) -> Result<RunView, AppError> {
-    let run = db::training::get(pool, id).await.map_err(|e| match e {
-        db::Error::NotFound => AppError::NotFound(format!("no training run #{id}")),
-        other => crate::db_error(other),
+    let run = crate::error::or_not_found(db::training::get(pool, id).await, || {
+        format!("no training run #{id}")
     })?;
     let metrics = db::training::metrics(pool, id, 0).await.or_app()?;
     to_view(run, metrics)
@@ -493,6 +492,18 @@ pub async fn list(pool: &db::PgPool) -> Result<Vec<RunView>, AppError> {
         .into_iter()
         .map(|r| to_view(r, Vec::new()))
         .collect()
+}
+
+/// Asks a run to stop (every edge: the run page, REST, `verdict run cancel`): a queued run is
+/// cancelled at once, a running one between steps or reference batches.
+///
+/// # Errors
+/// 404 for an unknown run, 422 for one that has ended.
+pub async fn cancel(pool: &db::PgPool, id: i64) -> Result<RunView, AppError> {
+    crate::error::or_not_found(db::training::request_cancel(pool, id).await, || {
+        format!("no training run #{id}")
+    })?;
+    view(pool, id).await
 }
 
 fn to_view(
@@ -518,6 +529,7 @@ fn to_view(
         }
         _ => None,
     };
+    let reference = reference_progress(&run, time::OffsetDateTime::now_utc());
     Ok(RunView {
         id: run.training_run_id,
         status: run.status,
@@ -543,6 +555,27 @@ fn to_view(
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
         metrics,
+        reference,
+    })
+}
+
+/// The reference phase's progress, with the time left estimated from its rate so far.
+fn reference_progress(
+    run: &db::training::Run,
+    now: time::OffsetDateTime,
+) -> Option<ReferenceProgress> {
+    let (done, total) = (run.reference_done?, run.reference_total?);
+    let eta_seconds = match run.reference_started_at {
+        Some(started) if run.status == "running" && done > 0 && done < total => {
+            let elapsed = (now - started).as_seconds_f64().max(0.0);
+            Some(elapsed / f64::from(done) * f64::from(total - done))
+        }
+        _ => None,
+    };
+    Some(ReferenceProgress {
+        done,
+        total,
+        eta_seconds,
     })
 }
 

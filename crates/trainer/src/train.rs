@@ -1,5 +1,5 @@
-//! The training loop: reference log-probs computed once, shuffled batches, gradient
-//! accumulation and clipping, the optimiser and schedule, per-step metrics through a callback,
+//! The training loop: the plan of steps, reference log-probs of the examples it uses (with
+//! their own progress), shuffled batches, gradient accumulation and clipping, the optimiser and schedule, per-step metrics through a callback,
 //! checkpoints as Hugging Face folders, cancellation between steps.
 
 use std::collections::HashMap;
@@ -157,16 +157,25 @@ fn ref_key(example: usize, role: &Role) -> (usize, u8) {
     }
 }
 
-/// Reference log-probs of every completion under the starting model, computed once.
+/// Reference log-probs, under the starting model, of the completions of `used` (the examples
+/// the run will train on), in batches; `on_reference(done, total)` hears each batch. `None`
+/// when cancelled.
 fn reference_logps(
     model: &Decoder,
     examples: &[Example],
+    used: &[usize],
     cfg: &TrainConfig,
     pad_id: u32,
-) -> Result<HashMap<(usize, u8), f32>> {
+    on_reference: &mut dyn FnMut(usize, usize),
+    cancel: Option<&AtomicBool>,
+) -> Result<Option<HashMap<(usize, u8), f32>>> {
     let mut out = HashMap::new();
-    let indices: Vec<usize> = (0..examples.len()).collect();
-    for chunk in indices.chunks(cfg.batch_size.max(1)) {
+    on_reference(0, used.len());
+    let mut done = 0;
+    for chunk in used.chunks(cfg.batch_size.max(1)) {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Ok(None);
+        }
         let b = data::batch(examples, chunk, cfg.max_length, pad_id);
         let (ids, attn, comp) = batch_tensors(&b, model.device())?;
         let (logps, _) = model.completion_logps(&ids, &attn, &comp)?;
@@ -175,8 +184,42 @@ fn reference_logps(
         for ((i, role), v) in b.examples.iter().zip(&b.roles).zip(values) {
             out.insert(ref_key(*i, role), v);
         }
+        done += chunk.len();
+        on_reference(done, used.len());
     }
-    Ok(out)
+    Ok(Some(out))
+}
+
+/// One optimiser step of the plan: its epoch, its place in the epoch, and its micro-batches.
+struct PlannedStep {
+    epoch: usize,
+    index: usize,
+    micro: Vec<Vec<usize>>,
+}
+
+/// Every step the run will take, in order: the epochs' shuffles (one generator, so a resumed
+/// run replays the same order), cut into micro-batches and steps, up to `total_steps`.
+fn plan(n: usize, cfg: &TrainConfig, total_steps: usize) -> Vec<PlannedStep> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut steps = Vec::with_capacity(total_steps);
+    'epochs: for epoch in 0..cfg.epochs.max(1) {
+        let mut order: Vec<usize> = (0..n).collect();
+        if cfg.shuffle {
+            order.shuffle(&mut rng);
+        }
+        let micro: Vec<&[usize]> = order.chunks(cfg.batch_size).collect();
+        for (index, group) in micro.chunks(cfg.grad_accum).enumerate() {
+            if steps.len() >= total_steps {
+                break 'epochs;
+            }
+            steps.push(PlannedStep {
+                epoch,
+                index,
+                micro: group.iter().map(|m| m.to_vec()).collect(),
+            });
+        }
+    }
+    steps
 }
 
 /// Copies the tokenizer files that a Hugging Face folder carries.
@@ -210,6 +253,25 @@ pub fn train(
     on_step: &mut dyn FnMut(&StepReport),
     cancel: Option<&AtomicBool>,
 ) -> Result<TrainSummary> {
+    train_reporting(cfg, model_dir, rows, out, &mut |_, _| {}, on_step, cancel)
+}
+
+/// [`train`], also reporting the reference phase: before the first step the starting model
+/// scores the completions of the examples the run will use (only those: `max_steps` may leave
+/// most of the data out), and `on_reference(done, total)` hears each batch of it. `cancel` is
+/// honoured in that phase too.
+///
+/// # Errors
+/// As [`train`].
+pub fn train_reporting(
+    cfg: &TrainConfig,
+    model_dir: &Path,
+    rows: &[Row],
+    out: &Path,
+    on_reference: &mut dyn FnMut(usize, usize),
+    on_step: &mut dyn FnMut(&StepReport),
+    cancel: Option<&AtomicBool>,
+) -> Result<TrainSummary> {
     if cfg.batch_size == 0 || cfg.grad_accum == 0 {
         bail!("the batch size and gradient accumulation must be at least 1");
     }
@@ -240,19 +302,13 @@ pub fn train(
             cfg.loss.losses
         );
     }
-    let uses_ref = cfg.loss.losses.iter().any(|(l, _)| l.uses_reference());
-    let refs = if uses_ref {
-        reference_logps(&model, &examples, cfg, tok.pad_id)?
-    } else {
-        HashMap::new()
-    };
     let vars: Vec<_> = model.params().iter().map(|(_, v)| v.clone()).collect();
     let mut opt = Optimizer::new(cfg.optimizer, vars, cfg.weight_decay);
-    // Resuming: the reference log-probs above came from the starting model, as in the
-    // original run; now the trained variables and the optimiser state come back.
+    // Resuming: the reference log-probs below come from the starting model, as in the
+    // original run; the trained variables and the optimiser state come back after them.
     let mut resumed = 0;
     if let Some(dir) = &cfg.resume_from {
-        resumed = restore(&model, &mut opt, dir)?;
+        resumed = read_state(dir)?.step;
     }
     let micro_per_epoch = examples.len().div_ceil(cfg.batch_size);
     let steps_per_epoch = micro_per_epoch.div_ceil(cfg.grad_accum);
@@ -260,90 +316,114 @@ pub fn train(
     if let Some(m) = cfg.max_steps {
         total_steps = total_steps.min(m);
     }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    let steps = plan(examples.len(), cfg, total_steps);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let uses_ref = cfg.loss.losses.iter().any(|(l, _)| l.uses_reference());
+    let refs = if uses_ref {
+        let mut used: Vec<usize> = steps
+            .iter()
+            .skip(resumed)
+            .flat_map(|s| s.micro.iter().flatten().copied())
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let Some(refs) = reference_logps(
+            &model,
+            &examples,
+            &used,
+            cfg,
+            tok.pad_id,
+            on_reference,
+            cancel,
+        )?
+        else {
+            // Cancelled before the first step: nothing was trained, nothing is written.
+            return Ok(TrainSummary {
+                steps: resumed,
+                output: out.to_path_buf(),
+                cancelled: true,
+            });
+        };
+        refs
+    } else {
+        HashMap::new()
+    };
+    if let Some(dir) = &cfg.resume_from {
+        restore(&model, &mut opt, dir)?;
+    }
     let mut step = 0;
     let mut cancelled = false;
-    'epochs: for epoch in 0..cfg.epochs.max(1) {
-        let mut order: Vec<usize> = (0..examples.len()).collect();
-        if cfg.shuffle {
-            order.shuffle(&mut rng);
-        }
-        let micro: Vec<&[usize]> = order.chunks(cfg.batch_size).collect();
-        for (s, group) in micro.chunks(cfg.grad_accum).enumerate() {
-            if step >= total_steps {
-                break 'epochs;
-            }
-            if step < resumed {
-                // Replayed, not trained: the shuffles above consume the generator as before.
-                step += 1;
-                continue;
-            }
-            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                cancelled = true;
-                break 'epochs;
-            }
-            let started = Instant::now();
-            let mut grads: Vec<Option<Tensor>> = Vec::new();
-            let mut metrics = Metrics::default();
-            let mut tokens = 0.0;
-            for indices in group {
-                let b = data::batch(&examples, indices, cfg.max_length, tok.pad_id);
-                let (ids, attn, comp) = batch_tensors(&b, &device)?;
-                tokens += b.attention.iter().sum::<f32>() as f64;
-                let (logps, lengths) = model.completion_logps(&ids, &attn, &comp)?;
-                let refs: Vec<f32> = b
-                    .examples
-                    .iter()
-                    .zip(&b.roles)
-                    .map(|(i, r)| refs.get(&ref_key(*i, r)).copied().unwrap_or(0.0))
-                    .collect();
-                let refs = Tensor::from_vec(refs, b.rows, &device)?;
-                let (loss, m) = loss::compute(&cfg.loss, &logps, &refs, &lengths, &b.roles)?;
-                if !m.loss.is_finite() {
-                    bail!(
-                        "step {}: the loss is not a finite number ({}); lower the learning rate",
-                        step + 1,
-                        m.loss
-                    );
-                }
-                let scaled = (loss / group.len() as f64)?;
-                opt.accumulate(&scaled.backward()?, &mut grads)?;
-                accumulate_metrics(&mut metrics, &m, group.len());
-            }
-            let lr = cfg.lr * lr_factor(cfg.schedule, step, cfg.warmup_steps, total_steps);
-            let norm = Optimizer::grad_norm(&grads)?;
-            let clip = match cfg.max_grad_norm {
-                Some(max) if norm > max && norm > 0.0 => max / norm,
-                _ => 1.0,
-            };
-            opt.step(&grads, lr, clip)?;
+    for planned in &steps {
+        let (epoch, s, group) = (planned.epoch, planned.index, &planned.micro);
+        if step < resumed {
+            // Replayed, not trained.
             step += 1;
-            let seconds = started.elapsed().as_secs_f64();
-            on_step(&StepReport {
+            continue;
+        }
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            cancelled = true;
+            break;
+        }
+        let started = Instant::now();
+        let mut grads: Vec<Option<Tensor>> = Vec::new();
+        let mut metrics = Metrics::default();
+        let mut tokens = 0.0;
+        for indices in group {
+            let b = data::batch(&examples, indices, cfg.max_length, tok.pad_id);
+            let (ids, attn, comp) = batch_tensors(&b, &device)?;
+            tokens += b.attention.iter().sum::<f32>() as f64;
+            let (logps, lengths) = model.completion_logps(&ids, &attn, &comp)?;
+            let refs: Vec<f32> = b
+                .examples
+                .iter()
+                .zip(&b.roles)
+                .map(|(i, r)| refs.get(&ref_key(*i, r)).copied().unwrap_or(0.0))
+                .collect();
+            let refs = Tensor::from_vec(refs, b.rows, &device)?;
+            let (loss, m) = loss::compute(&cfg.loss, &logps, &refs, &lengths, &b.roles)?;
+            if !m.loss.is_finite() {
+                bail!(
+                    "step {}: the loss is not a finite number ({}); lower the learning rate",
+                    step + 1,
+                    m.loss
+                );
+            }
+            let scaled = (loss / group.len() as f64)?;
+            opt.accumulate(&scaled.backward()?, &mut grads)?;
+            accumulate_metrics(&mut metrics, &m, group.len());
+        }
+        let lr = cfg.lr * lr_factor(cfg.schedule, step, cfg.warmup_steps, total_steps);
+        let norm = Optimizer::grad_norm(&grads)?;
+        let clip = match cfg.max_grad_norm {
+            Some(max) if norm > max && norm > 0.0 => max / norm,
+            _ => 1.0,
+        };
+        opt.step(&grads, lr, clip)?;
+        step += 1;
+        let seconds = started.elapsed().as_secs_f64();
+        on_step(&StepReport {
+            step,
+            total_steps,
+            epoch: epoch as f64 + (s + 1) as f64 / steps_per_epoch as f64,
+            learning_rate: lr,
+            metrics,
+            grad_norm: norm,
+            tokens_per_second: tokens / seconds.max(1e-9),
+            seconds,
+        });
+        if let Some(every) = cfg.save_every
+            && every > 0
+            && step % every == 0
+            && step < total_steps
+        {
+            checkpoint(
+                &model,
+                &opt,
+                model_dir,
+                &out.join(format!("checkpoint-{step}")),
                 step,
                 total_steps,
-                epoch: epoch as f64 + (s + 1) as f64 / steps_per_epoch as f64,
-                learning_rate: lr,
-                metrics,
-                grad_norm: norm,
-                tokens_per_second: tokens / seconds.max(1e-9),
-                seconds,
-            });
-            if let Some(every) = cfg.save_every
-                && every > 0
-                && step % every == 0
-                && step < total_steps
-            {
-                checkpoint(
-                    &model,
-                    &opt,
-                    model_dir,
-                    &out.join(format!("checkpoint-{step}")),
-                    step,
-                    total_steps,
-                )?;
-            }
+            )?;
         }
     }
     save(&model, model_dir, out)?;
@@ -404,12 +484,17 @@ fn checkpoint(
     Ok(())
 }
 
-/// Restores a checkpoint into the model and optimiser; returns its step.
-fn restore(model: &Decoder, opt: &mut Optimizer, dir: &Path) -> Result<usize> {
-    let state: TrainerState = serde_json::from_str(
+/// A checkpoint's state file.
+fn read_state(dir: &Path) -> Result<TrainerState> {
+    Ok(serde_json::from_str(
         &std::fs::read_to_string(dir.join("trainer_state.json"))
             .with_context(|| format!("{} is not a resumable checkpoint", dir.display()))?,
-    )?;
+    )?)
+}
+
+/// Restores a checkpoint into the model and optimiser; returns its step.
+fn restore(model: &Decoder, opt: &mut Optimizer, dir: &Path) -> Result<usize> {
+    let state = read_state(dir)?;
     let names: Vec<String> = model.params().iter().map(|(n, _)| n.clone()).collect();
     if names != state.variables {
         bail!(

@@ -373,3 +373,65 @@ fn cancelling_stops_between_steps_and_keeps_the_weights() {
     assert_eq!(summary.steps, 2);
     assert!(out.path().join("model.safetensors").exists());
 }
+
+#[test]
+fn the_reference_phase_scores_only_the_examples_max_steps_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny(dir.path(), &TinySpec::default());
+    let rows = rows(40);
+    let cfg = trainer::TrainConfig {
+        batch_size: 2,
+        max_steps: Some(2),
+        lr: 1e-3,
+        ..trainer::TrainConfig::default()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut reference = Vec::new();
+    let mut steps = 0;
+    let summary = trainer::train::train_reporting(
+        &cfg,
+        dir.path(),
+        &rows,
+        out.path(),
+        &mut |done, total| reference.push((done, total)),
+        &mut |_| steps += 1,
+        None,
+    )
+    .unwrap();
+    assert_eq!((summary.steps, steps), (2, 2));
+    // Two steps of two examples: four of the forty are scored, in batches of two.
+    assert_eq!(reference, [(0, 4), (2, 4), (4, 4)]);
+}
+
+#[test]
+fn cancelling_in_the_reference_phase_trains_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny(dir.path(), &TinySpec::default());
+    let rows = rows(12);
+    let cfg = trainer::TrainConfig {
+        batch_size: 1,
+        ..trainer::TrainConfig::default()
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let out = tempfile::tempdir().unwrap();
+    let mut scored = 0;
+    let mut steps = 0;
+    let summary = trainer::train::train_reporting(
+        &cfg,
+        dir.path(),
+        &rows,
+        out.path(),
+        &mut |done, _| {
+            scored = done;
+            if done == 3 {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+        &mut |_| steps += 1,
+        Some(&cancel),
+    )
+    .unwrap();
+    assert!(summary.cancelled);
+    assert_eq!((summary.steps, steps, scored), (0, 0, 3));
+    assert!(!out.path().join("model.safetensors").exists());
+}

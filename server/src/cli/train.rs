@@ -167,12 +167,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  {elapsed_precise} < {eta_precise}  {msg}",
+            "{prefix} {bar:30} {pos}/{len}  {elapsed_precise} < {eta_precise}  {msg}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut write_error = None;
-    // Ctrl-C stops between steps; the weights so far are still written.
+    // Ctrl-C stops between steps (the weights so far are still written) or between batches of
+    // the reference phase (nothing is written).
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         let flag = cancel.clone();
@@ -183,12 +184,26 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             }
         });
     }
-    let summary = trainer::train(
+    let mut training = false;
+    let summary = trainer::train::train_reporting(
         &cfg,
         &args.model,
         &rows,
         &args.out,
+        &mut |done, total| {
+            if done == 0 {
+                bar.reset();
+                bar.set_prefix("reference log-probs");
+            }
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
         &mut |r| {
+            if !training {
+                training = true;
+                bar.reset();
+                bar.set_prefix("steps");
+            }
             bar.set_length(r.total_steps as u64);
             bar.set_position(r.step as u64);
             bar.set_message(format!(
@@ -247,6 +262,9 @@ pub struct GenerateArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Use the f32 weights even where the folder holds a quantized `model.gguf`.
+    #[arg(long)]
+    pub f32: bool,
 }
 
 /// Runs `verdict generate`, streaming the answer to standard output.
@@ -255,8 +273,7 @@ pub struct GenerateArgs {
 /// Loading or generation failures.
 pub fn generate(args: &GenerateArgs) -> Result<()> {
     let device = trainer::train::device();
-    let model = trainer::Decoder::load(&args.model, &device, None)?;
-    let tok = trainer::tokenizer::Tokenizer::load(&args.model, &model.config.eos_ids())?;
+    let (model, tok) = trainer::generate::LocalModel::load(&args.model, &device, args.f32)?;
     let text = if args.raw || tok.chat_template.is_none() {
         args.prompt.clone()
     } else {
@@ -277,7 +294,7 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
         seed: args.seed,
     };
     let mut out = std::io::stdout().lock();
-    trainer::generate::generate(&model, &tok, &ids, &cfg, &mut |piece| {
+    trainer::generate::generate_with(&mut *model.session(), &tok, &ids, &cfg, &mut |piece| {
         let _ = out.write_all(piece.as_bytes());
         let _ = out.flush();
         true
@@ -289,6 +306,12 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
 /// `verdict model ...`.
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
+    /// Every model: kind, whether it is in the arena, its sampling weight, its parent.
+    List {
+        /// The JSON of the REST API instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a small random model of the Llama family with a byte-level tokenizer (tests, demos).
     InitTiny {
         /// Output folder.
@@ -414,8 +437,8 @@ pub fn model(cmd: &ModelCommand) -> Result<()> {
             let n = trainer::gguf::import(file, out)?;
             eprintln!("wrote {n} tensors and the tokenizer to {}", out.display());
         }
-        ModelCommand::AddLocal { .. } => {
-            anyhow::bail!("`model add-local` needs the database (run through `verdict`)")
+        ModelCommand::AddLocal { .. } | ModelCommand::List { .. } => {
+            anyhow::bail!("this `model` command needs the database (run through `verdict`)")
         }
     }
     Ok(())

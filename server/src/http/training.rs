@@ -109,13 +109,7 @@ async fn cancel(
     Path(id): Path<i64>,
 ) -> Result<Json<RunView>, AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
-    db::training::request_cancel(&state.pool, id)
-        .await
-        .map_err(|e| match e {
-            db::Error::NotFound => AppError::NotFound(format!("no training run #{id}")),
-            other => service::db_error(other),
-        })?;
-    Ok(Json(service::training::view(&state.pool, id).await?))
+    Ok(Json(service::training::cancel(&state.pool, id).await?))
 }
 
 /// `GET /api/v1/training-runs/{id}/snapshot.jsonl` (admins, researchers): the run's pairs in
