@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { logIn, watchForProblems, waitForHydration } from "./helpers";
+import { admin, logIn, watchForProblems, waitForHydration } from "./helpers";
 
 // The loop: votes → a DPO run launched from the UI → live progress → the new model enters the
 // arena and meets its parent. Uses the tiny local model `e2e-tiny` and the "E2E training"
@@ -75,4 +75,45 @@ test("an admin trains a model on votes, watches it finish and battles it against
   const row = page.getByRole("row", { name: new RegExp(`#${runId} succeeded`) });
   await expect(row).toContainText(child);
   await expect(row).toContainText("100%");
+});
+
+// With no project ticked the form means "every pairwise project" (it once answered "missing
+// field projects"). The preview counts the votes of every pairwise project the tests seeded.
+test("a preview with no project ticked covers every pairwise project", async ({ page }) => {
+  const problems = watchForProblems(page);
+  await logIn(page);
+  await page.goto("/training");
+  await waitForHydration(page);
+  const form = page.getByRole("form", { name: "Launch a training run" });
+  await form.getByLabel("Base model").selectOption({ label: "e2e-tiny" });
+  await expect(form.getByRole("checkbox", { checked: true, name: /votes\)$/ })).toHaveCount(0);
+  await form.getByRole("button", { name: "Preview" }).click();
+  const preview = page.getByRole("status").filter({ hasText: "preference pairs" });
+  await expect(preview).toContainText(/\d+ preference pairs from \d+ votes/);
+  await expect(page.getByRole("alert")).toHaveCount(0);
+  expect(problems).toEqual([]);
+});
+
+test("the preview works without JavaScript, and a launch then asks for it", async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto("/login");
+  await page.getByLabel("Username").fill(admin.username);
+  await page.getByLabel("Password").fill(admin.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.goto("/training");
+  const form = page.getByRole("form", { name: "Launch a training run" });
+  await form.getByLabel("Base model").selectOption({ label: "e2e-tiny" });
+  await form.getByLabel("Max steps").fill("3");
+  await form.getByRole("button", { name: "Preview" }).click();
+  await expect(page).toHaveURL(/\/training\?.*do=preview/);
+  await expect(page.getByRole("status").filter({ hasText: "preference pairs" }))
+    .toContainText(/\d+ preference pairs from \d+ votes/);
+  // The form keeps what was sent.
+  await expect(form.getByLabel("Max steps")).toHaveValue("3");
+  await expect(form.getByLabel("Base model").locator("option:checked")).toHaveText("e2e-tiny");
+  await form.getByRole("button", { name: "Launch" }).click();
+  await expect(page.getByText("Launching needs JavaScript")).toBeVisible();
+  await context.close();
 });

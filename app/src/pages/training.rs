@@ -8,14 +8,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::training::{
-    LaunchPreview, LaunchRequest, PairPolicy, RankingPairs, RunConfig, RunFilter, RunView,
+    LaunchPreview, LaunchRequest, PairPolicy, RankingPairs, ReferenceProgress, RunConfig,
+    RunFilter, RunView,
 };
 #[cfg(feature = "ssr")]
 use service::OrApp;
 
 /// The launch form's fields as the browser sends them (text; parsed on the server so that
-/// errors name the field).
+/// errors name the field). Every field may be absent: an unticked list (no project chosen)
+/// is not sent at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LaunchForm {
     /// Base model id.
     pub base_model_id: String,
@@ -85,6 +88,36 @@ fn list<T: std::str::FromStr>(field: &str, items: &[String]) -> Result<Vec<T>, A
 }
 
 impl LaunchForm {
+    /// The form as a browser without JavaScript sends it: the query of `GET /training?…`.
+    #[must_use]
+    pub fn from_query(q: &leptos_router::params::ParamsMap) -> Self {
+        let one = |k: &str| q.get(k).unwrap_or_default();
+        let all = |k: &str| q.get_all(k).unwrap_or_default();
+        Self {
+            base_model_id: one("base_model_id"),
+            output_name: one("output_name"),
+            projects: all("projects"),
+            from: one("from"),
+            to: one("to"),
+            sources: all("sources"),
+            cohorts: one("cohorts"),
+            min_agreement: one("min_agreement"),
+            exclude_annotators: one("exclude_annotators"),
+            policy: one("policy"),
+            ranking_pairs: one("ranking_pairs"),
+            rating_margin: one("rating_margin"),
+            loss: one("loss"),
+            beta: one("beta"),
+            learning_rate: one("learning_rate"),
+            epochs: one("epochs"),
+            batch_size: one("batch_size"),
+            lora_rank: one("lora_rank"),
+            max_length: one("max_length"),
+            max_steps: one("max_steps"),
+            resume_on_failure: !one("resume_on_failure").is_empty(),
+        }
+    }
+
     /// The request it stands for.
     ///
     /// # Errors
@@ -235,9 +268,7 @@ pub async fn cancel_run(id: i64) -> Result<(), AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        db::training::request_cancel(&state.pool, id)
-            .await
-            .or_app()?;
+        service::training::cancel(&state.pool, id).await?;
         Ok(())
     })
     .await
@@ -386,6 +417,33 @@ fn LaunchCard() -> impl IntoView {
         }
     };
     let d = RunConfig::default();
+    // Without JavaScript the form is a GET of this page: its query is the form, and the server
+    // renders the preview (a launch needs JavaScript, so GET never changes anything).
+    let query = leptos_router::hooks::use_query_map();
+    let sent = move || {
+        query.with(|q| {
+            q.get("do")
+                .map(|d| (LaunchForm::from_query(q), d == "launch"))
+        })
+    };
+    let no_js = Resource::new(sent, |sent| async move {
+        match sent {
+            Some((form, launch)) => Some((launch_run(form, true).await, launch)),
+            None => None,
+        }
+    });
+    let prefill =
+        query.with_untracked(|q| q.get("do").is_some().then(|| LaunchForm::from_query(q)));
+    let f = prefill.unwrap_or_else(|| LaunchForm {
+        sources: vec!["human".into(), "import".into()],
+        beta: d.beta.to_string(),
+        learning_rate: d.learning_rate.to_string(),
+        epochs: d.epochs.to_string(),
+        batch_size: d.batch_size.to_string(),
+        max_length: d.max_length.to_string(),
+        ..LaunchForm::default()
+    });
+    let f = StoredValue::new(f);
     view! {
         <section class="card">
             <h2>"Launch a run"</h2>
@@ -399,43 +457,45 @@ fn LaunchCard() -> impl IntoView {
                     if opts.models.is_empty() {
                         return view! { <p>"Register a local model on the admin page first (a Hugging Face folder, or `verdict model init-tiny` for a test model)."</p> }.into_any();
                     }
+                    let f = f.get_value();
+                    let has = |list: &[String], v: &str| list.iter().any(|x| x == v);
                     view! {
-                        <form class="stack-form" on:submit=on_submit aria-label="Launch a training run">
+                        <form class="stack-form" method="get" action="/training" on:submit=on_submit aria-label="Launch a training run">
                             <fieldset>
                                 <legend>"Model"</legend>
                                 <div class="row-form">
                                     <label>"Base model"
                                         <select name="base_model_id" required>
-                                            {opts.models.iter().map(|(id, name)| view! { <option value=id.to_string()>{name.clone()}</option> }).collect_view()}
+                                            {opts.models.iter().map(|(id, name)| view! { <option value=id.to_string() selected=f.base_model_id == id.to_string()>{name.clone()}</option> }).collect_view()}
                                         </select>
                                     </label>
-                                    <label>"New model's name" <input type="text" name="output_name" placeholder="default: <base>-dpo-<run>"/></label>
+                                    <label>"New model's name" <input type="text" name="output_name" value=f.output_name.clone() placeholder="default: <base>-dpo-<run>"/></label>
                                 </div>
                             </fieldset>
                             <fieldset>
                                 <legend>"Votes"</legend>
                                 <div class="checks">
                                     {opts.projects.iter().map(|(id, name, votes)| view! {
-                                        <label><input type="checkbox" name="projects" value=id.to_string()/>{format!(" {name} ({votes} votes)")}</label>
+                                        <label><input type="checkbox" name="projects" value=id.to_string() checked=has(&f.projects, &id.to_string())/>{format!(" {name} ({votes} votes)")}</label>
                                     }).collect_view()}
                                 </div>
                                 <p class="muted">"No project ticked: every pairwise project."</p>
                                 <div class="row-form">
-                                    <label>"From" <input type="date" name="from"/></label>
-                                    <label>"To" <input type="date" name="to"/></label>
-                                    <label>"Cohorts" <input type="text" name="cohorts" placeholder="comma-separated"/></label>
-                                    <label>"Leave out annotators" <input type="text" name="exclude_annotators" placeholder="ids, comma-separated"/></label>
+                                    <label>"From" <input type="date" name="from" value=f.from.clone()/></label>
+                                    <label>"To" <input type="date" name="to" value=f.to.clone()/></label>
+                                    <label>"Cohorts" <input type="text" name="cohorts" value=f.cohorts.clone() placeholder="comma-separated"/></label>
+                                    <label>"Leave out annotators" <input type="text" name="exclude_annotators" value=f.exclude_annotators.clone() placeholder="ids, comma-separated"/></label>
                                 </div>
                                 <div class="row-form">
                                     <span>"Sources "</span>
-                                    <label><input type="checkbox" name="sources" value="human" checked/>" human"</label>
-                                    <label><input type="checkbox" name="sources" value="import" checked/>" imported"</label>
-                                    <label><input type="checkbox" name="sources" value="llm_judge"/>" LLM judge"</label>
-                                    <label>"Minimum agreement" <input type="number" name="min_agreement" min="0.5" max="1" step="0.05" placeholder="0.5–1"/></label>
+                                    <label><input type="checkbox" name="sources" value="human" checked=has(&f.sources, "human")/>" human"</label>
+                                    <label><input type="checkbox" name="sources" value="import" checked=has(&f.sources, "import")/>" imported"</label>
+                                    <label><input type="checkbox" name="sources" value="llm_judge" checked=has(&f.sources, "llm_judge")/>" LLM judge"</label>
+                                    <label>"Minimum agreement" <input type="number" name="min_agreement" min="0.5" max="1" step="0.05" value=f.min_agreement.clone() placeholder="0.5–1"/></label>
                                     <label>"Pairs"
                                         <select name="policy">
                                             <option value="majority">"majority per item (ties dropped)"</option>
-                                            <option value="soft">"majority with soft labels (vote share)"</option>
+                                            <option value="soft" selected=f.policy == "soft">"majority with soft labels (vote share)"</option>
                                         </select>
                                     </label>
                                 </div>
@@ -443,12 +503,12 @@ fn LaunchCard() -> impl IntoView {
                                     <label>"Rankings"
                                         <select name="ranking_pairs">
                                             <option value="">"not used"</option>
-                                            <option value="all_pairs">"all pairs"</option>
-                                            <option value="adjacent">"adjacent places"</option>
-                                            <option value="best_vs_worst">"best vs worst"</option>
+                                            <option value="all_pairs" selected=f.ranking_pairs == "all_pairs">"all pairs"</option>
+                                            <option value="adjacent" selected=f.ranking_pairs == "adjacent">"adjacent places"</option>
+                                            <option value="best_vs_worst" selected=f.ranking_pairs == "best_vs_worst">"best vs worst"</option>
                                         </select>
                                     </label>
-                                    <label>"Ratings: pairs differing by at least" <input type="number" name="rating_margin" min="0.5" step="0.5" placeholder="not used"/></label>
+                                    <label>"Ratings: pairs differing by at least" <input type="number" name="rating_margin" min="0.5" step="0.5" value=f.rating_margin.clone() placeholder="not used"/></label>
                                 </div>
                             </fieldset>
                             <fieldset>
@@ -456,36 +516,53 @@ fn LaunchCard() -> impl IntoView {
                                 <div class="row-form">
                                     <label>"Loss"
                                         <select name="loss">
-                                            {crate::training::LOSSES.iter().map(|l| view! { <option value=*l>{*l}</option> }).collect_view()}
+                                            {crate::training::LOSSES.iter().map(|l| view! { <option value=*l selected=f.loss == *l>{*l}</option> }).collect_view()}
                                         </select>
                                     </label>
-                                    <label>"β" <input type="number" name="beta" step="any" value=d.beta.to_string()/></label>
-                                    <label>"Learning rate" <input type="text" name="learning_rate" value=d.learning_rate.to_string()/></label>
-                                    <label>"Epochs" <input type="number" name="epochs" min="1" value=d.epochs.to_string()/></label>
-                                    <label>"Batch size" <input type="number" name="batch_size" min="1" value=d.batch_size.to_string()/></label>
+                                    <label>"β" <input type="number" name="beta" step="any" value=f.beta.clone()/></label>
+                                    <label>"Learning rate" <input type="text" name="learning_rate" value=f.learning_rate.clone()/></label>
+                                    <label>"Epochs" <input type="number" name="epochs" min="1" value=f.epochs.clone()/></label>
+                                    <label>"Batch size" <input type="number" name="batch_size" min="1" value=f.batch_size.clone()/></label>
                                 </div>
                                 <div class="row-form">
-                                    <label>"LoRA rank" <input type="number" name="lora_rank" min="1" placeholder="empty: full fine-tune"/></label>
-                                    <label>"Max length" <input type="number" name="max_length" min="8" value=d.max_length.to_string()/></label>
-                                    <label>"Max steps" <input type="number" name="max_steps" min="1" placeholder="no limit"/></label>
-                                    <label><input type="checkbox" name="resume_on_failure" value="on"/>" resume if the worker dies"</label>
+                                    <label>"LoRA rank" <input type="number" name="lora_rank" min="1" value=f.lora_rank.clone() placeholder="empty: full fine-tune"/></label>
+                                    <label>"Max length" <input type="number" name="max_length" min="8" value=f.max_length.clone()/></label>
+                                    <label>"Max steps" <input type="number" name="max_steps" min="1" value=f.max_steps.clone() placeholder="no limit"/></label>
+                                    <label><input type="checkbox" name="resume_on_failure" value="on" checked=f.resume_on_failure/>" resume if the worker dies"</label>
                                 </div>
                             </fieldset>
                             <div class="row-form">
-                                <button type="submit" class="button" value="preview" disabled=move || act.pending().get()>"Preview"</button>
-                                <button type="submit" class="button primary" value="launch" disabled=move || act.pending().get()>"Launch"</button>
+                                <button type="submit" class="button" name="do" value="preview" disabled=move || act.pending().get()>"Preview"</button>
+                                <button type="submit" class="button primary" name="do" value="launch" disabled=move || act.pending().get()>"Launch"</button>
                                 {move || act.pending().get().then(|| view! { <span class="muted" role="status">"Working…"</span> })}
                             </div>
                         </form>
                     }.into_any()
                 })}
             </Suspense>
-            {move || act.value().get().map(|r| match r {
-                Ok(LaunchOutcome::Preview(p)) => view! { <PreviewView p/> }.into_any(),
-                Ok(LaunchOutcome::Launched(id)) => view! { <p class="ok" role="status">{format!("Run #{id} queued.")}</p> }.into_any(),
-                Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-            })}
+            {move || act.value().get().map(outcome)}
+            <Show when=move || act.value().with(Option::is_none)>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let (result, launch) = no_js.await?;
+                        Some(view! {
+                            {launch.then(|| view! { <p class="muted">"Launching needs JavaScript; here is what the run would train on."</p> })}
+                            {outcome(result)}
+                        })
+                    })}
+                </Suspense>
+            </Show>
         </section>
+    }
+}
+
+fn outcome(r: Result<LaunchOutcome, AppError>) -> AnyView {
+    match r {
+        Ok(LaunchOutcome::Preview(p)) => view! { <PreviewView p/> }.into_any(),
+        Ok(LaunchOutcome::Launched(id)) => {
+            view! { <p class="ok" role="status">{format!("Run #{id} queued.")}</p> }.into_any()
+        }
+        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
     }
 }
 
@@ -584,6 +661,31 @@ pub fn RunPage() -> impl IntoView {
     }
 }
 
+/// The reference phase: the starting model scores the completions the run will use.
+fn reference_view(p: &ReferenceProgress, active: bool) -> impl IntoView + use<> {
+    let pct = if p.total > 0 {
+        f64::from(p.done) * 100.0 / f64::from(p.total)
+    } else {
+        100.0
+    };
+    let eta = p
+        .eta_seconds
+        .map(|s| format!(" · about {} left", duration(s)))
+        .unwrap_or_default();
+    let verb = if active && p.is_running() {
+        "Computing"
+    } else {
+        "Computed"
+    };
+    view! {
+        <div class="progress" role="progressbar" aria-label="Reference log-probs" aria-valuemin="0" aria-valuemax="100"
+            aria-valuenow=format!("{pct:.0}")>
+            <div class="progress-bar" style=format!("width: {pct:.1}%")></div>
+        </div>
+        <p class="progress-text">{format!("{verb} reference log-probs {}/{}{eta}", p.done, p.total)}</p>
+    }
+}
+
 fn run_view(
     r: RunView,
     cancel: Action<i64, Result<(), AppError>>,
@@ -636,6 +738,7 @@ fn run_view(
             <p class="muted">{format!("{} · {} pairs from {} votes and {} other judgements ({}) · launched {}{}", r.base_model, r.snapshot_pairs, r.snapshot_votes, r.snapshot_judgements - r.snapshot_votes, r.policy,
                 r.created_at.get(..16).unwrap_or(&r.created_at).replace('T', " "),
                 r.launched_by.as_ref().map(|u| format!(" by {u}")).unwrap_or_default())}</p>
+            {r.reference.clone().map(|p| reference_view(&p, active))}
             <div class="progress big" role="progressbar" aria-label="Training progress" aria-valuemin="0" aria-valuemax="100"
                 aria-valuenow=format!("{pct:.0}")>
                 <div class="progress-bar" style=format!("width: {pct:.1}%")></div>
