@@ -75,6 +75,35 @@ pub async fn login(
     .await
 }
 
+/// Whether no admin exists yet, so that `/login` offers to create the first one.
+#[server(endpoint = "first_admin_needed")]
+pub async fn first_admin_needed() -> Result<bool, AppError> {
+    ssr::respond(async {
+        let (state, _) = ssr::context().await?;
+        service::users::first_admin_needed(&state.pool).await
+    })
+    .await
+}
+
+/// Creates the first admin with the one-time token from the server's log, and logs them in.
+/// Works as a plain HTML form before the page hydrates.
+#[server(endpoint = "first_admin")]
+pub async fn create_first_admin(
+    token: String,
+    username: String,
+    password: String,
+) -> Result<(), AppError> {
+    ssr::respond(async {
+        let (state, session) = ssr::context().await?;
+        let user =
+            service::users::create_first_admin(&state.pool, &token, &username, password).await?;
+        ssr::bind_session(&session, user.user_id).await?;
+        leptos_axum::redirect("/admin");
+        Ok(())
+    })
+    .await
+}
+
 /// Ends the session.
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {

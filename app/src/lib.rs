@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
     let actions = AuthActions {
         login: ServerAction::new(),
         logout: ServerAction::new(),
+        first_admin: ServerAction::new(),
     };
     provide_context(actions);
     let user: UserResource = Resource::new(
@@ -67,6 +68,7 @@ pub fn App() -> impl IntoView {
             (
                 actions.login.version().get(),
                 actions.logout.version().get(),
+                actions.first_admin.version().get(),
             )
         },
         |_| auth::get_current_user(),
@@ -106,6 +108,8 @@ pub struct AuthActions {
     pub login: ServerAction<auth::Login>,
     /// Submitted by the header's "Log out" button.
     pub logout: ServerAction<auth::Logout>,
+    /// Submitted by the login page's "Create the first admin" form.
+    pub first_admin: ServerAction<auth::CreateFirstAdmin>,
 }
 
 /// The session user, loaded once per page by [`App`].

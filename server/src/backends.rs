@@ -260,8 +260,8 @@ fn default_top_p() -> f64 {
     0.9
 }
 
-/// A loaded local model and its tokenizer.
-type Loaded = std::sync::Arc<(trainer::Decoder, trainer::tokenizer::Tokenizer)>;
+/// A loaded local model (quantized when its folder holds `model.gguf`) and its tokenizer.
+type Loaded = std::sync::Arc<(trainer::generate::LocalModel, trainer::tokenizer::Tokenizer)>;
 
 /// Local models stay loaded (by folder) for the life of the process.
 fn loaded(path: &std::path::Path) -> Result<Loaded> {
@@ -275,10 +275,10 @@ fn loaded(path: &std::path::Path) -> Result<Loaded> {
         return Ok(m.clone());
     }
     let device = trainer::train::device();
-    let model = trainer::Decoder::load(path, &device, None)
-        .with_context(|| format!("loading the local model in {}", path.display()))?;
-    let tok = trainer::tokenizer::Tokenizer::load(path, &model.config.eos_ids())?;
-    let m: Loaded = std::sync::Arc::new((model, tok));
+    let m: Loaded = std::sync::Arc::new(
+        trainer::generate::LocalModel::load(path, &device, false)
+            .with_context(|| format!("loading the local model in {}", path.display()))?,
+    );
     cache.insert(path.to_path_buf(), m.clone());
     Ok(m)
 }
@@ -306,7 +306,7 @@ impl ModelBackend for Local {
         Box::pin(async move {
             tokio::task::spawn_blocking(move || -> Result<String> {
                 let m = loaded(&config.path)?;
-                let (model, tok) = (&m.0, &m.1);
+                let tok = &m.1;
                 let prompt = if tok.chat_template.is_some() {
                     trainer::chat::render(tok, &chat, true)?
                 } else {
@@ -322,7 +322,8 @@ impl ModelBackend for Local {
                     top_p: config.top_p,
                     seed: rand::random(),
                 };
-                trainer::generate::generate(model, tok, &ids, &cfg, &mut |piece| {
+                let mut model = m.0.session();
+                trainer::generate::generate_with(&mut *model, tok, &ids, &cfg, &mut |piece| {
                     // Stop early once nobody listens.
                     tokens.blocking_send(piece.to_owned()).is_ok()
                 })

@@ -1,14 +1,17 @@
-//! Staff login. A plain HTML form that also works before the page hydrates.
+//! Staff login, and the first admin's account while none exists. Plain HTML forms that also
+//! work before the page hydrates.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::AuthActions;
 
-/// The login form.
+/// The login form; while no admin exists, also the form that creates the first one with the
+/// one-time token `verdict serve` prints in its log.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let login = expect_context::<AuthActions>().login;
+    let actions = expect_context::<AuthActions>();
+    let login = actions.login;
     let query = use_query_map();
     let next = move || {
         query
@@ -23,7 +26,13 @@ pub fn LoginPage() -> impl IntoView {
             .and_then(Result::err)
             .map(|e| e.to_string())
     };
+    let needed = Resource::new(|| (), |()| crate::auth::first_admin_needed());
     view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                matches!(needed.await, Ok(true)).then(|| view! { <FirstAdmin/> })
+            })}
+        </Suspense>
         <section class="card narrow">
             <h1>"Log in"</h1>
             <p class="muted">"For researchers and admins. Annotators need no account."</p>
@@ -32,6 +41,35 @@ pub fn LoginPage() -> impl IntoView {
                 <label>"Username" <input type="text" name="username" autocomplete="username" required/></label>
                 <label>"Password" <input type="password" name="password" autocomplete="current-password" required/></label>
                 <button type="submit" class="button primary">"Log in"</button>
+            </ActionForm>
+            {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+/// Creates the first admin (shown only while there is none).
+#[component]
+fn FirstAdmin() -> impl IntoView {
+    let action = expect_context::<AuthActions>().first_admin;
+    let query = use_query_map();
+    // The link in the log (`/login?setup=…`) fills the token in.
+    let token = query.with_untracked(|q| q.get("setup").unwrap_or_default());
+    let error = move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
+    view! {
+        <section class="card narrow" aria-labelledby="first-admin">
+            <h1 id="first-admin">"Create the first admin"</h1>
+            <p class="muted">"There is no admin yet. "<code>"verdict serve"</code>" printed a one-time setup token in its log (the line that starts with “no admin yet”); it works once, for a day."</p>
+            <ActionForm action=action attr:aria-label="Create the first admin">
+                <label>"Setup token" <input type="text" name="token" value=token autocomplete="off" required/></label>
+                <label>"Admin username" <input type="text" name="username" autocomplete="username" required/></label>
+                <label>"Admin password" <input type="password" name="password" autocomplete="new-password" minlength="8" required/></label>
+                <button type="submit" class="button primary">"Create the admin"</button>
             </ActionForm>
             {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>

@@ -7,6 +7,7 @@ pub mod arena;
 pub mod assignments;
 pub mod bench;
 pub mod exports;
+pub mod first_admin;
 pub mod imports;
 pub mod judgements;
 pub mod leaderboard;

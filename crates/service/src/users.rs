@@ -131,3 +131,68 @@ pub async fn check_login(
         _ => Err(AppError::Unauthorized("wrong username or password".into())),
     }
 }
+
+/// While no admin exists, issues a one-time token for creating the first one in the browser
+/// (`verdict serve` prints it in its log); `None` once an admin exists.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn first_admin_token(pool: &db::PgPool) -> Result<Option<String>, AppError> {
+    if db::first_admin::admin_exists(pool).await.or_app()? {
+        return Ok(None);
+    }
+    let token: String = {
+        use rand::Rng as _;
+        use rand::distr::Alphanumeric;
+        rand::rng()
+            .sample_iter(Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect()
+    };
+    db::first_admin::add_token(pool, &token).await.or_app()?;
+    Ok(Some(token))
+}
+
+/// Whether the first admin is still to be created.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn first_admin_needed(pool: &db::PgPool) -> Result<bool, AppError> {
+    Ok(!db::first_admin::admin_exists(pool).await.or_app()?)
+}
+
+/// Creates the first admin with a token from the server's log; the token then stops working.
+///
+/// # Errors
+/// 422 for a short password, 400 for a malformed username, 403 for a wrong or used token,
+/// 409 once an admin exists.
+pub async fn create_first_admin(
+    pool: &db::PgPool,
+    token: &str,
+    username: &str,
+    password: String,
+) -> Result<UserRow, AppError> {
+    check_password(&password)?;
+    let hash = hash_password(password).await?;
+    match db::first_admin::create_admin(pool, token.trim(), username.trim(), &hash)
+        .await
+        .or_app()?
+    {
+        Ok(user) => {
+            tracing::info!(
+                user_id = user.user_id,
+                "the first admin was created in the browser"
+            );
+            Ok(user)
+        }
+        Err(db::first_admin::Refusal::AdminExists) => Err(AppError::Conflict(
+            "an admin exists already: log in, or ask an admin for an account".into(),
+        )),
+        Err(db::first_admin::Refusal::BadToken) => Err(AppError::Forbidden(
+            "that setup token is wrong, was used already or is over a day old; restart the \
+             server for a new one"
+                .into(),
+        )),
+    }
+}

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 fn meta<'a>(c: &'a Content, key: &str) -> Result<&'a Value> {
@@ -35,7 +36,11 @@ fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
         .reshape((out, inp))?)
 }
 
-/// Converts `file` into a Hugging Face folder `out`. Returns the number of tensors written.
+/// Converts `file` into a Hugging Face folder `out` (f32 weights for training), and leaves the
+/// GGUF there as `model.gguf` for quantized generation ([`crate::quantized`]): the file itself,
+/// or, when some of its tensors are of a type without a fast CPU kernel (Q4_1, Q5_x), a copy
+/// with those re-quantized to Q8_0. Returns
+/// the number of tensors written.
 ///
 /// # Errors
 /// Not a llama GGUF, a missing tensor or key (named), or write failures.
@@ -255,5 +260,66 @@ pub fn import(file: &Path, out: &Path) -> Result<usize> {
         out.join("tokenizer_config.json"),
         serde_json::to_string_pretty(&tok_config)?,
     )?;
+    let keep = out.join(crate::quantized::FILE_NAME);
+    if keep.exists() {
+        std::fs::remove_file(&keep)?;
+    }
+    if content
+        .tensor_infos
+        .values()
+        .all(|t| has_fast_kernel(t.ggml_dtype))
+    {
+        // The quantized file itself, for generation (a hard link where the file system allows).
+        if std::fs::hard_link(file, &keep).is_err() {
+            std::fs::copy(file, &keep)
+                .with_context(|| format!("copying {} to {}", file.display(), keep.display()))?;
+        }
+    } else {
+        requantize(&content, &mut reader, &keep)?;
+    }
     Ok(count)
+}
+
+/// Whether candle's CPU matrix-vector product has a SIMD kernel for this type. Q4_1, Q5_0,
+/// Q5_1 and Q8_1 have only the scalar one, several times slower.
+fn has_fast_kernel(dtype: GgmlDType) -> bool {
+    !matches!(
+        dtype,
+        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q8_1
+    )
+}
+
+/// Writes the GGUF to `out` with every tensor of a type without a fast kernel re-quantized to
+/// Q8_0 (8 bits plus a scale per 32 weights: from Q4_1 it adds less error than Q4_0 would),
+/// metadata unchanged.
+fn requantize(content: &Content, reader: &mut std::fs::File, out: &Path) -> Result<()> {
+    let device = Device::Cpu;
+    let mut tensors = Vec::with_capacity(content.tensor_infos.len());
+    for (name, info) in &content.tensor_infos {
+        let q = content
+            .tensor(reader, name, &device)
+            .with_context(|| format!("reading tensor {name}"))?;
+        let q = if has_fast_kernel(info.ggml_dtype) {
+            q
+        } else {
+            QTensor::quantize(&q.dequantize(&device)?, GgmlDType::Q8_0)
+                .with_context(|| format!("re-quantizing {name}"))?
+        };
+        tensors.push((name.clone(), q));
+    }
+    let metadata: Vec<(&str, &Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let tmp = out.with_extension("partial");
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    candle_core::quantized::gguf_file::write(&mut w, &metadata, &tensors)?;
+    std::io::Write::flush(&mut w)?;
+    drop(w);
+    std::fs::rename(&tmp, out)?;
+    Ok(())
 }

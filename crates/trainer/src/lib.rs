@@ -13,6 +13,7 @@ pub mod gguf;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod quantized;
 pub mod tiny;
 pub mod tokenizer;
 pub mod train;

@@ -404,6 +404,8 @@ pub enum BenchCommand {
     },
     /// Time DPO training steps (seconds per step, tokens/s, peak memory).
     Train(crate::cli::train::BenchTrainArgs),
+    /// Tokens/s and peak memory of local-model generation beside llama.cpp.
+    Generate(crate::cli::bench_generate::BenchGenerateArgs),
     /// Time a leaderboard recomputed from aggregated counts (as the app does).
     Counts {
         /// Number of models.
@@ -537,6 +539,7 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
             }
         }
         BenchCommand::Train(args) => crate::cli::train::bench_train(args)?,
+        BenchCommand::Generate(args) => crate::cli::bench_generate::run(args)?,
         BenchCommand::Votes { .. } => {
             bail!("`verdict bench votes` needs the database; the CLI runs it");
         }

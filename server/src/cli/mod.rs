@@ -2,10 +2,12 @@
 //! share.
 
 pub mod analyze;
+pub mod bench_generate;
 pub mod bench_votes;
 pub mod database;
 pub mod export;
 pub mod import;
+pub mod inspect;
 pub mod leaderboard;
 pub mod measure;
 pub mod train;
@@ -71,7 +73,17 @@ pub enum Command {
     Train(Box<crate::cli::train::TrainArgs>),
     /// Generate an answer with a local model, streamed to standard output.
     Generate(crate::cli::train::GenerateArgs),
-    /// Local models: make a tiny test model, import a GGUF.
+    /// Projects: list them, show one.
+    Project {
+        #[command(subcommand)]
+        command: inspect::ProjectCommand,
+    },
+    /// Training runs: list them, show one, cancel one.
+    Run {
+        #[command(subcommand)]
+        command: inspect::RunCommand,
+    },
+    /// Models: list them, register a local one, make a tiny test model, import a GGUF.
     Model {
         #[command(subcommand)]
         command: crate::cli::train::ModelCommand,
@@ -220,7 +232,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Model {
             command: command @ crate::cli::train::ModelCommand::AddLocal { .. },
         } => crate::cli::train::add_local(&cli.database, &command).await,
+        Command::Model {
+            command: crate::cli::train::ModelCommand::List { json },
+        } => inspect::models(&cli.database, json).await,
         Command::Model { command } => crate::cli::train::model(&command),
+        Command::Project { command } => inspect::project(&cli.database, &command).await,
+        Command::Run { command } => inspect::run(&cli.database, &command).await,
         Command::Worker(args) => worker(&cli.database, &args).await,
         Command::Analyze { command } => crate::cli::analyze::run(&cli.database, &command).await,
         Command::Bench {
@@ -349,6 +366,15 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("listening on {addr}"))?;
     tracing::info!("listening on http://{addr}");
+    if let Some(token) = service::users::first_admin_token(&pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("issuing the first-admin token: {e}"))?
+    {
+        tracing::warn!(
+            "no admin yet: create the first one at http://{addr}/login?setup={token} \
+             (first-admin token {token}, valid for a day and once)"
+        );
+    }
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
