@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { admin, watchForProblems, waitForHydration } from "./helpers";
+import { admin, logInWithoutHydration, watchForProblems, waitForHydration } from "./helpers";
 
 test("an admin logs in, sees the users, adds an account and logs out", async ({ page }) => {
   const problems = watchForProblems(page);
@@ -37,11 +37,7 @@ test("an admin logs in, sees the users, adds an account and logs out", async ({ 
 test("the login form works before hydration", async ({ browser }) => {
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  await page.goto("/login");
-  await page.getByLabel("Username").fill(admin.username);
-  await page.getByLabel("Password").fill(admin.password);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await expect(page).toHaveURL(/\/admin$/);
+  await logInWithoutHydration(page);
   await expect(page.getByRole("heading", { name: "Users" })).toBeVisible();
   await context.close();
 });

@@ -25,6 +25,16 @@ export const admin = {
   password: process.env.E2E_ADMIN_PASSWORD ?? "e2e-admin-password",
 };
 
+/** Logs in as the end-to-end admin through the login form, without waiting for hydration (for
+ *  pages with JavaScript disabled). */
+export async function logInWithoutHydration(page: Page): Promise<void> {
+  await page.goto("/login");
+  await page.getByLabel("Username").fill(admin.username);
+  await page.getByLabel("Password").fill(admin.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+}
+
 /** Logs in as the end-to-end admin through the login form. */
 export async function logIn(page: Page): Promise<void> {
   await page.goto("/login");

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { admin, logIn, watchForProblems, waitForHydration } from "./helpers";
+import { logIn, logInWithoutHydration, watchForProblems, waitForHydration } from "./helpers";
 
 // The loop: votes → a DPO run launched from the UI → live progress → the new model enters the
 // arena and meets its parent. Uses the tiny local model `e2e-tiny` and the "E2E training"
@@ -97,11 +97,7 @@ test("a preview with no project ticked covers every pairwise project", async ({ 
 test("the preview works without JavaScript, and a launch then asks for it", async ({ browser }) => {
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  await page.goto("/login");
-  await page.getByLabel("Username").fill(admin.username);
-  await page.getByLabel("Password").fill(admin.password);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await expect(page).toHaveURL(/\/admin$/);
+  await logInWithoutHydration(page);
   await page.goto("/training");
   const form = page.getByRole("form", { name: "Launch a training run" });
   await form.getByLabel("Base model").selectOption({ label: "e2e-tiny" });

@@ -88,11 +88,10 @@ fn list<T: std::str::FromStr>(field: &str, items: &[String]) -> Result<Vec<T>, A
 }
 
 impl LaunchForm {
-    /// The form as a browser without JavaScript sends it: the query of `GET /training?…`.
+    /// The form from its fields by name: `one` reads a single value, `all` a repeated one
+    /// (checkboxes).
     #[must_use]
-    pub fn from_query(q: &leptos_router::params::ParamsMap) -> Self {
-        let one = |k: &str| q.get(k).unwrap_or_default();
-        let all = |k: &str| q.get_all(k).unwrap_or_default();
+    pub fn from_fields(one: impl Fn(&str) -> String, all: impl Fn(&str) -> Vec<String>) -> Self {
         Self {
             base_model_id: one("base_model_id"),
             output_name: one("output_name"),
@@ -116,6 +115,15 @@ impl LaunchForm {
             max_steps: one("max_steps"),
             resume_on_failure: !one("resume_on_failure").is_empty(),
         }
+    }
+
+    /// The form as a browser without JavaScript sends it: the query of `GET /training?…`.
+    #[must_use]
+    pub fn from_query(q: &leptos_router::params::ParamsMap) -> Self {
+        Self::from_fields(
+            |k| q.get(k).unwrap_or_default(),
+            |k| q.get_all(k).unwrap_or_default(),
+        )
     }
 
     /// The request it stands for.
@@ -371,29 +379,7 @@ fn read_form(form: &leptos::web_sys::HtmlFormElement) -> Option<LaunchForm> {
             .filter_map(|v| v.as_string())
             .collect()
     };
-    Some(LaunchForm {
-        base_model_id: one("base_model_id"),
-        output_name: one("output_name"),
-        projects: all("projects"),
-        from: one("from"),
-        to: one("to"),
-        sources: all("sources"),
-        cohorts: one("cohorts"),
-        min_agreement: one("min_agreement"),
-        exclude_annotators: one("exclude_annotators"),
-        policy: one("policy"),
-        ranking_pairs: one("ranking_pairs"),
-        rating_margin: one("rating_margin"),
-        loss: one("loss"),
-        beta: one("beta"),
-        learning_rate: one("learning_rate"),
-        epochs: one("epochs"),
-        batch_size: one("batch_size"),
-        lora_rank: one("lora_rank"),
-        max_length: one("max_length"),
-        max_steps: one("max_steps"),
-        resume_on_failure: !one("resume_on_failure").is_empty(),
-    })
+    Some(LaunchForm::from_fields(one, all))
 }
 
 #[component]
