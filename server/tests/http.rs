@@ -310,6 +310,51 @@ async fn leaderboard_api_ranks_models_with_intervals(pool: sqlx::PgPool) {
         "alpha-beta decided battles, ties excluded"
     );
     assert_eq!(v["rows"][2]["rank_ub"], 3);
+    // Sandwich intervals by default; the rank spread starts at Rank (UB); 135 votes in all, so
+    // every model is provisional.
+    assert_eq!(v["ci"], "sandwich");
+    assert_eq!(v["bootstrap_rounds"], 0);
+    assert_eq!(v["rows"][2]["rank_spread"][0], 3);
+    assert_eq!(v["rows"][0]["tier"], 1);
+    assert_eq!(v["rows"][0]["provisional"], true);
+
+    let boot = send(
+        &app,
+        get("/api/v1/leaderboard?ci=bootstrap&reweight=true", None),
+    )
+    .await;
+    assert_eq!(boot.status, StatusCode::OK, "{}", boot.body);
+    let b = boot.json();
+    assert_eq!(
+        (b["ci"].as_str(), b["reweighted"].as_bool()),
+        (Some("bootstrap"), Some(true))
+    );
+    assert_eq!(b["bootstrap_rounds"], 100);
+    assert!(b["rows"][0]["lower"].as_f64().unwrap() < b["rows"][0]["rating"].as_f64().unwrap());
+    let dav = send(&app, get("/api/v1/leaderboard?tie_model=davidson", None)).await;
+    assert_eq!(dav.status, StatusCode::OK, "{}", dav.body);
+    let d = dav.json();
+    assert_eq!(d["tie_model"], "davidson");
+    assert!(
+        d["tie_param"].as_f64().unwrap() > 0.0,
+        "15 of the 135 votes are ties"
+    );
+    assert_eq!(d["tie_model_scores"].as_array().unwrap().len(), 4);
+    assert_eq!(d["rows"][0]["model"], "alpha");
+    let mixed = send(
+        &app,
+        get("/api/v1/leaderboard?tie_model=davidson&ci=bootstrap", None),
+    )
+    .await;
+    assert_eq!(mixed.status, StatusCode::BAD_REQUEST);
+    assert!(mixed.body.contains("sandwich"), "{}", mixed.body);
+    let bad_ci = send(&app, get("/api/v1/leaderboard?ci=jackknife", None)).await;
+    assert_eq!(bad_ci.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_ci.body.contains("sandwich or bootstrap"),
+        "{}",
+        bad_ci.body
+    );
 
     let human = send(
         &app,
@@ -333,7 +378,17 @@ async fn leaderboard_api_ranks_models_with_intervals(pool: sqlx::PgPool) {
 
     let page = send(&app, get("/leaderboard", None)).await;
     assert_eq!(page.status, StatusCode::OK);
-    for text in ["Rank (UB)", "alpha", "gamma", "Win fraction", "95% CI"] {
+    for text in [
+        "Rank (UB)",
+        "alpha",
+        "gamma",
+        "Win fraction",
+        "95% CI",
+        "Rank spread",
+        "Tier",
+        "sandwich intervals",
+        "provisional",
+    ] {
         assert!(page.body.contains(text), "page lacks {text}");
     }
 }

@@ -74,6 +74,80 @@ fn table_json_and_csv_agree_on_the_fixture() {
 }
 
 #[test]
+fn sandwich_by_default_bootstrap_and_reweighting_on_request() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["leaderboard", "--battles", FIXTURE, "--format", "json"];
+        args.extend_from_slice(extra);
+        let (ok, json, err) = verdict(&args);
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()
+    };
+    let sandwich = run(&[]);
+    assert_eq!(sandwich["ci"], "sandwich");
+    let models = sandwich["models"].as_array().unwrap();
+    for (k, m) in models.iter().enumerate() {
+        let (lo, hi) = (
+            m["rank_min"].as_u64().unwrap(),
+            m["rank_max"].as_u64().unwrap(),
+        );
+        assert!((lo as usize..=hi as usize).contains(&(k + 1)), "{m}");
+        assert_eq!(m["rank_min"], m["rank_ub"]);
+        assert!(m["tier"].as_u64().unwrap() >= 1);
+        // 3,000 battles over 8 models: about 750 each, none provisional.
+        assert_eq!(m["provisional"], false);
+    }
+    let boot = run(&["--ci", "bootstrap", "--bootstrap", "30"]);
+    assert_eq!(
+        (boot["ci"].as_str(), boot["bootstrap_rounds"].as_u64()),
+        (Some("bootstrap"), Some(30))
+    );
+    // Same point estimates; only the intervals' method differs.
+    assert_eq!(boot["models"][0]["rating"], sandwich["models"][0]["rating"]);
+    let reweighted = run(&["--reweight"]);
+    assert_eq!(reweighted["reweighted"], true);
+    assert_ne!(
+        reweighted["models"][0]["rating"],
+        sandwich["models"][0]["rating"]
+    );
+    let (ok, _, err) = verdict(&["leaderboard", "--battles", FIXTURE, "--ci", "jackknife"]);
+    assert!(!ok && err.contains("jackknife"), "{err}");
+}
+
+#[test]
+fn tie_models_fit_and_compare() {
+    let (ok, json, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--tie-model",
+        "rao-kupper",
+        "--compare-ties",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["tie_model"], "rao-kupper");
+    assert!(v["tie_param"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["models"][0]["model"], "model-7");
+    let scores = v["tie_model_scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 4);
+    assert!(scores[0]["log_loss"].as_f64().unwrap() <= scores[3]["log_loss"].as_f64().unwrap());
+    let (ok, _, err) = verdict(&["leaderboard", "--battles", FIXTURE, "--tie-model", "coin"]);
+    assert!(!ok && err.contains("not a tie model"), "{err}");
+    let (ok, _, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--tie-model",
+        "davidson",
+        "--ci",
+        "bootstrap",
+    ]);
+    assert!(!ok && err.contains("sandwich"), "{err}");
+}
+
+#[test]
 fn style_control_and_anchor() {
     let (ok, json, err) = verdict(&[
         "leaderboard",

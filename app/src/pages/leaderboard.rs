@@ -27,6 +27,9 @@ fn query_from_url(q: &leptos_router::params::ParamsMap) -> LeaderboardQuery {
         to: text("to"),
         exclude_ties: q.get("exclude_ties").is_some(),
         style_control: q.get("style_control").is_some(),
+        ci: text("ci"),
+        reweight: q.get("reweight").is_some(),
+        tie_model: text("tie_model"),
     }
 }
 
@@ -42,6 +45,8 @@ fn query_string(q: &LeaderboardQuery) -> String {
         ("source", &q.source),
         ("from", &q.from),
         ("to", &q.to),
+        ("ci", &q.ci),
+        ("tie_model", &q.tie_model),
     ] {
         if let Some(v) = v {
             parts.push(format!("{k}={}", crate::url::encode(v)));
@@ -52,6 +57,9 @@ fn query_string(q: &LeaderboardQuery) -> String {
     }
     if q.style_control {
         parts.push("style_control=true".into());
+    }
+    if q.reweight {
+        parts.push("reweight=true".into());
     }
     parts.join("&")
 }
@@ -79,8 +87,11 @@ pub fn LeaderboardPage() -> impl IntoView {
         <details class="card help">
             <summary>"How to read this"</summary>
             <p><strong>"Rating"</strong>": Bradley–Terry maximum-likelihood rating on the Elo scale (400 points = 10:1 odds), as Chatbot Arena computes it."</p>
-            <p><strong>"95% CI"</strong>": the range the rating falls in for 95% of 100 bootstrap resamples of the votes. Wide intervals mean too few votes."</p>
+            <p><strong>"95% CI"</strong>": by default the closed-form sandwich interval LMArena uses (the fit's curvature and the votes' spread); with “Bootstrap”, the range of the rating over 100 resamples of the votes. Wide intervals mean too few votes."</p>
             <p><strong>"Rank (UB)"</strong>": 1 + the number of models that are better beyond doubt (their lower bound is above this model's upper bound). Models whose intervals overlap share a rank."</p>
+            <p><strong>"Rank spread"</strong>": the best and the worst rank the intervals allow. "<strong>"Tier"</strong>": a new tier starts at the first model that is clearly below the current tier's leader, so models in one tier are statistically tied with its leader."</p>
+            <p><strong>"Ties"</strong>": half a win for each side (Chatbot Arena), or a third outcome under Rao–Kupper (ties when the strengths are within a fitted threshold η) or Davidson (ties in proportion to a fitted ν), or left out. Choosing one also scores every model on held-out votes (5-fold log-loss over win, tie and loss), so you can see which describes your votes best."</p>
+            <p><strong>"Reweight pairs"</strong>": counts each vote as 1 / max(votes of its pair, 50), so that pairs shown often do not outweigh rare ones (arena-rank's reweighting). "<strong>"provisional"</strong>": fewer than 300 votes."</p>
         </details>
     }
 }
@@ -128,6 +139,22 @@ fn Filters(q: LeaderboardQuery, lb: LeaderboardResponse) -> impl IntoView {
             <label>"To" <input type="date" name="to" value=q.to.clone().unwrap_or_default()/></label>
             <label class="check"><input type="checkbox" name="exclude_ties" value="true" checked=q.exclude_ties/>" Exclude ties"</label>
             <label class="check"><input type="checkbox" name="style_control" value="true" checked=q.style_control/>" Style control"</label>
+            <label>"Intervals"
+                <select name="ci">
+                    <option value="sandwich" selected=!selected(&q.ci, "bootstrap")>"Sandwich"</option>
+                    <option value="bootstrap" selected=selected(&q.ci, "bootstrap")>"Bootstrap"</option>
+                </select>
+            </label>
+            <label class="check"><input type="checkbox" name="reweight" value="true" checked=q.reweight/>" Reweight pairs"</label>
+            <label>"Ties"
+                <select name="tie_model">
+                    <option value="">"Half a win"</option>
+                    <option value="bt" selected=selected(&q.tie_model, "bt")>"Half a win, compare models"</option>
+                    <option value="rao-kupper" selected=selected(&q.tie_model, "rao-kupper")>"Rao–Kupper"</option>
+                    <option value="davidson" selected=selected(&q.tie_model, "davidson")>"Davidson"</option>
+                    <option value="ignore" selected=selected(&q.tie_model, "ignore")>"Left out"</option>
+                </select>
+            </label>
             <button type="submit" class="button primary">"Apply"</button>
         </form>
     }
@@ -180,11 +207,12 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
     };
     view! {
         <p class="muted">
-            {format!("{} votes · {} models · intervals from {} bootstrap rounds · ", lb.total_votes, lb.rows.len(), lb.bootstrap_rounds)}
+            {format!("{} votes · {} models · {} · ", lb.total_votes, lb.rows.len(), method(&lb))}
             <a href=json.clone() download="leaderboard.json">"JSON"</a>" · "
             <a href=csv download="leaderboard.csv">"CSV"</a>
         </p>
         {lb.note.clone().map(|n| view! { <p class="muted">{n}</p> })}
+        {tie_line(&lb)}
         {lb.style_coefficients.clone().map(|c| view! {
             <p class="muted">"Style coefficients: "
                 {c.iter().map(|(k, v)| format!("{k} {v:+.3}")).collect::<Vec<_>>().join(", ")}
@@ -196,7 +224,9 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
                     <th title="1 + number of models whose lower bound is above this model's upper bound">{sort_button(SortKey::Rank, "Rank (UB)")}</th>
                     <th>{sort_button(SortKey::Model, "Model")}</th>
                     <th>"Rating"</th>
-                    <th title="95% bootstrap confidence interval">"95% CI"</th>
+                    <th title="95% confidence interval">"95% CI"</th>
+                    <th title="best and worst rank the intervals allow">"Rank spread"</th>
+                    <th title="models statistically tied with the tier's leader">"Tier"</th>
                     <th>{sort_button(SortKey::Votes, "Votes")}</th>
                 </tr></thead>
                 <tbody>
@@ -210,6 +240,51 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
         {heatmaps(&lb, names)}
     }
     .into_any()
+}
+
+/// The tie model's parameter and, when asked for, which tie model fits held-out votes best.
+fn tie_line(lb: &LeaderboardResponse) -> Option<AnyView> {
+    if lb.tie_model_scores.is_empty() {
+        return None;
+    }
+    let param = lb.tie_param.map(|p| {
+        let name = if lb.tie_model == "davidson" {
+            "ν"
+        } else {
+            "η"
+        };
+        format!("{} fitted: {name} = {p:.3}. ", lb.tie_model)
+    });
+    let scores = lb
+        .tie_model_scores
+        .iter()
+        .map(|s| format!("{} {:.4}", s.model, s.log_loss))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    Some(
+        view! {
+            <p class="muted tie-models">
+                {param}
+                "Held-out log-loss (5-fold, lower fits better): "{scores}
+                {lb.tie_model_scores.first().map(|b| format!(" — best: {}", b.model))}
+            </p>
+        }
+        .into_any(),
+    )
+}
+
+/// How the intervals were made, for the line above the table.
+fn method(lb: &LeaderboardResponse) -> String {
+    let ci = if lb.ci == "bootstrap" {
+        format!("intervals from {} bootstrap rounds", lb.bootstrap_rounds)
+    } else {
+        "sandwich intervals".to_owned()
+    };
+    if lb.reweighted {
+        format!("{ci}, pairs reweighted")
+    } else {
+        ci
+    }
 }
 
 /// Trained models against their parents: did training help?
@@ -284,8 +359,16 @@ fn LeaderboardLine(row: LeaderboardRow, lo: f64, hi: f64) -> impl IntoView {
         }),
         _ => None,
     };
+    let spread = match row.rank_spread {
+        Some((a, b)) if a == b => a.to_string(),
+        Some((a, b)) => format!("{a} – {b}"),
+        None => "–".to_owned(),
+    };
+    let tier_class = row
+        .tier
+        .map_or("", |t| if t % 2 == 0 { "tier-even" } else { "" });
     view! {
-        <tr>
+        <tr class=tier_class>
             <td>{row.rank_ub.map_or_else(|| "–".to_owned(), |r| r.to_string())}</td>
             <td>
                 {row.model.clone()}
@@ -293,7 +376,12 @@ fn LeaderboardLine(row: LeaderboardRow, lo: f64, hi: f64) -> impl IntoView {
             </td>
             <td>{row.note.clone().unwrap_or_else(|| fmt(row.rating))}</td>
             <td class="ci">{bar}<span>{ci}</span></td>
-            <td>{row.votes}</td>
+            <td>{spread}</td>
+            <td>{row.tier.map_or_else(|| "–".to_owned(), |t| t.to_string())}</td>
+            <td>
+                {row.votes}
+                {row.provisional.then(|| view! { <span class="badge" title="fewer than 300 votes: the score may still move">"provisional"</span> })}
+            </td>
         </tr>
     }
 }

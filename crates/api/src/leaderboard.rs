@@ -30,6 +30,16 @@ pub struct LeaderboardQuery {
     /// Control for length and markdown.
     #[serde(default)]
     pub style_control: bool,
+    /// Interval method: `sandwich` (the default) or `bootstrap`.
+    #[serde(default)]
+    pub ci: Option<String>,
+    /// Weight votes by inverse pair frequency (`1 / max(n_pair, 50)`).
+    #[serde(default)]
+    pub reweight: bool,
+    /// How ties count: `bt` (half a win), `rao-kupper`, `davidson` or `ignore`. When given,
+    /// the response also scores every tie model on held-out votes.
+    #[serde(default)]
+    pub tie_model: Option<String>,
 }
 
 /// One model's line.
@@ -37,6 +47,12 @@ pub struct LeaderboardQuery {
 pub struct LeaderboardRow {
     /// Rank (UB).
     pub rank_ub: Option<usize>,
+    /// Best and worst rank the intervals allow.
+    #[serde(default)]
+    pub rank_spread: Option<(usize, usize)>,
+    /// Tier (1 = top): models statistically tied with their tier's leader.
+    #[serde(default)]
+    pub tier: Option<usize>,
     /// Model id.
     pub model_id: i64,
     /// Model name.
@@ -49,6 +65,9 @@ pub struct LeaderboardRow {
     pub upper: Option<f64>,
     /// Votes involving the model.
     pub votes: u64,
+    /// Too few votes for a settled score.
+    #[serde(default)]
+    pub provisional: bool,
     /// The parent's name, for models Verdict trained.
     pub parent: Option<String>,
     /// Why there is no finite rating, if there is none.
@@ -62,7 +81,25 @@ pub struct LeaderboardResponse {
     pub rows: Vec<LeaderboardRow>,
     /// Votes counted.
     pub total_votes: u64,
-    /// Bootstrap rounds behind the intervals.
+    /// `sandwich` or `bootstrap`.
+    #[serde(default)]
+    pub ci: String,
+    /// Whether votes were weighted by inverse pair frequency.
+    #[serde(default)]
+    pub reweighted: bool,
+    /// Votes below which a model is marked provisional.
+    #[serde(default)]
+    pub provisional_votes: u64,
+    /// How ties count (`bt` unless asked otherwise).
+    #[serde(default)]
+    pub tie_model: String,
+    /// Rao–Kupper's η or Davidson's ν.
+    #[serde(default)]
+    pub tie_param: Option<f64>,
+    /// Held-out log-loss of each tie model (5-fold), best first, when a tie model was asked for.
+    #[serde(default)]
+    pub tie_model_scores: Vec<TieModelScore>,
+    /// Bootstrap rounds behind the intervals (0 for sandwich intervals).
     pub bootstrap_rounds: usize,
     /// Decided battles (no ties) between row and column model.
     pub battles: Vec<Vec<f64>>,
@@ -99,6 +136,15 @@ pub struct HeadToHead {
     pub lower: Option<f64>,
     /// Upper 95% bound.
     pub upper: Option<f64>,
+}
+
+/// One tie model's held-out fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TieModelScore {
+    /// `bt`, `rao-kupper`, `davidson` or `ignore`.
+    pub model: String,
+    /// Mean negative log-probability of held-out votes' outcomes (win, tie, loss).
+    pub log_loss: f64,
 }
 
 /// Values the filters can take.

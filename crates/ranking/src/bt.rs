@@ -594,6 +594,16 @@ fn finish(
 
 /// Groups of models linked by votes (ignoring direction), excluded models left out.
 fn connected_groups(n: usize, pairs: &[Pair], excluded: &[bool]) -> Vec<Vec<usize>> {
+    groups_of(n, pairs.iter().map(|p| (p.i, p.j)), excluded)
+}
+
+/// Connected groups of the graph on `0..n` with these edges (models without an edge, and
+/// excluded ones, left out), each sorted, in order of their smallest member's root.
+pub(crate) fn groups_of(
+    n: usize,
+    edges: impl Iterator<Item = (usize, usize)>,
+    excluded: &[bool],
+) -> Vec<Vec<usize>> {
     let mut parent: Vec<usize> = (0..n).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -603,10 +613,10 @@ fn connected_groups(n: usize, pairs: &[Pair], excluded: &[bool]) -> Vec<Vec<usiz
         i
     }
     let mut seen = vec![false; n];
-    for p in pairs {
-        seen[p.i] = true;
-        seen[p.j] = true;
-        let (ra, rb) = (root(&mut parent, p.i), root(&mut parent, p.j));
+    for (i, j) in edges {
+        seen[i] = true;
+        seen[j] = true;
+        let (ra, rb) = (root(&mut parent, i), root(&mut parent, j));
         if ra != rb {
             parent[ra] = rb;
         }
@@ -662,9 +672,15 @@ struct PairOutcomes {
     i: usize,
     j: usize,
     counts: [f64; 3],
+    /// Weight of each of the pair's votes in the fit (1 unless reweighted).
+    w: f64,
 }
 
-fn pair_outcomes(counts: &Counts, excluded: &[bool]) -> Vec<PairOutcomes> {
+fn pair_outcomes(
+    counts: &Counts,
+    excluded: &[bool],
+    min_pair_count: Option<f64>,
+) -> Vec<PairOutcomes> {
     let n = counts.n_models;
     let mut slots: std::collections::HashMap<(usize, usize), usize> = Default::default();
     let mut out: Vec<PairOutcomes> = Vec::new();
@@ -682,6 +698,7 @@ fn pair_outcomes(counts: &Counts, excluded: &[bool]) -> Vec<PairOutcomes> {
                 i,
                 j,
                 counts: [0.0; 3],
+                w: 1.0,
             });
             out.len() - 1
         });
@@ -693,6 +710,11 @@ fn pair_outcomes(counts: &Counts, excluded: &[bool]) -> Vec<PairOutcomes> {
             1
         };
         out[k].counts[slot] += t.weight;
+    }
+    if let Some(min) = min_pair_count {
+        for p in &mut out {
+            p.w = 1.0 / p.counts.iter().sum::<f64>().max(min);
+        }
     }
     out
 }
@@ -731,8 +753,8 @@ fn resample(pairs: &[PairOutcomes], total: u64, rng: &mut ChaCha8Rng) -> Vec<Pai
             Pair {
                 i: p.i,
                 j: p.j,
-                score: wins as f64 + 0.5 * ties as f64,
-                weight: m as f64,
+                score: p.w * (wins as f64 + 0.5 * ties as f64),
+                weight: p.w * m as f64,
             }
         })
         .collect()
@@ -748,9 +770,31 @@ pub fn bootstrap(
     cfg: &BtConfig,
     boot: &BootstrapConfig,
 ) -> Vec<BtFit> {
+    bootstrap_reweighted(counts, excluded, point, cfg, boot, None)
+}
+
+/// As [`bootstrap`]; with `min_pair_count`, each resample's votes are weighted as the point fit's
+/// were (`1 / max(n, min_pair_count)`, `n` the pair's votes in the original data), as
+/// arena-rank's reweighted bootstrap does. `point` is then the reweighted fit.
+#[must_use]
+pub fn bootstrap_reweighted(
+    counts: &Counts,
+    excluded: &[bool],
+    point: &BtFit,
+    cfg: &BtConfig,
+    boot: &BootstrapConfig,
+    min_pair_count: Option<f64>,
+) -> Vec<BtFit> {
     let total = counts.total().round() as u64;
-    let factor = hessian_factor(counts, excluded, &point.natural, cfg);
-    let pairs = pair_outcomes(counts, excluded);
+    let pairs = pair_outcomes(counts, excluded, min_pair_count);
+    let factor = match min_pair_count {
+        None => hessian_factor(counts, excluded, &point.natural, cfg),
+        Some(min) => {
+            let w = crate::sandwich::pair_weights(counts, min);
+            let weighted = crate::sandwich::weighted(counts, &w);
+            hessian_factor(&weighted, excluded, &point.natural, cfg)
+        }
+    };
     (0..boot.rounds)
         .into_par_iter()
         .map(|round| {
@@ -787,7 +831,8 @@ pub fn confidence_intervals(rounds: &[Vec<f64>], n_models: usize) -> Vec<(f64, f
 }
 
 /// Rank (UB): 1 + the number of models whose lower bound is strictly above this model's upper
-/// bound. Models with NaN bounds get `None`.
+/// bound. Models with NaN bounds get `None`. This is also the best rank of the rank spread
+/// ([`rank_spread`]).
 #[must_use]
 pub fn rank_upper_bound(bounds: &[(f64, f64)]) -> Vec<Option<usize>> {
     bounds
@@ -797,6 +842,51 @@ pub fn rank_upper_bound(bounds: &[(f64, f64)]) -> Vec<Option<usize>> {
                 return None;
             }
             Some(1 + bounds.iter().filter(|&&(lower, _)| lower > upper).count())
+        })
+        .collect()
+}
+
+/// Rank spread: per model the best and the worst rank its interval allows — best = Rank (UB),
+/// worst = the number of rated models whose upper bound is not strictly below this model's
+/// lower bound (itself included). Models with NaN bounds get `None`.
+#[must_use]
+pub fn rank_spread(bounds: &[(f64, f64)]) -> Vec<Option<(usize, usize)>> {
+    let best = rank_upper_bound(bounds);
+    bounds
+        .iter()
+        .zip(best)
+        .map(|(&(lower, _), best)| {
+            let best = best?;
+            let worse = bounds
+                .iter()
+                .filter(|&&(_, upper)| !upper.is_nan() && upper < lower)
+                .count();
+            let rated = bounds.iter().filter(|b| !b.1.is_nan()).count();
+            Some((best, rated - worse))
+        })
+        .collect()
+}
+
+/// Tiers over models listed best first (by rating) with their bounds: the first model opens
+/// tier 1, and each next model joins the open tier while its upper bound reaches the lower
+/// bound of that tier's first model; otherwise it opens the next tier. So every model of a tier
+/// is statistically tied with the tier's leader, and each leader is clearly below the one
+/// before. Models with NaN bounds get `None` and are skipped.
+#[must_use]
+pub fn tiers(sorted_bounds: &[(f64, f64)]) -> Vec<Option<usize>> {
+    let mut tier = 0;
+    let mut leader_lower = f64::NAN;
+    sorted_bounds
+        .iter()
+        .map(|&(lower, upper)| {
+            if lower.is_nan() || upper.is_nan() {
+                return None;
+            }
+            if tier == 0 || upper < leader_lower {
+                tier += 1;
+                leader_lower = lower;
+            }
+            Some(tier)
         })
         .collect()
 }
@@ -872,6 +962,26 @@ mod tests {
         assert_eq!(
             rank_upper_bound(&bounds),
             vec![Some(1), Some(1), Some(3), None]
+        );
+    }
+
+    #[test]
+    fn rank_spread_and_tiers_follow_the_overlaps() {
+        // Best first: A overlaps B; B overlaps C; C is clearly below A; D below everyone.
+        let bounds = [
+            (1100.0, 1200.0),
+            (1050.0, 1150.0),
+            (1000.0, 1090.0),
+            (800.0, 900.0),
+            (f64::NAN, f64::NAN),
+        ];
+        assert_eq!(
+            rank_spread(&bounds),
+            vec![Some((1, 2)), Some((1, 3)), Some((2, 3)), Some((4, 4)), None]
+        );
+        assert_eq!(
+            tiers(&bounds),
+            vec![Some(1), Some(1), Some(2), Some(3), None]
         );
     }
 

@@ -1,29 +1,86 @@
-//! A whole leaderboard from aggregated counts: Bradley–Terry ratings, bootstrap confidence
-//! intervals, Rank (UB), vote counts and the pairwise matrices (docs/design.md §5.3–5.6).
+//! A whole leaderboard from aggregated counts: Bradley–Terry ratings, sandwich or bootstrap
+//! confidence intervals, Rank (UB), rank spread, tiers, vote counts and the pairwise matrices
+//! (docs/design.md §5.3–5.6, §5.10–5.12).
 
 use serde::{Deserialize, Serialize};
 
 use crate::bt::{self, BootstrapConfig, BtConfig, Counts, Unbounded};
+use crate::sandwich;
+use crate::ties::{self, TieModel, TieModelScore};
+
+/// How the 95% intervals are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CiMethod {
+    /// Closed form `H⁻¹ G H⁻¹` at the optimum (LMArena's method since 2025).
+    #[default]
+    Sandwich,
+    /// Quantiles of refits on resampled votes (Chatbot Arena's 2024 method).
+    Bootstrap,
+}
+
+impl CiMethod {
+    /// Parses `sandwich` or `bootstrap`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sandwich" => Some(Self::Sandwich),
+            "bootstrap" => Some(Self::Bootstrap),
+            _ => None,
+        }
+    }
+
+    /// The name [`CiMethod::parse`] reads.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Sandwich => "sandwich",
+            Self::Bootstrap => "bootstrap",
+        }
+    }
+}
+
+/// arena-rank's `min_pair_count`: pairs with fewer votes weigh as if they had this many.
+pub const MIN_PAIR_COUNT: f64 = 50.0;
+
+/// Below this many votes a model's score is marked provisional (LMArena's practice).
+pub const PROVISIONAL_VOTES: f64 = 300.0;
 
 /// Settings of a leaderboard computation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LeaderboardConfig {
     /// Fit settings and scale.
     pub bt: BtConfig,
-    /// Bootstrap rounds and seed (0 rounds: no intervals).
+    /// Interval method.
+    pub ci: CiMethod,
+    /// Bootstrap rounds and seed (bootstrap only; 0 rounds: no intervals).
     pub bootstrap: BootstrapConfig,
+    /// Weight each vote by `1 / max(n_pair, m)` with this `m` (inverse pair frequency).
+    pub reweight: Option<f64>,
     /// Shift all ratings so this model (index) has this rating.
     pub anchor: Option<(usize, f64)>,
+    /// Models with fewer votes are marked provisional.
+    pub provisional_votes: f64,
+    /// How ties enter the ratings (other than `bt`: sandwich intervals, no reweighting).
+    pub tie_model: TieModel,
+    /// Score every tie model by held-out log-loss over this many folds.
+    pub compare_tie_models: Option<usize>,
 }
 
 impl LeaderboardConfig {
-    /// Chatbot Arena's defaults: 100 bootstrap rounds, no anchor.
+    /// LMArena's defaults: sandwich intervals, no reweighting, no anchor, provisional below 300
+    /// votes (the bootstrap, when chosen, has 100 rounds).
     #[must_use]
     pub const fn new() -> Self {
         Self {
             bt: BtConfig::new(),
+            ci: CiMethod::Sandwich,
             bootstrap: BootstrapConfig::new(),
+            reweight: None,
             anchor: None,
+            provisional_votes: PROVISIONAL_VOTES,
+            tie_model: TieModel::Bt,
+            compare_tie_models: None,
         }
     }
 }
@@ -47,8 +104,14 @@ pub struct ModelRating {
     pub upper: Option<f64>,
     /// 1 + number of models whose lower bound is above this model's upper bound.
     pub rank_ub: Option<usize>,
+    /// Best and worst rank the intervals allow.
+    pub rank_spread: Option<(usize, usize)>,
+    /// Tier (1 = top): models statistically tied with their tier's leader.
+    pub tier: Option<usize>,
     /// Votes involving this model.
     pub votes: f64,
+    /// Fewer votes than [`LeaderboardConfig::provisional_votes`].
+    pub provisional: bool,
     /// Why there is no finite rating, if there is none.
     pub unbounded: Option<Unbounded>,
 }
@@ -62,6 +125,10 @@ pub struct Leaderboard {
     pub iterations: usize,
     /// Bootstrap rounds whose fit did not reach the tolerance.
     pub unconverged_rounds: usize,
+    /// Rao–Kupper's `η` or Davidson's `ν`, when that tie model was fitted.
+    pub tie_param: Option<f64>,
+    /// Held-out log-loss of each tie model, best first, when asked for.
+    pub tie_model_scores: Option<Vec<TieModelScore>>,
 }
 
 /// Shifts scaled ratings so the anchor model has its rating.
@@ -78,27 +145,81 @@ fn anchored(mut scaled: Vec<f64>, anchor: Option<(usize, f64)>) -> Vec<f64> {
 /// Computes the leaderboard.
 #[must_use]
 pub fn compute(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
+    let mut lb = if cfg.tie_model == TieModel::Bt {
+        compute_bt(counts, cfg)
+    } else {
+        compute_tie_model(counts, cfg)
+    };
+    lb.tie_model_scores = cfg
+        .compare_tie_models
+        .map(|k| ties::cross_validate(counts, k, &cfg.bt));
+    lb
+}
+
+/// Ratings and sandwich intervals under Rao–Kupper, Davidson or `ignore`.
+fn compute_tie_model(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
+    let unbounded = ties::unbounded(counts, cfg.tie_model);
+    let fit = ties::fit(counts, cfg.tie_model, &cfg.bt);
+    let ratings = anchored(fit.scaled(&cfg.bt), cfg.anchor);
+    let var = ties::sandwich_variances(counts, &fit);
+    let bounds = sandwich::bounds(&ratings, &var, &cfg.bt, sandwich::Z95);
+    let mut rows = ranked_rows(&ratings, &bounds, &counts.votes_per_model(), &unbounded);
+    for r in &mut rows {
+        r.provisional = r.votes < cfg.provisional_votes;
+    }
+    Leaderboard {
+        rows,
+        iterations: 0,
+        unconverged_rounds: usize::from(!fit.converged),
+        tie_param: matches!(cfg.tie_model, TieModel::RaoKupper | TieModel::Davidson)
+            .then_some(fit.tie_param),
+        tie_model_scores: None,
+    }
+}
+
+fn compute_bt(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
     let n = counts.n_models;
     let unbounded = bt::unbounded_models(counts);
     let excluded: Vec<bool> = unbounded.iter().map(Option::is_some).collect();
-    let point = bt::fit(counts, &excluded, None, &cfg.bt);
-    let ratings = anchored(point.scaled(&cfg.bt), cfg.anchor);
-    let (bounds, unconverged) = if cfg.bootstrap.rounds > 0 {
-        let fits = bt::bootstrap(counts, &excluded, &point, &cfg.bt, &cfg.bootstrap);
-        let unconverged = fits.iter().filter(|f| !f.converged).count();
-        let rounds: Vec<Vec<f64>> = fits
-            .iter()
-            .map(|f| anchored(f.scaled(&cfg.bt), cfg.anchor))
-            .collect();
-        (bt::confidence_intervals(&rounds, n), unconverged)
-    } else {
-        (vec![(f64::NAN, f64::NAN); n], 0)
+    let weights = cfg.reweight.map(|m| sandwich::pair_weights(counts, m));
+    let point = match &weights {
+        Some(w) => bt::fit(&sandwich::weighted(counts, w), &excluded, None, &cfg.bt),
+        None => bt::fit(counts, &excluded, None, &cfg.bt),
     };
-    let rows = ranked_rows(&ratings, &bounds, &counts.votes_per_model(), &unbounded);
+    let ratings = anchored(point.scaled(&cfg.bt), cfg.anchor);
+    let (bounds, unconverged) = match cfg.ci {
+        CiMethod::Sandwich => {
+            let var = sandwich::variances(counts, weights.as_deref(), &excluded, &point, &cfg.bt);
+            (sandwich::bounds(&ratings, &var, &cfg.bt, sandwich::Z95), 0)
+        }
+        CiMethod::Bootstrap if cfg.bootstrap.rounds > 0 => {
+            let fits = bt::bootstrap_reweighted(
+                counts,
+                &excluded,
+                &point,
+                &cfg.bt,
+                &cfg.bootstrap,
+                cfg.reweight,
+            );
+            let unconverged = fits.iter().filter(|f| !f.converged).count();
+            let rounds: Vec<Vec<f64>> = fits
+                .iter()
+                .map(|f| anchored(f.scaled(&cfg.bt), cfg.anchor))
+                .collect();
+            (bt::confidence_intervals(&rounds, n), unconverged)
+        }
+        CiMethod::Bootstrap => (vec![(f64::NAN, f64::NAN); n], 0),
+    };
+    let mut rows = ranked_rows(&ratings, &bounds, &counts.votes_per_model(), &unbounded);
+    for r in &mut rows {
+        r.provisional = r.votes < cfg.provisional_votes;
+    }
     Leaderboard {
         rows,
         iterations: point.iterations,
         unconverged_rounds: unconverged,
+        tie_param: None,
+        tie_model_scores: None,
     }
 }
 
@@ -112,6 +233,7 @@ pub fn ranked_rows(
     unbounded: &[Option<Unbounded>],
 ) -> Vec<ModelRating> {
     let ranks = bt::rank_upper_bound(bounds);
+    let spread = bt::rank_spread(bounds);
     let finite = |x: f64| x.is_finite().then_some(x);
     let mut rows: Vec<ModelRating> = (0..ratings.len())
         .map(|m| ModelRating {
@@ -120,7 +242,10 @@ pub fn ranked_rows(
             lower: finite(bounds[m].0),
             upper: finite(bounds[m].1),
             rank_ub: ranks[m],
+            rank_spread: spread[m],
+            tier: None,
             votes: votes[m],
+            provisional: false,
             unbounded: unbounded[m],
         })
         .collect();
@@ -132,6 +257,16 @@ pub fn ranked_rows(
         };
         key(y).total_cmp(&key(x)).then(x.model.cmp(&y.model))
     });
+    let sorted: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| match (r.rating, r.lower, r.upper) {
+            (Some(_), Some(l), Some(u)) => (l, u),
+            _ => (f64::NAN, f64::NAN),
+        })
+        .collect();
+    for (r, t) in rows.iter_mut().zip(bt::tiers(&sorted)) {
+        r.tier = t;
+    }
     rows
 }
 
@@ -244,18 +379,49 @@ mod tests {
     #[test]
     fn anchoring_shifts_everything() {
         let c = Counts::from_battles(3, crate::testing::random_battles(3, 90, 5));
-        let cfg = LeaderboardConfig {
-            bootstrap: BootstrapConfig {
-                rounds: 10,
-                seed: 1,
-            },
-            anchor: Some((1, 1234.0)),
-            ..LeaderboardConfig::new()
+        for ci in [CiMethod::Bootstrap, CiMethod::Sandwich] {
+            let cfg = LeaderboardConfig {
+                ci,
+                bootstrap: BootstrapConfig {
+                    rounds: 10,
+                    seed: 1,
+                },
+                anchor: Some((1, 1234.0)),
+                ..LeaderboardConfig::new()
+            };
+            let lb = compute(&c, &cfg);
+            let row1 = lb.rows.iter().find(|r| r.model == 1).unwrap();
+            assert!((row1.rating.unwrap() - 1234.0).abs() < 1e-9);
+            assert!(lb.rows.iter().all(|r| r.lower.unwrap() <= r.upper.unwrap()));
+            assert!(lb.rows.iter().all(|r| r.provisional && r.tier.is_some()));
+        }
+    }
+
+    #[test]
+    fn sandwich_and_bootstrap_agree_on_plenty_of_votes() {
+        // 4 models, 4,000 votes: both 95% intervals estimate the same sampling spread.
+        let c = Counts::from_battles(4, crate::testing::random_battles(4, 4000, 11));
+        let run = |ci| {
+            compute(
+                &c,
+                &LeaderboardConfig {
+                    ci,
+                    bootstrap: BootstrapConfig {
+                        rounds: 400,
+                        seed: 3,
+                    },
+                    ..LeaderboardConfig::new()
+                },
+            )
         };
-        let lb = compute(&c, &cfg);
-        let row1 = lb.rows.iter().find(|r| r.model == 1).unwrap();
-        assert!((row1.rating.unwrap() - 1234.0).abs() < 1e-9);
-        assert!(lb.rows.iter().all(|r| r.lower.unwrap() <= r.upper.unwrap()));
+        let (s, b) = (run(CiMethod::Sandwich), run(CiMethod::Bootstrap));
+        for (rs, rb) in s.rows.iter().zip(&b.rows) {
+            assert_eq!(rs.model, rb.model);
+            let ws = rs.upper.unwrap() - rs.lower.unwrap();
+            let wb = rb.upper.unwrap() - rb.lower.unwrap();
+            assert!((ws / wb - 1.0).abs() < 0.15, "{ws} vs {wb}");
+            assert!(!rs.provisional);
+        }
     }
 }
 

@@ -10,9 +10,11 @@ pub mod elo;
 pub mod leaderboard;
 pub mod linalg;
 pub mod sampler;
+pub mod sandwich;
 pub mod style;
 #[cfg(test)]
 mod testing;
+pub mod ties;
 
 use serde::{Deserialize, Serialize};
 

@@ -44,7 +44,7 @@
 use ranking::Outcome;
 use ranking::bt::{BootstrapConfig, BtConfig, Counts};
 use ranking::elo::{EloConfig, online_elo};
-use ranking::leaderboard::{LeaderboardConfig, compute};
+use ranking::leaderboard::{CiMethod, LeaderboardConfig, compute};
 use ranking::style::{self, StyleBattle, StyleConfig, StyleCounts};
 
 /// (model, online Elo, Bradley–Terry, style-controlled, 95% CI width over 500 rounds).
@@ -119,6 +119,7 @@ fn online_elo_matches_fastchat() {
 fn bradley_terry_matches_fastchat_within_a_hundredth() {
     let counts = Counts::from_battles(8, fixture().iter().map(|b| (b.a, b.b, b.outcome)));
     let cfg = LeaderboardConfig {
+        ci: CiMethod::Bootstrap,
         bootstrap: BootstrapConfig {
             rounds: 500,
             seed: 7,

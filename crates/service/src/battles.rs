@@ -2,7 +2,7 @@
 //! and outcomes, and writing synthetic ones for benchmarks.
 //!
 //! Fields as FastChat uses them: `model_a`, `model_b`, `winner` ∈ {`model_a`, `model_b`, `tie`,
-//! `tie (bothbad)`}, optional `tstamp` (battles are put in time order for online Elo), `anony`
+//! `tie (bothbad)` or arena-rank's `both_bad`}, optional `tstamp` (battles are put in time order for online Elo), `anony`
 //! (when present, only anonymous battles count), `judge`, and style counts either in
 //! `conv_metadata` or flat (`sum_assistant_a_tokens`, `header_count_a`, `list_count_a`,
 //! `bold_count_a`, and the same for `_b`); header/list/bold counts may be numbers or objects
@@ -155,7 +155,7 @@ fn parse_winner(winner: &str) -> Option<Outcome> {
         "model_a" => Some(Outcome::A),
         "model_b" => Some(Outcome::B),
         "tie" => Some(Outcome::Tie),
-        "tie (bothbad)" => Some(Outcome::BothBad),
+        "tie (bothbad)" | "both_bad" => Some(Outcome::BothBad),
         _ => None,
     }
 }
@@ -200,7 +200,7 @@ impl Chunk {
         }
         let outcome = parse_winner(&raw.winner).with_context(|| {
             format!(
-                "line {line}: field `winner` is {:?}; expected model_a, model_b, tie or \"tie (bothbad)\"",
+                "line {line}: field `winner` is {:?}; expected model_a, model_b, tie, \"tie (bothbad)\" or both_bad",
                 raw.winner
             )
         })?;

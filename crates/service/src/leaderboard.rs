@@ -1,19 +1,57 @@
-//! The leaderboard service: filters → aggregated counts → Bradley–Terry ratings with bootstrap
-//! intervals and the pairwise matrices. Used by the leaderboard page and `/api/v1/leaderboard`.
+//! The leaderboard service: filters → aggregated counts → Bradley–Terry ratings with sandwich
+//! or bootstrap intervals, rank spread, tiers and the pairwise matrices. Used by the leaderboard
+//! page and `/api/v1/leaderboard`.
 
 use std::collections::HashMap;
 
 use ranking::bt::{BootstrapConfig, BtConfig, Counts, Unbounded};
-use ranking::leaderboard::{self, LeaderboardConfig};
+use ranking::leaderboard::{self, CiMethod, LeaderboardConfig, MIN_PAIR_COUNT, PROVISIONAL_VOTES};
 
 use crate::OrApp;
 use api::AppError;
 use api::leaderboard::{
-    FilterChoices, HeadToHead, LeaderboardQuery, LeaderboardResponse, LeaderboardRow,
+    FilterChoices, HeadToHead, LeaderboardQuery, LeaderboardResponse, LeaderboardRow, TieModelScore,
 };
+use ranking::ties::TieModel;
 
 /// Bootstrap rounds of the app's leaderboard (Chatbot Arena's default).
 pub const ROUNDS: usize = 100;
+
+/// The tie model a query asks for (`None`: the default, without the comparison).
+///
+/// # Errors
+/// 400 for an unknown model, or a model other than `bt` with bootstrap intervals, reweighting
+/// or style control.
+pub fn tie_model(q: &LeaderboardQuery, ci: CiMethod) -> Result<Option<TieModel>, AppError> {
+    let Some(name) = nonempty(&q.tie_model) else {
+        return Ok(None);
+    };
+    let model = TieModel::parse(&name).ok_or_else(|| {
+        AppError::BadRequest("`tie_model` is bt, rao-kupper, davidson or ignore".into())
+    })?;
+    if model != TieModel::Bt && (ci == CiMethod::Bootstrap || q.reweight || q.style_control) {
+        return Err(AppError::BadRequest(format!(
+            "the {name} tie model takes sandwich intervals, without reweighting or style control"
+        )));
+    }
+    Ok(Some(model))
+}
+
+/// The interval method a query asks for (sandwich unless it says `bootstrap`; style control
+/// always bootstraps).
+///
+/// # Errors
+/// 400 for a method that is neither.
+pub fn ci_method(q: &LeaderboardQuery) -> Result<CiMethod, AppError> {
+    if q.style_control {
+        return Ok(CiMethod::Bootstrap);
+    }
+    match nonempty(&q.ci) {
+        None => Ok(CiMethod::Sandwich),
+        Some(s) => CiMethod::parse(&s)
+            .ok_or_else(|| AppError::BadRequest("`ci` is sandwich or bootstrap".into())),
+    }
+}
 
 fn parse_day(value: Option<&str>, field: &str) -> Result<Option<time::Date>, AppError> {
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
@@ -75,6 +113,24 @@ pub async fn compute(
     q: &LeaderboardQuery,
 ) -> Result<LeaderboardResponse, AppError> {
     let f = filter(q)?;
+    let ci = ci_method(q)?;
+    if q.style_control && q.reweight {
+        return Err(AppError::BadRequest(
+            "reweighting does not apply to style control".into(),
+        ));
+    }
+    let tie_model = tie_model(q, ci)?;
+    let cfg = LeaderboardConfig {
+        ci,
+        bootstrap: BootstrapConfig {
+            rounds: ROUNDS,
+            seed: 0,
+        },
+        reweight: q.reweight.then_some(MIN_PAIR_COUNT),
+        tie_model: tie_model.unwrap_or_default(),
+        compare_tie_models: tie_model.map(|_| 5),
+        ..LeaderboardConfig::new()
+    };
     let counts = db::leaderboard::pair_counts(pool, &f).await.or_app()?;
     let models = db::leaderboard::models(pool).await.or_app()?;
     let options = db::leaderboard::filter_options(pool).await.or_app()?;
@@ -92,21 +148,21 @@ pub async fn compute(
         None
     };
     let result = tokio::task::spawn_blocking(move || {
-        let (mut rows, total, mut m) = build(&counts, &models);
+        let (mut rows, total, mut m, ties) = build(&counts, &models, &cfg);
         let style = style.map(|votes| {
             let before: Vec<i64> = rows.iter().map(|r| r.model_id).collect();
             let result = restyle(&mut rows, &votes);
             m = reorder(&m, &before, &rows);
             result
         });
-        (rows, total, m, style)
+        (rows, total, m, style, ties)
     })
     .await
     .map_err(|err| {
         tracing::error!(error = %err, "leaderboard task failed");
         AppError::Internal
     })?;
-    let (rows, total_votes, m, style) = result;
+    let (rows, total_votes, m, style, (tie_param, tie_scores)) = result;
     let lineage = head_to_heads(&rows, &m);
     let (style_coefficients, note) = match style {
         Some((coef, used)) => (
@@ -120,7 +176,20 @@ pub async fn compute(
     Ok(LeaderboardResponse {
         rows,
         total_votes,
-        bootstrap_rounds: ROUNDS,
+        ci: ci.name().to_owned(),
+        reweighted: q.reweight,
+        provisional_votes: PROVISIONAL_VOTES as u64,
+        tie_model: cfg.tie_model.name().to_owned(),
+        tie_param,
+        tie_model_scores: tie_scores
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| TieModelScore {
+                model: s.model.name().to_owned(),
+                log_loss: s.log_loss,
+            })
+            .collect(),
+        bootstrap_rounds: if ci == CiMethod::Bootstrap { ROUNDS } else { 0 },
         battles: m.battles,
         win_fraction: m.win_fraction,
         predicted_win_rate: m.predicted_win_rate,
@@ -161,10 +230,14 @@ fn head_to_heads(rows: &[LeaderboardRow], m: &leaderboard::Matrices) -> Vec<Head
     out
 }
 
+/// The fitted tie parameter and the tie models' held-out scores, when asked for.
+type TieResult = (Option<f64>, Option<Vec<ranking::ties::TieModelScore>>);
+
 fn build(
     counts: &[db::leaderboard::PairCount],
     models: &[db::leaderboard::ModelInfo],
-) -> (Vec<LeaderboardRow>, u64, leaderboard::Matrices) {
+    cfg: &LeaderboardConfig,
+) -> (Vec<LeaderboardRow>, u64, leaderboard::Matrices, TieResult) {
     // Only models that have votes in this slice take part.
     let mut index: HashMap<i64, usize> = HashMap::new();
     let mut ids: Vec<i64> = Vec::new();
@@ -191,15 +264,7 @@ fn build(
         total += n_votes;
     }
     let counts = Counts::from_table(n, &table);
-    let cfg = LeaderboardConfig {
-        bt: BtConfig::new(),
-        bootstrap: BootstrapConfig {
-            rounds: ROUNDS,
-            seed: 0,
-        },
-        anchor: None,
-    };
-    let lb = leaderboard::compute(&counts, &cfg);
+    let lb = leaderboard::compute(&counts, cfg);
     let by_id: HashMap<i64, &db::leaderboard::ModelInfo> =
         models.iter().map(|m| (m.model_id, m)).collect();
     let name = |id: i64| {
@@ -221,12 +286,15 @@ fn build(
             let id = ids[r.model];
             LeaderboardRow {
                 rank_ub: r.rank_ub,
+                rank_spread: r.rank_spread,
+                tier: r.tier,
                 model_id: id,
                 model: name(id),
                 rating: r.rating,
                 lower: r.lower,
                 upper: r.upper,
                 votes: r.votes as u64,
+                provisional: r.provisional,
                 parent: by_id.get(&id).and_then(|m| m.parent_model_id).map(name),
                 note: r.unbounded.map(|u| {
                     match u {
@@ -239,7 +307,7 @@ fn build(
             }
         })
         .collect();
-    (rows, total, m)
+    (rows, total, m, (lb.tie_param, lb.tie_model_scores))
 }
 
 /// The matrices of `m` (in the order `before`) in the order of `rows`, with predicted win
@@ -327,8 +395,12 @@ fn restyle(
         .iter()
         .map(|r| (r.lower.unwrap_or(f64::NAN), r.upper.unwrap_or(f64::NAN)))
         .collect();
-    for (row, rank) in rows.iter_mut().zip(ranking::bt::rank_upper_bound(&all)) {
-        row.rank_ub = rank;
+    let spread = ranking::bt::rank_spread(&all);
+    let tiers = ranking::bt::tiers(&all);
+    for ((row, spread), tier) in rows.iter_mut().zip(spread).zip(tiers) {
+        row.rank_ub = spread.map(|s| s.0);
+        row.rank_spread = spread;
+        row.tier = tier;
     }
     let coef = style::FEATURE_NAMES
         .iter()
@@ -341,7 +413,9 @@ fn restyle(
 /// The leaderboard as CSV.
 #[must_use]
 pub fn to_csv(lb: &LeaderboardResponse) -> String {
-    let mut out = String::from("rank_ub,model,rating,lower,upper,votes,parent,note\n");
+    let mut out = String::from(
+        "rank_ub,model,rating,lower,upper,votes,parent,note,rank_max,tier,provisional\n",
+    );
     let num = |v: Option<f64>| v.map_or_else(String::new, |x| format!("{x:.4}"));
     let quote = |s: &str| {
         if s.contains([',', '"', '\n']) {
@@ -352,7 +426,7 @@ pub fn to_csv(lb: &LeaderboardResponse) -> String {
     };
     for r in &lb.rows {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             r.rank_ub.map_or_else(String::new, |v| v.to_string()),
             quote(&r.model),
             num(r.rating),
@@ -361,6 +435,9 @@ pub fn to_csv(lb: &LeaderboardResponse) -> String {
             r.votes,
             quote(r.parent.as_deref().unwrap_or("")),
             quote(r.note.as_deref().unwrap_or("")),
+            r.rank_spread.map_or_else(String::new, |s| s.1.to_string()),
+            r.tier.map_or_else(String::new, |v| v.to_string()),
+            r.provisional,
         ));
     }
     out
@@ -415,6 +492,9 @@ pub fn query_from_params(
         to: text("to"),
         exclude_ties: flag("exclude_ties")?,
         style_control: flag("style_control")?,
+        ci: text("ci"),
+        reweight: flag("reweight")?,
+        tie_model: text("tie_model"),
     };
     Ok((query, csv))
 }

@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use ranking::bt::{self, BootstrapConfig, BtConfig, Counts, Unbounded};
 use ranking::elo::{EloConfig, online_elo};
-use ranking::leaderboard::{self, LeaderboardConfig, Matrices};
+use ranking::leaderboard::{self, CiMethod, LeaderboardConfig, MIN_PAIR_COUNT, Matrices};
 use ranking::style::{self, FEATURE_NAMES, StyleBattle, StyleConfig};
+use ranking::ties::{TieModel, TieModelScore};
 use serde::Serialize;
 
 use service::battles::{self, BattleLog, GenConfig};
@@ -25,13 +26,43 @@ pub enum Format {
     Csv,
 }
 
+/// How the 95% intervals are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Ci {
+    /// Closed-form sandwich estimator (LMArena's method since 2025).
+    Sandwich,
+    /// Refits on resampled battles (`--bootstrap` rounds).
+    Bootstrap,
+}
+
+impl From<Ci> for CiMethod {
+    fn from(c: Ci) -> Self {
+        match c {
+            Ci::Sandwich => Self::Sandwich,
+            Ci::Bootstrap => Self::Bootstrap,
+        }
+    }
+}
+
 /// `verdict leaderboard`.
 #[derive(Debug, Args)]
 pub struct LeaderboardArgs {
     /// Chatbot Arena battle log: JSON array, JSONL or CSV.
     #[arg(long)]
     pub battles: PathBuf,
-    /// Bootstrap rounds for the 95% intervals (0: none).
+    /// Interval method (style control always bootstraps).
+    #[arg(long, value_enum, default_value_t = Ci::Sandwich)]
+    pub ci: Ci,
+    /// Weight each battle by 1 / max(battles of its pair, 50), as arena-rank's `reweighted`.
+    #[arg(long)]
+    pub reweight: bool,
+    /// How ties count: bt (half a win), rao-kupper, davidson or ignore (dropped).
+    #[arg(long, default_value = "bt", value_parser = parse_tie_model)]
+    pub tie_model: TieModel,
+    /// Also score every tie model by 5-fold held-out log-loss.
+    #[arg(long)]
+    pub compare_ties: bool,
+    /// Bootstrap rounds for the 95% intervals with `--ci bootstrap` or style control (0: none).
     #[arg(long, default_value_t = 100)]
     pub bootstrap: usize,
     /// Seed of the bootstrap.
@@ -48,11 +79,22 @@ pub struct LeaderboardArgs {
     pub format: Format,
 }
 
+fn parse_tie_model(s: &str) -> Result<TieModel, String> {
+    TieModel::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a tie model: bt, rao-kupper, davidson or ignore"))
+}
+
 /// One model in the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelReport {
     /// Rank (UB).
     pub rank_ub: Option<usize>,
+    /// Best rank the intervals allow (= Rank (UB)).
+    pub rank_min: Option<usize>,
+    /// Worst rank the intervals allow.
+    pub rank_max: Option<usize>,
+    /// Tier: models statistically tied with their tier's leader share it.
+    pub tier: Option<usize>,
     /// Name.
     pub model: String,
     /// Rating (Bradley–Terry, or style-controlled).
@@ -63,6 +105,8 @@ pub struct ModelReport {
     pub upper: Option<f64>,
     /// Votes involving the model.
     pub votes: u64,
+    /// Fewer than 300 votes.
+    pub provisional: bool,
     /// Online Elo (K = 4, in time order).
     pub online_elo: f64,
     /// Why there is no finite rating.
@@ -78,7 +122,17 @@ pub struct Report {
     pub battles: usize,
     /// Battles left out because `anony` was false.
     pub skipped_non_anonymous: usize,
-    /// Bootstrap rounds.
+    /// `sandwich` or `bootstrap`.
+    pub ci: &'static str,
+    /// Whether battles were weighted by inverse pair frequency.
+    pub reweighted: bool,
+    /// How ties count.
+    pub tie_model: &'static str,
+    /// Rao–Kupper's η or Davidson's ν.
+    pub tie_param: Option<f64>,
+    /// Held-out log-loss per tie model, best first (`--compare-ties`).
+    pub tie_model_scores: Option<Vec<TieModelScore>>,
+    /// Bootstrap rounds (bootstrap intervals only).
     pub bootstrap_rounds: usize,
     /// Bootstrap seed.
     pub seed: u64,
@@ -125,18 +179,43 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
         .collect();
     let elo = online_elo(n, &battles, &EloConfig::new());
     let counts = Counts::from_battles(n, battles.iter().copied());
+    if args.style_control && args.reweight {
+        bail!("--reweight does not apply to --style-control");
+    }
+    if args.tie_model != TieModel::Bt
+        && (args.style_control || args.reweight || args.ci == Ci::Bootstrap)
+    {
+        bail!(
+            "--tie-model {} takes sandwich intervals, without --reweight or --style-control",
+            args.tie_model.name()
+        );
+    }
+    let ci = if args.style_control {
+        CiMethod::Bootstrap
+    } else {
+        args.ci.into()
+    };
     let cfg = LeaderboardConfig {
-        bt: BtConfig::new(),
+        ci,
         bootstrap: BootstrapConfig {
             rounds: args.bootstrap,
             seed: args.seed,
         },
+        reweight: args.reweight.then_some(MIN_PAIR_COUNT),
         anchor,
+        tie_model: args.tie_model,
+        compare_tie_models: args.compare_ties.then_some(5),
+        ..LeaderboardConfig::new()
     };
-    let (rows, coefficients) = if args.style_control {
-        style_rows(log, &battles, &counts, &cfg)?
+    let (rows, coefficients, tie_param, tie_model_scores) = if args.style_control {
+        let (rows, coef) = style_rows(log, &battles, &counts, &cfg)?;
+        let scores = cfg
+            .compare_tie_models
+            .map(|k| ranking::ties::cross_validate(&counts, k, &cfg.bt));
+        (rows, coef, None, scores)
     } else {
-        (leaderboard::compute(&counts, &cfg).rows, None)
+        let lb = leaderboard::compute(&counts, &cfg);
+        (lb.rows, None, lb.tie_param, lb.tie_model_scores)
     };
     let ratings_by_model: Vec<Option<f64>> = {
         let mut v = vec![None; n];
@@ -153,18 +232,31 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
             .iter()
             .map(|r| ModelReport {
                 rank_ub: r.rank_ub,
+                rank_min: r.rank_spread.map(|s| s.0),
+                rank_max: r.rank_spread.map(|s| s.1),
+                tier: r.tier,
                 model: log.models[r.model].clone(),
                 rating: r.rating,
                 lower: r.lower,
                 upper: r.upper,
                 votes: r.votes as u64,
+                provisional: r.votes < cfg.provisional_votes,
                 online_elo: elo[r.model],
                 unbounded: r.unbounded,
             })
             .collect(),
         battles: log.battles.len(),
         skipped_non_anonymous: log.skipped_non_anonymous,
-        bootstrap_rounds: args.bootstrap,
+        ci: ci.name(),
+        reweighted: args.reweight,
+        tie_model: args.tie_model.name(),
+        tie_param,
+        tie_model_scores,
+        bootstrap_rounds: if ci == CiMethod::Bootstrap {
+            args.bootstrap
+        } else {
+            0
+        },
         seed: args.seed,
         style_control: args.style_control,
         style_coefficients: coefficients,
@@ -261,10 +353,13 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
                 "votes",
                 "online_elo",
                 "note",
+                "rank_max",
+                "tier",
             ])?;
+            let opt = |v: Option<usize>| v.map_or_else(String::new, |r| r.to_string());
             for m in &report.models {
                 w.write_record([
-                    m.rank_ub.map_or_else(String::new, |r| r.to_string()),
+                    opt(m.rank_ub),
                     m.model.clone(),
                     m.rating.map_or_else(String::new, |x| format!("{x:.4}")),
                     m.lower.map_or_else(String::new, |x| format!("{x:.4}")),
@@ -272,6 +367,8 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
                     m.votes.to_string(),
                     format!("{:.4}", m.online_elo),
                     note(m.unbounded).to_owned(),
+                    opt(m.rank_max),
+                    opt(m.tier),
                 ])?;
             }
             w.flush()?;
@@ -286,8 +383,8 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
                 .max(5);
             writeln!(
                 out,
-                "{:>9}  {:<width$}  {:>8}  {:>15}  {:>9}  {:>10}",
-                "Rank (UB)", "Model", "Rating", "95% CI", "Votes", "Online Elo"
+                "{:>9}  {:>6}  {:>4}  {:<width$}  {:>8}  {:>15}  {:>9}  {:>10}",
+                "Rank (UB)", "Spread", "Tier", "Model", "Rating", "95% CI", "Votes", "Online Elo"
             )?;
             for m in &report.models {
                 let ci = match (m.rating, m.lower, m.upper) {
@@ -299,32 +396,74 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
                 } else {
                     fmt(m.rating)
                 };
+                let spread = match (m.rank_min, m.rank_max) {
+                    (Some(a), Some(b)) if a == b => a.to_string(),
+                    (Some(a), Some(b)) => format!("{a}-{b}"),
+                    _ => "-".to_owned(),
+                };
+                let votes = if m.provisional {
+                    format!("{}*", m.votes)
+                } else {
+                    m.votes.to_string()
+                };
                 writeln!(
                     out,
-                    "{:>9}  {:<width$}  {:>8}  {:>15}  {:>9}  {:>10.1}",
+                    "{:>9}  {:>6}  {:>4}  {:<width$}  {:>8}  {:>15}  {:>9}  {:>10.1}",
                     m.rank_ub.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                    spread,
+                    m.tier.map_or_else(|| "-".to_owned(), |t| t.to_string()),
                     m.model,
                     rating,
                     ci,
-                    m.votes,
+                    votes,
                     m.online_elo
+                )?;
+            }
+            if let Some(p) = report.tie_param {
+                let name = if report.tie_model == "davidson" {
+                    "ν"
+                } else {
+                    "η"
+                };
+                writeln!(out, "tie model {}: {name} = {p:.4}", report.tie_model)?;
+            }
+            if let Some(scores) = &report.tie_model_scores {
+                let parts: Vec<String> = scores
+                    .iter()
+                    .map(|s| format!("{} {:.4}", s.model.name(), s.log_loss))
+                    .collect();
+                writeln!(
+                    out,
+                    "held-out log-loss (5-fold, best first): {}",
+                    parts.join(", ")
                 )?;
             }
             if let Some(coef) = &report.style_coefficients {
                 let parts: Vec<String> = coef.iter().map(|(k, v)| format!("{k} {v:+.4}")).collect();
                 writeln!(out, "style coefficients: {}", parts.join(", "))?;
             }
+            let method = if report.ci == "bootstrap" {
+                format!(
+                    "{} bootstrap rounds (seed {})",
+                    report.bootstrap_rounds, report.seed
+                )
+            } else {
+                "sandwich intervals".to_owned()
+            };
             writeln!(
                 out,
-                "{} battles{}; {} bootstrap rounds (seed {})",
+                "{} battles{}; {method}{}; * provisional (fewer than 300 votes)",
                 report.battles,
                 if report.skipped_non_anonymous > 0 {
                     format!(" ({} non-anonymous skipped)", report.skipped_non_anonymous)
                 } else {
                     String::new()
                 },
-                report.bootstrap_rounds,
-                report.seed
+                if report.reweighted {
+                    ", reweighted by inverse pair frequency"
+                } else {
+                    ""
+                },
             )?;
         }
     }
@@ -487,6 +626,22 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
                 format!("aggregate + BT ({} iterations)", point.iterations),
                 t_bt
             );
+            let t = Instant::now();
+            let var =
+                ranking::sandwich::variances(&counts, None, &excluded, &point, &BtConfig::new());
+            let bounds = ranking::sandwich::bounds(
+                &point.scaled(&BtConfig::new()),
+                &var,
+                &BtConfig::new(),
+                ranking::sandwich::Z95,
+            );
+            let ranks = bt::rank_spread(&bounds);
+            println!(
+                "{:<34} {:>10.3}",
+                "sandwich CIs + rank spread",
+                t.elapsed().as_secs_f64()
+            );
+            std::hint::black_box(&ranks);
             for &rounds in bootstrap {
                 let t = Instant::now();
                 let fits = bt::bootstrap(
@@ -519,6 +674,10 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
             if let Some(rounds) = style_rounds {
                 let args = LeaderboardArgs {
                     battles: path.clone(),
+                    ci: Ci::Bootstrap,
+                    reweight: false,
+                    tie_model: TieModel::Bt,
+                    compare_ties: false,
                     bootstrap: *rounds,
                     seed: 0,
                     style_control: true,

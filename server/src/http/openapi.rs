@@ -141,6 +141,9 @@ fn base_document() -> Value {
                     query("to", "string", "Last day, YYYY-MM-DD (UTC)"),
                     query("exclude_ties", "boolean", "Leave out ties"),
                     query("style_control", "boolean", "Control for length and markdown"),
+                    query("ci", "string", "Interval method: sandwich (default) or bootstrap"),
+                    query("reweight", "boolean", "Weight votes by inverse pair frequency"),
+                    query("tie_model", "string", "bt, rao-kupper, davidson or ignore; also scores each on held-out votes"),
                     query("format", "string", "json (default) or csv")
                 ],
                 "responses": {"200": ok_json("The leaderboard", &any), "400": error_response("Bad filter")}
