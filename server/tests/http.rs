@@ -348,6 +348,18 @@ async fn leaderboard_api_ranks_models_with_intervals(pool: sqlx::PgPool) {
     .await;
     assert_eq!(mixed.status, StatusCode::BAD_REQUEST);
     assert!(mixed.body.contains("sandwich"), "{}", mixed.body);
+    let audited = send(&app, get("/api/v1/leaderboard?audit=true", None)).await;
+    assert_eq!(audited.status, StatusCode::OK, "{}", audited.body);
+    let a = audited.json();
+    assert!(
+        a["rows"][0]["votes_to_flip"].as_u64().unwrap() >= 1,
+        "{}",
+        a["rows"][0]
+    );
+    assert!(
+        a["rows"][2]["votes_to_flip"].is_null(),
+        "the last row has no model below"
+    );
     let bad_ci = send(&app, get("/api/v1/leaderboard?ci=jackknife", None)).await;
     assert_eq!(bad_ci.status, StatusCode::BAD_REQUEST);
     assert!(

@@ -218,3 +218,93 @@ fn generated_battles_feed_the_leaderboard() {
     );
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
 }
+
+#[test]
+fn judges_reliability_from_noisy_bt() {
+    // Three models in a clear order; "careful" votes by it, "lefty" always picks the left side.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("judged.jsonl");
+    let mut lines = String::new();
+    let models = ["low", "mid", "high"];
+    for k in 0..600 {
+        let (a, b) = (k % 3, (k / 3 + 1 + k) % 3);
+        if a == b {
+            continue;
+        }
+        let winner = if a > b { "model_a" } else { "model_b" };
+        lines.push_str(&format!(
+            "{{\"model_a\":\"{}\",\"model_b\":\"{}\",\"winner\":\"{winner}\",\"judge\":\"careful\"}}\n",
+            models[a], models[b]
+        ));
+        lines.push_str(&format!(
+            "{{\"model_a\":\"{}\",\"model_b\":\"{}\",\"winner\":\"model_a\",\"judge\":\"lefty\"}}\n",
+            models[a], models[b]
+        ));
+    }
+    std::fs::write(&path, lines).unwrap();
+    let p = path.to_str().unwrap();
+    let (ok, json, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        p,
+        "--annotators",
+        "noisy-bt",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let judges = v["annotators"].as_array().unwrap();
+    assert_eq!(judges.len(), 2);
+    // Least skilled first: the one who always picks the left side, with a left bias near 1.
+    assert_eq!(judges[0]["id"], "lefty");
+    assert!(judges[0]["skill"].as_f64().unwrap() < 0.3, "{judges:?}");
+    assert!(judges[0]["bias"].as_f64().unwrap() > 0.9, "{judges:?}");
+    assert_eq!(judges[1]["id"], "careful");
+    assert!(judges[1]["skill"].as_f64().unwrap() > 0.9, "{judges:?}");
+
+    let (ok, _, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--annotators",
+        "noisy-bt",
+    ]);
+    assert!(!ok && err.contains("judge"), "{err}");
+}
+
+#[test]
+fn audit_counts_the_votes_that_flip_each_pair() {
+    let (ok, json, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--audit",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let audit = v["audit"].as_array().unwrap();
+    assert_eq!(audit.len(), 7, "8 models, 7 adjacent pairs");
+    for (k, p) in audit.iter().enumerate() {
+        assert_eq!(p["upper"], v["models"][k]["model"]);
+        assert_eq!(p["lower"], v["models"][k + 1]["model"]);
+        let m = p["votes_to_flip"]
+            .as_u64()
+            .expect("every pair here can be flipped");
+        let removed: u64 = p["most_influential"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g[3].as_u64().unwrap())
+            .sum();
+        // At most 10 groups are listed; with few groups they add up to the count.
+        assert!(removed <= m && m > 0, "{p}");
+    }
+    // model-6 and model-5 are 23 points apart, model-7 and model-6 28: neither is robust to
+    // a handful of votes, but it takes more than one.
+    assert!(audit[0]["votes_to_flip"].as_u64().unwrap() > 1);
+    let (ok, _, err) = verdict(&["leaderboard", "--battles", FIXTURE, "--audit", "--reweight"]);
+    assert!(!ok && err.contains("--audit"), "{err}");
+}

@@ -656,4 +656,9 @@ async fn gold_items_come_as_attention_checks_and_are_scored_silently(pool: sqlx:
         accuracy >= 0.5,
         "{me}"
     );
+    // NoisyBT: an annotator who always picked the right side can only be estimated to lean
+    // right, whatever share of those picks it puts down to skill.
+    let skill = me["skill"].as_f64().expect("NoisyBT skill");
+    assert!(skill > 0.0 && skill < 1.0, "{me}");
+    assert!(me["side_bias"].as_f64().expect("side bias") < 0.5, "{me}");
 }

@@ -30,6 +30,7 @@ fn query_from_url(q: &leptos_router::params::ParamsMap) -> LeaderboardQuery {
         ci: text("ci"),
         reweight: q.get("reweight").is_some(),
         tie_model: text("tie_model"),
+        audit: q.get("audit").is_some(),
     }
 }
 
@@ -61,6 +62,9 @@ fn query_string(q: &LeaderboardQuery) -> String {
     if q.reweight {
         parts.push("reweight=true".into());
     }
+    if q.audit {
+        parts.push("audit=true".into());
+    }
     parts.join("&")
 }
 
@@ -91,6 +95,7 @@ pub fn LeaderboardPage() -> impl IntoView {
             <p><strong>"Rank (UB)"</strong>": 1 + the number of models that are better beyond doubt (their lower bound is above this model's upper bound). Models whose intervals overlap share a rank."</p>
             <p><strong>"Rank spread"</strong>": the best and the worst rank the intervals allow. "<strong>"Tier"</strong>": a new tier starts at the first model that is clearly below the current tier's leader, so models in one tier are statistically tied with its leader."</p>
             <p><strong>"Ties"</strong>": half a win for each side (Chatbot Arena), or a third outcome under Rao–Kupper (ties when the strengths are within a fitted threshold η) or Davidson (ties in proportion to a fitted ν), or left out. Choosing one also scores every model on held-out votes (5-fold log-loss over win, tie and loss), so you can see which describes your votes best."</p>
+            <p><strong>"Robustness audit"</strong>": for each model, the fewest votes whose removal would put the model below it on top (the votes ranked by their first-order influence on the gap, the count confirmed by refitting without them). A leaderboard where two votes flip a rank says less than its intervals suggest."</p>
             <p><strong>"Reweight pairs"</strong>": counts each vote as 1 / max(votes of its pair, 50), so that pairs shown often do not outweigh rare ones (arena-rank's reweighting). "<strong>"provisional"</strong>": fewer than 300 votes."</p>
         </details>
     }
@@ -146,6 +151,7 @@ fn Filters(q: LeaderboardQuery, lb: LeaderboardResponse) -> impl IntoView {
                 </select>
             </label>
             <label class="check"><input type="checkbox" name="reweight" value="true" checked=q.reweight/>" Reweight pairs"</label>
+            <label class="check"><input type="checkbox" name="audit" value="true" checked=q.audit/>" Robustness audit"</label>
             <label>"Ties"
                 <select name="tie_model">
                     <option value="">"Half a win"</option>
@@ -227,11 +233,12 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
                     <th title="95% confidence interval">"95% CI"</th>
                     <th title="best and worst rank the intervals allow">"Rank spread"</th>
                     <th title="models statistically tied with the tier's leader">"Tier"</th>
+                    {q.audit.then(|| view! { <th title="fewest votes whose removal puts the next model above this one">"Votes to flip"</th> })}
                     <th>{sort_button(SortKey::Votes, "Votes")}</th>
                 </tr></thead>
                 <tbody>
                     <For each=sorted key=|r| r.model_id let:row>
-                        <LeaderboardLine row lo hi/>
+                        <LeaderboardLine row lo hi audit=q.audit/>
                     </For>
                 </tbody>
             </table>
@@ -341,7 +348,7 @@ fn heatmaps(lb: &LeaderboardResponse, names: Vec<String>) -> AnyView {
 }
 
 #[component]
-fn LeaderboardLine(row: LeaderboardRow, lo: f64, hi: f64) -> impl IntoView {
+fn LeaderboardLine(row: LeaderboardRow, lo: f64, hi: f64, audit: bool) -> impl IntoView {
     let fmt = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |x| format!("{x:.0}"));
     let ci = match (row.rating, row.lower, row.upper) {
         (Some(r), Some(l), Some(u)) => format!("+{:.0}/−{:.0}", u - r, r - l),
@@ -378,6 +385,7 @@ fn LeaderboardLine(row: LeaderboardRow, lo: f64, hi: f64) -> impl IntoView {
             <td class="ci">{bar}<span>{ci}</span></td>
             <td>{spread}</td>
             <td>{row.tier.map_or_else(|| "–".to_owned(), |t| t.to_string())}</td>
+            {audit.then(|| view! { <td>{row.votes_to_flip.map_or_else(|| "–".to_owned(), |m| m.to_string())}</td> })}
             <td>
                 {row.votes}
                 {row.provisional.then(|| view! { <span class="badge" title="fewer than 300 votes: the score may still move">"provisional"</span> })}

@@ -161,10 +161,10 @@ fn Report(
         </section>
         <section class="card">
             <h2>"Annotators"</h2>
-            <p class="muted">{format!("{} annotators, {flagged} flagged by the project's quality-control thresholds. Excluding one removes their judgements from leaderboards and exports (reversible).", a.annotators.len())}</p>
+            <p class="muted">{format!("{} annotators, {flagged} flagged by the project's quality-control thresholds. Excluding one removes their judgements from leaderboards and exports (reversible). Skill and side bias are the noisy Bradley–Terry model's estimates (crowd-kit's NoisyBT, with weak priors): the share of an annotator's choices that follow the responses' strengths, and how often the rest picked the left side.", a.annotators.len())}</p>
             <div class="table-wrap">
                 <table class="data" aria-label="Annotators">
-                    <thead><tr><th>"Annotator"</th><th>"Judgements"</th><th>"Median time"</th><th>"Left picks"</th><th>"Ties"</th><th>"Agrees with the others' majority"</th><th>"Gold accuracy"</th><th>"Too fast"</th><th>"Flags"</th><th></th></tr></thead>
+                    <thead><tr><th>"Annotator"</th><th>"Judgements"</th><th>"Median time"</th><th>"Left picks"</th><th>"Ties"</th><th>"Agrees with the others' majority"</th><th>"Gold accuracy"</th><th>"Too fast"</th><th title="NoisyBT: share of choices that follow the responses' strengths">"Skill"</th><th title="NoisyBT: when not, how often the left response">"Side bias"</th><th>"Flags"</th><th></th></tr></thead>
                     <tbody>{a.annotators.iter().map(|r| {
                         let (id, excluded) = (r.user_id, r.excluded);
                         view! {
@@ -177,6 +177,8 @@ fn Report(
                                 <td>{format!("{} ({} items)", pct(r.loo_agreement), r.loo_units)}</td>
                                 <td>{if r.gold_items > 0 { format!("{} of {}", pct(r.gold_accuracy), r.gold_items) } else { "–".to_owned() }}</td>
                                 <td>{pct(r.fast_share)}</td>
+                                <td>{num(r.skill)}</td>
+                                <td>{r.side_bias.map_or_else(|| "–".to_owned(), |b| format!("{:.0}% left", b * 100.0))}</td>
                                 <td>{if r.flags.is_empty() { String::new() } else { format!("⚑ {}", r.flags.join("; ")) }}</td>
                                 <td>{admin.then(|| view! {
                                     <button type="button" class="button subtle" on:click=move |_| { exclude.dispatch((id, !excluded)); }>

@@ -40,6 +40,9 @@ pub struct LeaderboardQuery {
     /// the response also scores every tie model on held-out votes.
     #[serde(default)]
     pub tie_model: Option<String>,
+    /// Count, for each model, the votes whose removal would put the next model above it.
+    #[serde(default)]
+    pub audit: bool,
 }
 
 /// One model's line.
@@ -68,6 +71,10 @@ pub struct LeaderboardRow {
     /// Too few votes for a settled score.
     #[serde(default)]
     pub provisional: bool,
+    /// With `audit`: the fewest votes whose removal puts the next row's model above this one
+    /// (`None`: the last row, or removing every vote that narrows the gap does not).
+    #[serde(default)]
+    pub votes_to_flip: Option<u64>,
     /// The parent's name, for models Verdict trained.
     pub parent: Option<String>,
     /// Why there is no finite rating, if there is none.

@@ -43,6 +43,12 @@ pub struct AnnotatorRow {
     pub gold_items: usize,
     /// Share of judgements faster than the project's minimum time.
     pub fast_share: Option<f64>,
+    /// NoisyBT skill: the share of their choices that follow the responses' strengths.
+    #[serde(default)]
+    pub skill: Option<f64>,
+    /// NoisyBT side bias: when not, how often the left response.
+    #[serde(default)]
+    pub side_bias: Option<f64>,
     /// Why the annotator is flagged (empty: not flagged).
     pub flags: Vec<String>,
     /// Left out of leaderboards and exports.

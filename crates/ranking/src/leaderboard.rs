@@ -65,6 +65,8 @@ pub struct LeaderboardConfig {
     pub tie_model: TieModel,
     /// Score every tie model by held-out log-loss over this many folds.
     pub compare_tie_models: Option<usize>,
+    /// Audit each adjacent pair: the votes whose removal flips it (`bt` without reweighting).
+    pub audit: bool,
 }
 
 impl LeaderboardConfig {
@@ -81,6 +83,7 @@ impl LeaderboardConfig {
             provisional_votes: PROVISIONAL_VOTES,
             tie_model: TieModel::Bt,
             compare_tie_models: None,
+            audit: false,
         }
     }
 }
@@ -129,6 +132,8 @@ pub struct Leaderboard {
     pub tie_param: Option<f64>,
     /// Held-out log-loss of each tie model, best first, when asked for.
     pub tie_model_scores: Option<Vec<TieModelScore>>,
+    /// Each adjacent pair of rated models and the votes that flip it, when asked for.
+    pub audit: Option<Vec<crate::audit::PairAudit>>,
 }
 
 /// Shifts scaled ratings so the anchor model has its rating.
@@ -174,6 +179,7 @@ fn compute_tie_model(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
         tie_param: matches!(cfg.tie_model, TieModel::RaoKupper | TieModel::Davidson)
             .then_some(fit.tie_param),
         tie_model_scores: None,
+        audit: None,
     }
 }
 
@@ -214,12 +220,21 @@ fn compute_bt(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
     for r in &mut rows {
         r.provisional = r.votes < cfg.provisional_votes;
     }
+    let audit = (cfg.audit && cfg.reweight.is_none()).then(|| {
+        let order: Vec<usize> = rows
+            .iter()
+            .filter(|r| r.rating.is_some())
+            .map(|r| r.model)
+            .collect();
+        crate::audit::audit(counts, &point, &order, &cfg.bt)
+    });
     Leaderboard {
         rows,
         iterations: point.iterations,
         unconverged_rounds: unconverged,
         tie_param: None,
         tie_model_scores: None,
+        audit,
     }
 }
 

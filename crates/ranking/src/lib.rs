@@ -4,11 +4,13 @@
 //! build on the types here.
 
 pub mod agreement;
+pub mod audit;
 pub mod bt;
 pub mod consistency;
 pub mod elo;
 pub mod leaderboard;
 pub mod linalg;
+pub mod noisy_bt;
 pub mod sampler;
 pub mod sandwich;
 pub mod style;

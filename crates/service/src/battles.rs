@@ -32,6 +32,10 @@ pub struct BattleLog {
     pub skipped_non_anonymous: usize,
     /// Unix timestamps per battle, when every battle has one.
     pub tstamps: Option<Vec<f64>>,
+    /// Judge (annotator) names; `judges` refers to them by index.
+    pub judge_names: Vec<String>,
+    /// The judge of each battle, when every battle names one.
+    pub judges: Option<Vec<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +50,8 @@ struct RawBattle<'a> {
     tstamp: Option<f64>,
     #[serde(default)]
     anony: Option<bool>,
+    #[serde(default, borrow)]
+    judge: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     conv_metadata: Option<StyleFields>,
     // The flat style fields, listed here rather than through `#[serde(flatten)]`, which would
@@ -167,14 +173,17 @@ struct Parsed {
     outcome: Outcome,
     tstamp: Option<f64>,
     style: Option<(StyleCounts, StyleCounts)>,
+    judge: Option<u32>,
 }
 
-/// The result of parsing one chunk: local name table and battles referring to it.
+/// The result of parsing one chunk: local name tables and battles referring to them.
 #[derive(Default)]
 struct Chunk {
     names: Vec<String>,
     battles: Vec<Parsed>,
     skipped: usize,
+    judge_names: Vec<String>,
+    judge_lookup: FxHashMap<String, u32>,
 }
 
 impl Chunk {
@@ -213,12 +222,22 @@ impl Chunk {
         let a = self.intern(lookup, &raw.model_a);
         let b = self.intern(lookup, &raw.model_b);
         let style = raw.style();
+        let judge = raw.judge.as_deref().map(|name| {
+            if let Some(&i) = self.judge_lookup.get(name) {
+                return i;
+            }
+            let i = self.judge_names.len() as u32;
+            self.judge_names.push(name.to_owned());
+            self.judge_lookup.insert(name.to_owned(), i);
+            i
+        });
         self.battles.push(Parsed {
             a,
             b,
             outcome,
             tstamp: raw.tstamp,
             style,
+            judge,
         });
         Ok(())
     }
@@ -378,6 +397,7 @@ struct CsvBattle {
     winner: String,
     tstamp: Option<f64>,
     anony: Option<String>,
+    judge: Option<String>,
     sum_assistant_a_tokens: Option<f64>,
     header_count_a: Option<f64>,
     list_count_a: Option<f64>,
@@ -408,6 +428,7 @@ fn read_csv(input: impl Read) -> Result<BattleLog> {
             winner: r.winner.as_str().into(),
             tstamp: r.tstamp,
             anony,
+            judge: r.judge.as_deref().filter(|j| !j.is_empty()).map(Into::into),
             conv_metadata: None,
             sum_assistant_a_tokens: num(r.sum_assistant_a_tokens),
             header_count_a: num(r.header_count_a),
@@ -431,20 +452,26 @@ fn merge(chunks: Vec<Chunk>) -> BattleLog {
     let total: usize = chunks.iter().map(|c| c.battles.len()).sum();
     let skipped = chunks.iter().map(|c| c.skipped).sum();
     let mut all: Vec<Parsed> = Vec::with_capacity(total);
-    for chunk in chunks {
-        let map: Vec<u32> = chunk
-            .names
+    let mut judge_names: Vec<String> = Vec::new();
+    let mut judge_index: HashMap<String, u32> = HashMap::new();
+    let intern = |names: Vec<String>, list: &mut Vec<String>, index: &mut HashMap<String, u32>| {
+        names
             .into_iter()
             .map(|name| {
                 *index.entry(name.clone()).or_insert_with(|| {
-                    models.push(name);
-                    (models.len() - 1) as u32
+                    list.push(name);
+                    (list.len() - 1) as u32
                 })
             })
-            .collect();
+            .collect::<Vec<u32>>()
+    };
+    for chunk in chunks {
+        let map = intern(chunk.names, &mut models, &mut index);
+        let judge_map = intern(chunk.judge_names, &mut judge_names, &mut judge_index);
         all.extend(chunk.battles.into_iter().map(|p| Parsed {
             a: map[p.a as usize],
             b: map[p.b as usize],
+            judge: p.judge.map(|j| judge_map[j as usize]),
             ..p
         }));
     }
@@ -461,6 +488,11 @@ fn merge(chunks: Vec<Chunk>) -> BattleLog {
     } else {
         None
     };
+    let judges = if !all.is_empty() && all.iter().all(|p| p.judge.is_some()) {
+        Some(all.iter().map(|p| p.judge.unwrap_or(0)).collect())
+    } else {
+        None
+    };
     let battles = all.into_iter().map(|p| (p.a, p.b, p.outcome)).collect();
     BattleLog {
         models,
@@ -468,6 +500,8 @@ fn merge(chunks: Vec<Chunk>) -> BattleLog {
         style,
         skipped_non_anonymous: skipped,
         tstamps,
+        judge_names,
+        judges,
     }
 }
 

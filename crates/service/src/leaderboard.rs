@@ -129,8 +129,16 @@ pub async fn compute(
         reweight: q.reweight.then_some(MIN_PAIR_COUNT),
         tie_model: tie_model.unwrap_or_default(),
         compare_tie_models: tie_model.map(|_| 5),
+        audit: q.audit,
         ..LeaderboardConfig::new()
     };
+    if q.audit && (q.reweight || q.style_control || cfg.tie_model != TieModel::Bt) {
+        return Err(AppError::BadRequest(
+            "the audit works on the plain Bradley–Terry fit: no reweighting, style control or \
+             other tie model"
+                .into(),
+        ));
+    }
     let counts = db::leaderboard::pair_counts(pool, &f).await.or_app()?;
     let models = db::leaderboard::models(pool).await.or_app()?;
     let options = db::leaderboard::filter_options(pool).await.or_app()?;
@@ -295,6 +303,11 @@ fn build(
                 upper: r.upper,
                 votes: r.votes as u64,
                 provisional: r.provisional,
+                votes_to_flip: lb.audit.as_ref().and_then(|a| {
+                    a.iter()
+                        .find(|p| p.upper == r.model)
+                        .and_then(|p| p.votes_to_flip)
+                }),
                 parent: by_id.get(&id).and_then(|m| m.parent_model_id).map(name),
                 note: r.unbounded.map(|u| {
                     match u {
@@ -495,6 +508,7 @@ pub fn query_from_params(
         ci: text("ci"),
         reweight: flag("reweight")?,
         tie_model: text("tie_model"),
+        audit: flag("audit")?,
     };
     Ok((query, csv))
 }

@@ -102,6 +102,47 @@ fn pref_of_label(label: i64) -> Pref {
     }
 }
 
+/// NoisyBT (docs/design.md §5.14) on the human annotators' decided choices, the responses as
+/// the items and the side shown left as the position: `annotator → (skill, left bias)`.
+fn noisy_bt(votes: &[VoteRow]) -> HashMap<i64, (f64, f64)> {
+    use ranking::noisy_bt::{NoisyConfig, NoisyVote, fit};
+    let mut people: HashMap<i64, usize> = HashMap::new();
+    let mut items: HashMap<i64, usize> = HashMap::new();
+    let index = |map: &mut HashMap<i64, usize>, id: i64| {
+        let next = map.len();
+        *map.entry(id).or_insert(next)
+    };
+    let mut data = Vec::new();
+    for v in votes.iter().filter(|v| human(&v.source)) {
+        let (Some(who), Some(a), Some(b)) = (v.annotator_id, v.response_a_id, v.response_b_id)
+        else {
+            continue;
+        };
+        let a_won = match v.winner.as_str() {
+            "a" => true,
+            "b" => false,
+            _ => continue,
+        };
+        let a_left = v.a_was_left.unwrap_or(true);
+        let (left, right) = if a_left { (a, b) } else { (b, a) };
+        data.push(NoisyVote {
+            annotator: index(&mut people, who),
+            left: index(&mut items, left),
+            right: index(&mut items, right),
+            left_won: a_won == a_left,
+            count: 1.0,
+        });
+    }
+    if data.is_empty() {
+        return HashMap::new();
+    }
+    let f = fit(items.len(), people.len(), &data, &NoisyConfig::new());
+    people
+        .into_iter()
+        .map(|(id, k)| (id, (f.skill[k], f.bias[k])))
+        .collect()
+}
+
 /// Coefficients of `(annotator, unit, value)` triples.
 fn coefficients(
     triples: &[(i64, i64, f64)],
@@ -406,6 +447,7 @@ fn agreement_of(d: &Loaded) -> AgreementReport {
     });
 
     let stats = agreement::annotator_stats(&judgements);
+    let reliability = noisy_bt(votes);
     let qc = &cfg.qc;
     let annotators = stats
         .into_iter()
@@ -453,6 +495,8 @@ fn agreement_of(d: &Loaded) -> AgreementReport {
                 gold_accuracy: s.gold_accuracy,
                 gold_items: s.gold_items,
                 fast_share,
+                skill: reliability.get(&s.annotator).map(|r| r.0),
+                side_bias: reliability.get(&s.annotator).map(|r| r.1),
                 flags,
             }
         })

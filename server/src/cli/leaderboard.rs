@@ -62,6 +62,13 @@ pub struct LeaderboardArgs {
     /// Also score every tie model by 5-fold held-out log-loss.
     #[arg(long)]
     pub compare_ties: bool,
+    /// Estimate each judge's reliability (`noisy-bt`: skill and left-side bias) from the
+    /// battles' `judge` field.
+    #[arg(long, value_enum)]
+    pub annotators: Option<AnnotatorModel>,
+    /// For each adjacent pair, the fewest votes whose removal flips it (confirmed by refitting).
+    #[arg(long)]
+    pub audit: bool,
     /// Bootstrap rounds for the 95% intervals with `--ci bootstrap` or style control (0: none).
     #[arg(long, default_value_t = 100)]
     pub bootstrap: usize,
@@ -77,6 +84,111 @@ pub struct LeaderboardArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// One adjacent pair's robustness.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// The higher-rated model.
+    pub upper: String,
+    /// The model right below it.
+    pub lower: String,
+    /// Rating gap.
+    pub gap: f64,
+    /// Fewest votes whose removal flips them (`null`: removing every vote that narrows the gap
+    /// does not).
+    pub votes_to_flip: Option<u64>,
+    /// As a share of all battles.
+    pub share: Option<f64>,
+    /// The removed votes, most influential first: model A, model B, winner, how many.
+    pub most_influential: Vec<(String, String, &'static str, u64)>,
+}
+
+fn audit_report(log: &BattleLog, audit: &[ranking::audit::PairAudit]) -> Vec<AuditReport> {
+    let name = |m: usize| log.models[m].clone();
+    audit
+        .iter()
+        .map(|p| AuditReport {
+            upper: name(p.upper),
+            lower: name(p.lower),
+            gap: p.gap,
+            votes_to_flip: p.votes_to_flip,
+            share: p.share,
+            most_influential: p
+                .most_influential
+                .iter()
+                .map(|g| {
+                    let winner = if g.y == 1.0 {
+                        "model_a"
+                    } else if g.y == 0.0 {
+                        "model_b"
+                    } else {
+                        "tie"
+                    };
+                    (name(g.a), name(g.b), winner, g.count)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Annotator models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnnotatorModel {
+    /// Noisy Bradley–Terry (crowd-kit's NoisyBT, fitted with weak priors).
+    NoisyBt,
+}
+
+/// One judge's estimated reliability.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnotatorReport {
+    /// The battles' `judge` value.
+    pub id: String,
+    /// Share of votes that follow the models' strengths.
+    pub skill: f64,
+    /// When not, how often the left side (model A) is picked.
+    pub bias: f64,
+    /// Decided battles (ties carry no side and are left out).
+    pub votes: u64,
+}
+
+/// NoisyBT on the log's decided battles, judges ordered by skill (lowest first: the ones to
+/// look at).
+fn annotators(log: &BattleLog) -> Result<Vec<AnnotatorReport>> {
+    let Some(judges) = &log.judges else {
+        bail!("--annotators needs a `judge` on every battle");
+    };
+    let votes: Vec<ranking::noisy_bt::NoisyVote> = log
+        .battles
+        .iter()
+        .zip(judges)
+        .filter(|((_, _, o), _)| matches!(o, ranking::Outcome::A | ranking::Outcome::B))
+        .map(|(&(a, b, o), &j)| ranking::noisy_bt::NoisyVote {
+            annotator: j as usize,
+            left: a as usize,
+            right: b as usize,
+            left_won: o == ranking::Outcome::A,
+            count: 1.0,
+        })
+        .collect();
+    let fit = ranking::noisy_bt::fit(
+        log.models.len(),
+        log.judge_names.len(),
+        &votes,
+        &ranking::noisy_bt::NoisyConfig::new(),
+    );
+    let mut out: Vec<AnnotatorReport> = fit
+        .annotators()
+        .into_iter()
+        .map(|a| AnnotatorReport {
+            id: log.judge_names[a.annotator].clone(),
+            skill: a.skill,
+            bias: a.bias,
+            votes: a.votes as u64,
+        })
+        .collect();
+    out.sort_by(|x, y| x.skill.total_cmp(&y.skill));
+    Ok(out)
 }
 
 fn parse_tie_model(s: &str) -> Result<TieModel, String> {
@@ -132,6 +244,10 @@ pub struct Report {
     pub tie_param: Option<f64>,
     /// Held-out log-loss per tie model, best first (`--compare-ties`).
     pub tie_model_scores: Option<Vec<TieModelScore>>,
+    /// Judges' reliability (`--annotators noisy-bt`), least skilled first.
+    pub annotators: Option<Vec<AnnotatorReport>>,
+    /// Robustness of each adjacent pair (`--audit`).
+    pub audit: Option<Vec<AuditReport>>,
     /// Bootstrap rounds (bootstrap intervals only).
     pub bootstrap_rounds: usize,
     /// Bootstrap seed.
@@ -182,6 +298,11 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
     if args.style_control && args.reweight {
         bail!("--reweight does not apply to --style-control");
     }
+    if args.audit && (args.style_control || args.reweight || args.tie_model != TieModel::Bt) {
+        bail!(
+            "--audit works on the plain Bradley–Terry fit (no --style-control, --reweight or --tie-model)"
+        );
+    }
     if args.tie_model != TieModel::Bt
         && (args.style_control || args.reweight || args.ci == Ci::Bootstrap)
     {
@@ -205,17 +326,19 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
         anchor,
         tie_model: args.tie_model,
         compare_tie_models: args.compare_ties.then_some(5),
+        audit: args.audit,
         ..LeaderboardConfig::new()
     };
-    let (rows, coefficients, tie_param, tie_model_scores) = if args.style_control {
+    let (rows, coefficients, tie_param, tie_model_scores, audit) = if args.style_control {
         let (rows, coef) = style_rows(log, &battles, &counts, &cfg)?;
         let scores = cfg
             .compare_tie_models
             .map(|k| ranking::ties::cross_validate(&counts, k, &cfg.bt));
-        (rows, coef, None, scores)
+        (rows, coef, None, scores, None)
     } else {
         let lb = leaderboard::compute(&counts, &cfg);
-        (lb.rows, None, lb.tie_param, lb.tie_model_scores)
+        let audit = lb.audit.as_deref().map(|a| audit_report(log, a));
+        (lb.rows, None, lb.tie_param, lb.tie_model_scores, audit)
     };
     let ratings_by_model: Vec<Option<f64>> = {
         let mut v = vec![None; n];
@@ -252,6 +375,11 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
         tie_model: args.tie_model.name(),
         tie_param,
         tie_model_scores,
+        annotators: match args.annotators {
+            Some(AnnotatorModel::NoisyBt) => Some(annotators(log)?),
+            None => None,
+        },
+        audit,
         bootstrap_rounds: if ci == CiMethod::Bootstrap {
             args.bootstrap
         } else {
@@ -438,6 +566,33 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
                     parts.join(", ")
                 )?;
             }
+            if let Some(audit) = &report.audit {
+                writeln!(
+                    out,
+                    "robustness (votes whose removal flips each adjacent pair):"
+                )?;
+                for p in audit {
+                    let flip = match (p.votes_to_flip, p.share) {
+                        (Some(m), Some(s)) => format!("{m} votes ({:.3}% of all)", s * 100.0),
+                        _ => "does not flip".to_owned(),
+                    };
+                    writeln!(
+                        out,
+                        "  {} > {} (gap {:.1}): {flip}",
+                        p.upper, p.lower, p.gap
+                    )?;
+                }
+            }
+            if let Some(judges) = &report.annotators {
+                writeln!(out, "judges (NoisyBT), least skilled first:")?;
+                for j in judges {
+                    writeln!(
+                        out,
+                        "  {:<20} skill {:.3}  left bias {:.3}  {} votes",
+                        j.id, j.skill, j.bias, j.votes
+                    )?;
+                }
+            }
             if let Some(coef) = &report.style_coefficients {
                 let parts: Vec<String> = coef.iter().map(|(k, v)| format!("{k} {v:+.4}")).collect();
                 writeln!(out, "style coefficients: {}", parts.join(", "))?;
@@ -545,6 +700,19 @@ pub enum BenchCommand {
     Train(crate::cli::train::BenchTrainArgs),
     /// Tokens/s and peak memory of local-model generation beside llama.cpp.
     Generate(crate::cli::bench_generate::BenchGenerateArgs),
+    /// Time NoisyBT (annotator skill and bias) on simulated annotators, and report how well it
+    /// recovers them.
+    NoisyBt {
+        /// Votes in all.
+        #[arg(long, default_value_t = 100_000)]
+        votes: usize,
+        /// Annotators.
+        #[arg(long, default_value_t = 1000)]
+        annotators: usize,
+        /// Models.
+        #[arg(long, default_value_t = 20)]
+        models: usize,
+    },
     /// Time a leaderboard recomputed from aggregated counts (as the app does).
     Counts {
         /// Number of models.
@@ -642,6 +810,15 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
                 t.elapsed().as_secs_f64()
             );
             std::hint::black_box(&ranks);
+            let t = Instant::now();
+            let mut order: Vec<usize> = (0..n).filter(|&m| point.natural[m].is_finite()).collect();
+            order.sort_by(|&x, &y| point.natural[y].total_cmp(&point.natural[x]));
+            let audit = ranking::audit::audit(&counts, &point, &order, &BtConfig::new());
+            println!(
+                "{:<34} {:>10.3}",
+                format!("robustness audit ({} pairs)", audit.len()),
+                t.elapsed().as_secs_f64()
+            );
             for &rounds in bootstrap {
                 let t = Instant::now();
                 let fits = bt::bootstrap(
@@ -678,6 +855,8 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
                     reweight: false,
                     tie_model: TieModel::Bt,
                     compare_ties: false,
+                    annotators: None,
+                    audit: false,
                     bootstrap: *rounds,
                     seed: 0,
                     style_control: true,
@@ -699,6 +878,11 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
         }
         BenchCommand::Train(args) => crate::cli::train::bench_train(args)?,
         BenchCommand::Generate(args) => crate::cli::bench_generate::run(args)?,
+        BenchCommand::NoisyBt {
+            votes,
+            annotators,
+            models,
+        } => bench_noisy_bt(*votes, *annotators, *models),
         BenchCommand::Votes { .. } => {
             bail!("`verdict bench votes` needs the database; the CLI runs it");
         }
@@ -728,6 +912,44 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn bench_noisy_bt(votes: usize, annotators: usize, models: usize) {
+    use rand::{Rng, SeedableRng};
+    use ranking::noisy_bt::{self, NoisyConfig};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let strengths: Vec<f64> = (0..models)
+        .map(|i| 3.0 * i as f64 / models.max(2) as f64 - 1.5)
+        .collect();
+    let skill: Vec<f64> = (0..annotators)
+        .map(|_| rng.random_range(0.2..0.9))
+        .collect();
+    let bias: Vec<f64> = (0..annotators)
+        .map(|_| rng.random_range(0.1..0.9))
+        .collect();
+    let per = (votes / annotators.max(1)).max(1);
+    let sample = noisy_bt::simulate(&strengths, &skill, &bias, per, 5);
+    let t = Instant::now();
+    let fit = noisy_bt::fit(models, annotators, &sample, &NoisyConfig::new());
+    let secs = t.elapsed().as_secs_f64();
+    let r = ranking::linalg::pearson;
+    println!(
+        "NoisyBT: {} votes, {annotators} annotators, {models} models: {:.3} s, {} iterations{}",
+        sample.len(),
+        secs,
+        fit.iterations,
+        if fit.converged {
+            ""
+        } else {
+            " (not converged)"
+        }
+    );
+    println!(
+        "correlation with the truth: skill {:.3}, bias {:.3}, strengths {:.3}",
+        r(&fit.skill, &skill),
+        r(&fit.bias, &bias),
+        r(&fit.scores, &strengths)
+    );
 }
 
 /// Counts as the app keeps them: every ordered pair with wins, ties and losses drawn from known

@@ -122,7 +122,7 @@ async fn create_user(
     Ok((axum::http::StatusCode::CREATED, Json(user.into())))
 }
 
-/// `GET /api/v1/leaderboard?project=&category=&cohort=&source=&from=&to=&exclude_ties=&style_control=&ci=sandwich|bootstrap&reweight=&tie_model=&format=json|csv`
+/// `GET /api/v1/leaderboard?project=&category=&cohort=&source=&from=&to=&exclude_ties=&style_control=&ci=sandwich|bootstrap&reweight=&tie_model=&audit=&format=json|csv`
 /// (public, like the page).
 #[tracing::instrument(skip_all)]
 async fn get_leaderboard(

@@ -144,6 +144,7 @@ fn base_document() -> Value {
                     query("ci", "string", "Interval method: sandwich (default) or bootstrap"),
                     query("reweight", "boolean", "Weight votes by inverse pair frequency"),
                     query("tie_model", "string", "bt, rao-kupper, davidson or ignore; also scores each on held-out votes"),
+                    query("audit", "boolean", "Votes whose removal flips each adjacent pair"),
                     query("format", "string", "json (default) or csv")
                 ],
                 "responses": {"200": ok_json("The leaderboard", &any), "400": error_response("Bad filter")}
