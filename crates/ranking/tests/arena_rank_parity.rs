@@ -68,7 +68,8 @@
 //!               f'{float(r["rating_lower"][k]):.6f}, {float(r["rating_upper"][k]):.6f}),')
 //! ```
 
-use ranking::Outcome;
+mod common;
+
 use ranking::bt::Counts;
 use ranking::leaderboard::{CiMethod, LeaderboardConfig, MIN_PAIR_COUNT, compute};
 
@@ -102,26 +103,7 @@ const REWEIGHTED: Expected = [
 ];
 
 fn counts() -> Counts {
-    let index = |name: &str| {
-        UNWEIGHTED
-            .iter()
-            .position(|e| e.0 == name)
-            .expect("known model")
-    };
-    let battles = include_str!("data/arena_unbalanced.csv")
-        .lines()
-        .skip(1)
-        .map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            let outcome = match f[2] {
-                "model_a" => Outcome::A,
-                "model_b" => Outcome::B,
-                "tie" => Outcome::Tie,
-                _ => Outcome::BothBad,
-            };
-            (index(f[0]), index(f[1]), outcome)
-        });
-    Counts::from_battles(10, battles)
+    common::unbalanced()
 }
 
 fn check(reweight: Option<f64>, expected: &Expected) {

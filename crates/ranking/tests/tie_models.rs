@@ -19,7 +19,8 @@
 //! ```
 //! (78 iterations.)
 
-use ranking::Outcome;
+mod common;
+
 use ranking::bt::{BtConfig, Counts};
 use ranking::ties::{self, TieModel};
 
@@ -39,21 +40,7 @@ const THETA: [(&str, f64); 10] = [
 ];
 
 fn counts() -> Counts {
-    let index = |name: &str| THETA.iter().position(|e| e.0 == name).expect("model");
-    let battles = include_str!("data/arena_unbalanced.csv")
-        .lines()
-        .skip(1)
-        .map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            let outcome = match f[2] {
-                "model_a" => Outcome::A,
-                "model_b" => Outcome::B,
-                "tie" => Outcome::Tie,
-                _ => Outcome::BothBad,
-            };
-            (index(f[0]), index(f[1]), outcome)
-        });
-    Counts::from_battles(10, battles)
+    common::unbalanced()
 }
 
 #[test]
