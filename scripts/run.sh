@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/tools/node_modules/.bin:$PATH"
-cargo leptos build --release
+cargo leptos build --release --precompress
 BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/verdict"
 DEMO=../shared/data/pandalm
 if [ -f "$DEMO/testset-v1.json" ]; then

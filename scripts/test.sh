@@ -75,7 +75,7 @@ free_port() {
 
 e2e() {
   local mode="$1" profile_flag="" profile_dir="debug"
-  if [ "$mode" = release ]; then profile_flag="--release"; profile_dir="release"; fi
+  if [ "$mode" = release ]; then profile_flag="--release --precompress"; profile_dir="release"; fi
   step "end-to-end tests ($mode build)"
   cargo leptos build $profile_flag
   local db="verdict_e2e_$mode"

@@ -22,7 +22,7 @@ pub use api::{error, leaderboard, quality, training};
 pub use service::markdown;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -42,6 +42,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="data:,"/>
                 <AutoReload options=options.clone()/>
+                // `/pkg/verdict.<hash>.css` with hashed names (server/src/http/assets.rs).
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -75,7 +77,6 @@ pub fn App() -> impl IntoView {
     );
     provide_context(user);
     view! {
-        <Stylesheet id="leptos" href="/pkg/verdict.css"/>
         <Title text="Verdict"/>
         <Router>
             <Header/>

@@ -338,6 +338,7 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
     if leptos_options.output_name.is_empty() {
         leptos_options.output_name = Arc::from("verdict");
     }
+    leptos_options.hash_files = web::assets::hashed_bundle(&leptos_options);
     let addr = args.addr.unwrap_or(leptos_options.site_addr);
     leptos_options.site_addr = addr;
 

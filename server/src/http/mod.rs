@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod arena;
+pub mod assets;
 pub mod exports;
 pub mod extract;
 pub mod openapi;
@@ -64,6 +65,7 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
     let routes = generate_route_list(App);
     let leptos_state = state.clone();
     let request_id = axum::http::HeaderName::from_static("x-request-id");
+    let bundle = assets::pkg_router(&state.leptos_options);
 
     Router::new()
         .route("/healthz", get(healthz))
@@ -78,6 +80,9 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(assets::compression())
+        // After the compression layer: the bundle is served precompressed.
+        .merge(bundle)
         .with_state(state)
         .layer(sessions)
         .layer(middleware::from_fn(client_ip))
