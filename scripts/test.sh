@@ -110,7 +110,7 @@ e2e() {
     "$TARGET_DIR/$profile_dir/verdict" --database-url "${DATABASE_URL%/*}/$setup_db" serve \
     --addr "127.0.0.1:$setup_port" --workers 0 >"$PGROOT/setup-$mode.log" 2>&1 &
   SETUP_PID=$!
-  if ! (cd end2end && BASE_URL="http://127.0.0.1:$port" \
+  if ! (cd end2end && BASE_URL="http://127.0.0.1:$port" E2E_BUILD="$mode" \
         E2E_SETUP_URL="http://127.0.0.1:$setup_port" E2E_SETUP_LOG="$PGROOT/setup-$mode.log" \
         npx playwright test); then
     echo "--- server log ($mode) ---"; tail -50 "$PGROOT/server-$mode.log"

@@ -1,0 +1,66 @@
+import { test, expect, type Page } from "@playwright/test";
+import { waitForHydration } from "./helpers";
+
+// What the browser downloads (README, "Page weight"): bytes on the wire per response, as the
+// DevTools protocol reports them (headers included), for one load of a page.
+async function record(page: Page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  const rows = new Map<string, { url: string; encoding?: string; cache?: string; wire: number; cached: boolean }>();
+  cdp.on("Network.requestWillBeSent", (e) => {
+    rows.set(e.requestId, { url: e.request.url, wire: 0, cached: false });
+  });
+  cdp.on("Network.responseReceived", (e) => {
+    const row = rows.get(e.requestId);
+    if (!row) return;
+    const h = Object.fromEntries(Object.entries(e.response.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    row.encoding = h["content-encoding"];
+    row.cache = h["cache-control"];
+    row.cached = !!e.response.fromDiskCache;
+  });
+  cdp.on("Network.requestServedFromCache", (e) => {
+    const row = rows.get(e.requestId);
+    if (row) row.cached = true;
+  });
+  cdp.on("Network.loadingFinished", (e) => {
+    const row = rows.get(e.requestId);
+    if (row) row.wire = e.encodedDataLength;
+  });
+  return rows;
+}
+
+test("the bundle is compressed, hashed and cached, and a repeat visit downloads only the page", async ({ browser }) => {
+  // The release build is precompressed (scripts/test.sh sets E2E_BUILD); the debug build is not.
+  test.skip(process.env.E2E_BUILD !== "release", "checked on the release build");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const cold = await record(page);
+  await page.goto("/annotate?pid=E2E-WEIGHT");
+  await waitForHydration(page);
+  await page.waitForLoadState("networkidle");
+  const bundle = [...cold.values()].filter((r) => new URL(r.url).pathname.startsWith("/pkg/"));
+  // The wasm, its JS and the stylesheet, each under a name with a content hash.
+  const paths = bundle.map((r) => new URL(r.url).pathname);
+  for (const p of paths) expect(p).toMatch(/^\/pkg\/verdict\.[\w-]{22}\.(css|js|wasm)$/);
+  expect(paths.map((p) => p.split(".").pop()).sort()).toEqual(["css", "js", "wasm"]);
+  for (const r of bundle) {
+    expect(r.encoding, r.url).toBe("br");
+    expect(r.cache, r.url).toBe("public, max-age=31536000, immutable");
+  }
+  const page_ = [...cold.values()].find((r) => new URL(r.url).pathname === "/annotate");
+  expect(page_?.encoding).toBe("br");
+  const coldBytes = [...cold.values()].reduce((a, r) => a + r.wire, 0);
+
+  // A second visit in the same browser: the bundle comes from the cache, only the page travels.
+  const again = await context.newPage();
+  const warm = await record(again);
+  await again.goto("/annotate?pid=E2E-WEIGHT");
+  await waitForHydration(again);
+  await again.waitForLoadState("networkidle");
+  const warmBundle = [...warm.values()].filter((r) => new URL(r.url).pathname.startsWith("/pkg/"));
+  for (const r of warmBundle) expect(r.cached, r.url).toBe(true);
+  const warmBytes = [...warm.values()].reduce((a, r) => a + r.wire, 0);
+  console.log(`/annotate: cold ${coldBytes} bytes on the wire, repeat visit ${warmBytes}`);
+  expect(warmBytes).toBeLessThanOrEqual(15 * 1024);
+  await context.close();
+});
