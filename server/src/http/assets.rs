@@ -45,7 +45,8 @@ pub fn pkg_router<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> 
 }
 
 /// Compression of the pages, server-function answers and REST responses, at a quality cheap
-/// enough to run per request (brotli 4 is within a few per cent of brotli 11 on HTML).
+/// enough to run per request (`/annotate/1`'s page: 4,743 bytes, 1,964 at brotli 4, 1,602 at
+/// brotli 11, as the README's probe measured it).
 /// Server-sent events, images and responses that already carry a `Content-Encoding` pass
 /// untouched, so the arena's streams still arrive token by token.
 pub fn compression() -> CompressionLayer<impl Predicate> {
