@@ -97,3 +97,28 @@ test("on an emulated slow phone the first vote button hydrates and records a vot
   await expect(page.getByRole("status")).toContainText("Vote recorded", { timeout: 30_000 });
   await context.close();
 });
+
+test("the comparison page is usable on a phone: no sideways scroll, 44 px buttons, responses stacked", async ({ browser, request }) => {
+  const list = await (await request.get("/annotate?pid=E2E-PHONE-LIST")).text();
+  const project = /href="\/annotate\/(\d+)"><strong>E2E training</.exec(list)?.[1];
+  expect(project, "the E2E training project is listed").toBeTruthy();
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await page.goto(`/annotate/${project}?pid=E2E-PHONE-${Date.now()}`);
+  await waitForHydration(page);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  const buttons = page.locator("main button:visible");
+  expect(await buttons.count()).toBeGreaterThanOrEqual(5);
+  for (const h of await buttons.evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height))) {
+    expect(h).toBeGreaterThanOrEqual(44);
+  }
+  const a = page.getByLabel("Response A");
+  const b = page.getByLabel("Response B");
+  await expect(a.getByRole("heading", { name: "A" })).toBeVisible();
+  await expect(b.getByRole("heading", { name: "B" })).toBeVisible();
+  const boxA = await a.boundingBox();
+  const boxB = await b.boundingBox();
+  expect(boxA && boxB && boxB.y >= boxA.y + boxA.height).toBe(true);
+  await page.screenshot({ path: "test-results/compare-phone.png", fullPage: true });
+  await context.close();
+});
