@@ -21,6 +21,9 @@ step "clippy (browser side: app with hydrate, wasm32)"
 cargo clippy -p app --no-default-features --features hydrate --target wasm32-unknown-unknown \
   --locked -- -D warnings
 
+step "the cuda feature compiles (trainer and binary; CUDA 13.0 toolchain from PyPI, no GPU)"
+scripts/cuda.sh check
+
 step "starting a PostgreSQL cluster for the tests"
 cargo build -p server --locked
 PGROOT="$(mktemp -d /tmp/verdict-test.XXXXXX)"
@@ -63,6 +66,7 @@ step "unit and database tests"
 TEST_LOG="$PGROOT/cargo-test.log"
 cargo test --workspace --locked 2>&1 | tee "$TEST_LOG"
 SKIPPED="$(grep -c '\.\.\. ignored, needs outside data' "$TEST_LOG" || true)"
+GPU_ONLY="$(grep -c '\.\.\. ignored, needs a CUDA GPU' "$TEST_LOG" || true)"
 
 # A port nothing listens on, so that a server left running elsewhere cannot answer our tests.
 free_port() {
@@ -129,3 +133,5 @@ if [ "$SKIPPED" -gt 0 ]; then
 else
   echo "no test skipped: all outside data was present"
 fi
+echo "$GPU_ONLY test(s) ignored here because they need a CUDA GPU (scripts/gpu-check.sh runs them):"
+grep '\.\.\. ignored, needs a CUDA GPU' "$TEST_LOG" | sed 's/^test /  /' || true
