@@ -6,6 +6,7 @@
 pub mod chat;
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod fast;
 pub mod fused;
 pub mod generate;

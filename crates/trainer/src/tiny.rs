@@ -28,6 +28,9 @@ pub struct TinySpec {
     pub tied: bool,
     /// Weight initialisation seed.
     pub seed: u64,
+    /// Rows of the embedding and output head: at least the tokenizer's 259; more gives a real
+    /// model's head shape (the tokenizer never produces the extra ids).
+    pub vocab: usize,
 }
 
 impl Default for TinySpec {
@@ -40,6 +43,7 @@ impl Default for TinySpec {
             intermediate: 128,
             tied: false,
             seed: 0,
+            vocab: 256 + SPECIALS.len(),
         }
     }
 }
@@ -67,7 +71,19 @@ mod rand_distr_free {
 /// Write failures.
 pub fn init_tiny(dir: &Path, spec: &TinySpec) -> Result<ModelConfig> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let vocab = 256 + SPECIALS.len();
+    let vocab = spec.vocab.max(256 + SPECIALS.len());
+    if spec.heads == 0
+        || spec.kv_heads == 0
+        || !spec.hidden.is_multiple_of(spec.heads)
+        || !spec.heads.is_multiple_of(spec.kv_heads)
+    {
+        anyhow::bail!(
+            "{} heads and {} key/value heads do not divide a width of {}",
+            spec.heads,
+            spec.kv_heads,
+            spec.hidden
+        );
+    }
     let head_dim = spec.hidden / spec.heads;
     let config: ModelConfig = serde_json::from_value(serde_json::json!({
         "architectures": ["LlamaForCausalLM"],

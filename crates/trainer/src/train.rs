@@ -113,6 +113,13 @@ pub struct StepReport {
     pub tokens_per_second: f64,
     /// Seconds this step took.
     pub seconds: f64,
+    /// Where the step ran: `cpu` or `cuda:0 NVIDIA H200`.
+    pub device: String,
+    /// The compute dtype.
+    pub dtype: String,
+    /// The most GPU memory seen in use so far in the run, MiB (absent on the CPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_mib: Option<f64>,
 }
 
 /// What a finished run left behind.
@@ -126,18 +133,10 @@ pub struct TrainSummary {
     pub cancelled: bool,
 }
 
-/// The CPU, or the first CUDA GPU when built with `cuda` and one is present (falling back to
-/// the CPU with a log line).
+/// The CPU, or the first CUDA GPU when built with `cuda` and one is present.
 #[must_use]
 pub fn device() -> Device {
-    #[cfg(feature = "cuda")]
-    {
-        match Device::new_cuda(0) {
-            Ok(d) => return d,
-            Err(e) => tracing::warn!(error = %e, "no usable CUDA device; training on the CPU"),
-        }
-    }
-    Device::Cpu
+    crate::device::pick()
 }
 
 fn batch_tensors(b: &Batch, device: &Device) -> Result<(Tensor, Tensor, Tensor)> {
@@ -282,6 +281,8 @@ pub fn train_reporting(
         bail!("beta must be a positive number");
     }
     let device = device();
+    let device_name = crate::device::describe(&device);
+    let mut gpu_peak: Option<u64> = None;
     let model = Decoder::load(model_dir, &device, cfg.lora.as_ref())
         .with_context(|| format!("loading the model in {}", model_dir.display()))?;
     let tok = Tokenizer::load(model_dir, &model.config.eos_ids())?;
@@ -399,8 +400,13 @@ pub fn train_reporting(
             _ => 1.0,
         };
         opt.step(&grads, lr, clip)?;
+        // A GPU runs the step's kernels asynchronously: the time counts them only once they end.
+        device.synchronize()?;
         step += 1;
         let seconds = started.elapsed().as_secs_f64();
+        if let Some(used) = crate::device::memory_in_use(&device) {
+            gpu_peak = Some(gpu_peak.map_or(used, |p| p.max(used)));
+        }
         on_step(&StepReport {
             step,
             total_steps,
@@ -410,6 +416,9 @@ pub fn train_reporting(
             grad_norm: norm,
             tokens_per_second: tokens / seconds.max(1e-9),
             seconds,
+            device: device_name.clone(),
+            dtype: "f32".to_owned(),
+            gpu_memory_mib: gpu_peak.map(|b| b as f64 / (1024.0 * 1024.0)),
         });
         if let Some(every) = cfg.save_every
             && every > 0

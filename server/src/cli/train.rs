@@ -323,6 +323,21 @@ pub enum ModelCommand {
         /// Layers.
         #[arg(long, default_value_t = 2)]
         layers: usize,
+        /// Query heads.
+        #[arg(long, default_value_t = 4)]
+        heads: usize,
+        /// Key/value heads (grouped-query attention when fewer than the query heads).
+        #[arg(long, default_value_t = 2)]
+        kv_heads: usize,
+        /// MLP width (twice the width when absent).
+        #[arg(long)]
+        intermediate: Option<usize>,
+        /// Vocabulary rows (the tokenizer's 259 when absent; e.g. 49152 for SmolLM2's shape).
+        #[arg(long)]
+        vocab: Option<usize>,
+        /// Tie the output head to the embeddings.
+        #[arg(long)]
+        tied: bool,
         /// Seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -421,14 +436,23 @@ pub fn model(cmd: &ModelCommand) -> Result<()> {
             out,
             hidden,
             layers,
+            heads,
+            kv_heads,
+            intermediate,
+            vocab,
+            tied,
             seed,
         } => {
+            let defaults = trainer::tiny::TinySpec::default();
             let spec = trainer::tiny::TinySpec {
                 hidden: *hidden,
                 layers: *layers,
-                intermediate: hidden * 2,
+                heads: *heads,
+                kv_heads: *kv_heads,
+                intermediate: intermediate.unwrap_or(hidden * 2),
+                tied: *tied,
                 seed: *seed,
-                ..trainer::tiny::TinySpec::default()
+                vocab: vocab.unwrap_or(defaults.vocab),
             };
             trainer::tiny::init_tiny(out, &spec)?;
             eprintln!("wrote a tiny model to {}", out.display());
@@ -508,16 +532,23 @@ pub fn bench_train(args: &BenchTrainArgs) -> Result<()> {
         .map(|s| s.tokens_per_second * s.seconds)
         .sum::<f64>()
         / timed.len() as f64;
-    println!("| mode | batch | s/step | tokens/s | peak MiB |");
-    println!("|---|---|---|---|---|");
+    let last = steps.last();
     println!(
-        "| {} | {} | {:.2} | {:.0} | {:.0} |",
+        "| device | mode | batch | pairs/s | s/step | tokens/s | peak RSS MiB | peak GPU MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.0} | {} |",
+        last.map_or("cpu", |s| s.device.as_str()),
         args.lora_rank
             .map_or_else(|| "full".to_owned(), |r| format!("LoRA r={r}")),
         args.batch_size,
+        args.batch_size as f64 / seconds,
         seconds,
         tokens / seconds,
-        super::measure::peak_rss_mib().unwrap_or(f64::NAN)
+        super::measure::peak_rss_mib().unwrap_or(f64::NAN),
+        last.and_then(|s| s.gpu_memory_mib)
+            .map_or_else(|| "–".to_owned(), |m| format!("{m:.0}")),
     );
     Ok(())
 }

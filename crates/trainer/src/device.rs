@@ -1,0 +1,61 @@
+//! Where training runs, as the run page and the API show it: the device's name and the GPU
+//! memory in use (README, "Training on NVIDIA GPUs").
+
+use candle_core::Device;
+
+/// The CPU, or the first CUDA GPU when built with `cuda` and one is present (falling back to
+/// the CPU with a log line).
+#[must_use]
+pub fn pick() -> Device {
+    #[cfg(feature = "cuda")]
+    {
+        match Device::new_cuda(0) {
+            Ok(d) => return d,
+            Err(e) => tracing::warn!(error = %e, "no usable CUDA device; training on the CPU"),
+        }
+    }
+    Device::Cpu
+}
+
+/// `cpu`, or `cuda:ORDINAL NAME` (e.g. `cuda:0 NVIDIA H200`).
+#[must_use]
+pub fn describe(device: &Device) -> String {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => {
+            let stream = d.cuda_stream();
+            let ctx = stream.context();
+            let name = ctx.name().unwrap_or_else(|_| "unknown GPU".to_owned());
+            format!("cuda:{} {name}", ctx.ordinal())
+        }
+        Device::Cpu => "cpu".to_owned(),
+        #[allow(unreachable_patterns)]
+        other => format!("{:?}", other.location()),
+    }
+}
+
+/// Bytes of GPU memory in use on the device (all of its users, as `nvidia-smi` counts them);
+/// `None` on the CPU or when the driver does not answer.
+#[must_use]
+pub fn memory_in_use(device: &Device) -> Option<u64> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => {
+            let stream = d.cuda_stream();
+            let (free, total) = stream.context().mem_get_info().ok()?;
+            u64::try_from(total.saturating_sub(free)).ok()
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cpu_is_named_and_has_no_gpu_memory() {
+        assert_eq!(describe(&Device::Cpu), "cpu");
+        assert_eq!(memory_in_use(&Device::Cpu), None);
+    }
+}
