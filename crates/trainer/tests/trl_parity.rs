@@ -89,7 +89,15 @@ use trainer::loss::{LossConfig, LossType};
 use trainer::optim::{OptimizerKind, Schedule};
 use trainer::{StepReport, TrainConfig};
 
-const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tiny-llama-trl");
+/// The fixture folder: in `tests/data`, or under `$TRAINER_TEST_DATA` where the test binary
+/// runs away from its sources (scripts/gpu-check.sh).
+fn model_dir() -> std::path::PathBuf {
+    let data = std::env::var_os("TRAINER_TEST_DATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"),
+        std::path::PathBuf::from,
+    );
+    data.join("tiny-llama-trl")
+}
 
 /// TRL's numbers per step: loss, rewards/chosen, rewards/rejected, rewards/margins,
 /// logps/chosen, logps/rejected.
@@ -137,6 +145,24 @@ fn row(prompt: &str, chosen: &str, rejected: &str) -> Row {
 
 #[test]
 fn dpo_matches_trl_before_and_after_three_sgd_steps() {
+    check_parity();
+}
+
+/// The same run on the GPU, in f32 (the trainer takes the GPU whenever it is built with `cuda`
+/// and one is present).
+#[test]
+#[ignore = "needs a CUDA GPU and the cuda feature: run by scripts/gpu-check.sh"]
+fn dpo_matches_trl_on_cuda() {
+    let steps = check_parity();
+    assert!(
+        steps[0].device.starts_with("cuda:"),
+        "trained on {}, not a GPU",
+        steps[0].device
+    );
+}
+
+/// Trains the fixture and checks every logged number against TRL's; the step reports.
+fn check_parity() -> Vec<StepReport> {
     let rows = vec![
         row("What is 2+2?", " It is 4.", " Five, probably."),
         row("Say hi.", " Hi!", " No."),
@@ -170,7 +196,7 @@ fn dpo_matches_trl_before_and_after_three_sgd_steps() {
     let mut steps: Vec<StepReport> = Vec::new();
     let summary = trainer::train(
         &cfg,
-        Path::new(MODEL),
+        &model_dir(),
         &rows,
         out.path(),
         &mut |r| steps.push(r.clone()),
@@ -217,4 +243,5 @@ fn dpo_matches_trl_before_and_after_three_sgd_steps() {
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(out.path().join(f).exists(), "{f}");
     }
+    steps
 }

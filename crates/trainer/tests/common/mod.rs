@@ -1,0 +1,147 @@
+//! What the tests that compare two ways of running the decoder share (`fused.rs`, `cuda.rs`):
+//! two padded pairs, the five model cases, and a loss that weighs every row differently.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use trainer::data::{Example, batch};
+use trainer::tiny::{TinySpec, init_tiny};
+use trainer::{Decoder, LoraConfig};
+
+/// Tied or untied embeddings, interleaved or half-split rotary, with or without LoRA.
+pub const CASES: [(bool, bool, bool); 5] = [
+    (false, false, false),
+    (true, false, false),
+    (true, true, false),
+    (false, true, true),
+    (true, false, true),
+];
+
+fn tokens(s: &str) -> Vec<u32> {
+    s.bytes().map(u32::from).collect()
+}
+
+/// Two pairs of different lengths (so one row is padded), completions ending in EOS.
+pub fn inputs(d: &Device) -> (Tensor, Tensor, Tensor) {
+    let eos = |s: &str| tokens(s).into_iter().chain([256]).collect::<Vec<_>>();
+    let examples = vec![
+        Example::Paired {
+            prompt: tokens("Hi there, how are you"),
+            chosen: eos(" hello! fine"),
+            rejected: eos(" go"),
+            confidence: 1.0,
+        },
+        Example::Paired {
+            prompt: tokens("Q?"),
+            chosen: eos(" yes, sure, gladly"),
+            rejected: eos(" no"),
+            confidence: 1.0,
+        },
+    ];
+    let b = batch(&examples, &[0, 1], None, 256);
+    assert!(b.attention.contains(&0.0), "the batch has padding");
+    (
+        Tensor::from_slice(&b.ids, (b.rows, b.len), d).unwrap(),
+        Tensor::from_slice(&b.attention, (b.rows, b.len), d).unwrap(),
+        Tensor::from_slice(&b.completion, (b.rows, b.len), d).unwrap(),
+    )
+}
+
+/// The largest absolute value, read on the CPU.
+pub fn max_abs(t: &Tensor) -> f32 {
+    t.to_device(&Device::Cpu)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Writes the tiny model of one case into `dir`; the LoRA settings when the case has them.
+pub fn write_case(dir: &Path, tied: bool, interleaved: bool, lora: bool) -> Option<LoraConfig> {
+    init_tiny(
+        dir,
+        &TinySpec {
+            tied,
+            seed: 11,
+            ..TinySpec::default()
+        },
+    )
+    .unwrap();
+    let config = dir.join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["rope_interleaved"] = serde_json::json!(interleaved);
+    std::fs::write(&config, json.to_string()).unwrap();
+    lora.then(|| LoraConfig {
+        rank: 4,
+        ..LoraConfig::default()
+    })
+}
+
+/// B starts at zero; gives it values (the same for every model of a case) so that A's
+/// gradient and the adapters' contribution to the output are exercised too.
+pub fn fill_lora_b(model: &Decoder) {
+    for (k, (name, var)) in model.params().iter().enumerate() {
+        if name.contains("lora_B") {
+            let n = var.elem_count();
+            let values: Vec<f32> = (0..n)
+                .map(|i| ((i * 7 + k) as f32 * 0.37).sin() * 0.05)
+                .collect();
+            var.set(&Tensor::from_vec(values, var.shape(), model.device()).unwrap())
+                .unwrap();
+        }
+    }
+}
+
+/// Logits, completion log-probs of the four rows, and a loss that weighs them differently
+/// (so every row's gradient differs), from one model on its device.
+pub fn run(model: &Decoder) -> (Tensor, Tensor, Tensor) {
+    let (ids, attn, comp) = inputs(model.device());
+    let logits = model.forward(&ids, Some(&attn)).unwrap();
+    let (sums, lengths) = model.completion_logps(&ids, &attn, &comp).unwrap();
+    assert_eq!(
+        lengths
+            .to_device(&Device::Cpu)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap(),
+        [13.0, 19.0, 4.0, 4.0]
+    );
+    let weights = Tensor::new(&[1.0f32, -0.5, 2.0, 0.3], model.device()).unwrap();
+    let loss = (&sums * weights).unwrap().sum_all().unwrap();
+    (logits, sums, loss)
+}
+
+/// Asserts that two models of one case give the same gradient to every parameter, within
+/// `tol` relative to the largest entry of the second's.
+pub fn same_gradients(
+    case: &str,
+    a: &Decoder,
+    loss_a: &Tensor,
+    b: &Decoder,
+    loss_b: &Tensor,
+    tol: f32,
+) {
+    let grads_a = loss_a.backward().unwrap();
+    let grads_b = loss_b.backward().unwrap();
+    assert_eq!(a.params().len(), b.params().len());
+    for ((name, va), (_, vb)) in a.params().iter().zip(b.params()) {
+        let ga = grads_a
+            .get(va.as_tensor())
+            .unwrap_or_else(|| panic!("{case}: {name} has no gradient in the first model"));
+        let gb = grads_b
+            .get(vb.as_tensor())
+            .unwrap_or_else(|| panic!("{case}: {name} has no gradient in the second model"));
+        let scale = max_abs(gb);
+        assert!(scale > 0.0, "{case}: {name} has a zero gradient");
+        let ga = ga.to_device(&Device::Cpu).unwrap();
+        let gb = gb.to_device(&Device::Cpu).unwrap();
+        let d = max_abs(&(ga - gb).unwrap()) / scale;
+        assert!(d < tol, "{case}: {name} gradients differ by {d} (relative)");
+    }
+}

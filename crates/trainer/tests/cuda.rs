@@ -1,0 +1,60 @@
+//! On a CUDA GPU the decoder gives the CPU's logits, completion log-probs and gradients, for
+//! the five cases of `fused.rs` (the CPU runs its fused kernels, the GPU candle's operations),
+//! in f32. Ignored where no GPU is: `scripts/gpu-check.sh` runs them on a GPU machine.
+//!
+//! Tolerances: f32 on both sides, but different summation orders (cuBLAS against the CPU's
+//! blocked kernels): 1e-4 absolute on logits, 1e-3 on log-probs summed over up to 19 tokens,
+//! 1e-3 relative on gradients.
+
+mod common;
+
+use candle_core::Device;
+use common::{CASES, fill_lora_b, max_abs, run, same_gradients, write_case};
+use trainer::Decoder;
+
+const NEEDS_GPU: &str = "needs a CUDA GPU and the cuda feature: run by scripts/gpu-check.sh";
+
+fn gpu() -> Device {
+    Device::new_cuda(0).unwrap_or_else(|e| panic!("{NEEDS_GPU}: {e}"))
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and the cuda feature: run by scripts/gpu-check.sh"]
+fn cuda_matches_the_cpu() {
+    let gpu = gpu();
+    let dir = tempfile::tempdir().unwrap();
+    for (tied, interleaved, lora) in CASES {
+        let lora = write_case(dir.path(), tied, interleaved, lora);
+        let cpu = Decoder::load(dir.path(), &Device::Cpu, lora.as_ref()).unwrap();
+        let cuda = Decoder::load(dir.path(), &gpu, lora.as_ref()).unwrap();
+        fill_lora_b(&cpu);
+        fill_lora_b(&cuda);
+        let case = format!(
+            "tied {tied}, interleaved {interleaved}, lora {}",
+            lora.is_some()
+        );
+        let (logits_c, sums_c, loss_c) = run(&cpu);
+        let (logits_g, sums_g, loss_g) = run(&cuda);
+        let logits_g = logits_g.to_device(&Device::Cpu).unwrap();
+        let sums_g = sums_g.to_device(&Device::Cpu).unwrap();
+        let d = max_abs(&(&logits_c - &logits_g).unwrap());
+        assert!(d < 1e-4, "{case}: logits differ by {d}");
+        let d = max_abs(&(&sums_c - &sums_g).unwrap());
+        assert!(d < 1e-3, "{case}: log-probs differ by {d}");
+        same_gradients(&case, &cuda, &loss_g, &cpu, &loss_c, 1e-3);
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and the cuda feature: run by scripts/gpu-check.sh"]
+fn the_trainer_reports_the_gpu() {
+    let device = trainer::train::device();
+    assert!(
+        device.is_cuda(),
+        "{NEEDS_GPU}: training would run on the CPU"
+    );
+    let name = trainer::device::describe(&device);
+    assert!(name.starts_with("cuda:0 "), "{name}");
+    let used = trainer::device::memory_in_use(&device).expect("the driver reports memory");
+    assert!(used > 0);
+}
