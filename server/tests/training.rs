@@ -308,6 +308,14 @@ async fn a_run_launched_through_the_api_trains_and_registers_a_child_model(pool:
             );
         }
     }
+    // Where it trained, at the top of the run (a CPU here: no GPU memory).
+    assert_eq!(run["device"], "cpu", "{run}");
+    assert_eq!(run["dtype"], "f32", "{run}");
+    assert!(run["gpu_memory_mib"].is_null(), "{run}");
+    assert_eq!(
+        run["tokens_per_second"], metrics[3]["values"]["tokens_per_second"],
+        "{run}"
+    );
     // The first step's loss is measured before its update: ln 2.
     assert!((metrics[0]["values"]["loss"].as_f64().unwrap() - std::f64::consts::LN_2).abs() < 1e-4);
 

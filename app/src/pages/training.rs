@@ -749,7 +749,10 @@ fn run_view(
                 <div><dt>"logps/chosen"</dt><dd>{metric("logps/chosen")}</dd></div>
                 <div><dt>"logps/rejected"</dt><dd>{metric("logps/rejected")}</dd></div>
                 <div><dt>"learning rate"</dt><dd>{last.as_ref().and_then(|m| m.get("learning_rate")).map_or_else(|| "–".to_owned(), |v| format!("{v:.2e}"))}</dd></div>
-                <div><dt>"tokens/s"</dt><dd>{last.as_ref().and_then(|m| m.get("tokens_per_second")).map_or_else(|| "–".to_owned(), |v| format!("{v:.0}"))}</dd></div>
+                <div><dt>"tokens/s"</dt><dd>{r.tokens_per_second.map_or_else(|| "–".to_owned(), |v| format!("{v:.0}"))}</dd></div>
+                <div><dt>"device"</dt><dd>{r.device.clone().unwrap_or_else(|| "–".to_owned())}</dd></div>
+                <div><dt>"dtype"</dt><dd>{r.dtype.clone().unwrap_or_else(|| "–".to_owned())}</dd></div>
+                {r.gpu_memory_mib.map(|m| view! { <div><dt>"GPU memory"</dt><dd>{format!("{m:.0} MiB")}</dd></div> })}
             </dl>
             <div class="charts">
                 {chart("Loss", &loss, total)}

@@ -332,6 +332,14 @@ pub struct RunView {
     /// The reference phase (the starting model scores the completions the run will use),
     /// once it has started.
     pub reference: Option<ReferenceProgress>,
+    /// Where it trains, from its latest step: `cpu` or `cuda:0 NVIDIA H200`.
+    pub device: Option<String>,
+    /// Its compute dtype, from its latest step.
+    pub dtype: Option<String>,
+    /// The most GPU memory seen in use so far, MiB (GPU runs).
+    pub gpu_memory_mib: Option<f64>,
+    /// Tokens per second of its latest step.
+    pub tokens_per_second: Option<f64>,
 }
 
 /// How far a run's reference phase got.

@@ -530,6 +530,15 @@ fn to_view(
         _ => None,
     };
     let reference = reference_progress(&run, time::OffsetDateTime::now_utc());
+    let last = metrics.last();
+    let text = |name: &str| {
+        last.and_then(|m| m.values.get(name))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let (device, dtype) = (text("device"), text("dtype"));
+    let gpu_memory_mib = last.and_then(|m| m.get("gpu_memory_mib"));
+    let tokens_per_second = last.and_then(|m| m.get("tokens_per_second"));
     Ok(RunView {
         id: run.training_run_id,
         status: run.status,
@@ -556,6 +565,10 @@ fn to_view(
             .unwrap_or_default(),
         metrics,
         reference,
+        device,
+        dtype,
+        gpu_memory_mib,
+        tokens_per_second,
     })
 }
 
