@@ -37,41 +37,48 @@ LIBCUDA_SHA256=8feff97aac61d6f27ded96a3c25b9e68025a680476e6072ff7eaf10623509135
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 ROOT="${VERDICT_CUDA_DIR:-$TARGET_DIR/cuda-13.0}"
 CUDA="$ROOT/nvidia/cu13"
+LIBS="$ROOT/libraries"
+# What the linker reads: the unversioned library names and libcuda.so.
+STUBS="$ROOT/link"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# pip's --target skips a top-level folder that is already there (`nvidia/`), so the compiler
+# and the libraries go to two folders.
 pip_install() {
-  local stamp="$ROOT/.$1" ; shift
-  [ -f "$stamp" ] && return
-  say "pip install --target $ROOT $*"
-  mkdir -p "$ROOT"
-  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$ROOT" "$@"
-  touch "$stamp"
+  local dest="$1" ; shift
+  [ -f "$dest/.installed" ] && return
+  say "pip install --target $dest $*"
+  mkdir -p "$dest"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+    --target "$dest" "$@"
+  touch "$dest/.installed"
 }
 
 install_compiler() {
-  pip_install compiler "${COMPILER_WHEELS[@]}"
+  pip_install "$ROOT" "${COMPILER_WHEELS[@]}"
 }
 
 # The unversioned names the linker looks for (-lcudart, -lcublas, ...), and libcuda.so.
 install_libraries() {
   install_compiler
-  pip_install libraries "${LIBRARY_WHEELS[@]}"
+  pip_install "$LIBS" "${LIBRARY_WHEELS[@]}"
+  mkdir -p "$STUBS"
+  ln -sfn libcudart.so.13 "$CUDA/lib/libcudart.so"
   local lib
-  for lib in cudart cublas cublasLt curand nvrtc; do
+  for lib in cublas cublasLt curand nvrtc; do
     local so
-    so="$(cd "$CUDA/lib" && ls "lib$lib.so."* | sort | head -1)"
-    ln -sfn "$so" "$CUDA/lib/lib$lib.so"
+    so="$(cd "$LIBS/nvidia/cu13/lib" && ls "lib$lib.so."* | sort | head -1)"
+    ln -sfn "$LIBS/nvidia/cu13/lib/$so" "$STUBS/lib$lib.so"
   done
-  if [ ! -e "$CUDA/lib/stubs/libcuda.so" ]; then
+  if [ ! -e "$STUBS/libcuda.so" ]; then
     say "libcuda.so for linking, from Debian's libcuda1"
     local tmp
     tmp="$(mktemp -d)"
     curl -fsSL "http://deb.debian.org/debian/$LIBCUDA_DEB" -o "$tmp/libcuda1.deb"
     echo "$LIBCUDA_SHA256  $tmp/libcuda1.deb" | sha256sum -c --quiet
     dpkg-deb -x "$tmp/libcuda1.deb" "$tmp/x"
-    mkdir -p "$CUDA/lib/stubs"
-    cp "$(find "$tmp/x" -name 'libcuda.so.*.*' -type f | head -1)" "$CUDA/lib/stubs/libcuda.so"
+    cp "$(find "$tmp/x" -name 'libcuda.so.*.*' -type f | head -1)" "$STUBS/libcuda.so"
     rm -rf "$tmp"
   fi
 }
@@ -82,7 +89,7 @@ export CUDA_HOME="$CUDA"
 export CUDA_PATH="$CUDA"
 export PATH="$CUDA/bin:\$PATH"
 export CUDA_COMPUTE_CAP=90
-export LIBRARY_PATH="$CUDA/lib:$CUDA/lib/stubs\${LIBRARY_PATH:+:\$LIBRARY_PATH}"
+export LIBRARY_PATH="$CUDA/lib:$STUBS\${LIBRARY_PATH:+:\$LIBRARY_PATH}"
 EOF
 }
 
