@@ -1,7 +1,7 @@
 import { test, expect } from "@playwright/test";
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
-import { logIn, watchForProblems, waitForHydration } from "./helpers";
+import { expectPhoneLayout, logIn, watchForProblems, waitForHydration } from "./helpers";
 
 // A fake OpenAI-compatible endpoint on loopback: it streams its answer in pieces, slowly
 // enough that the panes fill while the vote buttons stay disabled.
@@ -78,4 +78,22 @@ test("an annotator battles two streamed models, votes by keyboard and sees who t
   await expect(paneA).toBeHidden();
   expect(arenaProblems).toEqual([]);
   await annotator.close();
+});
+
+test("the arena is usable on a phone: a battle streams into stacked panes and takes a vote", async ({ browser }) => {
+  // The models the test above added answer from the fake endpoint, still up in this file.
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const arena = await context.newPage();
+  await arena.goto(`/arena?pid=E2E-ARENA-PHONE-${Date.now()}`);
+  await waitForHydration(arena);
+  await arena.getByLabel("Your prompt").fill("Is it usable on a phone?");
+  await arena.getByLabel("Your prompt").press("Enter");
+  const panes = [arena.getByLabel("Response A"), arena.getByLabel("Response B")];
+  for (const pane of panes) await expect(pane).toContainText('my answer to "Is it usable on a phone?"');
+  const voteA = arena.getByRole("button", { name: /A is better/ });
+  await expect(voteA).toBeEnabled();
+  await expectPhoneLayout(arena, panes, (i) => ["A", "B"][i], "arena-phone.png");
+  await voteA.click();
+  await expect(arena.getByRole("status").filter({ hasText: "Vote recorded" })).toBeVisible();
+  await context.close();
 });

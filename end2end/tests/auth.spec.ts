@@ -25,7 +25,12 @@ test("an admin logs in, sees the users, adds an account and logs out", async ({ 
   const models = page.getByRole("table", { name: "Models" });
   await expect(models).toBeVisible();
   await models.getByLabel("alpha weight").fill("2.5");
+  // The reload must not overtake the save.
+  const saved = page.waitForResponse(
+    (r) => r.url().includes("admin/update_model") && r.request().method() === "POST" && r.status() < 400,
+  );
   await models.getByRole("row", { name: /alpha/ }).getByRole("button", { name: "Save" }).click();
+  await saved;
   await page.reload();
   await expect(page.getByRole("table", { name: "Models" }).getByLabel("alpha weight")).toHaveValue("2.5");
   await page.screenshot({ path: "test-results/admin.png", fullPage: true });

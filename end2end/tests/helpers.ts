@@ -1,4 +1,4 @@
-import { expect, Page } from "@playwright/test";
+import { expect, Locator, Page } from "@playwright/test";
 
 /** Collects page errors, console errors and 4xx/5xx responses that a test did not expect. */
 export function watchForProblems(page: Page, allowedStatuses: number[] = []): string[] {
@@ -43,4 +43,25 @@ export async function logIn(page: Page): Promise<void> {
   await page.getByLabel("Password").fill(admin.password);
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page).toHaveURL(/\/admin$/);
+}
+
+/** The phone checks of a judging page at 390×844 (README, "Page weight"): no sideways scroll,
+ *  every visible button at least 44 px tall, and the responses one above the other, each with
+ *  its heading visible; then a full-page screenshot into test-results/. */
+export async function expectPhoneLayout(page: Page, panes: Locator[], heading: (i: number) => string, shot: string) {
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  const buttons = page.locator("main button:visible");
+  expect(await buttons.count()).toBeGreaterThanOrEqual(2);
+  for (const [i, h] of (await buttons.evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height))).entries()) {
+    expect(h, `button ${i}`).toBeGreaterThanOrEqual(44);
+  }
+  let below = -Infinity;
+  for (const [i, pane] of panes.entries()) {
+    await expect(pane.getByText(heading(i), { exact: true }).first()).toBeVisible();
+    const box = await pane.boundingBox();
+    expect(box, `pane ${i}`).not.toBeNull();
+    expect(box!.y, `pane ${i} starts below the one before`).toBeGreaterThanOrEqual(below);
+    below = box!.y + box!.height;
+  }
+  await page.screenshot({ path: `test-results/${shot}`, fullPage: true });
 }

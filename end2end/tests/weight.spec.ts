@@ -1,5 +1,5 @@
-import { test, expect, type Page } from "@playwright/test";
-import { waitForHydration } from "./helpers";
+import { test, expect, type BrowserContext, type Page } from "@playwright/test";
+import { expectPhoneLayout, waitForHydration } from "./helpers";
 
 // What the browser downloads (README, "Page weight"): bytes on the wire per response, as the
 // DevTools protocol reports them (headers included), for one load of a page.
@@ -29,15 +29,32 @@ async function record(page: Page) {
   return rows;
 }
 
+/** One load of `url` in a new page of `context`, until it has hydrated and the network is idle:
+ *  what each response weighed. */
+async function load(context: BrowserContext, url: string) {
+  const page = await context.newPage();
+  const rows = await record(page);
+  await page.goto(url);
+  await waitForHydration(page);
+  await page.waitForLoadState("networkidle");
+  return rows;
+}
+
+/** Opens a project from the annotate list as a new anonymous annotator, on a phone-sized page. */
+async function openOnPhone(context: BrowserContext, project: string, pid: string) {
+  const page = await context.newPage();
+  await page.goto(`/annotate?pid=${pid}`);
+  await page.getByRole("link", { name: project }).click();
+  await waitForHydration(page);
+  await expect(page.locator(".compare-head h1")).toBeVisible();
+  return page;
+}
+
 test("the bundle is compressed, hashed and cached, and a repeat visit downloads only the page", async ({ browser }) => {
   // The release build is precompressed (scripts/test.sh sets E2E_BUILD); the debug build is not.
   test.skip(process.env.E2E_BUILD !== "release", "checked on the release build");
   const context = await browser.newContext();
-  const page = await context.newPage();
-  const cold = await record(page);
-  await page.goto("/annotate?pid=E2E-WEIGHT");
-  await waitForHydration(page);
-  await page.waitForLoadState("networkidle");
+  const cold = await load(context, "/annotate?pid=E2E-WEIGHT");
   const bundle = [...cold.values()].filter((r) => new URL(r.url).pathname.startsWith("/pkg/"));
   // The wasm, its JS and the stylesheet, each under a name with a content hash.
   const paths = bundle.map((r) => new URL(r.url).pathname);
@@ -52,11 +69,7 @@ test("the bundle is compressed, hashed and cached, and a repeat visit downloads 
   const coldBytes = [...cold.values()].reduce((a, r) => a + r.wire, 0);
 
   // A second visit in the same browser: the bundle comes from the cache, only the page travels.
-  const again = await context.newPage();
-  const warm = await record(again);
-  await again.goto("/annotate?pid=E2E-WEIGHT");
-  await waitForHydration(again);
-  await again.waitForLoadState("networkidle");
+  const warm = await load(context, "/annotate?pid=E2E-WEIGHT");
   const warmBundle = [...warm.values()].filter((r) => new URL(r.url).pathname.startsWith("/pkg/"));
   for (const r of warmBundle) expect(r.cached, r.url).toBe(true);
   const warmBytes = [...warm.values()].reduce((a, r) => a + r.wire, 0);
@@ -106,19 +119,37 @@ test("the comparison page is usable on a phone: no sideways scroll, 44 px button
   const page = await context.newPage();
   await page.goto(`/annotate/${project}?pid=E2E-PHONE-${Date.now()}`);
   await waitForHydration(page);
-  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-  const buttons = page.locator("main button:visible");
-  expect(await buttons.count()).toBeGreaterThanOrEqual(5);
-  for (const h of await buttons.evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height))) {
-    expect(h).toBeGreaterThanOrEqual(44);
-  }
-  const a = page.getByLabel("Response A");
-  const b = page.getByLabel("Response B");
-  await expect(a.getByRole("heading", { name: "A" })).toBeVisible();
-  await expect(b.getByRole("heading", { name: "B" })).toBeVisible();
-  const boxA = await a.boundingBox();
-  const boxB = await b.boundingBox();
-  expect(boxA && boxB && boxB.y >= boxA.y + boxA.height).toBe(true);
-  await page.screenshot({ path: "test-results/compare-phone.png", fullPage: true });
+  expect(await page.locator("main button:visible").count()).toBeGreaterThanOrEqual(5);
+  const panes = [page.getByLabel("Response A"), page.getByLabel("Response B")];
+  await expectPhoneLayout(page, panes, (i) => ["A", "B"][i], "compare-phone.png");
+  await context.close();
+});
+
+test("the rating page is usable on a phone", async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await openOnPhone(context, "E2E phone ratings", `E2E-PHONE-RATE-${Date.now()}`);
+  await expect(page.getByRole("heading", { name: "Rate each response" })).toBeVisible();
+  const panes = [page.getByLabel("Response 1", { exact: true }), page.getByLabel("Response 2", { exact: true })];
+  await expectPhoneLayout(page, panes, (i) => `Response ${i + 1}`, "rating-phone.png");
+  // Still works there: a score set by a tap.
+  const row = page.getByRole("radiogroup", { name: "Response 1 · Helpfulness" });
+  await row.getByRole("radio", { name: "4" }).click();
+  await expect(row.getByRole("radio", { name: "4" })).toHaveAttribute("aria-checked", "true");
+  await context.close();
+});
+
+test("the ranking page is usable on a phone", async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await openOnPhone(context, "E2E phone rankings", `E2E-PHONE-RANK-${Date.now()}`);
+  await expect(page.getByRole("heading", { name: "Rank the responses, best first" })).toBeVisible();
+  const items = page.locator("ol.ranking > li");
+  await expect(items).toHaveCount(4);
+  const first = await items.nth(0).locator("strong").innerText();
+  const panes = [0, 1, 2, 3].map((i) => items.nth(i));
+  const names = await Promise.all(panes.map((p) => p.locator("strong").innerText()));
+  await expectPhoneLayout(page, panes, (i) => names[i], "ranking-phone.png");
+  // The arrow buttons reorder on a phone too.
+  await page.getByRole("button", { name: `Move ${first.toLowerCase()} down` }).click();
+  await expect(items.nth(1).locator("strong")).toHaveText(first);
   await context.close();
 });
