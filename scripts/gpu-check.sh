@@ -2,7 +2,7 @@
 # The device check of the GPU path (README, "Training on NVIDIA GPUs"), in two halves:
 #
 #   scripts/gpu-check.sh prepare [DIR]   here (network, Rust): builds what travels, into DIR
-#                                        (default gpu-check/, git-ignored, under 64 MiB)
+#                                        (default gpu-check/, git-ignored, under 64 MiB: the binaries travel xz-compressed)
 #   scripts/gpu-check.sh run [DIR]       on the GPU machine (no network, no Rust), from the
 #                                        repository root: the CUDA tests, then Verdict's and
 #                                        TRL's DPO steps on the same models, data and GPU
@@ -24,20 +24,19 @@ prepare() {
   mkdir -p "$dir/wheels"
   scripts/cuda.sh build
   eval "$(scripts/cuda.sh env)"
+  # Stripped and xz-compressed: candle's kernels (PTX text) make the binaries ~100 MB each.
   strip -o "$dir/verdict" "$target/release/verdict"
-  say "the CUDA tests (release, cuda feature)"
-  local t
-  for t in cuda trl_parity; do
-    local bin
-    bin="$(cargo test --locked --release -p trainer --features cuda --test "$t" --no-run \
-      --message-format=json 2>/dev/null \
-      | python3 -c 'import json,sys
+  say "the CUDA tests (release, cuda feature; trl_parity.rs is part of tests/cuda.rs)"
+  local bin
+  bin="$(cargo test --locked --release -p trainer --features cuda --test cuda --no-run \
+    --message-format=json \
+    | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable"): print(m["executable"])' \
-      | tail -1)"
-    strip -o "$dir/test-$t" "$bin"
-  done
+    | tail -1)"
+  strip -o "$dir/test-cuda" "$bin"
+  xz -T0 -6 -f "$dir/verdict" "$dir/test-cuda"
   say "TRL 1.16 and datasets, as wheels"
   python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$dir/wheels" \
     --python-version 3.12 --only-binary=:all: \
@@ -63,15 +62,21 @@ run() {
   export LD_LIBRARY_PATH="$sp/nvidia/cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export PYTHONPATH="$work/py${PYTHONPATH:+:$PYTHONPATH}"
   python3 -m pip install --quiet --no-index --no-deps --target "$work/py" "$dir"/wheels/*.whl
+  local f
+  for f in verdict test-cuda; do
+    python3 -c 'import lzma, shutil, sys
+with lzma.open(sys.argv[1]) as src, open(sys.argv[2], "wb") as dst: shutil.copyfileobj(src, dst)' \
+      "$dir/$f.xz" "$work/$f"
+    chmod +x "$work/$f"
+  done
 
   say "CUDA tests: the GPU against the CPU, and TRL parity in f32 on the GPU"
-  TRAINER_TEST_DATA="$PWD/crates/trainer/tests/data" "$dir/test-cuda" --include-ignored
-  TRAINER_TEST_DATA="$PWD/crates/trainer/tests/data" "$dir/test-trl_parity" --include-ignored
+  TRAINER_TEST_DATA="$PWD/crates/trainer/tests/data" "$work/test-cuda" --include-ignored
 
   say "models and pairs"
-  "$dir/verdict" model init-tiny --out "$work/smollm2-135m" --hidden 576 --layers 30 \
+  "$work/verdict" model init-tiny --out "$work/smollm2-135m" --hidden 576 --layers 30 \
     --heads 9 --kv-heads 3 --intermediate 1536 --vocab 49152 --tied
-  "$dir/verdict" model init-tiny --out "$work/1.5b" --hidden 1536 --layers 28 \
+  "$work/verdict" model init-tiny --out "$work/1.5b" --hidden 1536 --layers 28 \
     --heads 12 --kv-heads 2 --intermediate 8960 --vocab 151936 --tied
   # Byte-level tokenizer: 64 prompt + 192 completion characters are 256 tokens a side.
   python3 - "$work/pairs.jsonl" <<'PY'
@@ -94,7 +99,7 @@ PY
   for model in smollm2-135m 1.5b; do
     for lora in "" 16; do
       local v t
-      v="$(verdict_row "$dir" "$work/$model" "$work/pairs.jsonl" "$lora")"
+      v="$(verdict_row "$work" "$work/$model" "$work/pairs.jsonl" "$lora")"
       t="$(python3 scripts/bench/trl_dpo.py "$work/$model" "$work/pairs.jsonl" 8 "${lora:-0}" cuda \
         | tail -1)"
       rows+=("$model|${lora:+LoRA r=$lora}${lora:-full}|$v|$t")

@@ -1,12 +1,16 @@
 //! On a CUDA GPU the decoder gives the CPU's logits, completion log-probs and gradients, for
 //! the five cases of `fused.rs` (the CPU runs its fused kernels, the GPU candle's operations),
-//! in f32. Ignored where no GPU is: `scripts/gpu-check.sh` runs them on a GPU machine.
+//! in f32, and TRL parity (`trl_parity.rs`, included) in f32 on the GPU. Ignored where no GPU
+//! is: `scripts/gpu-check.sh` runs them on a GPU machine.
 //!
 //! Tolerances: f32 on both sides, but different summation orders (cuBLAS against the CPU's
 //! blocked kernels): 1e-4 absolute on logits, 1e-3 on log-probs summed over up to 19 tokens,
 //! 1e-3 relative on gradients.
 
 mod common;
+// TRL parity too, so that one test binary carries every GPU check (scripts/gpu-check.sh).
+#[path = "trl_parity.rs"]
+mod trl_parity;
 
 use candle_core::Device;
 use common::{CASES, fill_lora_b, max_abs, run, same_gradients, write_case};
