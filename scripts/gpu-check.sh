@@ -118,7 +118,9 @@ print(f"| {model} | {mode} | {float(vp):.2f} | {t['pairs_per_s']:.2f} | {float(v
       f"| {float(vt):.0f} | {t['tokens_per_s']:.0f} | {vm} | {t['peak_gpu_mib']} |")
 PY
   done
-  printf '\nVerdict: %s, f32. TRL 1.16, f32, precomputed reference log-probs.\n' "$(echo "${rows[0]}" | cut -d'|' -f3 | cut -d' ' -f4-)"
+  local device
+  device="$(echo "${rows[0]}" | cut -d'|' -f3 | awk '{for (i = 4; i <= NF; i++) printf "%s%s", $i, (i < NF ? " " : "")}')"
+  printf '\nVerdict on %s, f32. TRL 1.16, f32, precomputed reference log-probs.\n' "$device"
   rm -rf "$work"
 }
 

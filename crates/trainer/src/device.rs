@@ -11,7 +11,11 @@ pub fn pick() -> Device {
     {
         match Device::new_cuda(0) {
             Ok(d) => return d,
-            Err(e) => tracing::warn!(error = %e, "no usable CUDA device; training on the CPU"),
+            // candle's error carries a backtrace after its first line: the line is the news.
+            Err(e) => tracing::warn!(
+                error = e.to_string().lines().next().unwrap_or_default(),
+                "no usable CUDA device; training on the CPU"
+            ),
         }
     }
     Device::Cpu
