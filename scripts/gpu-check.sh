@@ -71,7 +71,9 @@ with lzma.open(sys.argv[1]) as src, open(sys.argv[2], "wb") as dst: shutil.copyf
   done
 
   say "CUDA tests: the GPU against the CPU, and TRL parity in f32 on the GPU"
-  TRAINER_TEST_DATA="$PWD/crates/trainer/tests/data" "$work/test-cuda" --include-ignored
+  # A failure is reported at the end; the benchmarks still run, the lease being short.
+  local tests_ok=1
+  TRAINER_TEST_DATA="$PWD/crates/trainer/tests/data" "$work/test-cuda" --include-ignored || tests_ok=0
 
   say "models and pairs"
   "$work/verdict" model init-tiny --out "$work/smollm2-135m" --hidden 576 --layers 30 \
@@ -122,6 +124,10 @@ PY
   device="$(echo "${rows[0]}" | cut -d'|' -f3 | awk '{for (i = 4; i <= NF; i++) printf "%s%s", $i, (i < NF ? " " : "")}')"
   printf '\nVerdict on %s, f32. TRL 1.16, f32, precomputed reference log-probs.\n' "$device"
   rm -rf "$work"
+  if [ "$tests_ok" -ne 1 ]; then
+    echo "error: the CUDA tests failed (output above)" >&2
+    return 1
+  fi
 }
 
 case "${1:-}" in
