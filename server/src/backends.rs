@@ -274,7 +274,7 @@ fn loaded(path: &std::path::Path) -> Result<Loaded> {
     if let Some(m) = cache.get(path) {
         return Ok(m.clone());
     }
-    let device = trainer::train::device();
+    let device = trainer::device::pick();
     let m: Loaded = std::sync::Arc::new(
         trainer::generate::LocalModel::load(path, &device, false)
             .with_context(|| format!("loading the local model in {}", path.display()))?,

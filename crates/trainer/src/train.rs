@@ -133,12 +133,6 @@ pub struct TrainSummary {
     pub cancelled: bool,
 }
 
-/// The CPU, or the first CUDA GPU when built with `cuda` and one is present.
-#[must_use]
-pub fn device() -> Device {
-    crate::device::pick()
-}
-
 fn batch_tensors(b: &Batch, device: &Device) -> Result<(Tensor, Tensor, Tensor)> {
     Ok((
         Tensor::from_slice(&b.ids, (b.rows, b.len), device)?,
@@ -280,7 +274,7 @@ pub fn train_reporting(
     if !(cfg.loss.beta.is_finite() && cfg.loss.beta > 0.0) {
         bail!("beta must be a positive number");
     }
-    let device = device();
+    let device = crate::device::pick();
     let device_name = crate::device::describe(&device);
     let mut gpu_peak: Option<u64> = None;
     let model = Decoder::load(model_dir, &device, cfg.lora.as_ref())

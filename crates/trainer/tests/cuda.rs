@@ -13,8 +13,7 @@ mod common;
 mod trl_parity;
 
 use candle_core::Device;
-use common::{CASES, fill_lora_b, max_abs, run, same_gradients, write_case};
-use trainer::Decoder;
+use common::{CASES, load_pair, max_abs, run, same_gradients};
 
 const NEEDS_GPU: &str = "needs a CUDA GPU and the cuda feature: run by scripts/gpu-check.sh";
 
@@ -27,16 +26,8 @@ fn gpu() -> Device {
 fn cuda_matches_the_cpu() {
     let gpu = gpu();
     let dir = tempfile::tempdir().unwrap();
-    for (tied, interleaved, lora) in CASES {
-        let lora = write_case(dir.path(), tied, interleaved, lora);
-        let cpu = Decoder::load(dir.path(), &Device::Cpu, lora.as_ref()).unwrap();
-        let cuda = Decoder::load(dir.path(), &gpu, lora.as_ref()).unwrap();
-        fill_lora_b(&cpu);
-        fill_lora_b(&cuda);
-        let case = format!(
-            "tied {tied}, interleaved {interleaved}, lora {}",
-            lora.is_some()
-        );
+    for spec in CASES {
+        let (cpu, cuda, case) = load_pair(dir.path(), spec, &Device::Cpu, &gpu);
         let (logits_c, sums_c, loss_c) = run(&cpu);
         let (logits_g, sums_g, loss_g) = run(&cuda);
         let logits_g = logits_g.to_device(&Device::Cpu).unwrap();
@@ -52,7 +43,7 @@ fn cuda_matches_the_cpu() {
 #[test]
 #[ignore = "needs a CUDA GPU and the cuda feature: run by scripts/gpu-check.sh"]
 fn the_trainer_reports_the_gpu() {
-    let device = trainer::train::device();
+    let device = trainer::device::pick();
     assert!(
         device.is_cuda(),
         "{NEEDS_GPU}: training would run on the CPU"

@@ -5,23 +5,14 @@
 mod common;
 
 use candle_core::Device;
-use common::{CASES, fill_lora_b, inputs, max_abs, run, same_gradients, write_case};
-use trainer::Decoder;
+use common::{CASES, inputs, load_pair, max_abs, run, same_gradients};
 
 #[test]
 fn fused_kernels_match_the_generic_operations() {
     let dir = tempfile::tempdir().unwrap();
-    for (tied, interleaved, lora) in CASES {
-        let lora = write_case(dir.path(), tied, interleaved, lora);
-        let fused = Decoder::load(dir.path(), &Device::Cpu, lora.as_ref()).unwrap();
-        let mut generic = Decoder::load(dir.path(), &Device::Cpu, lora.as_ref()).unwrap();
+    for spec in CASES {
+        let (fused, mut generic, case) = load_pair(dir.path(), spec, &Device::Cpu, &Device::Cpu);
         generic.set_fused(false);
-        fill_lora_b(&fused);
-        fill_lora_b(&generic);
-        let case = format!(
-            "tied {tied}, interleaved {interleaved}, lora {}",
-            lora.is_some()
-        );
 
         let (logits_f, sums_f, loss_f) = run(&fused);
         let (logits_g, sums_g, loss_g) = run(&generic);

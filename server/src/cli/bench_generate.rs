@@ -101,7 +101,7 @@ fn prompt_text(tok: &trainer::tokenizer::Tokenizer, prompt: &str) -> Result<Stri
 
 /// Measures Verdict's engine in this process.
 fn measure_verdict(args: &BenchGenerateArgs, engine: Engine) -> Result<Measured> {
-    let device = trainer::train::device();
+    let device = trainer::device::pick();
     let started = Instant::now();
     let (model, tok) =
         trainer::generate::LocalModel::load(&args.model, &device, engine == Engine::F32)?;

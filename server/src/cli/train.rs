@@ -272,7 +272,7 @@ pub struct GenerateArgs {
 /// # Errors
 /// Loading or generation failures.
 pub fn generate(args: &GenerateArgs) -> Result<()> {
-    let device = trainer::train::device();
+    let device = trainer::device::pick();
     let (model, tok) = trainer::generate::LocalModel::load(&args.model, &device, args.f32)?;
     let text = if args.raw || tok.chat_template.is_none() {
         args.prompt.clone()

@@ -62,7 +62,7 @@ pub fn max_abs(t: &Tensor) -> f32 {
 }
 
 /// Writes the tiny model of one case into `dir`; the LoRA settings when the case has them.
-pub fn write_case(dir: &Path, tied: bool, interleaved: bool, lora: bool) -> Option<LoraConfig> {
+fn write_case(dir: &Path, tied: bool, interleaved: bool, lora: bool) -> Option<LoraConfig> {
     init_tiny(
         dir,
         &TinySpec {
@@ -83,9 +83,29 @@ pub fn write_case(dir: &Path, tied: bool, interleaved: bool, lora: bool) -> Opti
     })
 }
 
+/// One case's model loaded twice, on `first` and `second`, adapters filled alike; with the
+/// case's name for messages.
+pub fn load_pair(
+    dir: &Path,
+    (tied, interleaved, lora): (bool, bool, bool),
+    first: &Device,
+    second: &Device,
+) -> (Decoder, Decoder, String) {
+    let lora = write_case(dir, tied, interleaved, lora);
+    let a = Decoder::load(dir, first, lora.as_ref()).unwrap();
+    let b = Decoder::load(dir, second, lora.as_ref()).unwrap();
+    fill_lora_b(&a);
+    fill_lora_b(&b);
+    let case = format!(
+        "tied {tied}, interleaved {interleaved}, lora {}",
+        lora.is_some()
+    );
+    (a, b, case)
+}
+
 /// B starts at zero; gives it values (the same for every model of a case) so that A's
 /// gradient and the adapters' contribution to the output are exercised too.
-pub fn fill_lora_b(model: &Decoder) {
+fn fill_lora_b(model: &Decoder) {
     for (k, (name, var)) in model.params().iter().enumerate() {
         if name.contains("lora_B") {
             let n = var.elem_count();
