@@ -11,6 +11,7 @@ pub mod elo;
 pub mod leaderboard;
 pub mod linalg;
 pub mod noisy_bt;
+pub mod ppi;
 pub mod sampler;
 pub mod sandwich;
 pub mod style;
