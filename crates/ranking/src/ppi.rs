@@ -1,5 +1,5 @@
 //! Human + LLM-judge ratings by prediction-powered inference (PPI++, Angelopoulos, Duchi and
-//! Zrnic 2023; docs/design.md §5.14).
+//! Zrnic 2023; docs/design.md §5.16).
 //!
 //! Bradley–Terry is a logistic regression: a battle of `a` against `b` has covariates
 //! `x = e_a − e_b` and label `y` = A's score (1, ½ or 0). With one model as the reference
