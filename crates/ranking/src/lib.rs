@@ -3,9 +3,11 @@
 //! The Bradley–Terry fit, bootstrap, style control, agreement statistics and the pair sampler
 //! build on the types here.
 
+pub mod active;
 pub mod agreement;
 pub mod audit;
 pub mod bt;
+pub mod cohort;
 pub mod consistency;
 pub mod elo;
 pub mod leaderboard;

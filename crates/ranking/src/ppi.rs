@@ -288,7 +288,11 @@ impl Problem {
         let mut labeled = Vec::with_capacity(self.labeled.len());
         for &(x, y, y_hat) in &self.labeled {
             let mu = sigmoid(x.dot(theta));
-            let w = if use_unlabeled { 1.0 / (n + big_n) } else { 1.0 / n };
+            let w = if use_unlabeled {
+                1.0 / (n + big_n)
+            } else {
+                1.0 / n
+            };
             x.add_outer(&mut hess, d, w * mu * (1.0 - mu));
             labeled.push((x, mu - y, mu - y_hat));
         }
@@ -321,7 +325,10 @@ struct Stats {
 }
 
 /// Accumulates the mean and the sum of outer products of the vectors `x·r`.
-fn moments<'a>(d: usize, rows: impl Iterator<Item = (Design, f64)> + 'a) -> (Vec<f64>, Vec<f64>, f64) {
+fn moments<'a>(
+    d: usize,
+    rows: impl Iterator<Item = (Design, f64)> + 'a,
+) -> (Vec<f64>, Vec<f64>, f64) {
     let mut mean = vec![0.0; d];
     let mut outer = vec![0.0; d * d];
     let mut count = 0.0;
@@ -366,8 +373,8 @@ impl Stats {
         let mut cov_grads = cross;
         for i in 0..d {
             for j in 0..d {
-                cov_grads[i * d + j] = cov_grads[i * d + j] / n
-                    - (g_mean[i] * h_mean[j] + h_mean[i] * g_mean[j]);
+                cov_grads[i * d + j] =
+                    cov_grads[i * d + j] / n - (g_mean[i] * h_mean[j] + h_mean[i] * g_mean[j]);
             }
         }
         let var_hat = covariance(
@@ -380,7 +387,11 @@ impl Stats {
         let num = trace_sandwich(&self.inv_hessian, &cov_grads, d);
         let denom = 2.0 * (1.0 + n / big_n) * trace_sandwich(&self.inv_hessian, &var_hat, d);
         let lam = num / denom;
-        if lam.is_nan() { 0.0 } else { lam.clamp(0.0, 1.0) }
+        if lam.is_nan() {
+            0.0
+        } else {
+            lam.clamp(0.0, 1.0)
+        }
     }
 
     /// `H⁻¹ (n/N·Var(λĝᵘ) + Var(g − λĝ)) H⁻¹ / n`: the covariance of the estimate.
@@ -496,7 +507,9 @@ pub fn fit(data: &PpiData<'_>, lambda: Option<f64>) -> Result<PpiFit, PpiError> 
             }
         }
     }
-    let se = (0..m).map(|i| covariance[i * m + i].max(0.0).sqrt()).collect();
+    let se = (0..m)
+        .map(|i| covariance[i * m + i].max(0.0).sqrt())
+        .collect();
     Ok(PpiFit {
         theta: expand(&theta, r),
         se,
@@ -521,7 +534,7 @@ mod tests {
     fn simulate(n: usize, big_n: usize, agree: f64, seed: u64) -> (Vec<Labeled>, Vec<Unlabeled>) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let strength = [-0.8, -0.2, 0.3, 0.9];
-        let mut draw = |rng: &mut rand_chacha::ChaCha8Rng| {
+        let draw = |rng: &mut rand_chacha::ChaCha8Rng| {
             let a = rng.random_range(0..4);
             let b = (a + rng.random_range(1..4)) % 4;
             let y = f64::from(rng.random_bool(sigmoid(strength[a] - strength[b])));
@@ -581,7 +594,12 @@ mod tests {
         let ppi = fit(&data, None).unwrap();
         assert!(ppi.lambda > 0.5, "λ {}", ppi.lambda);
         for m in 1..4 {
-            assert!(ppi.se[m] < 0.8 * human.se[m], "model {m}: {} vs {}", ppi.se[m], human.se[m]);
+            assert!(
+                ppi.se[m] < 0.8 * human.se[m],
+                "model {m}: {} vs {}",
+                ppi.se[m],
+                human.se[m]
+            );
         }
         // A judge that votes at random gets λ near 0: the estimate stays the human one.
         let (labeled, unlabeled) = simulate(300, 6000, 0.0, 3);

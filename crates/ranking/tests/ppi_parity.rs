@@ -84,9 +84,22 @@ fn estimates_and_intervals_equal_ppi_py() {
     assert_eq!(point[0], 0.0);
     for m in 1..5 {
         let k = m - 1;
-        assert!((point[m] - POINT[k]).abs() < 1e-3, "model {m}: {} vs {}", point[m], POINT[k]);
-        assert!((bounds[m].0 - LOWER[k]).abs() < 1e-3, "model {m} lower: {:?}", bounds[m]);
-        assert!((bounds[m].1 - UPPER[k]).abs() < 1e-3, "model {m} upper: {:?}", bounds[m]);
+        assert!(
+            (point[m] - POINT[k]).abs() < 1e-3,
+            "model {m}: {} vs {}",
+            point[m],
+            POINT[k]
+        );
+        assert!(
+            (bounds[m].0 - LOWER[k]).abs() < 1e-3,
+            "model {m} lower: {:?}",
+            bounds[m]
+        );
+        assert!(
+            (bounds[m].1 - UPPER[k]).abs() < 1e-3,
+            "model {m} upper: {:?}",
+            bounds[m]
+        );
     }
     // The judge helps: the intervals are narrower than the human votes' alone.
     let human = ppi::fit(&data, Some(0.0)).unwrap();

@@ -1,0 +1,329 @@
+//! Active pair selection (docs/design.md §5.18): the pair whose next battle is expected to
+//! shrink the leaderboard's intervals the most, and a simulation that counts how many votes
+//! each sampler needs on models of known strength.
+//!
+//! With Fisher information `H = Σ n p(1−p) d dᵀ + λI` at the current fit (`d = e_i − e_j`, the
+//! bread of the sandwich), one more battle of `(i, j)` adds `s = p(1−p)` times `d dᵀ`, and by
+//! Sherman–Morrison the summed variances fall by `s ‖H⁻¹d‖² / (1 + s dᵀH⁻¹d)`. That is the
+//! pair's score, times both models' admin weights, plus a floor of the mean score for every
+//! pair, as the heuristic sampler does.
+
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::bt::{self, BtConfig, Counts};
+use crate::linalg::{cholesky, cholesky_solve, sigmoid};
+use crate::sampler::{self, Candidate, SamplerConfig};
+use crate::sandwich;
+
+/// Ridge of the information matrix per vote (as the sandwich's), and its least value, which
+/// stands for a weak prior on models without battles.
+const RIDGE: f64 = 1e-5;
+const MIN_RIDGE: f64 = 1e-2;
+
+/// Scores every pair of models with a positive weight: the expected fall of the summed
+/// variances of the natural-log strengths from one more battle, times the two weights, plus
+/// `floor` times the mean. `battles[i][j]` counts the battles of `i` and `j` (symmetric);
+/// `theta` are the current natural-log strengths (NaN or infinite for a model without a
+/// finite rating: treated as 0).
+#[must_use]
+pub fn pair_scores(
+    battles: &[Vec<f64>],
+    theta: &[f64],
+    weights: &[f64],
+    floor: f64,
+) -> Vec<(usize, usize, f64)> {
+    let n = theta.len();
+    let t = |m: usize| if theta[m].is_finite() { theta[m] } else { 0.0 };
+    let mut h = vec![0.0; n * n];
+    let mut total = 0.0;
+    for a in 0..n {
+        for b in a + 1..n {
+            let count = battles[a][b];
+            if count <= 0.0 {
+                continue;
+            }
+            let p = sigmoid(t(a) - t(b));
+            let v = count * p * (1.0 - p);
+            h[a * n + a] += v;
+            h[b * n + b] += v;
+            h[a * n + b] -= v;
+            h[b * n + a] -= v;
+            total += count;
+        }
+    }
+    let ridge = (RIDGE * total).max(MIN_RIDGE);
+    for d in 0..n {
+        h[d * n + d] += ridge;
+    }
+    let mut scores = Vec::new();
+    if cholesky(&mut h, n).is_none() {
+        return scores;
+    }
+    // C = H⁻¹, column by column.
+    let mut c = vec![0.0; n * n];
+    let mut col = vec![0.0; n];
+    for j in 0..n {
+        col.fill(0.0);
+        col[j] = 1.0;
+        cholesky_solve(&h, &mut col, n);
+        for i in 0..n {
+            c[i * n + j] = col[i];
+        }
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            if weights[i] <= 0.0 || weights[j] <= 0.0 {
+                continue;
+            }
+            let p = sigmoid(t(i) - t(j));
+            let s = p * (1.0 - p);
+            let q = c[i * n + i] + c[j * n + j] - 2.0 * c[i * n + j];
+            let norm: f64 = (0..n).map(|k| (c[k * n + i] - c[k * n + j]).powi(2)).sum();
+            scores.push((i, j, weights[i] * weights[j] * s * norm / (1.0 + s * q)));
+        }
+    }
+    if !scores.is_empty() {
+        let mean = scores.iter().map(|s| s.2).sum::<f64>() / scores.len() as f64;
+        for s in &mut scores {
+            s.2 += floor * mean;
+        }
+    }
+    scores
+}
+
+/// The samplers the simulation compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampler {
+    /// Every pair alike.
+    Uniform,
+    /// [`sampler::pair_scores`]: close ratings, wide intervals, few battles.
+    Heuristic,
+    /// [`pair_scores`]: the largest expected shrinkage of the intervals.
+    Active,
+}
+
+impl Sampler {
+    /// The name in tables.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Uniform => "uniform",
+            Self::Heuristic => "heuristic (interval width, closeness, battles)",
+            Self::Active => "active (expected interval shrinkage)",
+        }
+    }
+}
+
+/// Settings of a simulation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimConfig {
+    /// Models, with strengths drawn from N(0, `spread`²) in natural-log units.
+    pub models: usize,
+    /// Standard deviation of the strengths.
+    pub spread: f64,
+    /// Votes at most.
+    pub budget: usize,
+    /// Votes between refits (the leaderboard is refitted, the sampler re-scored).
+    pub batch: usize,
+    /// Target: every model's 95% interval at most this wide (rating points).
+    pub width: f64,
+    /// Target: the top `top` models in the right order, from then on to the end.
+    pub top: usize,
+    /// Seed of the strengths and the votes.
+    pub seed: u64,
+}
+
+/// What one simulated run reached.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SimResult {
+    /// Votes until every interval was at most [`SimConfig::width`] wide (`None`: not within
+    /// the budget).
+    pub votes_to_width: Option<usize>,
+    /// Votes from which on the top models stayed in the right order (`None`: not settled at the
+    /// end).
+    pub votes_to_top: Option<usize>,
+    /// The widest interval at the end.
+    pub final_max_width: f64,
+}
+
+/// Simulates `cfg.budget` votes drawn by `sampler` on models of known strength (Bradley–Terry
+/// outcomes, no ties), refitting every `cfg.batch` votes with sandwich intervals.
+#[must_use]
+pub fn simulate(sampler: Sampler, cfg: &SimConfig) -> SimResult {
+    let n = cfg.models.max(2);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    let strength: Vec<f64> = (0..n)
+        .map(|_| {
+            // Box–Muller: the strengths only need to be normal-ish and seeded.
+            let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+            cfg.spread * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        })
+        .collect();
+    let mut truth: Vec<usize> = (0..n).collect();
+    truth.sort_by(|&x, &y| strength[y].total_cmp(&strength[x]));
+    let top = cfg.top.min(n);
+    // The votes draw from their own stream, so every sampler sees the same strengths.
+    let mut votes_rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
+    let mut table = vec![0u64; n * n * 3];
+    let bt_cfg = BtConfig::new();
+    let per_theta = bt_cfg.scale / bt_cfg.base.ln();
+    let weights = vec![1.0; n];
+    let mut theta: Vec<f64> = vec![0.0; n];
+    let mut widths = vec![f64::INFINITY; n];
+    let mut battles = vec![vec![0.0; n]; n];
+    let (mut to_width, mut top_since) = (None, None);
+    let mut done = 0;
+    let mut final_max = f64::INFINITY;
+    while done < cfg.budget {
+        let scores = match sampler {
+            Sampler::Uniform => (0..n)
+                .flat_map(|i| (i + 1..n).map(move |j| (i, j, 1.0)))
+                .collect(),
+            Sampler::Heuristic => {
+                let models: Vec<Candidate> = (0..n)
+                    .map(|m| Candidate {
+                        weight: 1.0,
+                        rating: theta[m]
+                            .is_finite()
+                            .then(|| bt_cfg.init_rating + per_theta * theta[m]),
+                        ci_width: widths[m].is_finite().then_some(widths[m]),
+                    })
+                    .collect();
+                sampler::pair_scores(&models, &battles, &SamplerConfig::new())
+            }
+            Sampler::Active => pair_scores(&battles, &theta, &weights, SamplerConfig::new().floor),
+        };
+        let step = cfg.batch.min(cfg.budget - done);
+        for _ in 0..step {
+            let Some((a, b)) = sampler::sample_pair(&scores, &mut votes_rng) else {
+                break;
+            };
+            let win = votes_rng.random_bool(sigmoid(strength[a] - strength[b]));
+            table[(a * n + b) * 3 + if win { 2 } else { 0 }] += 1;
+            battles[a][b] += 1.0;
+            battles[b][a] += 1.0;
+        }
+        done += step;
+        // Refit.
+        let counts = Counts::from_table(n, &table);
+        let unbounded = bt::unbounded_models(&counts);
+        let excluded: Vec<bool> = unbounded.iter().map(Option::is_some).collect();
+        let fit = bt::fit(&counts, &excluded, None, &bt_cfg);
+        let var = sandwich::variances(&counts, None, &excluded, &fit, &bt_cfg);
+        let alpha = bt_cfg.base.ln();
+        theta = fit.natural.iter().map(|r| alpha * r).collect();
+        widths = var
+            .iter()
+            .map(|v| 2.0 * sandwich::Z95 * v.sqrt() * per_theta)
+            .map(|w| if w.is_finite() { w } else { f64::INFINITY })
+            .collect();
+        final_max = widths.iter().copied().fold(0.0, f64::max);
+        if to_width.is_none() && final_max <= cfg.width {
+            to_width = Some(done);
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        let key = |m: usize| {
+            if theta[m].is_finite() {
+                theta[m]
+            } else {
+                f64::NEG_INFINITY
+            }
+        };
+        order.sort_by(|&x, &y| key(y).total_cmp(&key(x)));
+        if order[..top] == truth[..top] {
+            top_since.get_or_insert(done);
+        } else {
+            top_since = None;
+        }
+    }
+    SimResult {
+        votes_to_width: to_width,
+        votes_to_top: top_since,
+        final_max_width: final_max,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_score_is_the_fall_of_the_summed_variances() {
+        // Check Sherman–Morrison against refitting the information by hand: two models, a
+        // third with no battles.
+        let battles = vec![vec![0.0, 3.0, 0.0], vec![3.0, 0.0, 0.0], vec![0.0; 3]];
+        let scores = pair_scores(&battles, &[0.0; 3], &[1.0; 3], 0.0);
+        // The summed variances tr(H⁻¹), with one more battle of `extra` when given.
+        let trace = |extra: Option<(usize, usize)>| {
+            let n = 3;
+            let mut h = vec![0.0; 9];
+            let mut add = |a: usize, b: usize, v: f64| {
+                h[a * n + a] += v;
+                h[b * n + b] += v;
+                h[a * n + b] -= v;
+                h[b * n + a] -= v;
+            };
+            add(0, 1, 3.0 * 0.25);
+            if let Some((a, b)) = extra {
+                add(a, b, 0.25);
+            }
+            for d in 0..n {
+                h[d * n + d] += MIN_RIDGE;
+            }
+            cholesky(&mut h, n).unwrap();
+            (0..n)
+                .map(|j| {
+                    let mut e = vec![0.0; n];
+                    e[j] = 1.0;
+                    cholesky_solve(&h, &mut e, n);
+                    e[j]
+                })
+                .sum::<f64>()
+        };
+        let before = trace(None);
+        for &(i, j, s) in &scores {
+            let fall = before - trace(Some((i, j)));
+            assert!(
+                (s - fall).abs() < 1e-9 * fall.abs().max(1.0),
+                "({i}, {j}): {s} vs {fall}"
+            );
+        }
+        // The model without battles is the one to ask about.
+        let best = scores.iter().max_by(|x, y| x.2.total_cmp(&y.2)).unwrap();
+        assert!(best.1 == 2, "{best:?}");
+    }
+
+    #[test]
+    fn active_sampling_needs_fewer_votes_than_uniform() {
+        let cfg = SimConfig {
+            models: 10,
+            spread: 1.0,
+            budget: 12_000,
+            batch: 200,
+            width: 70.0,
+            top: 3,
+            seed: 7,
+        };
+        let uniform = simulate(Sampler::Uniform, &cfg);
+        let active = simulate(Sampler::Active, &cfg);
+        let (u, a) = (
+            uniform.votes_to_width.unwrap(),
+            active.votes_to_width.unwrap(),
+        );
+        assert!(a < u, "active {a} vs uniform {u}");
+    }
+
+    #[test]
+    fn weights_of_zero_exclude_a_model() {
+        let battles = vec![
+            vec![0.0, 1.0, 0.0],
+            vec![1.0, 0.0, 1.0],
+            vec![0.0, 1.0, 0.0],
+        ];
+        let scores = pair_scores(&battles, &[0.0; 3], &[1.0, 0.0, 1.0], 0.05);
+        assert_eq!(scores.len(), 1);
+        assert_eq!((scores[0].0, scores[0].1), (0, 2));
+    }
+}
