@@ -19,6 +19,8 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
+mod fast;
+
 /// Battles read from a log, with model names interned.
 #[derive(Debug, Clone, Default)]
 pub struct BattleLog {
@@ -79,7 +81,7 @@ impl RawBattle<'_> {
         if let Some(meta) = &self.conv_metadata {
             return meta.counts();
         }
-        style_pair([
+        style_pair(values([
             &self.sum_assistant_a_tokens,
             &self.header_count_a,
             &self.list_count_a,
@@ -88,28 +90,68 @@ impl RawBattle<'_> {
             &self.header_count_b,
             &self.list_count_b,
             &self.bold_count_b,
-        ])
+        ]))
     }
+
+    fn record(&self) -> Record<'_> {
+        Record {
+            model_a: &self.model_a,
+            model_b: &self.model_b,
+            winner: &self.winner,
+            tstamp: self.tstamp,
+            anony: self.anony,
+            judge: self.judge.as_deref(),
+            style: self.style(),
+        }
+    }
+}
+
+fn values(f: [&Option<Count>; 8]) -> [Option<f64>; 8] {
+    f.map(|c| c.as_ref().map(Count::value))
 }
 
 /// Style counts of A and B from the eight fields in FastChat's order (tokens, headers, lists,
 /// bold for A, then for B); `None` unless all are present.
-fn style_pair(f: [&Option<Count>; 8]) -> Option<(StyleCounts, StyleCounts)> {
-    let v = |i: usize| f[i].as_ref().map(Count::value);
+fn style_pair(v: [Option<f64>; 8]) -> Option<(StyleCounts, StyleCounts)> {
     Some((
         StyleCounts {
-            tokens: v(0)?,
-            headers: v(1)?,
-            lists: v(2)?,
-            bold: v(3)?,
+            tokens: v[0]?,
+            headers: v[1]?,
+            lists: v[2]?,
+            bold: v[3]?,
         },
         StyleCounts {
-            tokens: v(4)?,
-            headers: v(5)?,
-            lists: v(6)?,
-            bold: v(7)?,
+            tokens: v[4]?,
+            headers: v[5]?,
+            lists: v[6]?,
+            bold: v[7]?,
         },
     ))
+}
+
+/// One battle record, however it was parsed.
+struct Record<'a> {
+    model_a: &'a str,
+    model_b: &'a str,
+    winner: &'a str,
+    tstamp: Option<f64>,
+    anony: Option<bool>,
+    judge: Option<&'a str>,
+    style: Option<(StyleCounts, StyleCounts)>,
+}
+
+impl<'a> From<fast::Line<'a>> for Record<'a> {
+    fn from(l: fast::Line<'a>) -> Self {
+        Self {
+            model_a: l.model_a,
+            model_b: l.model_b,
+            winner: l.winner,
+            tstamp: l.tstamp,
+            anony: l.anony,
+            judge: l.judge,
+            style: style_pair(l.flat),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -143,7 +185,7 @@ impl Count {
 
 impl StyleFields {
     fn counts(&self) -> Option<(StyleCounts, StyleCounts)> {
-        style_pair([
+        style_pair(values([
             &self.sum_assistant_a_tokens,
             &self.header_count_a,
             &self.list_count_a,
@@ -152,7 +194,7 @@ impl StyleFields {
             &self.header_count_b,
             &self.list_count_b,
             &self.bold_count_b,
-        ])
+        ]))
     }
 }
 
@@ -166,48 +208,71 @@ fn parse_winner(winner: &str) -> Option<Outcome> {
     }
 }
 
-/// One parsed battle before names are interned globally.
-struct Parsed {
-    a: u32,
-    b: u32,
-    outcome: Outcome,
-    tstamp: Option<f64>,
-    style: Option<(StyleCounts, StyleCounts)>,
-    judge: Option<u32>,
+/// A column kept only while every battle has a value for it.
+struct Column<T> {
+    values: Vec<T>,
+    complete: bool,
 }
 
-/// The result of parsing one chunk: local name tables and battles referring to them.
+impl<T> Default for Column<T> {
+    fn default() -> Self {
+        Self {
+            values: Vec::new(),
+            complete: true,
+        }
+    }
+}
+
+impl<T> Column<T> {
+    fn push(&mut self, value: Option<T>) {
+        match value {
+            Some(v) if self.complete => self.values.push(v),
+            Some(_) => {}
+            None => {
+                self.complete = false;
+                self.values = Vec::new();
+            }
+        }
+    }
+
+    /// The values, when the column is complete and not empty.
+    fn finish(self) -> Option<Vec<T>> {
+        (self.complete && !self.values.is_empty()).then_some(self.values)
+    }
+}
+
+/// The result of parsing one chunk: local name tables and battles referring to them, column
+/// by column.
 #[derive(Default)]
 struct Chunk {
     names: Vec<String>,
-    battles: Vec<Parsed>,
+    lookup: FxHashMap<String, u32>,
+    battles: Vec<(u32, u32, Outcome)>,
+    tstamps: Column<f64>,
+    style: Column<(StyleCounts, StyleCounts)>,
+    judges: Column<u32>,
     skipped: usize,
     judge_names: Vec<String>,
     judge_lookup: FxHashMap<String, u32>,
 }
 
-impl Chunk {
-    fn intern(&mut self, lookup: &mut FxHashMap<String, u32>, name: &str) -> u32 {
-        if let Some(&i) = lookup.get(name) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.names.push(name.to_owned());
-        lookup.insert(name.to_owned(), i);
-        i
+fn intern(names: &mut Vec<String>, lookup: &mut FxHashMap<String, u32>, name: &str) -> u32 {
+    if let Some(&i) = lookup.get(name) {
+        return i;
     }
+    let i = names.len() as u32;
+    names.push(name.to_owned());
+    lookup.insert(name.to_owned(), i);
+    i
+}
 
-    fn push(
-        &mut self,
-        lookup: &mut FxHashMap<String, u32>,
-        raw: &RawBattle<'_>,
-        line: usize,
-    ) -> Result<()> {
+impl Chunk {
+    fn push(&mut self, raw: &Record<'_>, line: usize) -> Result<()> {
         if raw.anony == Some(false) {
             self.skipped += 1;
             return Ok(());
         }
-        let outcome = parse_winner(&raw.winner).with_context(|| {
+        let outcome = parse_winner(raw.winner).with_context(|| {
             format!(
                 "line {line}: field `winner` is {:?}; expected model_a, model_b, tie, \"tie (bothbad)\" or both_bad",
                 raw.winner
@@ -219,26 +284,15 @@ impl Chunk {
                 raw.model_a
             );
         }
-        let a = self.intern(lookup, &raw.model_a);
-        let b = self.intern(lookup, &raw.model_b);
-        let style = raw.style();
-        let judge = raw.judge.as_deref().map(|name| {
-            if let Some(&i) = self.judge_lookup.get(name) {
-                return i;
-            }
-            let i = self.judge_names.len() as u32;
-            self.judge_names.push(name.to_owned());
-            self.judge_lookup.insert(name.to_owned(), i);
-            i
-        });
-        self.battles.push(Parsed {
-            a,
-            b,
-            outcome,
-            tstamp: raw.tstamp,
-            style,
-            judge,
-        });
+        let a = intern(&mut self.names, &mut self.lookup, raw.model_a);
+        let b = intern(&mut self.names, &mut self.lookup, raw.model_b);
+        self.battles.push((a, b, outcome));
+        self.tstamps.push(raw.tstamp);
+        self.style.push(raw.style);
+        let judge = raw
+            .judge
+            .map(|name| intern(&mut self.judge_names, &mut self.judge_lookup, name));
+        self.judges.push(judge);
         Ok(())
     }
 }
@@ -265,7 +319,7 @@ const EMPTY: &str = "the battle log is empty";
 ///
 /// # Errors
 /// On IO failure, or with the line (or array element) and field of the first bad record.
-pub fn read_from(mut input: impl Read) -> Result<BattleLog> {
+pub fn read_from(mut input: impl Read + Send) -> Result<BattleLog> {
     let mut head = vec![0u8; 4096];
     let mut n = 0;
     while n < head.len() {
@@ -294,100 +348,140 @@ fn read_json_array(bytes: &[u8]) -> Result<BattleLog> {
     let raws: Vec<RawBattle<'_>> =
         serde_json::from_slice(bytes).context("reading the JSON array of battles")?;
     let mut chunk = Chunk::default();
-    let mut lookup = FxHashMap::default();
     for (i, raw) in raws.iter().enumerate() {
         chunk
-            .push(&mut lookup, raw, i + 1)
+            .push(&raw.record(), i + 1)
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().replacen("line", "element", 1)))?;
     }
     Ok(merge(vec![chunk]))
 }
 
-/// JSONL: read in blocks of about 32 MiB (bounded memory for logs of any size); each block is
-/// split at line ends and parsed on all cores.
-fn read_jsonl(mut file: impl Read) -> Result<BattleLog> {
-    const BLOCK: usize = 32 << 20;
+/// JSONL: read in blocks of 8 MiB (bounded memory for logs of any size) into two buffers
+/// that take turns: while one block is parsed on all cores, the next is read.
+fn read_jsonl(mut file: impl Read + Send) -> Result<BattleLog> {
+    const BLOCK: usize = 8 << 20;
     let mut chunks: Vec<Chunk> = Vec::new();
-    let mut carry: Vec<u8> = Vec::new();
+    let (mut current, mut next) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
+    let mut filled = fill(&mut file, &mut current, 0)?;
     let mut first_line = 1usize;
     loop {
-        let mut block = std::mem::take(&mut carry);
-        let start = block.len();
-        block.resize(start + BLOCK, 0);
-        let mut filled = start;
-        while filled < block.len() {
-            let n = file.read(&mut block[filled..])?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        block.truncate(filled);
-        let at_end = filled < start + BLOCK;
+        let at_end = filled < current.len();
         let cut = if at_end {
-            block.len()
+            filled
         } else {
-            match block.iter().rposition(|&b| b == b'\n') {
+            match memchr::memrchr(b'\n', &current[..filled]) {
                 Some(p) => p + 1,
                 None => bail!("line {first_line} is longer than {BLOCK} bytes"),
             }
         };
-        carry = block[cut..].to_vec();
-        block.truncate(cut);
-        let lines_in_block = bytecount_newlines(&block);
-        chunks.extend(parse_block(&block, first_line)?);
-        first_line += lines_in_block;
-        if at_end && carry.is_empty() {
+        // The unfinished last line starts the next block.
+        let carry = filled - cut;
+        next[..carry].copy_from_slice(&current[cut..filled]);
+        let block = &current[..cut];
+        let (parsed, read) = rayon::join(
+            || parse_block(block, first_line),
+            || {
+                if at_end {
+                    Ok(carry)
+                } else {
+                    fill(&mut file, &mut next, carry)
+                }
+            },
+        );
+        let (parsed, lines) = parsed?;
+        chunks.extend(parsed);
+        first_line += lines;
+        if at_end {
             break;
         }
+        filled = read?;
+        std::mem::swap(&mut current, &mut next);
     }
     Ok(merge(chunks))
 }
 
-fn bytecount_newlines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b'\n').count()
+/// Reads into `buf[from..]` until it is full or the input ends; returns the bytes in `buf`.
+fn fill(file: &mut impl Read, buf: &mut [u8], from: usize) -> std::io::Result<usize> {
+    let mut filled = from;
+    while filled < buf.len() {
+        let n = file.read(&mut buf[filled..])?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+fn count_newlines(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', bytes).count()
 }
 
 /// Splits a block of whole lines into pieces (one per core and then some) and parses them in
-/// parallel.
-fn parse_block(block: &[u8], first_line: usize) -> Result<Vec<Chunk>> {
+/// parallel. Returns the pieces and the number of line ends in the block.
+fn parse_block(block: &[u8], first_line: usize) -> Result<(Vec<Chunk>, usize)> {
     let pieces = (rayon::current_num_threads() * 4).max(1);
     let target = block.len() / pieces + 1;
     let mut bounds = Vec::new();
     let mut start = 0;
     while start < block.len() {
-        let mut end = (start + target).min(block.len());
-        while end < block.len() && block[end - 1] != b'\n' {
-            end += 1;
-        }
+        let end = (start + target).min(block.len());
+        let end =
+            memchr::memchr(b'\n', &block[end.max(1) - 1..]).map_or(block.len(), |p| end.max(1) + p);
         bounds.push((start, end));
         start = end;
     }
     // Line numbers of each piece's first line, for error messages.
+    let counts: Vec<usize> = bounds
+        .par_iter()
+        .map(|&(s, e)| count_newlines(&block[s..e]))
+        .collect();
     let mut line_starts = Vec::with_capacity(bounds.len());
     let mut line = first_line;
-    for &(s, e) in &bounds {
+    for c in &counts {
         line_starts.push(line);
-        line += bytecount_newlines(&block[s..e]);
+        line += c;
     }
-    bounds
+    let chunks = bounds
         .par_iter()
         .zip(line_starts.par_iter())
         .map(|(&(s, e), &line0)| {
             let mut chunk = Chunk::default();
-            let mut lookup = FxHashMap::default();
-            for (k, text) in block[s..e].split(|&b| b == b'\n').enumerate() {
+            for (k, text) in lines(&block[s..e]).enumerate() {
+                let line = line0 + k;
+                if let Some(fast) = fast::parse(text) {
+                    chunk.push(&fast.into(), line)?;
+                    continue;
+                }
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let line = line0 + k;
                 let raw: RawBattle<'_> = serde_json::from_slice(text)
                     .with_context(|| format!("line {line}: not a battle record"))?;
-                chunk.push(&mut lookup, &raw, line)?;
+                chunk.push(&raw.record(), line)?;
             }
             Ok(chunk)
         })
-        .collect()
+        .collect::<Result<Vec<Chunk>>>()?;
+    Ok((chunks, counts.iter().sum()))
+}
+
+/// The lines of `bytes` as `split(|&b| b == b'\n')` gives them, found with SIMD.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b'\n', r) {
+            Some(p) => {
+                rest = Some(&r[p + 1..]);
+                Some(&r[..p])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -411,7 +505,6 @@ struct CsvBattle {
 fn read_csv(input: impl Read) -> Result<BattleLog> {
     let mut reader = csv::Reader::from_reader(input);
     let mut chunk = Chunk::default();
-    let mut lookup = FxHashMap::default();
     for (i, record) in reader.deserialize::<CsvBattle>().enumerate() {
         let line = i + 2;
         let r = record.with_context(|| format!("line {line}: not a battle record"))?;
@@ -439,61 +532,61 @@ fn read_csv(input: impl Read) -> Result<BattleLog> {
             list_count_b: num(r.list_count_b),
             bold_count_b: num(r.bold_count_b),
         };
-        chunk.push(&mut lookup, &raw, line)?;
+        chunk.push(&raw.record(), line)?;
     }
     Ok(merge(vec![chunk]))
 }
 
 /// Interns names across chunks, sorts by timestamp when every battle has one (stable, so file
-/// order breaks ties), and keeps style counts only when every battle has them.
+/// order breaks ties), and keeps style counts and judges only when every battle has them.
 fn merge(chunks: Vec<Chunk>) -> BattleLog {
     let mut models: Vec<String> = Vec::new();
-    let mut index: HashMap<String, u32> = HashMap::new();
-    let total: usize = chunks.iter().map(|c| c.battles.len()).sum();
-    let skipped = chunks.iter().map(|c| c.skipped).sum();
-    let mut all: Vec<Parsed> = Vec::with_capacity(total);
+    let mut index = FxHashMap::default();
     let mut judge_names: Vec<String> = Vec::new();
-    let mut judge_index: HashMap<String, u32> = HashMap::new();
-    let intern = |names: Vec<String>, list: &mut Vec<String>, index: &mut HashMap<String, u32>| {
-        names
-            .into_iter()
-            .map(|name| {
-                *index.entry(name.clone()).or_insert_with(|| {
-                    list.push(name);
-                    (list.len() - 1) as u32
-                })
-            })
-            .collect::<Vec<u32>>()
-    };
+    let mut judge_index = FxHashMap::default();
+    let total: usize = chunks.iter().map(|c| c.battles.len()).sum();
+    let mut battles = Vec::with_capacity(total);
+    let mut tstamps = Column::default();
+    let mut style = Column::default();
+    let mut judges = Column::default();
+    let mut skipped = 0;
     for chunk in chunks {
-        let map = intern(chunk.names, &mut models, &mut index);
-        let judge_map = intern(chunk.judge_names, &mut judge_names, &mut judge_index);
-        all.extend(chunk.battles.into_iter().map(|p| Parsed {
-            a: map[p.a as usize],
-            b: map[p.b as usize],
-            judge: p.judge.map(|j| judge_map[j as usize]),
-            ..p
-        }));
+        skipped += chunk.skipped;
+        let remap = |names: Vec<String>, list: &mut Vec<String>, index: &mut FxHashMap<_, _>| {
+            names
+                .iter()
+                .map(|name| intern(list, index, name))
+                .collect::<Vec<u32>>()
+        };
+        let map = remap(chunk.names, &mut models, &mut index);
+        battles.extend(
+            chunk
+                .battles
+                .iter()
+                .map(|&(a, b, o)| (map[a as usize], map[b as usize], o)),
+        );
+        let judge_map = remap(chunk.judge_names, &mut judge_names, &mut judge_index);
+        concat(&mut tstamps, chunk.tstamps, |t| t);
+        concat(&mut style, chunk.style, |s| s);
+        concat(&mut judges, chunk.judges, |j| judge_map[j as usize]);
     }
-    if all.iter().all(|p| p.tstamp.is_some()) {
-        all.par_sort_by(|x, y| x.tstamp.unwrap_or(0.0).total_cmp(&y.tstamp.unwrap_or(0.0)));
+    let mut tstamps = tstamps.finish();
+    let mut style = style.finish();
+    let mut judges = judges.finish();
+    if let Some(times) = &mut tstamps
+        && !times.is_sorted_by(|x, y| x.total_cmp(y).is_le())
+    {
+        let mut order: Vec<u32> = (0..times.len() as u32).collect();
+        order.par_sort_by(|&i, &j| times[i as usize].total_cmp(&times[j as usize]));
+        permute(times, &order);
+        permute(&mut battles, &order);
+        if let Some(s) = &mut style {
+            permute(s, &order);
+        }
+        if let Some(j) = &mut judges {
+            permute(j, &order);
+        }
     }
-    let style = if !all.is_empty() && all.iter().all(|p| p.style.is_some()) {
-        Some(all.iter().filter_map(|p| p.style).collect())
-    } else {
-        None
-    };
-    let tstamps = if !all.is_empty() && all.iter().all(|p| p.tstamp.is_some()) {
-        Some(all.iter().map(|p| p.tstamp.unwrap_or(0.0)).collect())
-    } else {
-        None
-    };
-    let judges = if !all.is_empty() && all.iter().all(|p| p.judge.is_some()) {
-        Some(all.iter().map(|p| p.judge.unwrap_or(0)).collect())
-    } else {
-        None
-    };
-    let battles = all.into_iter().map(|p| (p.a, p.b, p.outcome)).collect();
     BattleLog {
         models,
         battles,
@@ -502,6 +595,20 @@ fn merge(chunks: Vec<Chunk>) -> BattleLog {
         tstamps,
         judge_names,
         judges,
+    }
+}
+
+fn permute<T: Copy>(values: &mut Vec<T>, order: &[u32]) {
+    *values = order.iter().map(|&i| values[i as usize]).collect();
+}
+
+/// Appends a chunk's column to the whole log's, mapping its values.
+fn concat<T, U>(whole: &mut Column<U>, part: Column<T>, map: impl Fn(T) -> U) {
+    if !part.complete {
+        whole.complete = false;
+        whole.values = Vec::new();
+    } else if whole.complete {
+        whole.values.extend(part.values.into_iter().map(map));
     }
 }
 
@@ -587,6 +694,123 @@ mod tests {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    /// Whenever the fast path reads a line, it reads what serde reads; lines built from random
+    /// fields, values and spacing, the awkward ones included.
+    #[test]
+    fn the_fast_path_agrees_with_serde() {
+        use rand::{Rng, SeedableRng};
+        let keys = [
+            "model_a",
+            "model_b",
+            "winner",
+            "tstamp",
+            "anony",
+            "judge",
+            "extra",
+            "header_count_a",
+            "sum_assistant_b_tokens",
+            "bold_count_b",
+            "model_a",
+        ];
+        let values = [
+            r#""x""#,
+            r#""y""#,
+            r#""model_a""#,
+            r#""tie (bothbad)""#,
+            r#""a\"b""#,
+            r#""é""#,
+            "1",
+            "-0.5",
+            "1.7e9",
+            "01",
+            "2.",
+            "true",
+            "false",
+            "null",
+            "[1]",
+            r#"{"h1":1}"#,
+            "tru",
+        ];
+        let spaces = ["", " ", "\t", "\r"];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (mut fast_lines, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let mut line = String::from("{");
+            let fields = rng.random_range(0..7);
+            for k in 0..fields {
+                let sp: [&str; 4] =
+                    std::array::from_fn(|_| spaces[rng.random_range(0..spaces.len())]);
+                if k > 0 {
+                    line.push(',');
+                }
+                let key = if k < 3 && rng.random_bool(0.8) {
+                    ["model_a", "model_b", "winner"][k]
+                } else {
+                    keys[rng.random_range(0..keys.len())]
+                };
+                let value = match key {
+                    "model_a" | "model_b" if rng.random_bool(0.7) => values[rng.random_range(0..2)],
+                    "winner" if rng.random_bool(0.7) => values[rng.random_range(2..4)],
+                    _ => values[rng.random_range(0..values.len())],
+                };
+                line.push_str(&format!(
+                    "{}\"{key}\"{}:{}{value}{}",
+                    sp[0], sp[1], sp[2], sp[3]
+                ));
+            }
+            line.push('}');
+            total += 1;
+            let Some(fast) = fast::parse(line.as_bytes()) else {
+                continue;
+            };
+            fast_lines += 1;
+            let raw: RawBattle<'_> = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("the fast path read {line:?}, serde says {e}"));
+            let (f, r) = (Record::from(fast), raw.record());
+            assert_eq!(
+                (
+                    f.model_a, f.model_b, f.winner, f.tstamp, f.anony, f.judge, f.style
+                ),
+                (
+                    r.model_a, r.model_b, r.winner, r.tstamp, r.anony, r.judge, r.style
+                ),
+                "{line}"
+            );
+        }
+        // Enough lines of both kinds to mean something.
+        assert!(
+            fast_lines > 500 && total - fast_lines > 500,
+            "{fast_lines} of {total}"
+        );
+    }
+
+    /// A log of several blocks reads the same as its lines one by one (lines cross the
+    /// blocks' edges).
+    #[test]
+    fn logs_longer_than_a_block_read_whole() {
+        let mut out = Vec::new();
+        let cfg = GenConfig {
+            models: 7,
+            battles: 120_000,
+            ties: 0.3,
+            seed: 4,
+            style: false,
+        };
+        generate(&cfg, &mut out).unwrap();
+        assert!(out.len() > 8 << 20, "{} bytes", out.len());
+        let log = read_from(out.as_slice()).unwrap();
+        assert_eq!(log.battles.len(), 120_000);
+        let text = std::str::from_utf8(&out).unwrap();
+        for (k, line) in text.lines().enumerate().step_by(997) {
+            let raw: RawBattle<'_> = serde_json::from_str(line).unwrap();
+            let (a, b, o) = log.battles[k];
+            assert_eq!(log.models[a as usize], raw.model_a, "line {}", k + 1);
+            assert_eq!(log.models[b as usize], raw.model_b, "line {}", k + 1);
+            assert_eq!(Some(o), parse_winner(&raw.winner), "line {}", k + 1);
+        }
+        assert_eq!(log.tstamps.map(|t| t.len()), Some(120_000));
     }
 
     #[test]
