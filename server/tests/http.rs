@@ -406,6 +406,148 @@ async fn leaderboard_api_ranks_models_with_intervals(pool: sqlx::PgPool) {
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_cohort_slice_shows_how_the_cohort_differs_from_everyone_else(pool: sqlx::PgPool) {
+    // Everyone else: alpha > beta > gamma. The `experts` cohort likes gamma much more.
+    seed_votes(&pool).await;
+    sqlx::query("insert into app_user (role, cohorts) values ('annotator', '{experts}')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let plan = [
+        ("alpha", "beta", "a", 15),
+        ("alpha", "beta", "b", 10),
+        ("beta", "gamma", "a", 10),
+        ("beta", "gamma", "b", 15),
+        ("gamma", "alpha", "a", 30),
+        ("gamma", "alpha", "b", 10),
+    ];
+    for (a, b, winner, n) in plan {
+        sqlx::query(
+            "insert into vote (source, annotator_id, model_a_id, model_b_id, winner) \
+             select 'human', u.user_id, ma.model_id, mb.model_id, $3 \
+             from model ma, model mb, app_user u, generate_series(1, $4) \
+             where ma.name = $1 and mb.name = $2 and 'experts' = any(u.cohorts)",
+        )
+        .bind(a)
+        .bind(b)
+        .bind(winner)
+        .bind(n)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let app = router(&pool);
+    let reply = send(&app, get("/api/v1/leaderboard?cohort=experts", None)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let v = reply.json();
+    assert_eq!(v["total_votes"], 90, "the cohort's votes only");
+    let offset = |model: &str| {
+        let row = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["model"] == model)
+            .unwrap();
+        row["cohort_offset"].clone()
+    };
+    let gamma = offset("gamma");
+    assert!(gamma["offset"].as_f64().unwrap() > 100.0, "{gamma}");
+    assert!(gamma["lower"].as_f64().unwrap() > 0.0, "{gamma}");
+    assert!(gamma["p_value"].as_f64().unwrap() < 0.01, "{gamma}");
+    assert!(offset("alpha")["offset"].as_f64().unwrap() < 0.0);
+    // Without a cohort there is nothing to compare.
+    let all = send(&app, get("/api/v1/leaderboard", None)).await.json();
+    assert!(all["rows"][0]["cohort_offset"].is_null());
+    let page = send(&app, get("/leaderboard?cohort=experts", None)).await;
+    assert!(page.body.contains("Cohort vs others"), "{}", page.body);
+}
+
+/// Three models (alpha > beta > gamma), one item per battle: 90 items with a human vote and
+/// the judge's, 900 with the judge's only. The judge agrees with the human on every shared
+/// item, so PPI narrows the human-only intervals without moving the order.
+async fn seed_human_and_judge_votes(pool: &sqlx::PgPool) {
+    let script = [
+        "insert into model (name, kind) values ('alpha', 'dataset'), ('beta', 'dataset'), \
+         ('gamma', 'dataset')",
+        "insert into project (name, protocol) values ('ppi', 'pairwise')",
+        "insert into prompt (text, content_hash) values ('q', 'h')",
+        "insert into item (project_id, prompt_id, external_key) \
+         select 1, 1, k::text from generate_series(1, 990) k",
+        // Item k: the pair (k mod 3); the stronger model wins unless k mod 5 = 0 (a tie when
+        // also k mod 3 = 0).
+        "create temporary table plan as \
+         select i.item_id as k, \
+                (array['alpha','beta','gamma'])[i.item_id % 3 + 1] as a, \
+                (array['beta','gamma','alpha'])[i.item_id % 3 + 1] as b, \
+                case when i.item_id % 15 = 0 then 'tie' \
+                     when i.item_id % 5 = 0 then (array['b','b','a'])[i.item_id % 3 + 1] \
+                     else (array['a','a','b'])[i.item_id % 3 + 1] end as winner \
+         from item i",
+        "insert into vote (project_id, item_id, source, model_a_id, model_b_id, winner) \
+         select 1, p.k, s.source, ma.model_id, mb.model_id, p.winner \
+         from plan p join model ma on ma.name = p.a join model mb on mb.name = p.b \
+         cross join (values ('human'), ('llm_judge')) s(source) \
+         where s.source = 'llm_judge' or p.k <= 90",
+    ];
+    // One connection: the plan is a temporary table.
+    let mut conn = pool.acquire().await.unwrap();
+    for sql in script {
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn ppi_ratings_rest_on_human_votes_made_more_precise_by_the_judge(pool: sqlx::PgPool) {
+    seed_human_and_judge_votes(&pool).await;
+    let app = router(&pool);
+    let ppi = send(&app, get("/api/v1/leaderboard?source=ppi", None)).await;
+    assert_eq!(ppi.status, StatusCode::OK, "{}", ppi.body);
+    let p = ppi.json();
+    assert_eq!(p["ci"], "ppi");
+    let note = p["note"].as_str().unwrap();
+    assert!(
+        note.contains("90 human votes paired") && note.contains("900 judge votes"),
+        "{note}"
+    );
+    let human = send(&app, get("/api/v1/leaderboard?source=human", None))
+        .await
+        .json();
+    let width = |v: &serde_json::Value, k: usize| {
+        v["rows"][k]["upper"].as_f64().unwrap() - v["rows"][k]["lower"].as_f64().unwrap()
+    };
+    for k in 0..3 {
+        assert_eq!(p["rows"][k]["model"], human["rows"][k]["model"]);
+        assert!(
+            width(&p, k) < 0.8 * width(&human, k),
+            "row {k}: {} vs {}",
+            width(&p, k),
+            width(&human, k)
+        );
+    }
+    assert_eq!(p["rows"][0]["model"], "alpha");
+    let page = send(&app, get("/leaderboard?source=ppi", None)).await;
+    assert!(
+        page.body.contains("prediction-powered intervals"),
+        "{}",
+        page.body
+    );
+
+    let mixed = send(
+        &app,
+        get("/api/v1/leaderboard?source=ppi&ci=bootstrap", None),
+    )
+    .await;
+    assert_eq!(mixed.status, StatusCode::BAD_REQUEST);
+    let none = send(
+        &app,
+        get("/api/v1/leaderboard?source=ppi&category=none", None),
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST);
+    assert!(none.body.contains("PPI needs"), "{}", none.body);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
 async fn the_sampler_picks_two_schedulable_models(pool: sqlx::PgPool) {
     let app = router(&pool);
     let cookie = annotator_cookie(&app).await;

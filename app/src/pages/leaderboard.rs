@@ -137,6 +137,7 @@ fn Filters(q: LeaderboardQuery, lb: LeaderboardResponse) -> impl IntoView {
                     <option value="">"All"</option>
                     <option value="human" selected=selected(&q.source, "human")>"Human"</option>
                     <option value="llm_judge" selected=selected(&q.source, "llm_judge")>"LLM judge"</option>
+                    <option value="ppi" selected=selected(&q.source, "ppi") title="Human votes, made more precise by LLM-judge votes on other items (prediction-powered inference)">"Human + judge (PPI)"</option>
                     <option value="import" selected=selected(&q.source, "import")>"Imported"</option>
                 </select>
             </label>
@@ -205,6 +206,7 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
         .filter_map(|r| r.upper.or(r.rating))
         .fold(f64::NEG_INFINITY, f64::max);
     let names: Vec<String> = lb.rows.iter().map(|r| r.model.clone()).collect();
+    let cohort = lb.rows.iter().any(|r| r.cohort_offset.is_some());
     let sort_button = move |key: SortKey, label: &'static str| {
         view! {
             <button type="button" class="link sort" aria-pressed=move || (sort.get() == key).to_string()
@@ -234,11 +236,12 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
                     <th title="best and worst rank the intervals allow">"Rank spread"</th>
                     <th title="models statistically tied with the tier's leader">"Tier"</th>
                     {q.audit.then(|| view! { <th title="fewest votes whose removal puts the next model above this one">"Votes to flip"</th> })}
+                    {cohort.then(|| view! { <th title="the cohort's rating minus everyone else's, 95% interval and p-value (Wald test)">"Cohort vs others"</th> })}
                     <th>{sort_button(SortKey::Votes, "Votes")}</th>
                 </tr></thead>
                 <tbody>
                     <For each=sorted key=|r| r.model_id let:row>
-                        <LeaderboardLine row lo hi audit=q.audit/>
+                        <LeaderboardLine row lo hi audit=q.audit cohort/>
                     </For>
                 </tbody>
             </table>
@@ -284,6 +287,8 @@ fn tie_line(lb: &LeaderboardResponse) -> Option<AnyView> {
 fn method(lb: &LeaderboardResponse) -> String {
     let ci = if lb.ci == "bootstrap" {
         format!("intervals from {} bootstrap rounds", lb.bootstrap_rounds)
+    } else if lb.ci == "ppi" {
+        "prediction-powered intervals".to_owned()
     } else {
         "sandwich intervals".to_owned()
     };
@@ -348,7 +353,13 @@ fn heatmaps(lb: &LeaderboardResponse, names: Vec<String>) -> AnyView {
 }
 
 #[component]
-fn LeaderboardLine(row: LeaderboardRow, lo: f64, hi: f64, audit: bool) -> impl IntoView {
+fn LeaderboardLine(
+    row: LeaderboardRow,
+    lo: f64,
+    hi: f64,
+    audit: bool,
+    cohort: bool,
+) -> impl IntoView {
     let fmt = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |x| format!("{x:.0}"));
     let ci = match (row.rating, row.lower, row.upper) {
         (Some(r), Some(l), Some(u)) => format!("+{:.0}/−{:.0}", u - r, r - l),
@@ -386,6 +397,9 @@ fn LeaderboardLine(row: LeaderboardRow, lo: f64, hi: f64, audit: bool) -> impl I
             <td>{spread}</td>
             <td>{row.tier.map_or_else(|| "–".to_owned(), |t| t.to_string())}</td>
             {audit.then(|| view! { <td>{row.votes_to_flip.map_or_else(|| "–".to_owned(), |m| m.to_string())}</td> })}
+            {cohort.then(|| view! { <td>{row.cohort_offset.map_or_else(|| "–".to_owned(), |o| {
+                format!("{:+.0} ({:+.0} … {:+.0}), p = {:.2}", o.offset, o.lower, o.upper, o.p_value)
+            })}</td> })}
             <td>
                 {row.votes}
                 {row.provisional.then(|| view! { <span class="badge" title="fewer than 300 votes: the score may still move">"provisional"</span> })}

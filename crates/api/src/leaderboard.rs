@@ -15,7 +15,8 @@ pub struct LeaderboardQuery {
     /// Annotators of one cohort.
     #[serde(default)]
     pub cohort: Option<String>,
-    /// `human`, `llm_judge` or `import`.
+    /// `human`, `llm_judge` or `import`; or `ppi`: human votes made more precise by LLM-judge
+    /// votes (prediction-powered inference, its own intervals).
     #[serde(default)]
     pub source: Option<String>,
     /// First day, `YYYY-MM-DD` (UTC).
@@ -79,6 +80,23 @@ pub struct LeaderboardRow {
     pub parent: Option<String>,
     /// Why there is no finite rating, if there is none.
     pub note: Option<String>,
+    /// With a `cohort`: how much more the cohort rates this model than everyone else does.
+    #[serde(default)]
+    pub cohort_offset: Option<CohortOffset>,
+}
+
+/// A cohort's rating of a model minus everyone else's, in rating points, with its 95% interval
+/// and the two-sided p-value of "no difference" (Wald test).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CohortOffset {
+    /// The cohort's rating minus the others'.
+    pub offset: f64,
+    /// Lower 95% bound.
+    pub lower: f64,
+    /// Upper 95% bound.
+    pub upper: f64,
+    /// Two-sided p-value.
+    pub p_value: f64,
 }
 
 /// The leaderboard and its matrices (in the rows' order).
@@ -88,8 +106,7 @@ pub struct LeaderboardResponse {
     pub rows: Vec<LeaderboardRow>,
     /// Votes counted.
     pub total_votes: u64,
-    /// `sandwich` or `bootstrap`.
-    #[serde(default)]
+    /// `sandwich`, `bootstrap` or `ppi` (prediction-powered intervals).
     pub ci: String,
     /// Whether votes were weighted by inverse pair frequency.
     #[serde(default)]

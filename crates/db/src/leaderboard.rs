@@ -113,6 +113,41 @@ pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Pair
     Ok(rows)
 }
 
+/// The counts of every vote under a filter that its cohort's annotators did not cast (votes
+/// without an annotator included), to compare the cohort with; empty without a cohort.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn others_pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<PairCount>> {
+    let Some(cohort) = &f.cohort else {
+        return Ok(Vec::new());
+    };
+    Ok(sqlx::query_as::<_, PairCount>(
+        "select v.model_a_id, v.model_b_id, v.winner, count(*)::bigint as n \
+         from vote v \
+         left join app_user u on u.user_id = v.annotator_id \
+         left join item i on i.item_id = v.item_id \
+         left join prompt p on p.prompt_id = i.prompt_id \
+         where not coalesce($7 = any(u.cohorts), false) and not coalesce(u.excluded, false) \
+           and ($1::bigint is null or v.project_id = $1) \
+           and ($2::text is null or coalesce(p.category, '') = $2) \
+           and ($3::text is null or v.source = $3) \
+           and ($4::date is null or (v.created_at at time zone 'utc')::date >= $4) \
+           and ($5::date is null or (v.created_at at time zone 'utc')::date <= $5) \
+           and (not $6 or v.winner in ('a', 'b')) \
+         group by 1, 2, 3",
+    )
+    .bind(f.project_id)
+    .bind(&f.category)
+    .bind(&f.source)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.exclude_ties)
+    .bind(cohort)
+    .fetch_all(db)
+    .await?)
+}
+
 /// A vote with the style counts (docs/design.md §5.5) of both responses, for style control.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StyleVote {
@@ -176,6 +211,53 @@ pub async fn style_votes(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Styl
     .bind(f.project_id)
     .bind(&f.category)
     .bind(&f.source)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.exclude_ties)
+    .bind(&f.cohort)
+    .fetch_all(db)
+    .await?)
+}
+
+/// One vote on an item, for prediction-powered ratings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ItemVote {
+    /// The item voted on.
+    pub item_id: i64,
+    /// Model on side A.
+    pub model_a_id: i64,
+    /// Model on side B.
+    pub model_b_id: i64,
+    /// `a`, `b`, `tie` or `both_bad`.
+    pub winner: String,
+    /// Whether an LLM judge cast it (`source = 'llm_judge'`); otherwise a person did (`human`
+    /// or `import`).
+    pub judge: bool,
+}
+
+/// The votes on items under a filter (its `source` ignored), by item, oldest first.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn item_votes(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<ItemVote>> {
+    Ok(sqlx::query_as::<_, ItemVote>(
+        "select v.item_id, v.model_a_id, v.model_b_id, v.winner, v.source = 'llm_judge' as judge \
+         from vote v \
+         join item i on i.item_id = v.item_id \
+         left join app_user u on u.user_id = v.annotator_id \
+         left join prompt p on p.prompt_id = i.prompt_id \
+         where v.winner is not null \
+           and ($6::text is null or $6 = any(u.cohorts)) \
+           and not coalesce(u.excluded, false) \
+           and ($1::bigint is null or v.project_id = $1) \
+           and ($2::text is null or coalesce(p.category, '') = $2) \
+           and ($3::date is null or (v.created_at at time zone 'utc')::date >= $3) \
+           and ($4::date is null or (v.created_at at time zone 'utc')::date <= $4) \
+           and (not $5 or v.winner in ('a', 'b')) \
+         order by v.item_id, v.created_at, v.vote_id",
+    )
+    .bind(f.project_id)
+    .bind(&f.category)
     .bind(f.from)
     .bind(f.to)
     .bind(f.exclude_ties)

@@ -14,6 +14,9 @@ use api::leaderboard::{
 };
 use ranking::ties::TieModel;
 
+/// The `source` that rates by prediction-powered inference (docs/design.md §5.16).
+pub const PPI: &str = "ppi";
+
 /// Bootstrap rounds of the app's leaderboard (Chatbot Arena's default).
 pub const ROUNDS: usize = 100;
 
@@ -85,12 +88,13 @@ fn nonempty(v: &Option<String>) -> Option<String> {
 /// # Errors
 /// 400 for a bad date or source.
 pub fn filter(q: &LeaderboardQuery) -> Result<db::leaderboard::Filter, AppError> {
-    let source = nonempty(&q.source);
+    // `ppi` rates on every source: human votes, powered by the judge's.
+    let source = nonempty(&q.source).filter(|s| s != PPI);
     if let Some(s) = &source
         && !["human", "llm_judge", "import"].contains(&s.as_str())
     {
         return Err(AppError::BadRequest(
-            "`source` is human, llm_judge or import".into(),
+            "`source` is human, llm_judge, import or ppi".into(),
         ));
     }
     Ok(db::leaderboard::Filter {
@@ -139,7 +143,29 @@ pub async fn compute(
                 .into(),
         ));
     }
+    let ppi = nonempty(&q.source).as_deref() == Some(PPI);
+    if ppi
+        && (q.style_control
+            || q.reweight
+            || q.audit
+            || ci == CiMethod::Bootstrap
+            || tie_model.is_some())
+    {
+        return Err(AppError::BadRequest(
+            "PPI ratings take their own intervals: no style control, reweighting, audit, \
+             bootstrap or tie model"
+                .into(),
+        ));
+    }
+    let item_votes = if ppi {
+        Some(db::leaderboard::item_votes(pool, &f).await.or_app()?)
+    } else {
+        None
+    };
     let counts = db::leaderboard::pair_counts(pool, &f).await.or_app()?;
+    let others = db::leaderboard::others_pair_counts(pool, &f)
+        .await
+        .or_app()?;
     let models = db::leaderboard::models(pool).await.or_app()?;
     let options = db::leaderboard::filter_options(pool).await.or_app()?;
     let style = if q.style_control {
@@ -157,20 +183,25 @@ pub async fn compute(
     };
     let result = tokio::task::spawn_blocking(move || {
         let (mut rows, total, mut m, ties) = build(&counts, &models, &cfg);
-        let style = style.map(|votes| {
-            let before: Vec<i64> = rows.iter().map(|r| r.model_id).collect();
-            let result = restyle(&mut rows, &votes);
+        let before: Vec<i64> = rows.iter().map(|r| r.model_id).collect();
+        let style = style.map(|votes| restyle(&mut rows, &votes));
+        let ppi = item_votes
+            .map(|votes| reppi(&mut rows, &votes))
+            .transpose()?;
+        if !others.is_empty() {
+            cohort_offsets(&mut rows, &counts, &others);
+        }
+        if style.is_some() || ppi.is_some() {
             m = reorder(&m, &before, &rows);
-            result
-        });
-        (rows, total, m, style, ties)
+        }
+        Ok::<_, AppError>((rows, total, m, style, ppi, ties))
     })
     .await
     .map_err(|err| {
         tracing::error!(error = %err, "leaderboard task failed");
         AppError::Internal
-    })?;
-    let (rows, total_votes, m, style, (tie_param, tie_scores)) = result;
+    })??;
+    let (rows, total_votes, m, style, ppi_note, (tie_param, tie_scores)) = result;
     let lineage = head_to_heads(&rows, &m);
     let (style_coefficients, note) = match style {
         Some((coef, used)) => (
@@ -179,12 +210,12 @@ pub async fn compute(
                 "style-controlled on the {used} of {total_votes} votes whose responses have style counts"
             )),
         ),
-        None => (None, None),
+        None => (None, ppi_note),
     };
     Ok(LeaderboardResponse {
         rows,
         total_votes,
-        ci: ci.name().to_owned(),
+        ci: if ppi { PPI } else { ci.name() }.to_owned(),
         reweighted: q.reweight,
         provisional_votes: PROVISIONAL_VOTES as u64,
         tie_model: cfg.tie_model.name().to_owned(),
@@ -258,20 +289,7 @@ fn build(
         }
     }
     let n = ids.len();
-    let mut table = vec![0u64; n * n * 3];
-    let mut total = 0u64;
-    for c in counts {
-        let (a, b) = (index[&c.model_a_id], index[&c.model_b_id]);
-        let slot = match c.winner.as_str() {
-            "a" => 2,
-            "b" => 0,
-            _ => 1,
-        };
-        let n_votes = u64::try_from(c.n).unwrap_or(0);
-        table[(a * n + b) * 3 + slot] += n_votes;
-        total += n_votes;
-    }
-    let counts = Counts::from_table(n, &table);
+    let (counts, total) = to_counts(counts, &index, n);
     let lb = leaderboard::compute(&counts, cfg);
     let by_id: HashMap<i64, &db::leaderboard::ModelInfo> =
         models.iter().map(|m| (m.model_id, m)).collect();
@@ -317,10 +335,33 @@ fn build(
                     }
                     .to_owned()
                 }),
+                cohort_offset: None,
             }
         })
         .collect();
     (rows, total, m, (lb.tie_param, lb.tie_model_scores))
+}
+
+/// Aggregated rows as [`Counts`] over the models of `index`, and the number of votes.
+fn to_counts(
+    rows: &[db::leaderboard::PairCount],
+    index: &HashMap<i64, usize>,
+    n: usize,
+) -> (Counts, u64) {
+    let mut table = vec![0u64; n * n * 3];
+    let mut total = 0u64;
+    for c in rows {
+        let (a, b) = (index[&c.model_a_id], index[&c.model_b_id]);
+        let slot = match c.winner.as_str() {
+            "a" => 2,
+            "b" => 0,
+            _ => 1,
+        };
+        let n_votes = u64::try_from(c.n).unwrap_or(0);
+        table[(a * n + b) * 3 + slot] += n_votes;
+        total += n_votes;
+    }
+    (Counts::from_table(n, &table), total)
 }
 
 /// The matrices of `m` (in the order `before`) in the order of `rows`, with predicted win
@@ -399,6 +440,48 @@ fn restyle(
             }
         }
     }
+    rerank(rows);
+    let coef = style::FEATURE_NAMES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .zip(point.coefficients)
+        .collect();
+    (coef, votes.len())
+}
+
+/// Each row's cohort offset: the cohort's votes (`cohort`) against everyone else's (`others`),
+/// docs/design.md §5.17.
+fn cohort_offsets(
+    rows: &mut [LeaderboardRow],
+    cohort: &[db::leaderboard::PairCount],
+    others: &[db::leaderboard::PairCount],
+) {
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    for c in cohort.iter().chain(others) {
+        for id in [c.model_a_id, c.model_b_id] {
+            let next = index.len();
+            index.entry(id).or_insert(next);
+        }
+    }
+    let n = index.len();
+    let (cohort, _) = to_counts(cohort, &index, n);
+    let (others, _) = to_counts(others, &index, n);
+    let offsets = ranking::cohort::offsets(&cohort, &others, &BtConfig::new());
+    for row in rows {
+        row.cohort_offset = index.get(&row.model_id).and_then(|&k| offsets[k]).map(|o| {
+            api::leaderboard::CohortOffset {
+                offset: o.offset,
+                lower: o.lower,
+                upper: o.upper,
+                p_value: o.p_value,
+            }
+        });
+    }
+}
+
+/// Sorts rows by rating (best first, unrated last) and recomputes Rank (UB), rank spread and
+/// tiers from their intervals.
+fn rerank(rows: &mut [LeaderboardRow]) {
     rows.sort_by(|x, y| {
         y.rating
             .unwrap_or(f64::MIN)
@@ -415,12 +498,106 @@ fn restyle(
         row.rank_spread = spread;
         row.tier = tier;
     }
-    let coef = style::FEATURE_NAMES
+}
+
+/// Replaces the ratings of `rows` with prediction-powered ones (docs/design.md §5.16): items
+/// with a human and a judge vote are labeled, items with judge votes only unlabeled. Returns
+/// the note that says what the numbers rest on.
+fn reppi(
+    rows: &mut [LeaderboardRow],
+    votes: &[db::leaderboard::ItemVote],
+) -> Result<String, AppError> {
+    use ranking::Outcome;
+    use ranking::ppi::{self, Labeled, PpiData, Unlabeled};
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    let mut model = |id: i64| {
+        let next = index.len();
+        *index.entry(id).or_insert(next)
+    };
+    let score = |w: &str| Outcome::parse(w).map_or(0.5, Outcome::score_a);
+    let (mut labeled, mut unlabeled, mut human_only) = (Vec::new(), Vec::new(), 0usize);
+    // Votes come grouped by item; each human vote pairs with the item's first judge vote on
+    // the same two models, turned to the human vote's sides.
+    for item in votes.chunk_by(|x, y| x.item_id == y.item_id) {
+        let judges: Vec<&db::leaderboard::ItemVote> = item.iter().filter(|v| v.judge).collect();
+        let judge_on = |a: i64, b: i64| {
+            judges.iter().find_map(|j| {
+                if (j.model_a_id, j.model_b_id) == (a, b) {
+                    Some(score(&j.winner))
+                } else if (j.model_a_id, j.model_b_id) == (b, a) {
+                    Some(1.0 - score(&j.winner))
+                } else {
+                    None
+                }
+            })
+        };
+        let mut paired = false;
+        for v in item.iter().filter(|v| !v.judge) {
+            match judge_on(v.model_a_id, v.model_b_id) {
+                Some(y_hat) => {
+                    labeled.push(Labeled {
+                        a: model(v.model_a_id),
+                        b: model(v.model_b_id),
+                        y: score(&v.winner),
+                        y_hat,
+                    });
+                    paired = true;
+                }
+                None => human_only += 1,
+            }
+        }
+        if !paired {
+            unlabeled.extend(judges.iter().map(|j| Unlabeled {
+                a: model(j.model_a_id),
+                b: model(j.model_b_id),
+                y_hat: score(&j.winner),
+            }));
+        }
+    }
+    let n = index.len();
+    // The reference: the model in the most labeled battles (best determined).
+    let mut per_model = vec![0usize; n];
+    for l in &labeled {
+        per_model[l.a] += 1;
+        per_model[l.b] += 1;
+    }
+    let reference = (0..n).max_by_key(|&m| per_model[m]).unwrap_or(0);
+    let data = PpiData {
+        n_models: n,
+        reference,
+        labeled: &labeled,
+        unlabeled: &unlabeled,
+    };
+    let fit = ppi::fit(&data, None).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let (theta, var) = fit.centered();
+    let bt = BtConfig::new();
+    let per_theta = bt.scale / bt.base.ln();
+    let ratings: Vec<f64> = theta
         .iter()
-        .map(|s| (*s).to_owned())
-        .zip(point.coefficients)
+        .map(|t| bt.init_rating + per_theta * t)
         .collect();
-    (coef, votes.len())
+    let bounds = ranking::sandwich::bounds(&ratings, &var, &bt, ranking::sandwich::Z95);
+    for row in rows.iter_mut() {
+        match index.get(&row.model_id) {
+            Some(&k) => {
+                row.rating = Some(ratings[k]);
+                (row.lower, row.upper) = (Some(bounds[k].0), Some(bounds[k].1));
+            }
+            None => {
+                (row.rating, row.lower, row.upper) = (None, None, None);
+                row.note = Some("no item with both a human and a judge vote".into());
+            }
+        }
+    }
+    rerank(rows);
+    Ok(format!(
+        "prediction-powered (PPI++): {} human votes paired with a judge vote on the same item, \
+         {} judge votes on items without a human vote, λ = {:.2}; {human_only} human votes \
+         without a judge vote are left out",
+        labeled.len(),
+        unlabeled.len(),
+        fit.lambda
+    ))
 }
 
 /// The leaderboard as CSV.

@@ -3,14 +3,16 @@
 use std::collections::HashMap;
 
 use rand::SeedableRng;
-use ranking::sampler::{self, Candidate, SamplerConfig};
+use ranking::bt::BtConfig;
+use ranking::sampler::{self, SamplerConfig};
 
 use crate::OrApp;
 use api::AppError;
 use api::leaderboard::{LeaderboardQuery, ModelRef, NextPair};
 
-/// Samples the next pair among enabled models with positive weight, using the project's
-/// leaderboard (ratings, intervals, battle counts); models without votes count as
+/// Samples the next pair among enabled models with positive weight: the pair whose battle is
+/// expected to shrink the project's leaderboard intervals the most (docs/design.md §5.18),
+/// times the admin weights, with a floor for every pair; models without votes are the most
 /// uncertain, so new contestants are scheduled early.
 ///
 /// # Errors
@@ -38,17 +40,16 @@ pub async fn next_pair(pool: &db::PgPool, project: Option<i64>) -> Result<NextPa
         .enumerate()
         .map(|(k, r)| (r.model_id, k))
         .collect();
-    let candidates: Vec<Candidate> = models
+    let bt = BtConfig::new();
+    let per_theta = bt.scale / bt.base.ln();
+    let theta: Vec<f64> = models
         .iter()
         .map(|m| {
-            let row = row_of.get(&m.model_id).map(|&k| &board.rows[k]);
-            Candidate {
-                weight: m.sampling_weight,
-                rating: row.and_then(|r| r.rating),
-                ci_width: row.and_then(|r| Some(r.upper? - r.lower?)),
-            }
+            let rating = row_of.get(&m.model_id).and_then(|&k| board.rows[k].rating);
+            rating.map_or(f64::NAN, |r| (r - bt.init_rating) / per_theta)
         })
         .collect();
+    let weights: Vec<f64> = models.iter().map(|m| m.sampling_weight).collect();
     let battles: Vec<Vec<f64>> = models
         .iter()
         .map(|a| {
@@ -74,7 +75,8 @@ pub async fn next_pair(pool: &db::PgPool, project: Option<i64>) -> Result<NextPa
         })
         .collect();
     let lineage = sampler::lineage_first(&parents, &battles, sampler::LINEAGE_BATTLES, &mut rng);
-    let scores = sampler::pair_scores(&candidates, &battles, &SamplerConfig::new());
+    let scores =
+        ranking::active::pair_scores(&battles, &theta, &weights, SamplerConfig::new().floor);
     let (l, r) = lineage
         .or_else(|| sampler::sample_pair(&scores, &mut rng))
         .ok_or_else(|| {

@@ -713,6 +713,31 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         models: usize,
     },
+    /// Simulate the arena's pair samplers on models of known strength: votes each needs until
+    /// every 95% interval is narrow enough, and until the top models settle in the right order.
+    Sampler {
+        /// Models.
+        #[arg(long, default_value_t = 20)]
+        models: usize,
+        /// Standard deviation of the true strengths, in rating points.
+        #[arg(long, default_value_t = 100.0)]
+        spread: f64,
+        /// Votes per run at most.
+        #[arg(long, default_value_t = 40_000)]
+        budget: usize,
+        /// Votes between refits of the leaderboard.
+        #[arg(long, default_value_t = 250)]
+        batch: usize,
+        /// Target width of every 95% interval, in rating points.
+        #[arg(long, default_value_t = 50.0)]
+        width: f64,
+        /// Top models that must settle in the right order.
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+        /// Runs (different strengths and votes), each sampler on the same ones.
+        #[arg(long, default_value_t = 5)]
+        runs: u64,
+    },
     /// Time a leaderboard recomputed from aggregated counts (as the app does).
     Counts {
         /// Number of models.
@@ -883,6 +908,26 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
             annotators,
             models,
         } => bench_noisy_bt(*votes, *annotators, *models),
+        BenchCommand::Sampler {
+            models,
+            spread,
+            budget,
+            batch,
+            width,
+            top,
+            runs,
+        } => bench_sampler(
+            &ranking::active::SimConfig {
+                models: *models,
+                spread: spread / (400.0 / 10f64.ln()),
+                budget: *budget,
+                batch: (*batch).max(1),
+                width: *width,
+                top: *top,
+                seed: 0,
+            },
+            *runs,
+        ),
         BenchCommand::Votes { .. } => {
             bail!("`verdict bench votes` needs the database; the CLI runs it");
         }
@@ -912,6 +957,51 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn bench_sampler(cfg: &ranking::active::SimConfig, runs: u64) {
+    use ranking::active::{Sampler, simulate};
+    println!(
+        "{} models, strengths ~ N(0, {:.0}²) rating points, refit every {} votes, {} runs of at most {} votes",
+        cfg.models,
+        cfg.spread * 400.0 / 10f64.ln(),
+        cfg.batch,
+        runs,
+        cfg.budget
+    );
+    println!(
+        "| sampler | votes until every interval ≤ {:.0} | votes until the top {} settle | widest interval at the end |",
+        cfg.width, cfg.top
+    );
+    println!("|---|---:|---:|---:|");
+    let mean = |v: &[Option<usize>]| {
+        let reached: Vec<usize> = v.iter().flatten().copied().collect();
+        let avg = reached.iter().sum::<usize>() as f64 / reached.len().max(1) as f64;
+        if reached.len() == v.len() {
+            format!("{avg:.0}")
+        } else {
+            format!(
+                "{avg:.0} ({} of {} runs reached it)",
+                reached.len(),
+                v.len()
+            )
+        }
+    };
+    for sampler in [Sampler::Uniform, Sampler::Heuristic, Sampler::Active] {
+        let results: Vec<_> = (0..runs)
+            .map(|seed| simulate(sampler, &ranking::active::SimConfig { seed, ..*cfg }))
+            .collect();
+        let width: Vec<_> = results.iter().map(|r| r.votes_to_width).collect();
+        let top: Vec<_> = results.iter().map(|r| r.votes_to_top).collect();
+        let last =
+            results.iter().map(|r| r.final_max_width).sum::<f64>() / results.len().max(1) as f64;
+        println!(
+            "| {} | {} | {} | {last:.1} |",
+            sampler.name(),
+            mean(&width),
+            mean(&top)
+        );
+    }
 }
 
 fn bench_noisy_bt(votes: usize, annotators: usize, models: usize) {
