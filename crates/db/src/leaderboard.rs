@@ -46,30 +46,7 @@ pub struct PairCount {
 /// Only on database failure.
 pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<PairCount>> {
     let rows = if let Some(cohort) = &f.cohort {
-        sqlx::query_as::<_, PairCount>(
-            "select v.model_a_id, v.model_b_id, v.winner, count(*)::bigint as n \
-             from vote v \
-             join app_user u on u.user_id = v.annotator_id \
-             left join item i on i.item_id = v.item_id \
-             left join prompt p on p.prompt_id = i.prompt_id \
-             where $7 = any(u.cohorts) and not u.excluded \
-               and ($1::bigint is null or v.project_id = $1) \
-               and ($2::text is null or coalesce(p.category, '') = $2) \
-               and ($3::text is null or v.source = $3) \
-               and ($4::date is null or (v.created_at at time zone 'utc')::date >= $4) \
-               and ($5::date is null or (v.created_at at time zone 'utc')::date <= $5) \
-               and (not $6 or v.winner in ('a', 'b')) \
-             group by 1, 2, 3",
-        )
-        .bind(f.project_id)
-        .bind(&f.category)
-        .bind(&f.source)
-        .bind(f.from)
-        .bind(f.to)
-        .bind(f.exclude_ties)
-        .bind(cohort)
-        .fetch_all(db)
-        .await?
+        cohort_side_counts(db, f, cohort, true).await?
     } else {
         sqlx::query_as::<_, PairCount>(
             // The maintained counts, less the votes of excluded annotators (few, read through
@@ -119,16 +96,26 @@ pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Pair
 /// # Errors
 /// Only on database failure.
 pub async fn others_pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<PairCount>> {
-    let Some(cohort) = &f.cohort else {
-        return Ok(Vec::new());
-    };
+    match &f.cohort {
+        Some(cohort) => cohort_side_counts(db, f, cohort, false).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Counts of the votes cast by the cohort's annotators (`inside`), or of all the others.
+async fn cohort_side_counts(
+    db: impl PgExecutor<'_>,
+    f: &Filter,
+    cohort: &str,
+    inside: bool,
+) -> Result<Vec<PairCount>> {
     Ok(sqlx::query_as::<_, PairCount>(
         "select v.model_a_id, v.model_b_id, v.winner, count(*)::bigint as n \
          from vote v \
          left join app_user u on u.user_id = v.annotator_id \
          left join item i on i.item_id = v.item_id \
          left join prompt p on p.prompt_id = i.prompt_id \
-         where not coalesce($7 = any(u.cohorts), false) and not coalesce(u.excluded, false) \
+         where coalesce($7 = any(u.cohorts), false) = $8 and not coalesce(u.excluded, false) \
            and ($1::bigint is null or v.project_id = $1) \
            and ($2::text is null or coalesce(p.category, '') = $2) \
            and ($3::text is null or v.source = $3) \
@@ -144,6 +131,7 @@ pub async fn others_pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<V
     .bind(f.to)
     .bind(f.exclude_ties)
     .bind(cohort)
+    .bind(inside)
     .fetch_all(db)
     .await?)
 }

@@ -94,28 +94,12 @@ fn erfc(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Outcome;
-    use rand::{Rng, SeedableRng};
 
     fn votes(strength: &[f64], n: usize, ties: f64, seed: u64) -> Counts {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let m = strength.len();
-        let battles: Vec<(usize, usize, Outcome)> = (0..n)
-            .map(|_| {
-                let a = rng.random_range(0..m);
-                let b = (a + rng.random_range(1..m)) % m;
-                let p = crate::linalg::sigmoid(strength[a] - strength[b]);
-                let o = if rng.random_bool(ties) {
-                    Outcome::Tie
-                } else if rng.random_bool(p) {
-                    Outcome::A
-                } else {
-                    Outcome::B
-                };
-                (a, b, o)
-            })
-            .collect();
-        Counts::from_battles(m, battles)
+        Counts::from_battles(
+            strength.len(),
+            crate::testing::battles_from(strength, n, ties, seed),
+        )
     }
 
     #[test]
