@@ -342,6 +342,18 @@ fn build(
     (rows, total, m, (lb.tie_param, lb.tie_model_scores))
 }
 
+/// Dense indices for the models of these `(model A, model B)` pairs, in order of appearance.
+fn model_index(pairs: impl Iterator<Item = (i64, i64)>) -> HashMap<i64, usize> {
+    let mut index = HashMap::new();
+    for (a, b) in pairs {
+        for id in [a, b] {
+            let next = index.len();
+            index.entry(id).or_insert(next);
+        }
+    }
+    index
+}
+
 /// Aggregated rows as [`Counts`] over the models of `index`, and the number of votes.
 fn to_counts(
     rows: &[db::leaderboard::PairCount],
@@ -388,13 +400,7 @@ fn restyle(
 ) -> (Vec<(String, f64)>, usize) {
     use ranking::Outcome;
     use ranking::style::{self, StyleBattle, StyleConfig, StyleCounts};
-    let mut index: HashMap<i64, usize> = HashMap::new();
-    for v in votes {
-        for id in [v.model_a_id, v.model_b_id] {
-            let next = index.len();
-            index.entry(id).or_insert(next);
-        }
-    }
+    let index = model_index(votes.iter().map(|v| (v.model_a_id, v.model_b_id)));
     let battles: Vec<StyleBattle> = votes
         .iter()
         .map(|v| StyleBattle {
@@ -456,13 +462,12 @@ fn cohort_offsets(
     cohort: &[db::leaderboard::PairCount],
     others: &[db::leaderboard::PairCount],
 ) {
-    let mut index: HashMap<i64, usize> = HashMap::new();
-    for c in cohort.iter().chain(others) {
-        for id in [c.model_a_id, c.model_b_id] {
-            let next = index.len();
-            index.entry(id).or_insert(next);
-        }
-    }
+    let index = model_index(
+        cohort
+            .iter()
+            .chain(others)
+            .map(|c| (c.model_a_id, c.model_b_id)),
+    );
     let n = index.len();
     let (cohort, _) = to_counts(cohort, &index, n);
     let (others, _) = to_counts(others, &index, n);
@@ -585,7 +590,7 @@ fn reppi(
             }
             None => {
                 (row.rating, row.lower, row.upper) = (None, None, None);
-                row.note = Some("no item with both a human and a judge vote".into());
+                row.note = Some("not in the PPI fit: no judge vote on its items".into());
             }
         }
     }
