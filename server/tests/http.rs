@@ -288,6 +288,111 @@ async fn seed_votes(pool: &sqlx::PgPool) {
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]
+async fn leaderboard_weights_votes_by_annotator_reliability(pool: sqlx::PgPool) {
+    seed_votes(&pool).await;
+    // A careful annotator who agrees with the seeded order whichever side a model is shown
+    // on, and one who always picks the right-hand side (half their votes wrong).
+    let careful = [
+        ("alpha", "gamma", "a", 40),
+        ("gamma", "alpha", "b", 40),
+        ("beta", "gamma", "a", 30),
+        ("gamma", "beta", "b", 30),
+        ("alpha", "beta", "a", 30),
+        ("beta", "alpha", "b", 30),
+    ];
+    let right_clicker = [
+        ("alpha", "gamma", "b", 30),
+        ("gamma", "alpha", "b", 30),
+        ("beta", "gamma", "b", 20),
+        ("gamma", "beta", "b", 20),
+    ];
+    let mut tx = pool.begin().await.unwrap();
+    for (who, plan) in [
+        ("careful", &careful[..]),
+        ("right-clicker", &right_clicker[..]),
+    ] {
+        let (user,): (i64,) = sqlx::query_as(
+            "insert into app_user (role, username) values ('annotator', $1) returning user_id",
+        )
+        .bind(who)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        for &(a, b, winner, n) in plan {
+            for _ in 0..n {
+                sqlx::query(
+                    "insert into vote (source, annotator_id, model_a_id, model_b_id, winner, \
+                     a_was_left) select 'human', $4, ma.model_id, mb.model_id, $3, true \
+                     from model ma, model mb where ma.name = $1 and mb.name = $2",
+                )
+                .bind(a)
+                .bind(b)
+                .bind(winner)
+                .bind(user)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            }
+        }
+    }
+    tx.commit().await.unwrap();
+    let app = router(&pool);
+    let gap = |v: &serde_json::Value| {
+        let rating = |m: &str| {
+            v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["model"] == m)
+                .unwrap()["rating"]
+                .as_f64()
+                .unwrap()
+        };
+        rating("alpha") - rating("gamma")
+    };
+    let plain = send(&app, get("/api/v1/leaderboard", None)).await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
+    let plain = plain.json();
+    assert!(plain["annotator_weights"].as_array().unwrap().is_empty());
+    let weighted = send(
+        &app,
+        get("/api/v1/leaderboard?weight_annotators=true", None),
+    )
+    .await;
+    assert_eq!(weighted.status, StatusCode::OK, "{}", weighted.body);
+    let w = weighted.json();
+    let weights = w["annotator_weights"].as_array().unwrap();
+    assert_eq!(weights.len(), 2, "{weights:?}");
+    // Least reliable first, with the votes they cast in the slice.
+    assert_eq!(weights[0]["annotator"], "right-clicker");
+    assert_eq!(weights[0]["votes"], 100);
+    assert_eq!(weights[1]["annotator"], "careful");
+    let (low, high) = (
+        weights[0]["weight"].as_f64().unwrap(),
+        weights[1]["weight"].as_f64().unwrap(),
+    );
+    assert!(low < 0.5 && high > low + 0.3, "{weights:?}");
+    // The right-clicker's votes for gamma count for less: alpha's lead over gamma grows.
+    assert!(
+        gap(&w) > gap(&plain) + 10.0,
+        "{} vs {}",
+        gap(&w),
+        gap(&plain)
+    );
+    assert_eq!(w["total_votes"], plain["total_votes"]);
+    let both = send(
+        &app,
+        get(
+            "/api/v1/leaderboard?weight_annotators=true&ci=bootstrap",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+    assert!(both.body.contains("sandwich"), "{}", both.body);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
 async fn leaderboard_api_ranks_models_with_intervals(pool: sqlx::PgPool) {
     seed_votes(&pool).await;
     let app = router(&pool);
@@ -339,8 +444,34 @@ async fn leaderboard_api_ranks_models_with_intervals(pool: sqlx::PgPool) {
         d["tie_param"].as_f64().unwrap() > 0.0,
         "15 of the 135 votes are ties"
     );
-    assert_eq!(d["tie_model_scores"].as_array().unwrap().len(), 4);
+    // Five models: the 6 "both bad" votes let the grounded one be scored too.
+    assert_eq!(d["tie_model_scores"].as_array().unwrap().len(), 5);
     assert_eq!(d["rows"][0]["model"], "alpha");
+    let grounded = send(
+        &app,
+        get("/api/v1/leaderboard?tie_model=grounded-rao-kupper", None),
+    )
+    .await;
+    assert_eq!(grounded.status, StatusCode::OK, "{}", grounded.body);
+    let g = grounded.json();
+    assert_eq!(g["tie_model"], "grounded-rao-kupper");
+    assert!(g["tie_param"].as_f64().unwrap() > 0.0, "8 plain ties");
+    assert_eq!(g["rows"][0]["model"], "alpha");
+    assert!(g["rows"][0]["lower"].as_f64().unwrap() < g["rows"][0]["rating"].as_f64().unwrap());
+    let only_decided = send(
+        &app,
+        get(
+            "/api/v1/leaderboard?tie_model=grounded-rao-kupper&exclude_ties=true",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(only_decided.status, StatusCode::BAD_REQUEST);
+    assert!(
+        only_decided.body.contains("both bad"),
+        "{}",
+        only_decided.body
+    );
     let mixed = send(
         &app,
         get("/api/v1/leaderboard?tie_model=davidson&ci=bootstrap", None),

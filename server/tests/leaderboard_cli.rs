@@ -131,8 +131,41 @@ fn tie_models_fit_and_compare() {
     assert!(v["tie_param"].as_f64().unwrap() > 0.0);
     assert_eq!(v["models"][0]["model"], "model-7");
     let scores = v["tie_model_scores"].as_array().unwrap();
-    assert_eq!(scores.len(), 4);
-    assert!(scores[0]["log_loss"].as_f64().unwrap() <= scores[3]["log_loss"].as_f64().unwrap());
+    // The log's "both bad" battles let the grounded model be scored too.
+    assert_eq!(scores.len(), 5);
+    assert!(scores[0]["log_loss"].as_f64().unwrap() <= scores[4]["log_loss"].as_f64().unwrap());
+    let (ok, json, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        FIXTURE,
+        "--tie-model",
+        "grounded-rao-kupper",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let g: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(g["tie_model"], "grounded-rao-kupper");
+    assert!(g["tie_param"].as_f64().unwrap() > 0.0);
+    assert_eq!(g["models"][0]["model"], "model-7");
+    let top = &g["models"][0];
+    assert!(top["lower"].as_f64().unwrap() < top["rating"].as_f64().unwrap());
+    let decided = std::env::temp_dir().join(format!("decided-{}.jsonl", std::process::id()));
+    std::fs::write(
+        &decided,
+        "{\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"model_a\"}\n\
+         {\"model_a\":\"y\",\"model_b\":\"x\",\"winner\":\"tie\"}\n",
+    )
+    .unwrap();
+    let (ok, _, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        decided.to_str().unwrap(),
+        "--tie-model",
+        "grounded-rao-kupper",
+    ]);
+    let _ = std::fs::remove_file(&decided);
+    assert!(!ok && err.contains("both bad"), "{err}");
     let (ok, _, err) = verdict(&["leaderboard", "--battles", FIXTURE, "--tie-model", "coin"]);
     assert!(!ok && err.contains("not a tie model"), "{err}");
     let (ok, _, err) = verdict(&[
@@ -262,6 +295,43 @@ fn judges_reliability_from_noisy_bt() {
     assert!(judges[0]["bias"].as_f64().unwrap() > 0.9, "{judges:?}");
     assert_eq!(judges[1]["id"], "careful");
     assert!(judges[1]["skill"].as_f64().unwrap() > 0.9, "{judges:?}");
+
+    // Weighted by reliability, the lefty's votes count for little: the spread between the
+    // best and the worst model widens.
+    let spread = |extra: &[&str]| {
+        let mut args = vec!["leaderboard", "--battles", p, "--format", "json"];
+        args.extend_from_slice(extra);
+        let (ok, json, err) = verdict(&args);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let rating = |m: &str| {
+            v["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["model"] == m)
+                .unwrap()["rating"]
+                .as_f64()
+                .unwrap()
+        };
+        (
+            rating("high") - rating("low"),
+            v["annotator_weighted"].as_bool(),
+        )
+    };
+    let (plain, flag) = spread(&[]);
+    assert_eq!(flag, Some(false));
+    let (weighted, flag) = spread(&["--weight-annotators"]);
+    assert_eq!(flag, Some(true));
+    assert!(weighted > plain + 50.0, "{weighted} vs {plain}");
+    let (ok, _, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        p,
+        "--weight-annotators",
+        "--audit",
+    ]);
+    assert!(!ok && err.contains("sandwich"), "{err}");
 
     let (ok, _, err) = verdict(&[
         "leaderboard",

@@ -29,6 +29,7 @@ fn query_from_url(q: &leptos_router::params::ParamsMap) -> LeaderboardQuery {
         style_control: q.get("style_control").is_some(),
         ci: text("ci"),
         reweight: q.get("reweight").is_some(),
+        weight_annotators: q.get("weight_annotators").is_some(),
         tie_model: text("tie_model"),
         audit: q.get("audit").is_some(),
     }
@@ -65,6 +66,9 @@ fn query_string(q: &LeaderboardQuery) -> String {
     if q.audit {
         parts.push("audit=true".into());
     }
+    if q.weight_annotators {
+        parts.push("weight_annotators=true".into());
+    }
     parts.join("&")
 }
 
@@ -96,7 +100,7 @@ pub fn LeaderboardPage() -> impl IntoView {
             <p><strong>"Rank spread"</strong>": the best and the worst rank the intervals allow. "<strong>"Tier"</strong>": a new tier starts at the first model that is clearly below the current tier's leader, so models in one tier are statistically tied with its leader."</p>
             <p><strong>"Ties"</strong>": half a win for each side (Chatbot Arena), or a third outcome under Rao–Kupper (ties when the strengths are within a fitted threshold η) or Davidson (ties in proportion to a fitted ν), or left out. Choosing one also scores every model on held-out votes (5-fold log-loss over win, tie and loss), so you can see which describes your votes best."</p>
             <p><strong>"Robustness audit"</strong>": for each model, the fewest votes whose removal would put the model below it on top (the votes ranked by their first-order influence on the gap, the count confirmed by refitting without them). A leaderboard where two votes flip a rank says less than its intervals suggest."</p>
-            <p><strong>"Reweight pairs"</strong>": counts each vote as 1 / max(votes of its pair, 50), so that pairs shown often do not outweigh rare ones (arena-rank's reweighting). "<strong>"provisional"</strong>": fewer than 300 votes."</p>
+            <p><strong>"Reweight pairs"</strong>": counts each vote as 1 / max(votes of its pair, 50), so that pairs shown often do not outweigh rare ones (arena-rank's reweighting). "<strong>"Weight by annotator reliability"</strong>": counts each vote as its annotator's NoisyBT skill, the share of their votes that follow the models' strengths. "<strong>"provisional"</strong>": fewer than 300 votes."</p>
         </details>
     }
 }
@@ -153,6 +157,7 @@ fn Filters(q: LeaderboardQuery, lb: LeaderboardResponse) -> impl IntoView {
             </label>
             <label class="check"><input type="checkbox" name="reweight" value="true" checked=q.reweight/>" Reweight pairs"</label>
             <label class="check"><input type="checkbox" name="audit" value="true" checked=q.audit/>" Robustness audit"</label>
+            <label class="check" title="weigh each vote by its annotator's NoisyBT skill"><input type="checkbox" name="weight_annotators" value="true" checked=q.weight_annotators/>" Weight by annotator reliability"</label>
             <label>"Ties"
                 <select name="tie_model">
                     <option value="">"Half a win"</option>
@@ -160,6 +165,7 @@ fn Filters(q: LeaderboardQuery, lb: LeaderboardResponse) -> impl IntoView {
                     <option value="rao-kupper" selected=selected(&q.tie_model, "rao-kupper")>"Rao–Kupper"</option>
                     <option value="davidson" selected=selected(&q.tie_model, "davidson")>"Davidson"</option>
                     <option value="ignore" selected=selected(&q.tie_model, "ignore")>"Left out"</option>
+                    <option value="grounded-rao-kupper" selected=selected(&q.tie_model, "grounded-rao-kupper")>"Grounded Rao–Kupper (both bad apart)"</option>
                 </select>
             </label>
             <button type="submit" class="button primary">"Apply"</button>
@@ -246,6 +252,7 @@ fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
                 </tbody>
             </table>
         </div>
+        {annotator_weights(&lb)}
         {lineage(&lb)}
         {heatmaps(&lb, names)}
     }
@@ -258,10 +265,10 @@ fn tie_line(lb: &LeaderboardResponse) -> Option<AnyView> {
         return None;
     }
     let param = lb.tie_param.map(|p| {
-        let name = if lb.tie_model == "davidson" {
-            "ν"
-        } else {
-            "η"
+        let name = match lb.tie_model.as_str() {
+            "davidson" => "ν",
+            "grounded-rao-kupper" => "κ",
+            _ => "η",
         };
         format!("{} fitted: {name} = {p:.3}. ", lb.tie_model)
     });
@@ -283,6 +290,34 @@ fn tie_line(lb: &LeaderboardResponse) -> Option<AnyView> {
     )
 }
 
+/// With reliability weights: each annotator's weight, least reliable first.
+fn annotator_weights(lb: &LeaderboardResponse) -> Option<AnyView> {
+    if lb.annotator_weights.is_empty() {
+        return None;
+    }
+    let rows = lb
+        .annotator_weights
+        .iter()
+        .map(|a| {
+            view! {
+                <tr><td>{a.annotator.clone()}</td><td class="num">{format!("{:.3}", a.weight)}</td><td class="num">{a.votes}</td></tr>
+            }
+        })
+        .collect::<Vec<_>>();
+    Some(
+        view! {
+            <details class="card annotator-weights">
+                <summary>"Annotator weights (NoisyBT skill; votes without an annotator weigh 1)"</summary>
+                <table class="data" aria-label="Annotator weights">
+                    <thead><tr><th>"Annotator"</th><th>"Weight"</th><th>"Votes"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </details>
+        }
+        .into_any(),
+    )
+}
+
 /// How the intervals were made, for the line above the table.
 fn method(lb: &LeaderboardResponse) -> String {
     let ci = if lb.ci == "bootstrap" {
@@ -292,10 +327,15 @@ fn method(lb: &LeaderboardResponse) -> String {
     } else {
         "sandwich intervals".to_owned()
     };
-    if lb.reweighted {
+    let ci = if lb.reweighted {
         format!("{ci}, pairs reweighted")
     } else {
         ci
+    };
+    if lb.annotator_weights.is_empty() {
+        ci
+    } else {
+        format!("{ci}, votes weighted by annotator reliability")
     }
 }
 

@@ -37,13 +37,31 @@ pub struct LeaderboardQuery {
     /// Weight votes by inverse pair frequency (`1 / max(n_pair, 50)`).
     #[serde(default)]
     pub reweight: bool,
-    /// How ties count: `bt` (half a win), `rao-kupper`, `davidson` or `ignore`. When given,
-    /// the response also scores every tie model on held-out votes.
+    /// Weight each vote by its annotator's reliability (NoisyBT skill fitted on these votes;
+    /// votes without an annotator weigh 1).
+    #[serde(default)]
+    pub weight_annotators: bool,
+    /// How ties count: `bt` (half a win), `rao-kupper`, `davidson`, `ignore` or
+    /// `grounded-rao-kupper`. When given, the response also scores every tie model on held-out
+    /// votes.
     #[serde(default)]
     pub tie_model: Option<String>,
     /// Count, for each model, the votes whose removal would put the next model above it.
     #[serde(default)]
     pub audit: bool,
+}
+
+/// One annotator's reliability weight on the leaderboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnotatorWeight {
+    /// User id.
+    pub annotator_id: i64,
+    /// Display name.
+    pub annotator: String,
+    /// The weight of each of their votes (their NoisyBT skill).
+    pub weight: f64,
+    /// Their votes in this slice.
+    pub votes: u64,
 }
 
 /// One model's line.
@@ -111,6 +129,9 @@ pub struct LeaderboardResponse {
     /// Whether votes were weighted by inverse pair frequency.
     #[serde(default)]
     pub reweighted: bool,
+    /// With `weight_annotators`: the weight each annotator's votes got.
+    #[serde(default)]
+    pub annotator_weights: Vec<AnnotatorWeight>,
     /// Votes below which a model is marked provisional.
     #[serde(default)]
     pub provisional_votes: u64,

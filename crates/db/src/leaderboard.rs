@@ -26,6 +26,40 @@ pub struct Filter {
     pub exclude_ties: bool,
 }
 
+/// A vote with the tables the filter reads: `vote v`, its annotator `u` and the item's prompt
+/// `p` (both left joined).
+const VOTES_JOINED: &str = "from vote v \
+     left join app_user u on u.user_id = v.annotator_id \
+     left join item i on i.item_id = v.item_id \
+     left join prompt p on p.prompt_id = i.prompt_id";
+
+/// The filter's conditions on `v` and `p`, bound as `$1`–`$6` by [`bind_conditions`]: project,
+/// category, source, first day, last day, ties left out. (Excluded annotators and the cohort
+/// are left to each query, which reads them differently.)
+const VOTE_CONDITIONS: &str = "($1::bigint is null or v.project_id = $1) \
+     and ($2::text is null or coalesce(p.category, '') = $2) \
+     and ($3::text is null or v.source = $3) \
+     and ($4::date is null or (v.created_at at time zone 'utc')::date >= $4) \
+     and ($5::date is null or (v.created_at at time zone 'utc')::date <= $5) \
+     and (not $6 or v.winner in ('a', 'b'))";
+
+/// Votes of the filter's cohort (`$7`; all without one), excluded annotators left out.
+const IN_COHORT: &str =
+    "($7::text is null or $7 = any(u.cohorts)) and not coalesce(u.excluded, false)";
+
+/// Binds [`VOTE_CONDITIONS`]' `$1`–`$6`.
+fn bind_conditions<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    f: &'q Filter,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    q.bind(f.project_id)
+        .bind(&f.category)
+        .bind(&f.source)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.exclude_ties)
+}
+
 /// How often `model_a` vs `model_b` ended with `winner`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct PairCount {
@@ -48,9 +82,9 @@ pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Pair
     let rows = if let Some(cohort) = &f.cohort {
         cohort_side_counts(db, f, cohort, true).await?
     } else {
-        sqlx::query_as::<_, PairCount>(
-            // The maintained counts, less the votes of excluded annotators (few, read through
-            // the annotator index).
+        // The maintained counts, less the votes of excluded annotators (few, read through the
+        // annotator index).
+        let sql = format!(
             "with agg as ( \
                  select model_a_id, model_b_id, winner, sum(n) as n \
                  from vote_count \
@@ -66,26 +100,15 @@ pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Pair
                  from app_user u join vote v on v.annotator_id = u.user_id \
                  left join item i on i.item_id = v.item_id \
                  left join prompt p on p.prompt_id = i.prompt_id \
-                 where u.excluded \
-                   and ($1::bigint is null or v.project_id = $1) \
-                   and ($2::text is null or coalesce(p.category, '') = $2) \
-                   and ($3::text is null or v.source = $3) \
-                   and ($4::date is null or (v.created_at at time zone 'utc')::date >= $4) \
-                   and ($5::date is null or (v.created_at at time zone 'utc')::date <= $5) \
-                   and (not $6 or v.winner in ('a', 'b')) \
+                 where u.excluded and {VOTE_CONDITIONS} \
                  group by 1, 2, 3) \
              select a.model_a_id, a.model_b_id, a.winner, (a.n - coalesce(e.n, 0))::bigint as n \
              from agg a left join ex e using (model_a_id, model_b_id, winner) \
-             where a.n - coalesce(e.n, 0) > 0",
-        )
-        .bind(f.project_id)
-        .bind(&f.category)
-        .bind(&f.source)
-        .bind(f.from)
-        .bind(f.to)
-        .bind(f.exclude_ties)
-        .fetch_all(db)
-        .await?
+             where a.n - coalesce(e.n, 0) > 0"
+        );
+        bind_conditions(sqlx::query_as::<_, PairCount>(&sql), f)
+            .fetch_all(db)
+            .await?
     };
     Ok(rows)
 }
@@ -109,31 +132,17 @@ async fn cohort_side_counts(
     cohort: &str,
     inside: bool,
 ) -> Result<Vec<PairCount>> {
-    Ok(sqlx::query_as::<_, PairCount>(
-        "select v.model_a_id, v.model_b_id, v.winner, count(*)::bigint as n \
-         from vote v \
-         left join app_user u on u.user_id = v.annotator_id \
-         left join item i on i.item_id = v.item_id \
-         left join prompt p on p.prompt_id = i.prompt_id \
+    let sql = format!(
+        "select v.model_a_id, v.model_b_id, v.winner, count(*)::bigint as n {VOTES_JOINED} \
          where coalesce($7 = any(u.cohorts), false) = $8 and not coalesce(u.excluded, false) \
-           and ($1::bigint is null or v.project_id = $1) \
-           and ($2::text is null or coalesce(p.category, '') = $2) \
-           and ($3::text is null or v.source = $3) \
-           and ($4::date is null or (v.created_at at time zone 'utc')::date >= $4) \
-           and ($5::date is null or (v.created_at at time zone 'utc')::date <= $5) \
-           and (not $6 or v.winner in ('a', 'b')) \
-         group by 1, 2, 3",
-    )
-    .bind(f.project_id)
-    .bind(&f.category)
-    .bind(&f.source)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(f.exclude_ties)
-    .bind(cohort)
-    .bind(inside)
-    .fetch_all(db)
-    .await?)
+           and {VOTE_CONDITIONS} \
+         group by 1, 2, 3"
+    );
+    Ok(bind_conditions(sqlx::query_as::<_, PairCount>(&sql), f)
+        .bind(cohort)
+        .bind(inside)
+        .fetch_all(db)
+        .await?)
 }
 
 /// A vote with the style counts (docs/design.md §5.5) of both responses, for style control.
@@ -169,7 +178,7 @@ pub struct StyleVote {
 /// # Errors
 /// Only on database failure.
 pub async fn style_votes(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<StyleVote>> {
-    Ok(sqlx::query_as::<_, StyleVote>(
+    let sql = format!(
         "select v.model_a_id, v.model_b_id, v.winner, \
                 (ra.metadata->'style'->>'tokens')::float8 as a_tokens, \
                 (ra.metadata->'style'->>'headers')::float8 as a_headers, \
@@ -186,25 +195,13 @@ pub async fn style_votes(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Styl
          left join item i on i.item_id = v.item_id \
          left join prompt p on p.prompt_id = i.prompt_id \
          where ra.metadata->'style' is not null and rb.metadata->'style' is not null \
-           and ($7::text is null or $7 = any(u.cohorts)) \
-           and not coalesce(u.excluded, false) \
-           and ($1::bigint is null or v.project_id = $1) \
-           and ($2::text is null or coalesce(p.category, '') = $2) \
-           and ($3::text is null or v.source = $3) \
-           and ($4::date is null or (v.created_at at time zone 'utc')::date >= $4) \
-           and ($5::date is null or (v.created_at at time zone 'utc')::date <= $5) \
-           and (not $6 or v.winner in ('a', 'b')) \
-         order by v.created_at, v.vote_id",
-    )
-    .bind(f.project_id)
-    .bind(&f.category)
-    .bind(&f.source)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(f.exclude_ties)
-    .bind(&f.cohort)
-    .fetch_all(db)
-    .await?)
+           and {IN_COHORT} and {VOTE_CONDITIONS} \
+         order by v.created_at, v.vote_id"
+    );
+    Ok(bind_conditions(sqlx::query_as::<_, StyleVote>(&sql), f)
+        .bind(&f.cohort)
+        .fetch_all(db)
+        .await?)
 }
 
 /// One vote on an item, for prediction-powered ratings.
@@ -228,30 +225,54 @@ pub struct ItemVote {
 /// # Errors
 /// Only on database failure.
 pub async fn item_votes(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<ItemVote>> {
-    Ok(sqlx::query_as::<_, ItemVote>(
+    let sql = format!(
         "select v.item_id, v.model_a_id, v.model_b_id, v.winner, v.source = 'llm_judge' as judge \
-         from vote v \
-         join item i on i.item_id = v.item_id \
-         left join app_user u on u.user_id = v.annotator_id \
-         left join prompt p on p.prompt_id = i.prompt_id \
-         where v.winner is not null \
-           and ($6::text is null or $6 = any(u.cohorts)) \
-           and not coalesce(u.excluded, false) \
-           and ($1::bigint is null or v.project_id = $1) \
-           and ($2::text is null or coalesce(p.category, '') = $2) \
-           and ($3::date is null or (v.created_at at time zone 'utc')::date >= $3) \
-           and ($4::date is null or (v.created_at at time zone 'utc')::date <= $4) \
-           and (not $5 or v.winner in ('a', 'b')) \
-         order by v.item_id, v.created_at, v.vote_id",
+         {VOTES_JOINED} \
+         where v.item_id is not null and v.winner is not null and {IN_COHORT} and {VOTE_CONDITIONS} \
+         order by v.item_id, v.created_at, v.vote_id"
+    );
+    let any_source = Filter {
+        source: None,
+        ..f.clone()
+    };
+    Ok(
+        bind_conditions(sqlx::query_as::<_, ItemVote>(&sql), &any_source)
+            .bind(&f.cohort)
+            .fetch_all(db)
+            .await?,
     )
-    .bind(f.project_id)
-    .bind(&f.category)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(f.exclude_ties)
-    .bind(&f.cohort)
-    .fetch_all(db)
-    .await?)
+}
+
+/// A vote with who cast it and where model A was shown, for annotator reliability weights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct AnnotatorVote {
+    /// Who voted (none for imported votes without an annotator).
+    pub annotator_id: Option<i64>,
+    /// Model on side A.
+    pub model_a_id: i64,
+    /// Model on side B.
+    pub model_b_id: i64,
+    /// `a`, `b`, `tie` or `both_bad`.
+    pub winner: String,
+    /// Whether A was shown on the left (unknown for imports).
+    pub a_was_left: Option<bool>,
+}
+
+/// The votes under a filter, one row each, oldest first.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn annotator_votes(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<AnnotatorVote>> {
+    let sql = format!(
+        "select v.annotator_id, v.model_a_id, v.model_b_id, v.winner, v.a_was_left \
+         {VOTES_JOINED} \
+         where {IN_COHORT} and {VOTE_CONDITIONS} \
+         order by v.created_at, v.vote_id"
+    );
+    Ok(bind_conditions(sqlx::query_as::<_, AnnotatorVote>(&sql), f)
+        .bind(&f.cohort)
+        .fetch_all(db)
+        .await?)
 }
 
 /// A model as the leaderboard shows it.

@@ -128,7 +128,7 @@ pub struct Leaderboard {
     pub iterations: usize,
     /// Bootstrap rounds whose fit did not reach the tolerance.
     pub unconverged_rounds: usize,
-    /// Rao–Kupper's `η` or Davidson's `ν`, when that tie model was fitted.
+    /// Rao–Kupper's `η`, Davidson's `ν` or the grounded model's `κ`, when one was fitted.
     pub tie_param: Option<f64>,
     /// Held-out log-loss of each tie model, best first, when asked for.
     pub tie_model_scores: Option<Vec<TieModelScore>>,
@@ -147,26 +147,50 @@ fn anchored(mut scaled: Vec<f64>, anchor: Option<(usize, f64)>) -> Vec<f64> {
     scaled
 }
 
+/// What a leaderboard may read besides the counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// The "both bad" votes among the ties of the counts: the grounded Rao–Kupper tie model
+    /// needs them, and the tie-model comparison scores it with them.
+    pub both_bad: Option<&'a Counts>,
+    /// One factor per triple of the counts (e.g. its annotator's reliability, docs/design.md
+    /// §5.14): the Bradley–Terry fit and its sandwich weigh each vote by it (times the pair
+    /// weight with `reweight`). With these the intervals are always sandwich intervals, and the
+    /// tie models and the audit do not apply (they read the unweighted votes).
+    pub vote_weights: Option<&'a [f64]>,
+}
+
 /// Computes the leaderboard.
 #[must_use]
 pub fn compute(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
+    compute_with(counts, Extras::default(), cfg)
+}
+
+/// [`compute`] with the [`Extras`].
+#[must_use]
+pub fn compute_with(counts: &Counts, extras: Extras<'_>, cfg: &LeaderboardConfig) -> Leaderboard {
+    let both_bad = extras.both_bad;
     let mut lb = if cfg.tie_model == TieModel::Bt {
-        compute_bt(counts, cfg)
+        compute_bt(counts, extras.vote_weights, cfg)
     } else {
-        compute_tie_model(counts, cfg)
+        compute_tie_model(counts, both_bad, cfg)
     };
     lb.tie_model_scores = cfg
         .compare_tie_models
-        .map(|k| ties::cross_validate(counts, k, &cfg.bt));
+        .map(|k| ties::cross_validate_with(counts, both_bad, k, &cfg.bt));
     lb
 }
 
-/// Ratings and sandwich intervals under Rao–Kupper, Davidson or `ignore`.
-fn compute_tie_model(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
-    let unbounded = ties::unbounded(counts, cfg.tie_model);
-    let fit = ties::fit(counts, cfg.tie_model, &cfg.bt);
+/// Ratings and sandwich intervals under Rao–Kupper, Davidson, `ignore` or grounded Rao–Kupper.
+fn compute_tie_model(
+    counts: &Counts,
+    both_bad: Option<&Counts>,
+    cfg: &LeaderboardConfig,
+) -> Leaderboard {
+    let unbounded = ties::unbounded_with(counts, both_bad, cfg.tie_model);
+    let fit = ties::fit_with(counts, both_bad, cfg.tie_model, &cfg.bt);
     let ratings = anchored(fit.scaled(&cfg.bt), cfg.anchor);
-    let var = ties::sandwich_variances(counts, &fit);
+    let var = ties::sandwich_variances_with(counts, both_bad, &fit);
     let bounds = sandwich::bounds(&ratings, &var, &cfg.bt, sandwich::Z95);
     let mut rows = ranked_rows(&ratings, &bounds, &counts.votes_per_model(), &unbounded);
     for r in &mut rows {
@@ -176,24 +200,38 @@ fn compute_tie_model(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
         rows,
         iterations: 0,
         unconverged_rounds: usize::from(!fit.converged),
-        tie_param: matches!(cfg.tie_model, TieModel::RaoKupper | TieModel::Davidson)
-            .then_some(fit.tie_param),
+        tie_param: cfg.tie_model.fits_tie_param().then_some(fit.tie_param),
         tie_model_scores: None,
         audit: None,
     }
 }
 
-fn compute_bt(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
+fn compute_bt(
+    counts: &Counts,
+    vote_weights: Option<&[f64]>,
+    cfg: &LeaderboardConfig,
+) -> Leaderboard {
     let n = counts.n_models;
     let unbounded = bt::unbounded_models(counts);
     let excluded: Vec<bool> = unbounded.iter().map(Option::is_some).collect();
-    let weights = cfg.reweight.map(|m| sandwich::pair_weights(counts, m));
+    let pair = cfg.reweight.map(|m| sandwich::pair_weights(counts, m));
+    let weights = match (pair, vote_weights) {
+        (Some(p), Some(v)) => Some(p.iter().zip(v).map(|(a, b)| a * b).collect::<Vec<f64>>()),
+        (Some(p), None) => Some(p),
+        (None, Some(v)) => Some(v.to_vec()),
+        (None, None) => None,
+    };
     let point = match &weights {
         Some(w) => bt::fit(&sandwich::weighted(counts, w), &excluded, None, &cfg.bt),
         None => bt::fit(counts, &excluded, None, &cfg.bt),
     };
     let ratings = anchored(point.scaled(&cfg.bt), cfg.anchor);
-    let (bounds, unconverged) = match cfg.ci {
+    let ci = if vote_weights.is_some() {
+        CiMethod::Sandwich
+    } else {
+        cfg.ci
+    };
+    let (bounds, unconverged) = match ci {
         CiMethod::Sandwich => {
             let var = sandwich::variances(counts, weights.as_deref(), &excluded, &point, &cfg.bt);
             (sandwich::bounds(&ratings, &var, &cfg.bt, sandwich::Z95), 0)
@@ -220,7 +258,7 @@ fn compute_bt(counts: &Counts, cfg: &LeaderboardConfig) -> Leaderboard {
     for r in &mut rows {
         r.provisional = r.votes < cfg.provisional_votes;
     }
-    let audit = (cfg.audit && cfg.reweight.is_none()).then(|| {
+    let audit = (cfg.audit && weights.is_none()).then(|| {
         let order: Vec<usize> = rows
             .iter()
             .filter(|r| r.rating.is_some())
@@ -368,6 +406,85 @@ impl Matrices {
 mod tests {
     use super::*;
     use crate::Outcome;
+
+    #[test]
+    fn a_vote_weight_of_zero_is_a_vote_left_out_and_one_is_a_plain_vote() {
+        let good = Counts::from_battles(5, crate::testing::random_battles(5, 3000, 3));
+        // A second annotator whose votes favour the weakest model.
+        let spam = Counts::from_battles(
+            5,
+            crate::testing::random_battles(5, 2000, 4)
+                .into_iter()
+                .map(|(a, b, _)| (a, b, if a == 0 { Outcome::A } else { Outcome::B })),
+        );
+        let both = Counts {
+            n_models: 5,
+            triples: good.triples.iter().chain(&spam.triples).copied().collect(),
+        };
+        let w: Vec<f64> = (0..both.triples.len())
+            .map(|k| if k < good.triples.len() { 1.0 } else { 0.0 })
+            .collect();
+        for reweight in [None, Some(MIN_PAIR_COUNT)] {
+            let cfg = LeaderboardConfig {
+                reweight,
+                ..LeaderboardConfig::new()
+            };
+            let alone = compute(&good, &cfg);
+            let weighted = compute_with(
+                &both,
+                Extras {
+                    vote_weights: Some(&w),
+                    ..Extras::default()
+                },
+                &cfg,
+            );
+            let spammed = compute(&both, &cfg);
+            let by_model = |lb: &Leaderboard| {
+                let mut v: Vec<_> = lb
+                    .rows
+                    .iter()
+                    .map(|r| (r.model, r.rating, r.upper))
+                    .collect();
+                v.sort_by_key(|r| r.0);
+                v
+            };
+            for ((_, ra, ua), (_, rb, ub)) in by_model(&alone).iter().zip(by_model(&weighted)) {
+                if reweight.is_none() {
+                    assert!((ra.unwrap() - rb.unwrap()).abs() < 1e-6, "{ra:?} vs {rb:?}");
+                    // The sandwich's Hessian regulariser differs for weighted votes
+                    // (docs/design.md §5.10): about 1e-3 points here.
+                    assert!((ua.unwrap() - ub.unwrap()).abs() < 0.01, "{ua:?} vs {ub:?}");
+                } else {
+                    // The pair weights count the spam votes too, so only the order is kept.
+                    assert!(ra.is_some() && rb.is_some());
+                }
+            }
+            assert_eq!(
+                alone.rows.iter().map(|r| r.model).collect::<Vec<_>>(),
+                weighted.rows.iter().map(|r| r.model).collect::<Vec<_>>()
+            );
+            assert_ne!(
+                alone.rows[0].model, spammed.rows[0].model,
+                "the spam must matter unweighted for the test to mean anything"
+            );
+        }
+        // Weights of 1 are plain votes.
+        let ones = vec![1.0; good.triples.len()];
+        let cfg = LeaderboardConfig::new();
+        let plain = compute(&good, &cfg);
+        let weighted = compute_with(
+            &good,
+            Extras {
+                vote_weights: Some(&ones),
+                ..Extras::default()
+            },
+            &cfg,
+        );
+        for (a, b) in plain.rows.iter().zip(&weighted.rows) {
+            assert!((a.rating.unwrap() - b.rating.unwrap()).abs() < 1e-9);
+            assert!((a.lower.unwrap() - b.lower.unwrap()).abs() < 0.01);
+        }
+    }
 
     #[test]
     fn matrices_exclude_ties() {

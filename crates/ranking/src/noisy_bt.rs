@@ -100,6 +100,14 @@ pub struct AnnotatorReliability {
 }
 
 impl NoisyFit {
+    /// Per annotator, the weight of each of their votes when a leaderboard or training pairs
+    /// weigh votes by reliability (docs/design.md §5.14): the skill `σ(γ)`, the share of their
+    /// votes that follow the strengths (the rest, picked by habit, say nothing about them).
+    #[must_use]
+    pub fn vote_weights(&self) -> Vec<f64> {
+        self.skill.clone()
+    }
+
     /// The per-annotator table.
     #[must_use]
     pub fn annotators(&self) -> Vec<AnnotatorReliability> {

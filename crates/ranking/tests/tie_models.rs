@@ -60,8 +60,10 @@ fn davidson_matches_evalica_newman() {
 #[test]
 fn every_tie_model_fits_and_is_scored_on_held_out_votes() {
     let c = counts();
+    let bad = common::unbalanced_both_bad();
+    assert!(!bad.triples.is_empty());
     for model in TieModel::ALL {
-        let fit = ties::fit(&c, model, &BtConfig::new());
+        let fit = ties::fit_with(&c, Some(&bad), model, &BtConfig::new());
         assert!(fit.converged, "{model:?}");
         // Same order of strengths at the ends whatever the tie model.
         let scaled = fit.scaled(&BtConfig::new());
@@ -79,4 +81,11 @@ fn every_tie_model_fits_and_is_scored_on_held_out_votes() {
     // test picks Rao–Kupper on votes drawn from Rao–Kupper.)
     assert!(scores.iter().all(|s| s.log_loss < 3f64.ln()), "{scores:?}");
     assert_eq!(scores[0].model, TieModel::Ignore, "{scores:?}");
+    // With the "both bad" votes the grounded model is scored too, on the same outcomes.
+    let with = ties::cross_validate_with(&c, Some(&bad), 5, &BtConfig::new());
+    assert_eq!(with.len(), 5);
+    for s in &scores {
+        let same = with.iter().find(|w| w.model == s.model).expect("scored");
+        assert!((same.log_loss - s.log_loss).abs() < 1e-12, "{with:?}");
+    }
 }

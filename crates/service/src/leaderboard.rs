@@ -10,7 +10,8 @@ use ranking::leaderboard::{self, CiMethod, LeaderboardConfig, MIN_PAIR_COUNT, PR
 use crate::OrApp;
 use api::AppError;
 use api::leaderboard::{
-    FilterChoices, HeadToHead, LeaderboardQuery, LeaderboardResponse, LeaderboardRow, TieModelScore,
+    AnnotatorWeight, FilterChoices, HeadToHead, LeaderboardQuery, LeaderboardResponse,
+    LeaderboardRow, TieModelScore,
 };
 use ranking::ties::TieModel;
 
@@ -29,9 +30,8 @@ pub fn tie_model(q: &LeaderboardQuery, ci: CiMethod) -> Result<Option<TieModel>,
     let Some(name) = nonempty(&q.tie_model) else {
         return Ok(None);
     };
-    let model = TieModel::parse(&name).ok_or_else(|| {
-        AppError::BadRequest("`tie_model` is bt, rao-kupper, davidson or ignore".into())
-    })?;
+    let model = TieModel::parse(&name)
+        .ok_or_else(|| AppError::BadRequest(format!("`tie_model` is {}", TieModel::NAMES)))?;
     if model != TieModel::Bt && (ci == CiMethod::Bootstrap || q.reweight || q.style_control) {
         return Err(AppError::BadRequest(format!(
             "the {name} tie model takes sandwich intervals, without reweighting or style control"
@@ -157,12 +157,39 @@ pub async fn compute(
                 .into(),
         ));
     }
+    if q.weight_annotators
+        && (ppi
+            || q.style_control
+            || q.audit
+            || ci == CiMethod::Bootstrap
+            || tie_model.is_some_and(|m| m != TieModel::Bt))
+    {
+        return Err(AppError::BadRequest(
+            "annotator weights take the Bradley–Terry fit with sandwich intervals: no PPI, \
+             style control, audit, bootstrap or other tie model"
+                .into(),
+        ));
+    }
     let item_votes = if ppi {
         Some(db::leaderboard::item_votes(pool, &f).await.or_app()?)
     } else {
         None
     };
+    let weighting = if q.weight_annotators {
+        Some(annotator_weights(pool, &f).await?)
+    } else {
+        None
+    };
     let counts = db::leaderboard::pair_counts(pool, &f).await.or_app()?;
+    if tie_model == Some(TieModel::GroundedRaoKupper)
+        && !counts.iter().any(|c| c.winner == "both_bad")
+    {
+        return Err(AppError::BadRequest(
+            "the grounded-rao-kupper tie model needs \"both bad\" votes; none of the votes \
+             selected here is one"
+                .into(),
+        ));
+    }
     let others = db::leaderboard::others_pair_counts(pool, &f)
         .await
         .or_app()?;
@@ -181,8 +208,10 @@ pub async fn compute(
     } else {
         None
     };
+    let weighted_rows = weighting.as_ref().map(|w| w.rows.clone());
     let result = tokio::task::spawn_blocking(move || {
-        let (mut rows, total, mut m, ties) = build(&counts, &models, &cfg);
+        let (mut rows, total, mut m, ties) =
+            build(&counts, weighted_rows.as_deref(), &models, &cfg);
         let before: Vec<i64> = rows.iter().map(|r| r.model_id).collect();
         let style = style.map(|votes| restyle(&mut rows, &votes));
         let ppi = item_votes
@@ -217,6 +246,7 @@ pub async fn compute(
         total_votes,
         ci: if ppi { PPI } else { ci.name() }.to_owned(),
         reweighted: q.reweight,
+        annotator_weights: weighting.map(|w| w.annotators).unwrap_or_default(),
         provisional_votes: PROVISIONAL_VOTES as u64,
         tie_model: cfg.tie_model.name().to_owned(),
         tie_param,
@@ -272,8 +302,135 @@ fn head_to_heads(rows: &[LeaderboardRow], m: &leaderboard::Matrices) -> Vec<Head
 /// The fitted tie parameter and the tie models' held-out scores, when asked for.
 type TieResult = (Option<f64>, Option<Vec<ranking::ties::TieModelScore>>);
 
+/// The votes of a slice weighted by their annotators' reliability.
+struct Weighting {
+    /// Counts of `(model A, model B, winner)` per annotator weight, with that weight.
+    rows: Vec<(db::leaderboard::PairCount, f64)>,
+    /// Each annotator's weight, lowest first.
+    annotators: Vec<AnnotatorWeight>,
+}
+
+/// NoisyBT (docs/design.md §5.14) on the slice's decided votes, the models as the items:
+/// every vote weighs its annotator's skill; votes without an annotator, or whose annotator cast
+/// no decided vote here, weigh 1.
+async fn annotator_weights(
+    pool: &db::PgPool,
+    f: &db::leaderboard::Filter,
+) -> Result<Weighting, AppError> {
+    let votes = db::leaderboard::annotator_votes(pool, f).await.or_app()?;
+    let skills = tokio::task::spawn_blocking({
+        let votes = votes.clone();
+        move || {
+            crate::quality::noisy_skills(votes.iter().filter_map(|v| {
+                Some(crate::quality::Choice {
+                    annotator: v.annotator_id?,
+                    a: v.model_a_id,
+                    b: v.model_b_id,
+                    winner: &v.winner,
+                    a_was_left: v.a_was_left,
+                })
+            }))
+        }
+    })
+    .await
+    .map_err(AppError::internal)?;
+    let weight = |who: Option<i64>| who.and_then(|id| skills.get(&id)).map_or(1.0, |r| r.weight);
+    let mut grouped: HashMap<(i64, i64, &str, u64), (i64, f64)> = HashMap::new();
+    let mut per_person: HashMap<i64, u64> = HashMap::new();
+    for v in &votes {
+        let w = weight(v.annotator_id);
+        let e = grouped
+            .entry((v.model_a_id, v.model_b_id, v.winner.as_str(), w.to_bits()))
+            .or_insert((0, w));
+        e.0 += 1;
+        if let Some(id) = v.annotator_id {
+            *per_person.entry(id).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<(db::leaderboard::PairCount, f64)> = grouped
+        .into_iter()
+        .map(|((a, b, winner, _), (n, w))| {
+            let c = db::leaderboard::PairCount {
+                model_a_id: a,
+                model_b_id: b,
+                winner: winner.to_owned(),
+                n,
+            };
+            (c, w)
+        })
+        .collect();
+    rows.sort_by(|x, y| {
+        (x.0.model_a_id, x.0.model_b_id, &x.0.winner)
+            .cmp(&(y.0.model_a_id, y.0.model_b_id, &y.0.winner))
+            .then(x.1.total_cmp(&y.1))
+    });
+    let ids: Vec<i64> = per_person.keys().copied().collect();
+    let names: HashMap<i64, String> = db::quality::annotators(pool, &ids)
+        .await
+        .or_app()?
+        .into_iter()
+        .map(|a| (a.user_id, a.name))
+        .collect();
+    let mut annotators: Vec<AnnotatorWeight> = per_person
+        .into_iter()
+        .map(|(id, votes)| AnnotatorWeight {
+            annotator_id: id,
+            annotator: names
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| format!("user #{id}")),
+            weight: weight(Some(id)),
+            votes,
+        })
+        .collect();
+    annotators.sort_by(|x, y| {
+        x.weight
+            .total_cmp(&y.weight)
+            .then(x.annotator_id.cmp(&y.annotator_id))
+    });
+    Ok(Weighting { rows, annotators })
+}
+
+/// Counts with one triple per weighted row, and the rows' weights.
+fn weighted_counts(
+    rows: &[(db::leaderboard::PairCount, f64)],
+    index: &HashMap<i64, usize>,
+    n: usize,
+) -> (Counts, Vec<f64>) {
+    let mut triples = Vec::with_capacity(rows.len());
+    let mut weights = Vec::with_capacity(rows.len());
+    for (c, w) in rows {
+        let (Some(&a), Some(&b)) = (index.get(&c.model_a_id), index.get(&c.model_b_id)) else {
+            continue;
+        };
+        if c.n <= 0 {
+            continue;
+        }
+        let y = match c.winner.as_str() {
+            "a" => 1.0,
+            "b" => 0.0,
+            _ => 0.5,
+        };
+        triples.push(ranking::bt::Triple {
+            a,
+            b,
+            y,
+            weight: c.n as f64,
+        });
+        weights.push(*w);
+    }
+    (
+        Counts {
+            n_models: n,
+            triples,
+        },
+        weights,
+    )
+}
+
 fn build(
     counts: &[db::leaderboard::PairCount],
+    weighted: Option<&[(db::leaderboard::PairCount, f64)]>,
     models: &[db::leaderboard::ModelInfo],
     cfg: &LeaderboardConfig,
 ) -> (Vec<LeaderboardRow>, u64, leaderboard::Matrices, TieResult) {
@@ -289,8 +446,34 @@ fn build(
         }
     }
     let n = ids.len();
+    let bad: Vec<db::leaderboard::PairCount> = counts
+        .iter()
+        .filter(|c| c.winner == "both_bad")
+        .cloned()
+        .collect();
+    let (both_bad, _) = to_counts(&bad, &index, n);
     let (counts, total) = to_counts(counts, &index, n);
-    let lb = leaderboard::compute(&counts, cfg);
+    let lb = match weighted {
+        Some(rows) => {
+            let (votes, w) = weighted_counts(rows, &index, n);
+            leaderboard::compute_with(
+                &votes,
+                leaderboard::Extras {
+                    both_bad: Some(&both_bad),
+                    vote_weights: Some(&w),
+                },
+                cfg,
+            )
+        }
+        None => leaderboard::compute_with(
+            &counts,
+            leaderboard::Extras {
+                both_bad: Some(&both_bad),
+                ..leaderboard::Extras::default()
+            },
+            cfg,
+        ),
+    };
     let by_id: HashMap<i64, &db::leaderboard::ModelInfo> =
         models.iter().map(|m| (m.model_id, m)).collect();
     let name = |id: i64| {
@@ -689,6 +872,7 @@ pub fn query_from_params(
         style_control: flag("style_control")?,
         ci: text("ci"),
         reweight: flag("reweight")?,
+        weight_annotators: flag("weight_annotators")?,
         tie_model: text("tie_model"),
         audit: flag("audit")?,
     };

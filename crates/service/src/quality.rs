@@ -105,6 +105,49 @@ fn pref_of_label(label: i64) -> Pref {
 /// NoisyBT (docs/design.md §5.14) on the human annotators' decided choices, the responses as
 /// the items and the side shown left as the position: `annotator → (skill, left bias)`.
 fn noisy_bt(votes: &[VoteRow]) -> HashMap<i64, (f64, f64)> {
+    noisy_skills(votes.iter().filter(|v| human(&v.source)).filter_map(|v| {
+        Some(Choice {
+            annotator: v.annotator_id?,
+            a: v.response_a_id?,
+            b: v.response_b_id?,
+            winner: &v.winner,
+            a_was_left: v.a_was_left,
+        })
+    }))
+    .into_iter()
+    .map(|(id, r)| (id, (r.skill, r.bias)))
+    .collect()
+}
+
+/// One annotator's NoisyBT estimate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Reliability {
+    /// Share of votes that follow the strengths.
+    pub skill: f64,
+    /// Otherwise, how often the left side.
+    pub bias: f64,
+    /// Decided votes behind the estimate.
+    pub votes: f64,
+    /// The weight of each of their votes when votes are weighted by reliability.
+    pub weight: f64,
+}
+
+/// One pairwise choice for [`noisy_skills`]: who, the two things compared (responses or
+/// models), the stored winner (`a`, `b`, `tie`, `both_bad`) and whether A was shown left
+/// (unknown: left).
+pub(crate) struct Choice<'a> {
+    pub annotator: i64,
+    pub a: i64,
+    pub b: i64,
+    pub winner: &'a str,
+    pub a_was_left: Option<bool>,
+}
+
+/// NoisyBT (docs/design.md §5.14) on the decided choices, per annotator. Ties carry no side
+/// and are left out.
+pub(crate) fn noisy_skills<'a>(
+    choices: impl IntoIterator<Item = Choice<'a>>,
+) -> HashMap<i64, Reliability> {
     use ranking::noisy_bt::{NoisyConfig, NoisyVote, fit};
     let mut people: HashMap<i64, usize> = HashMap::new();
     let mut items: HashMap<i64, usize> = HashMap::new();
@@ -113,20 +156,16 @@ fn noisy_bt(votes: &[VoteRow]) -> HashMap<i64, (f64, f64)> {
         *map.entry(id).or_insert(next)
     };
     let mut data = Vec::new();
-    for v in votes.iter().filter(|v| human(&v.source)) {
-        let (Some(who), Some(a), Some(b)) = (v.annotator_id, v.response_a_id, v.response_b_id)
-        else {
-            continue;
-        };
-        let a_won = match v.winner.as_str() {
+    for c in choices {
+        let a_won = match c.winner {
             "a" => true,
             "b" => false,
             _ => continue,
         };
-        let a_left = v.a_was_left.unwrap_or(true);
-        let (left, right) = if a_left { (a, b) } else { (b, a) };
+        let a_left = c.a_was_left.unwrap_or(true);
+        let (left, right) = if a_left { (c.a, c.b) } else { (c.b, c.a) };
         data.push(NoisyVote {
-            annotator: index(&mut people, who),
+            annotator: index(&mut people, c.annotator),
             left: index(&mut items, left),
             right: index(&mut items, right),
             left_won: a_won == a_left,
@@ -137,9 +176,18 @@ fn noisy_bt(votes: &[VoteRow]) -> HashMap<i64, (f64, f64)> {
         return HashMap::new();
     }
     let f = fit(items.len(), people.len(), &data, &NoisyConfig::new());
+    let weights = f.vote_weights();
     people
         .into_iter()
-        .map(|(id, k)| (id, (f.skill[k], f.bias[k])))
+        .map(|(id, k)| {
+            let r = Reliability {
+                skill: f.skill[k],
+                bias: f.bias[k],
+                votes: f.votes[k],
+                weight: weights[k],
+            };
+            (id, r)
+        })
         .collect()
 }
 

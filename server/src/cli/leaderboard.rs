@@ -56,7 +56,8 @@ pub struct LeaderboardArgs {
     /// Weight each battle by 1 / max(battles of its pair, 50), as arena-rank's `reweighted`.
     #[arg(long)]
     pub reweight: bool,
-    /// How ties count: bt (half a win), rao-kupper, davidson or ignore (dropped).
+    /// How ties count: bt (half a win), rao-kupper, davidson, ignore (dropped) or
+    /// grounded-rao-kupper ("both bad" as its own outcome, against a grounding at 1000).
     #[arg(long, default_value = "bt", value_parser = parse_tie_model)]
     pub tie_model: TieModel,
     /// Also score every tie model by 5-fold held-out log-loss.
@@ -66,6 +67,10 @@ pub struct LeaderboardArgs {
     /// battles' `judge` field.
     #[arg(long, value_enum)]
     pub annotators: Option<AnnotatorModel>,
+    /// Weight each battle by its judge's NoisyBT reliability (the `judge` field; sandwich
+    /// intervals, Bradley–Terry ties).
+    #[arg(long)]
+    pub weight_annotators: bool,
     /// For each adjacent pair, the fewest votes whose removal flips it (confirmed by refitting).
     #[arg(long)]
     pub audit: bool,
@@ -155,28 +160,7 @@ pub struct AnnotatorReport {
 /// NoisyBT on the log's decided battles, judges ordered by skill (lowest first: the ones to
 /// look at).
 fn annotators(log: &BattleLog) -> Result<Vec<AnnotatorReport>> {
-    let Some(judges) = &log.judges else {
-        bail!("--annotators needs a `judge` on every battle");
-    };
-    let votes: Vec<ranking::noisy_bt::NoisyVote> = log
-        .battles
-        .iter()
-        .zip(judges)
-        .filter(|((_, _, o), _)| matches!(o, ranking::Outcome::A | ranking::Outcome::B))
-        .map(|(&(a, b, o), &j)| ranking::noisy_bt::NoisyVote {
-            annotator: j as usize,
-            left: a as usize,
-            right: b as usize,
-            left_won: o == ranking::Outcome::A,
-            count: 1.0,
-        })
-        .collect();
-    let fit = ranking::noisy_bt::fit(
-        log.models.len(),
-        log.judge_names.len(),
-        &votes,
-        &ranking::noisy_bt::NoisyConfig::new(),
-    );
+    let fit = noisy_fit(log, "--annotators")?;
     let mut out: Vec<AnnotatorReport> = fit
         .annotators()
         .into_iter()
@@ -191,9 +175,72 @@ fn annotators(log: &BattleLog) -> Result<Vec<AnnotatorReport>> {
     Ok(out)
 }
 
+/// The log's battles as counts with one triple per (A, B, outcome, judge), and each triple's
+/// weight: its judge's NoisyBT reliability (docs/design.md §5.14).
+fn judge_weighted(log: &BattleLog) -> Result<(Counts, Vec<f64>)> {
+    let fit = noisy_fit(log, "--weight-annotators")?;
+    let weights = fit.vote_weights();
+    let judges = log.judges.as_deref().unwrap_or_default();
+    let mut slots: std::collections::HashMap<(u32, u32, u8, u32), f64> = Default::default();
+    for (&(a, b, o), &j) in log.battles.iter().zip(judges) {
+        let y = match o {
+            ranking::Outcome::A => 2,
+            ranking::Outcome::B => 0,
+            _ => 1,
+        };
+        *slots.entry((a, b, y, j)).or_default() += 1.0;
+    }
+    let mut keyed: Vec<_> = slots.into_iter().collect();
+    keyed.sort_by_key(|(k, _)| *k);
+    let (triples, w): (Vec<_>, Vec<_>) = keyed
+        .into_iter()
+        .map(|((a, b, y, j), count)| {
+            let t = ranking::bt::Triple {
+                a: a as usize,
+                b: b as usize,
+                y: f64::from(y) / 2.0,
+                weight: count,
+            };
+            (t, weights[j as usize])
+        })
+        .unzip();
+    Ok((
+        Counts {
+            n_models: log.models.len(),
+            triples,
+        },
+        w,
+    ))
+}
+
+/// NoisyBT on the log's decided battles, the judges as annotators, side A as the left.
+fn noisy_fit(log: &BattleLog, option: &str) -> Result<ranking::noisy_bt::NoisyFit> {
+    let Some(judges) = &log.judges else {
+        bail!("{option} needs a `judge` on every battle");
+    };
+    let votes: Vec<ranking::noisy_bt::NoisyVote> = log
+        .battles
+        .iter()
+        .zip(judges)
+        .filter(|((_, _, o), _)| matches!(o, ranking::Outcome::A | ranking::Outcome::B))
+        .map(|(&(a, b, o), &j)| ranking::noisy_bt::NoisyVote {
+            annotator: j as usize,
+            left: a as usize,
+            right: b as usize,
+            left_won: o == ranking::Outcome::A,
+            count: 1.0,
+        })
+        .collect();
+    Ok(ranking::noisy_bt::fit(
+        log.models.len(),
+        log.judge_names.len(),
+        &votes,
+        &ranking::noisy_bt::NoisyConfig::new(),
+    ))
+}
+
 fn parse_tie_model(s: &str) -> Result<TieModel, String> {
-    TieModel::parse(s)
-        .ok_or_else(|| format!("{s:?} is not a tie model: bt, rao-kupper, davidson or ignore"))
+    TieModel::parse(s).ok_or_else(|| format!("{s:?} is not a tie model: {}", TieModel::NAMES))
 }
 
 /// One model in the report.
@@ -238,6 +285,8 @@ pub struct Report {
     pub ci: &'static str,
     /// Whether battles were weighted by inverse pair frequency.
     pub reweighted: bool,
+    /// Whether battles were weighted by their judge's reliability.
+    pub annotator_weighted: bool,
     /// How ties count.
     pub tie_model: &'static str,
     /// Rao–Kupper's η or Davidson's ν.
@@ -295,8 +344,32 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
         .collect();
     let elo = online_elo(n, &battles, &EloConfig::new());
     let counts = Counts::from_battles(n, battles.iter().copied());
+    let both_bad = Counts::from_battles(
+        n,
+        battles
+            .iter()
+            .copied()
+            .filter(|b| b.2 == ranking::Outcome::BothBad),
+    );
+    if args.tie_model == TieModel::GroundedRaoKupper && both_bad.triples.is_empty() {
+        bail!(
+            "--tie-model grounded-rao-kupper needs \"both bad\" battles (winner \"tie (bothbad)\" \
+             or both_bad); this log has none"
+        );
+    }
     if args.style_control && args.reweight {
         bail!("--reweight does not apply to --style-control");
+    }
+    if args.weight_annotators
+        && (args.style_control
+            || args.audit
+            || args.ci == Ci::Bootstrap
+            || args.tie_model != TieModel::Bt)
+    {
+        bail!(
+            "--weight-annotators takes the Bradley–Terry fit with sandwich intervals (no \
+             --style-control, --audit, --ci bootstrap or --tie-model)"
+        );
     }
     if args.audit && (args.style_control || args.reweight || args.tie_model != TieModel::Bt) {
         bail!(
@@ -333,10 +406,22 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
         let (rows, coef) = style_rows(log, &battles, &counts, &cfg)?;
         let scores = cfg
             .compare_tie_models
-            .map(|k| ranking::ties::cross_validate(&counts, k, &cfg.bt));
+            .map(|k| ranking::ties::cross_validate_with(&counts, Some(&both_bad), k, &cfg.bt));
         (rows, coef, None, scores, None)
+    } else if args.weight_annotators {
+        let (votes, w) = judge_weighted(log)?;
+        let extras = leaderboard::Extras {
+            both_bad: Some(&both_bad),
+            vote_weights: Some(&w),
+        };
+        let lb = leaderboard::compute_with(&votes, extras, &cfg);
+        (lb.rows, None, lb.tie_param, lb.tie_model_scores, None)
     } else {
-        let lb = leaderboard::compute(&counts, &cfg);
+        let extras = leaderboard::Extras {
+            both_bad: Some(&both_bad),
+            ..leaderboard::Extras::default()
+        };
+        let lb = leaderboard::compute_with(&counts, extras, &cfg);
         let audit = lb.audit.as_deref().map(|a| audit_report(log, a));
         (lb.rows, None, lb.tie_param, lb.tie_model_scores, audit)
     };
@@ -372,6 +457,7 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
         skipped_non_anonymous: log.skipped_non_anonymous,
         ci: ci.name(),
         reweighted: args.reweight,
+        annotator_weighted: args.weight_annotators,
         tie_model: args.tie_model.name(),
         tie_param,
         tie_model_scores,
@@ -548,10 +634,10 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
                 )?;
             }
             if let Some(p) = report.tie_param {
-                let name = if report.tie_model == "davidson" {
-                    "ν"
-                } else {
-                    "η"
+                let name = match report.tie_model {
+                    "davidson" => "ν",
+                    "grounded-rao-kupper" => "κ",
+                    _ => "η",
                 };
                 writeln!(out, "tie model {}: {name} = {p:.4}", report.tie_model)?;
             }
@@ -881,6 +967,7 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
                     tie_model: TieModel::Bt,
                     compare_ties: false,
                     annotators: None,
+                    weight_annotators: false,
                     audit: false,
                     bootstrap: *rounds,
                     seed: 0,

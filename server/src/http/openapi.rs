@@ -143,7 +143,8 @@ fn base_document() -> Value {
                     query("style_control", "boolean", "Control for length and markdown"),
                     query("ci", "string", "Interval method: sandwich (default) or bootstrap"),
                     query("reweight", "boolean", "Weight votes by inverse pair frequency"),
-                    query("tie_model", "string", "bt, rao-kupper, davidson or ignore; also scores each on held-out votes"),
+                    query("weight_annotators", "boolean", "Weight each vote by its annotator's NoisyBT skill (listed in annotator_weights)"),
+                    query("tie_model", "string", "bt, rao-kupper, davidson, ignore or grounded-rao-kupper (both bad as its own outcome); also scores each on held-out votes"),
                     query("audit", "boolean", "Votes whose removal flips each adjacent pair"),
                     query("format", "string", "json (default) or csv")
                 ],

@@ -6,6 +6,16 @@ use ranking::bt::Counts;
 
 /// The log as counts; model `mNN` is index `NN`.
 pub fn unbalanced() -> Counts {
+    unbalanced_with(|_| true)
+}
+
+/// Its "both bad" battles alone (part of the ties of [`unbalanced`]).
+#[allow(dead_code, reason = "not every parity test reads it")]
+pub fn unbalanced_both_bad() -> Counts {
+    unbalanced_with(|o| o == Outcome::BothBad)
+}
+
+fn unbalanced_with(keep: impl Fn(Outcome) -> bool) -> Counts {
     let index = |name: &str| name[1..].parse::<usize>().expect("model mNN");
     let battles = include_str!("../data/arena_unbalanced.csv")
         .lines()
@@ -19,6 +29,7 @@ pub fn unbalanced() -> Counts {
                 _ => Outcome::BothBad,
             };
             (index(f[0]), index(f[1]), outcome)
-        });
+        })
+        .filter(|b| keep(b.2));
     Counts::from_battles(10, battles)
 }
