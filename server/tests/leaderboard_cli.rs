@@ -378,3 +378,153 @@ fn audit_counts_the_votes_that_flip_each_pair() {
     let (ok, _, err) = verdict(&["leaderboard", "--battles", FIXTURE, "--audit", "--reweight"]);
     assert!(!ok && err.contains("--audit"), "{err}");
 }
+
+#[test]
+fn cohort_offsets_compare_a_group_of_judges_with_the_rest() {
+    // Judges "en-1" and "en-2" prefer x over y 70% of the time; "fr" prefers y over x as often.
+    // Against z both groups split evenly.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cohorts.jsonl");
+    let mut lines = String::new();
+    let battle = |a: &str, b: &str, a_wins: bool, judge: &str| {
+        let w = if a_wins { "model_a" } else { "model_b" };
+        format!(
+            "{{\"model_a\":\"{a}\",\"model_b\":\"{b}\",\"winner\":\"{w}\",\"judge\":\"{judge}\"}}\n"
+        )
+    };
+    for k in 0..400 {
+        let judge = ["en-1", "en-2", "fr", "fr"][k % 4];
+        let x_wins = (k / 4) % 10 < 7;
+        let x_wins = if judge == "fr" { !x_wins } else { x_wins };
+        lines.push_str(&battle("x", "y", x_wins, judge));
+        lines.push_str(&battle("z", "x", k % 2 == 0, judge));
+        lines.push_str(&battle("y", "z", k % 2 == 0, judge));
+    }
+    std::fs::write(&path, lines).unwrap();
+    let p = path.to_str().unwrap();
+    let (ok, json, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        p,
+        "--cohort",
+        "fr",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let offset = |m: &str| {
+        v["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["model"] == m)
+            .unwrap()["cohort_offset"]
+            .clone()
+    };
+    let (x, y) = (offset("x"), offset("y"));
+    // The cohort rates y above where everyone else does, and x below, both clearly.
+    assert!(y["offset"].as_f64().unwrap() > 50.0, "{y}");
+    assert!(x["offset"].as_f64().unwrap() < -50.0, "{x}");
+    assert!(y["lower"].as_f64().unwrap() > 0.0, "{y}");
+    assert!(y["p_value"].as_f64().unwrap() < 1e-3, "{y}");
+    // The same numbers in the table and the CSV.
+    let (ok, table, err) = verdict(&["leaderboard", "--battles", p, "--cohort", "fr"]);
+    assert!(ok && table.contains("cohort vs others"), "{err}{table}");
+    let (ok, csv, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        p,
+        "--cohort",
+        "fr",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        ok && csv.lines().next().unwrap().ends_with("cohort_p"),
+        "{err}{csv}"
+    );
+    let (ok, _, err) = verdict(&["leaderboard", "--battles", p, "--cohort", "de"]);
+    assert!(
+        !ok && err.contains("no battle has the judge \"de\""),
+        "{err}"
+    );
+    let (ok, _, err) = verdict(&["leaderboard", "--battles", p, "--cohort", "en-1,en-2,fr"]);
+    assert!(!ok && err.contains("no one to compare"), "{err}");
+}
+
+#[test]
+fn prediction_powered_ratings_pair_human_and_judge_votes_by_question() {
+    // 400 questions among low < mid < high; an LLM judge votes on every one, a person on every
+    // other one (the judge agrees with the person 4 times in 5).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ppi.jsonl");
+    let models = ["low", "mid", "high"];
+    let mut lines = String::new();
+    for q in 0..400 {
+        // Every pair among the questions a person votes on too, on both sides.
+        let (i, j) = [(0, 1), (1, 2), (2, 0)][(q / 2) % 3];
+        let (a, b) = if (q / 6) % 2 == 0 { (i, j) } else { (j, i) };
+        let better_a = a > b;
+        // The person picks the better model 3 times in 4.
+        let human_a = if q % 4 == 3 { !better_a } else { better_a };
+        let judge_a = if q % 5 == 4 { !human_a } else { human_a };
+        let w = |x: bool| if x { "model_a" } else { "model_b" };
+        let line = |winner: &str, judge: &str| {
+            format!(
+                "{{\"model_a\":\"{}\",\"model_b\":\"{}\",\"winner\":\"{winner}\",\"judge\":\"{judge}\",\"question_id\":\"q{q}\"}}\n",
+                models[a], models[b]
+            )
+        };
+        lines.push_str(&line(w(judge_a), "gpt-judge"));
+        if q % 2 == 0 {
+            lines.push_str(&line(w(human_a), "person"));
+        }
+    }
+    std::fs::write(&path, lines).unwrap();
+    let p = path.to_str().unwrap();
+    let (ok, json, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        p,
+        "--ppi-judges",
+        "gpt-judge",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["ci"], "ppi");
+    let order: Vec<&str> = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["high", "mid", "low"]);
+    let top = &v["models"][0];
+    assert!(top["lower"].as_f64().unwrap() < top["rating"].as_f64().unwrap());
+    assert!(top["upper"].as_f64().unwrap() > top["rating"].as_f64().unwrap());
+    let note = v["note"].as_str().unwrap();
+    assert!(
+        note.contains("200 human votes paired")
+            && note.contains("200 judge votes on items without"),
+        "{note}"
+    );
+    let (ok, _, err) = verdict(&["leaderboard", "--battles", p, "--ppi-judges", "claude"]);
+    assert!(
+        !ok && err.contains("no battle has the judge \"claude\""),
+        "{err}"
+    );
+    let (ok, _, err) = verdict(&[
+        "leaderboard",
+        "--battles",
+        p,
+        "--ppi-judges",
+        "gpt-judge",
+        "--reweight",
+    ]);
+    assert!(!ok && err.contains("its own intervals"), "{err}");
+    let (ok, _, err) = verdict(&["leaderboard", "--battles", FIXTURE, "--ppi-judges", "x"]);
+    assert!(!ok && err.contains("question_id"), "{err}");
+}

@@ -796,3 +796,103 @@ async fn rankings_and_ratings_become_pairs_by_their_policies(pool: sqlx::PgPool)
     assert_eq!(rows[5]["chosen"], "Z answers.");
     assert_eq!(rows[7]["chosen"], "Question 2? A careful answer.");
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn votes_weighted_by_reliability_decide_a_contested_item(pool: sqlx::PgPool) {
+    let project = seed_votes(&pool).await;
+    // On item q4 (one vote each way so far), a careful annotator picks writer-x wherever it is
+    // shown (10 votes), and one who always clicks the right-hand side picks writer-y 16 times
+    // and writer-x 4 times. Counted plainly, writer-y wins q4 by 17 to 15.
+    let mut tx = pool.begin().await.unwrap();
+    for (who, plan) in [
+        ("careful", [(true, "a", 5), (false, "a", 5)]),
+        ("right-clicker", [(true, "b", 16), (false, "a", 4)]),
+    ] {
+        let (user,): (i64,) = sqlx::query_as(
+            "insert into app_user (role, username) values ('annotator', $1) returning user_id",
+        )
+        .bind(who)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        // `x_left`: writer-x shown on the left; the winner names the stored side (A = x).
+        for (x_left, winner, n) in plan {
+            sqlx::query(
+                "insert into vote (project_id, item_id, annotator_id, source, model_a_id, \
+                                   model_b_id, response_a_id, response_b_id, winner, a_was_left) \
+                 select $1, i.item_id, $2, 'human', rx.model_id, ry.model_id, rx.response_id, \
+                        ry.response_id, $3, $4 \
+                 from item i \
+                 join item_response ix on ix.item_id = i.item_id \
+                 join response rx on rx.response_id = ix.response_id \
+                 join item_response iy on iy.item_id = i.item_id \
+                 join response ry on ry.response_id = iy.response_id, \
+                 generate_series(1, $5) \
+                 where i.external_key = 'q4' \
+                   and rx.model_id = (select model_id from model where name = 'writer-x') \
+                   and ry.model_id = (select model_id from model where name = 'writer-y')",
+            )
+            .bind(project)
+            .bind(user)
+            .bind(winner)
+            .bind(x_left)
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+    let (base, _model_dir) = tiny_model(&pool).await;
+    let request = |weighted: bool| -> api::training::LaunchRequest {
+        serde_json::from_value(json!({
+            "base_model_id": base,
+            "filter": {"projects": [project], "weight_annotators": weighted},
+        }))
+        .unwrap()
+    };
+    let q4 = |d: &service::training::Derived| {
+        d.pairs
+            .iter()
+            .find(|p| p.item == "q4")
+            .map(|p| p.chosen_model.clone())
+    };
+    let (_, plain) = service::training::preview(&pool, &request(false))
+        .await
+        .unwrap();
+    assert_eq!(q4(&plain).as_deref(), Some("writer-y"));
+    assert!(plain.snapshot.annotator_weights.is_empty());
+    let (_, weighted) = service::training::preview(&pool, &request(true))
+        .await
+        .unwrap();
+    assert_eq!(q4(&weighted).as_deref(), Some("writer-x"));
+    // The snapshot records the weights: the right-clicker's far below the careful one's.
+    let names: std::collections::HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "select username, user_id from app_user where username is not null",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let w = &weighted.snapshot.annotator_weights;
+    let (careful, clicker) = (w[&names["careful"]], w[&names["right-clicker"]]);
+    assert!(clicker < 0.5 && careful > clicker + 0.3, "{w:?}");
+    assert!(
+        weighted
+            .snapshot
+            .policy_label()
+            .contains("reliability of 2 annotators"),
+        "{}",
+        weighted.snapshot.policy_label()
+    );
+    // The other items' pairs are those of the plain count.
+    let others = |d: &service::training::Derived| {
+        d.pairs
+            .iter()
+            .filter(|p| p.item != "q4")
+            .map(|p| (p.item.clone(), p.chosen_model.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(others(&plain), others(&weighted));
+}

@@ -38,6 +38,8 @@ pub struct LaunchForm {
     pub min_agreement: String,
     /// Annotator ids to leave out, comma-separated.
     pub exclude_annotators: String,
+    /// `true` to weight votes by annotator reliability (the checkbox), empty otherwise.
+    pub weight_annotators: String,
     /// `majority` or `soft`.
     pub policy: String,
     /// Ranking pairs: empty (rankings not used), `all_pairs`, `adjacent`, `best_vs_worst`.
@@ -102,6 +104,7 @@ impl LaunchForm {
             cohorts: one("cohorts"),
             min_agreement: one("min_agreement"),
             exclude_annotators: one("exclude_annotators"),
+            weight_annotators: one("weight_annotators"),
             policy: one("policy"),
             ranking_pairs: one("ranking_pairs"),
             rating_margin: one("rating_margin"),
@@ -176,6 +179,7 @@ impl LaunchForm {
                     "filter.exclude_annotators",
                     std::slice::from_ref(&self.exclude_annotators),
                 )?,
+                weight_annotators: self.weight_annotators == "true",
             },
             policy,
             config: RunConfig {
@@ -478,6 +482,7 @@ fn LaunchCard() -> impl IntoView {
                                     <label><input type="checkbox" name="sources" value="import" checked=has(&f.sources, "import")/>" imported"</label>
                                     <label><input type="checkbox" name="sources" value="llm_judge" checked=has(&f.sources, "llm_judge")/>" LLM judge"</label>
                                     <label>"Minimum agreement" <input type="number" name="min_agreement" min="0.5" max="1" step="0.05" value=f.min_agreement.clone() placeholder="0.5–1"/></label>
+                                    <label title="an item's majority counts each vote at its annotator's NoisyBT skill"><input type="checkbox" name="weight_annotators" value="true" checked=f.weight_annotators == "true"/>" Weight by annotator reliability"</label>
                                     <label>"Pairs"
                                         <select name="policy">
                                             <option value="majority">"majority per item (ties dropped)"</option>

@@ -29,6 +29,10 @@ pub struct RunFilter {
     /// Annotator ids to leave out.
     #[serde(default)]
     pub exclude_annotators: Vec<i64>,
+    /// Weight each vote by its annotator's reliability (NoisyBT skill fitted on the matched
+    /// votes) when tallying an item's majority.
+    #[serde(default)]
+    pub weight_annotators: bool,
 }
 
 /// How votes become preference pairs (recorded with the run).
@@ -227,6 +231,10 @@ pub struct Snapshot {
     /// Pairs derived at launch.
     #[serde(default)]
     pub pairs: usize,
+    /// With reliability weighting: each annotator's vote weight (id → weight); votes of
+    /// annotators not listed weigh 1.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotator_weights: std::collections::BTreeMap<i64, f64>,
 }
 
 impl Snapshot {
@@ -245,6 +253,12 @@ impl Snapshot {
         }
         if let Some(m) = self.rating_margin {
             parts.push(format!("ratings: margin {m}"));
+        }
+        if !self.annotator_weights.is_empty() {
+            parts.push(format!(
+                "votes weighted by the reliability of {} annotators",
+                self.annotator_weights.len()
+            ));
         }
         parts.join(", ")
     }

@@ -67,18 +67,31 @@ pub struct PairTally {
     pub second_wins: i64,
     /// Ties and "both bad".
     pub tied: i64,
+    /// `first_wins` with each vote weighted (1 unless its annotator has a weight).
+    pub first_weight: f64,
+    /// `second_wins`, weighted.
+    pub second_weight: f64,
+    /// `tied`, weighted.
+    pub tied_weight: f64,
     /// The votes counted, ascending.
     pub vote_ids: Vec<i64>,
 }
 
-/// Tallies `vote_ids` per item and response pair, in item order. Pairs with an empty prompt
-/// or response text are left out.
+/// Tallies `vote_ids` per item and response pair, in item order, each vote also weighted by
+/// its annotator's entry in `weights` (`(annotator id, weight)`, unique ids; 1 for others).
+/// Pairs with an empty prompt or response text are left out.
 ///
 /// # Errors
 /// Only on database failure.
-pub async fn tallies(db: impl PgExecutor<'_>, vote_ids: &[i64]) -> Result<Vec<PairTally>> {
+pub async fn tallies(
+    db: impl PgExecutor<'_>,
+    vote_ids: &[i64],
+    weights: &[(i64, f64)],
+) -> Result<Vec<PairTally>> {
+    let (who, weight): (Vec<i64>, Vec<f64>) = weights.iter().copied().unzip();
     Ok(sqlx::query_as(
-        "with t as ( \
+        "with w as (select * from unnest($2::bigint[], $3::float8[]) as w (annotator_id, weight)), \
+         t as ( \
              select v.item_id, least(v.response_a_id, v.response_b_id) as r1, \
                     greatest(v.response_a_id, v.response_b_id) as r2, \
                     count(*) filter (where (v.winner = 'a') = (v.response_a_id < v.response_b_id) \
@@ -86,13 +99,23 @@ pub async fn tallies(db: impl PgExecutor<'_>, vote_ids: &[i64]) -> Result<Vec<Pa
                     count(*) filter (where (v.winner = 'b') = (v.response_a_id < v.response_b_id) \
                                        and v.winner in ('a', 'b')) as second_wins, \
                     count(*) filter (where v.winner in ('tie', 'both_bad')) as tied, \
+                    coalesce(sum(coalesce(w.weight, 1)) filter ( \
+                        where (v.winner = 'a') = (v.response_a_id < v.response_b_id) \
+                          and v.winner in ('a', 'b')), 0)::float8 as first_weight, \
+                    coalesce(sum(coalesce(w.weight, 1)) filter ( \
+                        where (v.winner = 'b') = (v.response_a_id < v.response_b_id) \
+                          and v.winner in ('a', 'b')), 0)::float8 as second_weight, \
+                    coalesce(sum(coalesce(w.weight, 1)) filter ( \
+                        where v.winner in ('tie', 'both_bad')), 0)::float8 as tied_weight, \
                     array_agg(v.vote_id order by v.vote_id) as vote_ids \
-             from vote v where v.vote_id = any($1) \
+             from vote v left join w on w.annotator_id = v.annotator_id \
+             where v.vote_id = any($1) \
              group by 1, 2, 3) \
          select t.item_id, pr.name as project, coalesce(i.external_key, i.item_id::text) as item, \
                 p.text as prompt, r1.text as first, r2.text as second, \
                 m1.name as first_model, m2.name as second_model, \
-                t.first_wins, t.second_wins, t.tied, t.vote_ids \
+                t.first_wins, t.second_wins, t.tied, t.first_weight, t.second_weight, \
+                t.tied_weight, t.vote_ids \
          from t join item i on i.item_id = t.item_id \
          join project pr on pr.project_id = i.project_id \
          join prompt p on p.prompt_id = i.prompt_id \
@@ -100,6 +123,39 @@ pub async fn tallies(db: impl PgExecutor<'_>, vote_ids: &[i64]) -> Result<Vec<Pa
          join model m1 on m1.model_id = r1.model_id join model m2 on m2.model_id = r2.model_id \
          where btrim(p.text) <> '' and btrim(r1.text) <> '' and btrim(r2.text) <> '' \
          order by t.item_id, t.r1, t.r2",
+    )
+    .bind(vote_ids)
+    .bind(who)
+    .bind(weight)
+    .fetch_all(db)
+    .await?)
+}
+
+/// A vote's choice as annotator reliability reads it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct VoteChoice {
+    /// Who voted.
+    pub annotator_id: i64,
+    /// Response A.
+    pub response_a_id: i64,
+    /// Response B.
+    pub response_b_id: i64,
+    /// `a`, `b`, `tie` or `both_bad`.
+    pub winner: String,
+    /// Whether A was shown on the left.
+    pub a_was_left: Option<bool>,
+}
+
+/// The choices among `vote_ids` that have an annotator and both responses.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn vote_choices(db: impl PgExecutor<'_>, vote_ids: &[i64]) -> Result<Vec<VoteChoice>> {
+    Ok(sqlx::query_as(
+        "select annotator_id, response_a_id, response_b_id, winner, a_was_left from vote \
+         where vote_id = any($1) and annotator_id is not null and response_a_id is not null \
+           and response_b_id is not null \
+         order by vote_id",
     )
     .bind(vote_ids)
     .fetch_all(db)

@@ -3,7 +3,8 @@
 //!
 //! Fields as FastChat uses them: `model_a`, `model_b`, `winner` ∈ {`model_a`, `model_b`, `tie`,
 //! `tie (bothbad)` or arena-rank's `both_bad`}, optional `tstamp` (battles are put in time order for online Elo), `anony`
-//! (when present, only anonymous battles count), `judge`, and style counts either in
+//! (when present, only anonymous battles count), `judge`, `question_id` (a string naming the
+//! prompt, which prediction-powered ratings pair human and judge votes by), and style counts either in
 //! `conv_metadata` or flat (`sum_assistant_a_tokens`, `header_count_a`, `list_count_a`,
 //! `bold_count_a`, and the same for `_b`); header/list/bold counts may be numbers or objects
 //! whose values are summed.
@@ -38,6 +39,10 @@ pub struct BattleLog {
     pub judge_names: Vec<String>,
     /// The judge of each battle, when every battle names one.
     pub judges: Option<Vec<u32>>,
+    /// Question ids; `questions` refers to them by index.
+    pub question_names: Vec<String>,
+    /// The question of each battle, when every battle names one.
+    pub questions: Option<Vec<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +59,8 @@ struct RawBattle<'a> {
     anony: Option<bool>,
     #[serde(default, borrow)]
     judge: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    question_id: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     conv_metadata: Option<StyleFields>,
     // The flat style fields, listed here rather than through `#[serde(flatten)]`, which would
@@ -101,6 +108,7 @@ impl RawBattle<'_> {
             tstamp: self.tstamp,
             anony: self.anony,
             judge: self.judge.as_deref(),
+            question_id: self.question_id.as_deref(),
             style: self.style(),
         }
     }
@@ -137,6 +145,7 @@ struct Record<'a> {
     tstamp: Option<f64>,
     anony: Option<bool>,
     judge: Option<&'a str>,
+    question_id: Option<&'a str>,
     style: Option<(StyleCounts, StyleCounts)>,
 }
 
@@ -149,6 +158,7 @@ impl<'a> From<fast::Line<'a>> for Record<'a> {
             tstamp: l.tstamp,
             anony: l.anony,
             judge: l.judge,
+            question_id: l.question_id,
             style: style_pair(l.flat),
         }
     }
@@ -254,6 +264,9 @@ struct Chunk {
     skipped: usize,
     judge_names: Vec<String>,
     judge_lookup: FxHashMap<String, u32>,
+    questions: Column<u32>,
+    question_names: Vec<String>,
+    question_lookup: FxHashMap<String, u32>,
 }
 
 fn intern(names: &mut Vec<String>, lookup: &mut FxHashMap<String, u32>, name: &str) -> u32 {
@@ -293,6 +306,10 @@ impl Chunk {
             .judge
             .map(|name| intern(&mut self.judge_names, &mut self.judge_lookup, name));
         self.judges.push(judge);
+        let question = raw
+            .question_id
+            .map(|q| intern(&mut self.question_names, &mut self.question_lookup, q));
+        self.questions.push(question);
         Ok(())
     }
 }
@@ -492,6 +509,7 @@ struct CsvBattle {
     tstamp: Option<f64>,
     anony: Option<String>,
     judge: Option<String>,
+    question_id: Option<String>,
     sum_assistant_a_tokens: Option<f64>,
     header_count_a: Option<f64>,
     list_count_a: Option<f64>,
@@ -522,6 +540,11 @@ fn read_csv(input: impl Read) -> Result<BattleLog> {
             tstamp: r.tstamp,
             anony,
             judge: r.judge.as_deref().filter(|j| !j.is_empty()).map(Into::into),
+            question_id: r
+                .question_id
+                .as_deref()
+                .filter(|q| !q.is_empty())
+                .map(Into::into),
             conv_metadata: None,
             sum_assistant_a_tokens: num(r.sum_assistant_a_tokens),
             header_count_a: num(r.header_count_a),
@@ -549,6 +572,9 @@ fn merge(chunks: Vec<Chunk>) -> BattleLog {
     let mut tstamps = Column::default();
     let mut style = Column::default();
     let mut judges = Column::default();
+    let mut question_names: Vec<String> = Vec::new();
+    let mut question_index = FxHashMap::default();
+    let mut questions = Column::default();
     let mut skipped = 0;
     for chunk in chunks {
         skipped += chunk.skipped;
@@ -569,10 +595,19 @@ fn merge(chunks: Vec<Chunk>) -> BattleLog {
         concat(&mut tstamps, chunk.tstamps, |t| t);
         concat(&mut style, chunk.style, |s| s);
         concat(&mut judges, chunk.judges, |j| judge_map[j as usize]);
+        let question_map = remap(
+            chunk.question_names,
+            &mut question_names,
+            &mut question_index,
+        );
+        concat(&mut questions, chunk.questions, |q| {
+            question_map[q as usize]
+        });
     }
     let mut tstamps = tstamps.finish();
     let mut style = style.finish();
     let mut judges = judges.finish();
+    let mut questions = questions.finish();
     if let Some(times) = &mut tstamps
         && !times.is_sorted_by(|x, y| x.total_cmp(y).is_le())
     {
@@ -586,6 +621,9 @@ fn merge(chunks: Vec<Chunk>) -> BattleLog {
         if let Some(j) = &mut judges {
             permute(j, &order);
         }
+        if let Some(q) = &mut questions {
+            permute(q, &order);
+        }
     }
     BattleLog {
         models,
@@ -595,6 +633,8 @@ fn merge(chunks: Vec<Chunk>) -> BattleLog {
         tstamps,
         judge_names,
         judges,
+        question_names,
+        questions,
     }
 }
 
@@ -708,6 +748,7 @@ mod tests {
             "tstamp",
             "anony",
             "judge",
+            "question_id",
             "extra",
             "header_count_a",
             "sum_assistant_b_tokens",
@@ -771,10 +812,24 @@ mod tests {
             let (f, r) = (Record::from(fast), raw.record());
             assert_eq!(
                 (
-                    f.model_a, f.model_b, f.winner, f.tstamp, f.anony, f.judge, f.style
+                    f.model_a,
+                    f.model_b,
+                    f.winner,
+                    f.tstamp,
+                    f.anony,
+                    f.judge,
+                    f.question_id,
+                    f.style
                 ),
                 (
-                    r.model_a, r.model_b, r.winner, r.tstamp, r.anony, r.judge, r.style
+                    r.model_a,
+                    r.model_b,
+                    r.winner,
+                    r.tstamp,
+                    r.anony,
+                    r.judge,
+                    r.question_id,
+                    r.style
                 ),
                 "{line}"
             );

@@ -688,32 +688,72 @@ fn rerank(rows: &mut [LeaderboardRow]) {
     }
 }
 
-/// Replaces the ratings of `rows` with prediction-powered ones (docs/design.md §5.16): items
-/// with a human and a judge vote are labeled, items with judge votes only unlabeled. Returns
-/// the note that says what the numbers rest on.
-fn reppi(
-    rows: &mut [LeaderboardRow],
-    votes: &[db::leaderboard::ItemVote],
-) -> Result<String, AppError> {
-    use ranking::Outcome;
+/// One vote for prediction-powered ratings: the item (prompt) it was cast on, the two models
+/// (dense indices), A's score and whether an LLM judge cast it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PpiVote {
+    /// Item or question.
+    pub item: u64,
+    /// Model A.
+    pub a: usize,
+    /// Model B.
+    pub b: usize,
+    /// A's score: 1 win, 0.5 tie, 0 loss.
+    pub y: f64,
+    /// Cast by an LLM judge (otherwise by a person).
+    pub judge: bool,
+}
+
+/// PPI++ ratings (docs/design.md §5.16) on the Elo scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PpiRatings {
+    /// Rating per model index (NaN for models outside the fit).
+    pub ratings: Vec<f64>,
+    /// 95% bounds per model index.
+    pub bounds: Vec<(f64, f64)>,
+    /// Whether the model took part in the fit.
+    pub fitted: Vec<bool>,
+    /// Human votes paired with a judge vote, judge votes on items without a human vote, and
+    /// human votes without a judge vote (left out).
+    pub labeled: usize,
+    /// See `labeled`.
+    pub unlabeled: usize,
+    /// See `labeled`.
+    pub human_only: usize,
+    /// The power-tuning λ.
+    pub lambda: f64,
+}
+
+impl PpiRatings {
+    /// What went into the fit, in words.
+    #[must_use]
+    pub fn note(&self) -> String {
+        format!(
+            "prediction-powered (PPI++): {} human votes paired with a judge vote on the same \
+             item, {} judge votes on items without a human vote, λ = {:.2}; {} human votes \
+             without a judge vote are left out",
+            self.labeled, self.unlabeled, self.lambda, self.human_only
+        )
+    }
+}
+
+/// PPI++ on votes grouped by item (consecutive votes with the same `item`): each human vote
+/// pairs with the item's first judge vote on the same two models, turned to the human vote's
+/// sides; the judge votes of items without a paired human vote are the unlabeled data.
+///
+/// # Errors
+/// The fit's message when it cannot be made (e.g. no human vote paired with a judge vote).
+pub fn ppi_ratings(n_models: usize, votes: &[PpiVote]) -> Result<PpiRatings, String> {
     use ranking::ppi::{self, Labeled, PpiData, Unlabeled};
-    let mut index: HashMap<i64, usize> = HashMap::new();
-    let mut model = |id: i64| {
-        let next = index.len();
-        *index.entry(id).or_insert(next)
-    };
-    let score = |w: &str| Outcome::parse(w).map_or(0.5, Outcome::score_a);
     let (mut labeled, mut unlabeled, mut human_only) = (Vec::new(), Vec::new(), 0usize);
-    // Votes come grouped by item; each human vote pairs with the item's first judge vote on
-    // the same two models, turned to the human vote's sides.
-    for item in votes.chunk_by(|x, y| x.item_id == y.item_id) {
-        let judges: Vec<&db::leaderboard::ItemVote> = item.iter().filter(|v| v.judge).collect();
-        let judge_on = |a: i64, b: i64| {
+    for item in votes.chunk_by(|x, y| x.item == y.item) {
+        let judges: Vec<&PpiVote> = item.iter().filter(|v| v.judge).collect();
+        let judge_on = |a: usize, b: usize| {
             judges.iter().find_map(|j| {
-                if (j.model_a_id, j.model_b_id) == (a, b) {
-                    Some(score(&j.winner))
-                } else if (j.model_a_id, j.model_b_id) == (b, a) {
-                    Some(1.0 - score(&j.winner))
+                if (j.a, j.b) == (a, b) {
+                    Some(j.y)
+                } else if (j.a, j.b) == (b, a) {
+                    Some(1.0 - j.y)
                 } else {
                     None
                 }
@@ -721,12 +761,12 @@ fn reppi(
         };
         let mut paired = false;
         for v in item.iter().filter(|v| !v.judge) {
-            match judge_on(v.model_a_id, v.model_b_id) {
+            match judge_on(v.a, v.b) {
                 Some(y_hat) => {
                     labeled.push(Labeled {
-                        a: model(v.model_a_id),
-                        b: model(v.model_b_id),
-                        y: score(&v.winner),
+                        a: v.a,
+                        b: v.b,
+                        y: v.y,
                         y_hat,
                     });
                     paired = true;
@@ -736,13 +776,33 @@ fn reppi(
         }
         if !paired {
             unlabeled.extend(judges.iter().map(|j| Unlabeled {
-                a: model(j.model_a_id),
-                b: model(j.model_b_id),
-                y_hat: score(&j.winner),
+                a: j.a,
+                b: j.b,
+                y_hat: j.y,
             }));
         }
     }
-    let n = index.len();
+    // Only the models in the fit's data take part, densely numbered.
+    let mut fitted = vec![false; n_models];
+    for (a, b) in labeled
+        .iter()
+        .map(|l| (l.a, l.b))
+        .chain(unlabeled.iter().map(|u| (u.a, u.b)))
+    {
+        (fitted[a], fitted[b]) = (true, true);
+    }
+    let mut dense = vec![usize::MAX; n_models];
+    let mut n = 0;
+    for (m, _) in fitted.iter().enumerate().filter(|(_, f)| **f) {
+        dense[m] = n;
+        n += 1;
+    }
+    for l in &mut labeled {
+        (l.a, l.b) = (dense[l.a], dense[l.b]);
+    }
+    for u in &mut unlabeled {
+        (u.a, u.b) = (dense[u.a], dense[u.b]);
+    }
     // The reference: the model in the most labeled battles (best determined).
     let mut per_model = vec![0usize; n];
     for l in &labeled {
@@ -756,20 +816,65 @@ fn reppi(
         labeled: &labeled,
         unlabeled: &unlabeled,
     };
-    let fit = ppi::fit(&data, None).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let fit = ppi::fit(&data, None).map_err(|e| e.to_string())?;
     let (theta, var) = fit.centered();
     let bt = BtConfig::new();
     let per_theta = bt.scale / bt.base.ln();
-    let ratings: Vec<f64> = theta
+    let dense_ratings: Vec<f64> = theta
         .iter()
         .map(|t| bt.init_rating + per_theta * t)
         .collect();
-    let bounds = ranking::sandwich::bounds(&ratings, &var, &bt, ranking::sandwich::Z95);
+    let dense_bounds = ranking::sandwich::bounds(&dense_ratings, &var, &bt, ranking::sandwich::Z95);
+    let (mut ratings, mut bounds) = (
+        vec![f64::NAN; n_models],
+        vec![(f64::NAN, f64::NAN); n_models],
+    );
+    for m in 0..n_models {
+        if fitted[m] {
+            ratings[m] = dense_ratings[dense[m]];
+            bounds[m] = dense_bounds[dense[m]];
+        }
+    }
+    Ok(PpiRatings {
+        ratings,
+        bounds,
+        fitted,
+        labeled: labeled.len(),
+        unlabeled: unlabeled.len(),
+        human_only,
+        lambda: fit.lambda,
+    })
+}
+
+/// Replaces the ratings of `rows` with PPI++ ones from `votes` (sorted by item); returns the
+/// note that says what went in.
+fn reppi(
+    rows: &mut [LeaderboardRow],
+    votes: &[db::leaderboard::ItemVote],
+) -> Result<String, AppError> {
+    use ranking::Outcome;
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    let mut model = |id: i64| {
+        let next = index.len();
+        *index.entry(id).or_insert(next)
+    };
+    let score = |w: &str| Outcome::parse(w).map_or(0.5, Outcome::score_a);
+    let ppi_votes: Vec<PpiVote> = votes
+        .iter()
+        .map(|v| PpiVote {
+            item: v.item_id as u64,
+            a: model(v.model_a_id),
+            b: model(v.model_b_id),
+            y: score(&v.winner),
+            judge: v.judge,
+        })
+        .collect();
+    let fit = ppi_ratings(index.len(), &ppi_votes).map_err(AppError::BadRequest)?;
     for row in rows.iter_mut() {
-        match index.get(&row.model_id) {
+        match index.get(&row.model_id).filter(|&&k| fit.fitted[k]) {
             Some(&k) => {
-                row.rating = Some(ratings[k]);
-                (row.lower, row.upper) = (Some(bounds[k].0), Some(bounds[k].1));
+                row.rating = Some(fit.ratings[k]);
+                (row.lower, row.upper) = (Some(fit.bounds[k].0), Some(fit.bounds[k].1));
             }
             None => {
                 (row.rating, row.lower, row.upper) = (None, None, None);
@@ -778,14 +883,7 @@ fn reppi(
         }
     }
     rerank(rows);
-    Ok(format!(
-        "prediction-powered (PPI++): {} human votes paired with a judge vote on the same item, \
-         {} judge votes on items without a human vote, λ = {:.2}; {human_only} human votes \
-         without a judge vote are left out",
-        labeled.len(),
-        unlabeled.len(),
-        fit.lambda
-    ))
+    Ok(fit.note())
 }
 
 /// The leaderboard as CSV.

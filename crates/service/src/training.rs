@@ -59,15 +59,16 @@ pub fn rating_pairs(scores: &[(i64, f64)], margin: f64) -> Vec<(i64, i64)> {
     out
 }
 
-/// Votes for two responses and how many tied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Votes for two responses and how many tied (each vote counted at its weight: 1, or its
+/// annotator's reliability).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tally {
     /// Votes for the first response.
-    pub first: i64,
+    pub first: f64,
     /// Votes for the second.
-    pub second: i64,
+    pub second: f64,
     /// Ties and "both bad".
-    pub tied: i64,
+    pub tied: f64,
 }
 
 /// The pair a policy derives from a tally: `Some((first_is_chosen, confidence))`, or `None`
@@ -75,10 +76,11 @@ pub struct Tally {
 /// votes on the majority side).
 #[must_use]
 pub fn decide(t: Tally, policy: PairPolicy, min_agreement: Option<f64>) -> Option<(bool, f64)> {
-    if t.first == t.second {
+    // Weighted sums that differ by rounding only are a split.
+    if (t.first - t.second).abs() <= 1e-9 * (t.first + t.second).max(1.0) {
         return None;
     }
-    let (win, lose) = (t.first.max(t.second) as f64, t.first.min(t.second) as f64);
+    let (win, lose) = (t.first.max(t.second), t.first.min(t.second));
     if let Some(min) = min_agreement
         && win / (win + lose) < min
     {
@@ -86,7 +88,7 @@ pub fn decide(t: Tally, policy: PairPolicy, min_agreement: Option<f64>) -> Optio
     }
     let confidence = match policy {
         PairPolicy::Majority => 1.0,
-        PairPolicy::Soft => (win + 0.5 * t.tied as f64) / (win + lose + t.tied as f64),
+        PairPolicy::Soft => (win + 0.5 * t.tied) / (win + lose + t.tied),
     };
     Some((t.first > t.second, confidence))
 }
@@ -187,15 +189,22 @@ pub fn vote_filter(f: &RunFilter) -> Result<db::training::VoteFilter, AppError> 
 /// # Errors
 /// Internal on database failure.
 pub async fn derive(pool: &db::PgPool, snap: &Snapshot) -> Result<Derived, AppError> {
-    let tallies = db::training::tallies(pool, &snap.vote_ids).await.or_app()?;
+    let weights: Vec<(i64, f64)> = snap
+        .annotator_weights
+        .iter()
+        .map(|(&id, &w)| (id, w))
+        .collect();
+    let tallies = db::training::tallies(pool, &snap.vote_ids, &weights)
+        .await
+        .or_app()?;
     let mut pairs = Vec::new();
     let mut used = snap.clone();
     used.vote_ids.clear();
     for t in tallies {
         let tally = Tally {
-            first: t.first_wins,
-            second: t.second_wins,
-            tied: t.tied,
+            first: t.first_weight,
+            second: t.second_weight,
+            tied: t.tied_weight,
         };
         let Some((first_chosen, confidence)) = decide(tally, snap.policy, snap.min_agreement)
         else {
@@ -323,6 +332,27 @@ pub async fn derive(pool: &db::PgPool, snap: &Snapshot) -> Result<Derived, AppEr
     })
 }
 
+/// NoisyBT (docs/design.md §5.14) on the matched votes, the responses as the items: each
+/// annotator's vote weight.
+async fn reliability_weights(
+    pool: &db::PgPool,
+    vote_ids: &[i64],
+) -> Result<std::collections::BTreeMap<i64, f64>, AppError> {
+    let choices = db::training::vote_choices(pool, vote_ids).await.or_app()?;
+    let skills = tokio::task::spawn_blocking(move || {
+        crate::quality::noisy_skills(choices.iter().map(|c| crate::quality::Choice {
+            annotator: c.annotator_id,
+            a: c.response_a_id,
+            b: c.response_b_id,
+            winner: &c.winner,
+            a_was_left: c.a_was_left,
+        }))
+    })
+    .await
+    .map_err(AppError::internal)?;
+    Ok(skills.into_iter().map(|(id, r)| (id, r.weight)).collect())
+}
+
 /// What a launch would train on.
 ///
 /// # Errors
@@ -340,12 +370,18 @@ pub async fn preview(
         ));
     }
     let matched = db::training::select_votes(pool, &filter).await.or_app()?;
+    let annotator_weights = if req.filter.weight_annotators {
+        reliability_weights(pool, &matched).await?
+    } else {
+        std::collections::BTreeMap::new()
+    };
     let mut snap = Snapshot {
         vote_ids: matched.clone(),
         policy: req.policy,
         min_agreement: req.filter.min_agreement,
         ranking_pairs: req.ranking_pairs,
         rating_margin: req.rating_margin,
+        annotator_weights,
         ..Snapshot::default()
     };
     if req.ranking_pairs.is_some() {
@@ -607,10 +643,31 @@ mod tests {
 
     fn t(first: i64, second: i64, tied: i64) -> Tally {
         Tally {
+            first: first as f64,
+            second: second as f64,
+            tied: tied as f64,
+        }
+    }
+
+    #[test]
+    fn weighted_votes_decide_by_their_weight() {
+        // One reliable vote outweighs two unreliable ones; equal weighted sums are a split,
+        // whatever the rounding of the sums.
+        let w = |first, second, tied| Tally {
             first,
             second,
             tied,
-        }
+        };
+        assert_eq!(
+            decide(w(0.9, 0.2 + 0.2, 0.0), PairPolicy::Majority, None),
+            Some((true, 1.0))
+        );
+        assert_eq!(
+            decide(w(0.1 + 0.2, 0.3, 0.0), PairPolicy::Majority, None),
+            None
+        );
+        let (first, c) = decide(w(0.2, 0.8, 0.5), PairPolicy::Soft, None).unwrap();
+        assert!(!first && (c - (0.8 + 0.25) / 1.5).abs() < 1e-12);
     }
 
     #[test]

@@ -67,6 +67,14 @@ pub struct LeaderboardArgs {
     /// battles' `judge` field.
     #[arg(long, value_enum)]
     pub annotators: Option<AnnotatorModel>,
+    /// Prediction-powered ratings (PPI++): the battles of these judges (comma-separated `judge`
+    /// values) are LLM-judge votes, the rest human ones, paired by `question_id`.
+    #[arg(long, value_name = "JUDGE,JUDGE...")]
+    pub ppi_judges: Option<String>,
+    /// A cohort of judges (comma-separated `judge` values): each model's rating among their
+    /// battles minus its rating among everyone else's, with a 95% interval and a Wald p-value.
+    #[arg(long, value_name = "JUDGE,JUDGE...")]
+    pub cohort: Option<String>,
     /// Weight each battle by its judge's NoisyBT reliability (the `judge` field; sandwich
     /// intervals, Bradley–Terry ties).
     #[arg(long)]
@@ -213,6 +221,75 @@ fn judge_weighted(log: &BattleLog) -> Result<(Counts, Vec<f64>)> {
     ))
 }
 
+/// PPI++ ratings from the log: the named judges' battles are the LLM-judge votes, paired with
+/// the human ones by `question_id`.
+fn ppi(log: &BattleLog, list: &str) -> Result<service::leaderboard::PpiRatings> {
+    let (Some(judges), Some(questions)) = (&log.judges, &log.questions) else {
+        bail!("--ppi-judges needs a `judge` and a `question_id` on every battle");
+    };
+    let llm = judge_set(log, list, "--ppi-judges")?;
+    let mut votes: Vec<service::leaderboard::PpiVote> = log
+        .battles
+        .iter()
+        .zip(judges.iter().zip(questions))
+        .map(|(&(a, b, o), (&j, &q))| service::leaderboard::PpiVote {
+            item: u64::from(q),
+            a: a as usize,
+            b: b as usize,
+            y: o.score_a(),
+            judge: llm[j as usize],
+        })
+        .collect();
+    // Grouped by question, in log order within one.
+    votes.sort_by_key(|v| v.item);
+    service::leaderboard::ppi_ratings(log.models.len(), &votes)
+        .map_err(|e| anyhow::anyhow!("--ppi-judges: {e}"))
+}
+
+/// Which judges a comma-separated list names (`option` words the errors).
+fn judge_set(log: &BattleLog, list: &str, option: &str) -> Result<Vec<bool>> {
+    let mut member = vec![false; log.judge_names.len()];
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let Some(k) = log.judge_names.iter().position(|j| j == name) else {
+            bail!("{option}: no battle has the judge {name:?}");
+        };
+        member[k] = true;
+    }
+    if !member.contains(&true) {
+        bail!("{option}: name at least one judge");
+    }
+    Ok(member)
+}
+
+/// Per model, the cohort's offset: its rating among the battles of the judges named in `list`
+/// minus its rating among the other battles (docs/design.md §5.17).
+fn cohort_offsets(
+    log: &BattleLog,
+    list: &str,
+    cfg: &BtConfig,
+) -> Result<Vec<Option<ranking::cohort::CohortOffset>>> {
+    let Some(judges) = &log.judges else {
+        bail!("--cohort needs a `judge` on every battle");
+    };
+    let member = judge_set(log, list, "--cohort")?;
+    let n = log.models.len();
+    let side = |inside: bool| {
+        Counts::from_battles(
+            n,
+            log.battles
+                .iter()
+                .zip(judges)
+                .filter(|(_, j)| member[**j as usize] == inside)
+                .map(|(&(a, b, o), _)| (a as usize, b as usize, o)),
+        )
+    };
+    let (cohort, others) = (side(true), side(false));
+    if others.triples.is_empty() {
+        bail!("--cohort: every battle is the cohort's; there is no one to compare with");
+    }
+    Ok(ranking::cohort::offsets(&cohort, &others, cfg))
+}
+
 /// NoisyBT on the log's decided battles, the judges as annotators, side A as the left.
 fn noisy_fit(log: &BattleLog, option: &str) -> Result<ranking::noisy_bt::NoisyFit> {
     let Some(judges) = &log.judges else {
@@ -270,6 +347,10 @@ pub struct ModelReport {
     pub online_elo: f64,
     /// Why there is no finite rating.
     pub unbounded: Option<Unbounded>,
+    /// With `--cohort`: the cohort's rating minus everyone else's, with its interval and the
+    /// Wald test's p-value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cohort_offset: Option<ranking::cohort::CohortOffset>,
 }
 
 /// The whole result.
@@ -281,8 +362,11 @@ pub struct Report {
     pub battles: usize,
     /// Battles left out because `anony` was false.
     pub skipped_non_anonymous: usize,
-    /// `sandwich` or `bootstrap`.
+    /// `sandwich`, `bootstrap` or `ppi`.
     pub ci: &'static str,
+    /// What prediction-powered ratings rest on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Whether battles were weighted by inverse pair frequency.
     pub reweighted: bool,
     /// Whether battles were weighted by their judge's reliability.
@@ -360,6 +444,19 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
     if args.style_control && args.reweight {
         bail!("--reweight does not apply to --style-control");
     }
+    if args.ppi_judges.is_some()
+        && (args.style_control
+            || args.reweight
+            || args.audit
+            || args.weight_annotators
+            || args.ci == Ci::Bootstrap
+            || args.tie_model != TieModel::Bt)
+    {
+        bail!(
+            "--ppi-judges takes its own intervals: no --style-control, --reweight, --audit, \
+             --weight-annotators, --ci bootstrap or --tie-model"
+        );
+    }
     if args.weight_annotators
         && (args.style_control
             || args.audit
@@ -402,12 +499,24 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
         audit: args.audit,
         ..LeaderboardConfig::new()
     };
+    let mut ppi_note = None;
     let (rows, coefficients, tie_param, tie_model_scores, audit) = if args.style_control {
         let (rows, coef) = style_rows(log, &battles, &counts, &cfg)?;
         let scores = cfg
             .compare_tie_models
             .map(|k| ranking::ties::cross_validate_with(&counts, Some(&both_bad), k, &cfg.bt));
         (rows, coef, None, scores, None)
+    } else if let Some(list) = &args.ppi_judges {
+        let fit = ppi(log, list)?;
+        let unbounded = vec![None; n];
+        let rows = leaderboard::ranked_rows(
+            &fit.ratings,
+            &fit.bounds,
+            &counts.votes_per_model(),
+            &unbounded,
+        );
+        ppi_note = Some(fit.note());
+        (rows, None, None, None, None)
     } else if args.weight_annotators {
         let (votes, w) = judge_weighted(log)?;
         let extras = leaderboard::Extras {
@@ -432,6 +541,11 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
         }
         v
     };
+    let cohort = args
+        .cohort
+        .as_deref()
+        .map(|judges| cohort_offsets(log, judges, &cfg.bt))
+        .transpose()?;
     let full = leaderboard::matrices(&counts, &ratings_by_model, &cfg.bt);
     let order: Vec<usize> = rows.iter().map(|r| r.model).collect();
     let matrices = full.reordered(&order);
@@ -451,11 +565,17 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
                 provisional: r.votes < cfg.provisional_votes,
                 online_elo: elo[r.model],
                 unbounded: r.unbounded,
+                cohort_offset: cohort.as_ref().and_then(|c| c[r.model]),
             })
             .collect(),
         battles: log.battles.len(),
         skipped_non_anonymous: log.skipped_non_anonymous,
-        ci: ci.name(),
+        ci: if args.ppi_judges.is_some() {
+            "ppi"
+        } else {
+            ci.name()
+        },
+        note: ppi_note,
         reweighted: args.reweight,
         annotator_weighted: args.weight_annotators,
         tie_model: args.tie_model.name(),
@@ -569,8 +689,13 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
                 "note",
                 "rank_max",
                 "tier",
+                "cohort_offset",
+                "cohort_lower",
+                "cohort_upper",
+                "cohort_p",
             ])?;
             let opt = |v: Option<usize>| v.map_or_else(String::new, |r| r.to_string());
+            let cell = |v: Option<f64>| v.map_or_else(String::new, |x| format!("{x:.4}"));
             for m in &report.models {
                 w.write_record([
                     opt(m.rank_ub),
@@ -583,6 +708,11 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
                     note(m.unbounded).to_owned(),
                     opt(m.rank_max),
                     opt(m.tier),
+                    cell(m.cohort_offset.map(|c| c.offset)),
+                    cell(m.cohort_offset.map(|c| c.lower)),
+                    cell(m.cohort_offset.map(|c| c.upper)),
+                    m.cohort_offset
+                        .map_or_else(String::new, |c| format!("{:.4e}", c.p_value)),
                 ])?;
             }
             w.flush()?;
@@ -632,6 +762,24 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
                     votes,
                     m.online_elo
                 )?;
+            }
+            if report.models.iter().any(|m| m.cohort_offset.is_some()) {
+                writeln!(
+                    out,
+                    "cohort vs others (rating points, 95% interval, Wald p):"
+                )?;
+                for m in &report.models {
+                    if let Some(c) = m.cohort_offset {
+                        writeln!(
+                            out,
+                            "  {:<width$}  {:>+8.1}  [{:+.1}, {:+.1}]  p = {:.3}",
+                            m.model, c.offset, c.lower, c.upper, c.p_value
+                        )?;
+                    }
+                }
+            }
+            if let Some(note) = &report.note {
+                writeln!(out, "{note}")?;
             }
             if let Some(p) = report.tie_param {
                 let name = match report.tie_model {
@@ -968,6 +1116,8 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
                     compare_ties: false,
                     annotators: None,
                     weight_annotators: false,
+                    ppi_judges: None,
+                    cohort: None,
                     audit: false,
                     bootstrap: *rounds,
                     seed: 0,

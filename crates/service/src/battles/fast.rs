@@ -16,6 +16,7 @@ pub(super) struct Line<'a> {
     pub tstamp: Option<f64>,
     pub anony: Option<bool>,
     pub judge: Option<&'a str>,
+    pub question_id: Option<&'a str>,
     /// The flat style fields in FastChat's order (tokens, headers, lists, bold for A, then B).
     pub flat: [Option<f64>; 8],
 }
@@ -182,6 +183,7 @@ enum Key {
     Tstamp,
     Anony,
     Judge,
+    QuestionId,
     ConvMetadata,
     Flat(usize),
     Other,
@@ -197,6 +199,7 @@ impl Key {
             (6, b"tstamp") => Self::Tstamp,
             (7, b"model_a") => Self::ModelA,
             (7, b"model_b") => Self::ModelB,
+            (11, b"question_id") => Self::QuestionId,
             (13, b"conv_metadata") => Self::ConvMetadata,
             (12..=22, _) => FLAT
                 .iter()
@@ -216,6 +219,7 @@ impl Key {
             Self::Anony => 1 << 4,
             Self::Judge => 1 << 5,
             Self::Flat(i) => 1 << (6 + i),
+            Self::QuestionId => 1 << 14,
             Self::ConvMetadata | Self::Other => 0,
         }
     }
@@ -254,8 +258,12 @@ pub(super) fn parse(line: &[u8]) -> Option<Line<'_>> {
                 (Key::Tstamp, Value::Num(v)) => out.tstamp = Some(v),
                 (Key::Anony, Value::Bool(v)) => out.anony = Some(v),
                 (Key::Judge, Value::Str(v)) => out.judge = Some(utf8(v)?),
+                (Key::QuestionId, Value::Str(v)) => out.question_id = Some(utf8(v)?),
                 (Key::Flat(i), Value::Num(v)) => out.flat[i] = Some(v),
-                (Key::Tstamp | Key::Anony | Key::Judge | Key::Flat(_), Value::Null) => {}
+                (
+                    Key::Tstamp | Key::Anony | Key::Judge | Key::QuestionId | Key::Flat(_),
+                    Value::Null,
+                ) => {}
                 (Key::Other, Value::Str(v)) => {
                     utf8(v)?;
                 }
