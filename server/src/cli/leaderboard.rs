@@ -1174,23 +1174,33 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
             votes,
         } => {
             let battles = synthetic_counts(*models, *votes);
-            let t = Instant::now();
-            let cfg = LeaderboardConfig {
-                bootstrap: BootstrapConfig {
-                    rounds: *rounds,
-                    seed: 0,
-                },
-                ..LeaderboardConfig::new()
-            };
-            let lb = leaderboard::compute(&battles, &cfg);
-            let secs = t.elapsed().as_secs_f64();
             println!("threads: {}", rayon::current_num_threads());
-            println!(
-                "leaderboard from counts: {models} models, {} triples, {rounds} rounds: {:.1} ms ({} unconverged rounds)",
-                battles.triples.len(),
-                secs * 1000.0,
-                lb.unconverged_rounds
-            );
+            // The app's default (sandwich intervals), then the bootstrap it offers.
+            for ci in [CiMethod::Sandwich, CiMethod::Bootstrap] {
+                let cfg = LeaderboardConfig {
+                    ci,
+                    bootstrap: BootstrapConfig {
+                        rounds: *rounds,
+                        seed: 0,
+                    },
+                    ..LeaderboardConfig::new()
+                };
+                let t = Instant::now();
+                let lb = leaderboard::compute(&battles, &cfg);
+                let secs = t.elapsed().as_secs_f64();
+                let how = match ci {
+                    CiMethod::Sandwich => "sandwich intervals".to_owned(),
+                    CiMethod::Bootstrap => format!(
+                        "{rounds} bootstrap rounds, {} unconverged",
+                        lb.unconverged_rounds
+                    ),
+                };
+                println!(
+                    "leaderboard from counts: {models} models, {} triples, {how}: {:.1} ms",
+                    battles.triples.len(),
+                    secs * 1000.0,
+                );
+            }
         }
     }
     Ok(())
