@@ -120,10 +120,18 @@ pub async fn logout() -> Result<(), AppError> {
 }
 
 /// Only local paths may follow a login, so a crafted link cannot send users elsewhere.
+///
+/// A path must start with one `/` and hold visible ASCII only: browsers drop tabs and line
+/// breaks from a `Location` (`/\t/host` becomes `//host`, another site), a backslash reads as a
+/// slash, and a line break could not go into the header at all.
 #[must_use]
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
             path.to_owned()
         }
         _ => "/".to_owned(),
@@ -183,9 +191,10 @@ pub mod ssr {
             .and_then(|ext| ext.0.0)
     }
 
+    /// Sessions live in the database, so a store failure is the database's: 503.
     fn session_error(err: tower_sessions::session::Error) -> AppError {
         tracing::error!(error = %err, "session store error");
-        AppError::Internal
+        AppError::Unavailable("the database is unavailable just now; try again shortly".into())
     }
 
     /// The id of the user bound to the session, read from the session alone (no database
@@ -264,44 +273,29 @@ pub mod ssr {
         Ok(())
     }
 
-    /// The annotator of this session: the session's user, or a returning annotator with this
-    /// external id, or a new anonymous annotator bound to the session now.
+    /// The annotator of this session: the session's user, or a new anonymous annotator bound
+    /// to the session now, carrying the recruiting platform's external id when this is that
+    /// id's first arrival.
+    ///
+    /// An external id is not a password: a session that has a user keeps it whatever id a link
+    /// carries (a planted id would collect someone else's votes), and an id that is already
+    /// known binds nobody new, so a fresh session sending it gets an annotator of its own and
+    /// never another session's open assignment.
     ///
     /// # Errors
-    /// Internal on store or database failure.
+    /// 422 for an id the database cannot hold; Internal on store or database failure.
     pub async fn ensure_annotator(
         state: &AppState,
         session: &Session,
         external_id: Option<&str>,
     ) -> Result<UserRow, AppError> {
+        if let Some(user) = session_user(state, session).await? {
+            return Ok(user);
+        }
         let external_id = external_id
             .map(str::trim)
             .filter(|pid| !pid.is_empty() && pid.len() <= 128);
-        if let Some(user) = session_user(state, session).await? {
-            if let (Some(pid), None, Role::Annotator) =
-                (external_id, &user.external_id, user.role())
-                && db::users::find_by_external_id(&state.pool, pid)
-                    .await
-                    .or_app()?
-                    .is_none()
-            {
-                db::users::set_external_id(&state.pool, user.user_id, pid)
-                    .await
-                    .or_app()?;
-                return db::users::get(&state.pool, user.user_id).await.or_app();
-            }
-            return Ok(user);
-        }
-        let user = match external_id {
-            Some(pid) => match db::users::find_by_external_id(&state.pool, pid)
-                .await
-                .or_app()?
-            {
-                Some(existing) if existing.is_anonymous => existing,
-                _ => create_anonymous(state, Some(pid)).await?,
-            },
-            None => create_anonymous(state, None).await?,
-        };
+        let user = create_anonymous(state, external_id).await?;
         bind_session(session, user.user_id).await?;
         tracing::info!(user_id = user.user_id, "annotator bound to session");
         Ok(user)
@@ -310,8 +304,10 @@ pub mod ssr {
     async fn create_anonymous(state: &AppState, pid: Option<&str>) -> Result<UserRow, AppError> {
         match db::users::create_anonymous_annotator(&state.pool, pid).await {
             Ok(user) => Ok(user),
-            // The id belongs to a named account: keep the session anonymous without it.
+            // The id is known already (another session's, or a named account's): this session
+            // gets an annotator without it.
             Err(err) if err.constraint() == Some("app_user_external_id_key") => {
+                tracing::warn!("an external id that is already known arrived on a new session");
                 Ok(db::users::create_anonymous_annotator(&state.pool, None)
                     .await
                     .or_app()?)
@@ -332,5 +328,13 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/");
+        assert_eq!(safe_next(Some("/ok\r\nSet-Cookie: x=1")), "/");
+        assert_eq!(safe_next(Some("/ /evil.example")), "/");
+        assert_eq!(
+            safe_next(Some("/annotate/3?pid=a%20b")),
+            "/annotate/3?pid=a%20b"
+        );
     }
 }

@@ -33,6 +33,8 @@ use crate::pages::{leaderboard::LeaderboardPage, login::LoginPage, not_found::No
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -51,6 +53,28 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Sets the page's `Content-Security-Policy`: scripts only from this origin or inline with this
+/// response's nonce (Leptos puts it on its hydration and streaming scripts), WebAssembly
+/// allowed, no plugins, no framing, forms and fetches to this origin only. Inline `style`
+/// attributes (progress bars, shaded cells) are allowed.
+#[cfg(feature = "ssr")]
+fn content_security_policy() {
+    let nonce = leptos::nonce::use_nonce()
+        .map(|n| format!(" 'nonce-{n}'"))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; script-src 'self'{nonce} 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let (Some(res), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(&policy),
+    ) {
+        res.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 

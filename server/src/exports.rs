@@ -164,12 +164,15 @@ fn jsonl<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Rows as CSV whose text cells a spreadsheet cannot run as formulas (annotators write the
+/// rationales; see `service::spreadsheet`).
 fn csv_bytes<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
     let mut c = csv::Writer::from_writer(Vec::new());
     for r in rows {
         c.serialize(r)?;
     }
-    c.into_inner().context("finishing the CSV")
+    let raw = c.into_inner().context("finishing the CSV")?;
+    service::spreadsheet::safe_document(&raw).context("neutralising formulas in the CSV")
 }
 
 /// The sources counted by a DPO export.

@@ -1,8 +1,10 @@
 //! The embedded PostgreSQL cluster: Verdict's default database when no `DATABASE_URL` is set.
 //!
 //! The cluster lives in `<data-dir>/postgres`, is created with the system's `initdb` on first
-//! use and started with `pg_ctl`, listening on a Unix socket in `<data-dir>/run` and on a free
-//! localhost port. A second process on the same data dir finds it running and reuses it.
+//! use and started with `pg_ctl`, listening on a Unix socket in `<data-dir>/run` and on a
+//! localhost port: the last start's (`<data-dir>/postgres.port`) when it is free, so that a
+//! restarted cluster is where its clients were, else a free one. A second process on the same
+//! data dir finds it running and reuses it.
 //! PostgreSQL refuses to run as root, so when Verdict runs as root the server processes run as
 //! the `postgres` system user (Debian's package creates it) and own the cluster's folders.
 
@@ -209,8 +211,29 @@ impl Cluster {
         Ok(())
     }
 
+    /// Where the last start's port is kept, so that a restart listens where clients were
+    /// connected.
+    fn port_file(&self) -> PathBuf {
+        self.data_dir.join("postgres.port")
+    }
+
+    /// The port of the last start when it is free again, else a free one (recorded).
+    fn choose_port(&self) -> Result<u16> {
+        let last = std::fs::read_to_string(self.port_file())
+            .ok()
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .filter(|&p| p != 0 && TcpListener::bind(("127.0.0.1", p)).is_ok());
+        let port = match last {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        std::fs::write(self.port_file(), port.to_string())
+            .with_context(|| format!("writing {}", self.port_file().display()))?;
+        Ok(port)
+    }
+
     fn start(&self) -> Result<()> {
-        let port = free_port()?;
+        let port = self.choose_port()?;
         let socket_dir = self.run_dir();
         if socket_dir.as_os_str().len() > 90 {
             bail!(

@@ -17,7 +17,7 @@ use verdict_server::backends::{Message, ModelBackend, OpenAi, OpenAiConfig};
 use verdict_server::http::{self as web, CookieConfig};
 
 /// What the fake endpoint does, by the requested model name: `echo*` streams an answer split
-/// awkwardly across chunks; `broken` answers 500; `slow` waits 5 s; `keyed` wants the bearer
+/// awkwardly across chunks (`nul*` the same with a NUL character in it); `broken` answers 500; `slow` waits 5 s; `keyed` wants the bearer
 /// token that equals this process's `PATH` (an environment variable that is always set).
 async fn completions(
     headers: HeaderMap,
@@ -46,13 +46,15 @@ async fn completions(
         }
         _ => {
             let prompt = body["messages"][0]["content"].as_str().unwrap_or_default();
+            // `nul*` models put a NUL character in their answer, as some models do.
+            let nul = if model.starts_with("nul") { "\0" } else { "" };
             let chunks = vec![
                 "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n".to_owned(),
                 "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\ndata: {\"choi"
                     .to_owned(),
                 format!(
                     "ces\":[{{\"delta\":{{\"content\":{}}}}}]}}\r\n\r\n",
-                    serde_json::to_string(&format!("lo from {model}: {prompt}")).unwrap()
+                    serde_json::to_string(&format!("lo{nul} from {model}: {prompt}")).unwrap()
                 ),
                 "data: [DONE]\n\n".to_owned(),
             ];
@@ -289,14 +291,15 @@ async fn a_battle_streams_both_answers_then_takes_one_vote(pool: sqlx::PgPool) {
             .unwrap();
     assert_eq!((project.as_str(), source.as_str()), ("Arena", "human"));
 
-    // The same battle does not generate twice; another annotator cannot watch it.
+    // The same battle does not generate twice: a reconnecting client gets the stored answers
+    // and the same assignment. Another annotator cannot watch it.
     let (_, again, _) = watch(&app, battle, &cookie).await;
-    assert!(
-        events(&again)
-            .iter()
-            .any(|(n, d)| n == "failed"
-                && d["message"].as_str().unwrap().contains("already answered"))
-    );
+    let again = events(&again);
+    assert!(again.iter().all(|(n, _)| n != "delta"), "{again:?}");
+    let replay = &again.iter().find(|(n, _)| n == "ready").expect("ready").1;
+    assert_eq!(replay["assignment_id"], assignment);
+    assert_eq!(replay["left_html"], ready["left_html"]);
+    assert_eq!(again.last().unwrap().0, "end");
     let (_, _, other) = call(&app, form("/api/annotate/home", "", None)).await;
     let (status, _, _) = watch(&app, battle, &other.unwrap()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -397,4 +400,107 @@ async fn local_models_answer_in_the_arena(pool: sqlx::PgPool) {
         .collect();
     assert_eq!(failed.len(), 1, "{body}");
     assert!(failed[0].contains("/nonexistent/model"), "{}", failed[0]);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn an_answer_with_a_nul_character_still_makes_a_votable_battle(pool: sqlx::PgPool) {
+    let base = fake_openai().await;
+    models(&pool, &base, &["nul-a", "nul-b"]).await;
+    let app = router(&pool);
+    let (battle, cookie) = start(&app, None).await;
+    let (_, body, _) = watch(&app, battle, &cookie).await;
+    let evs = events(&body);
+    assert!(evs.iter().all(|(n, _)| n != "failed"), "{body}");
+    assert!(evs.iter().any(|(n, _)| n == "ready"), "{body}");
+    let (status, texts): (String, Vec<String>) = sqlx::query_as(
+        "select b.status, array(select text from response order by response_id) \
+         from arena_battle b where battle_id = $1",
+    )
+    .bind(battle)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(status, "ready");
+    assert!(
+        texts.iter().all(|t| t.starts_with("Hello from nul-")),
+        "{texts:?}"
+    );
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn stuck_battles_fail_and_a_second_stream_waits_for_the_first(pool: sqlx::PgPool) {
+    let base = fake_openai().await;
+    models(&pool, &base, &["echo-a", "echo-b"]).await;
+    let app = router(&pool);
+
+    // A battle claimed by a stream whose server died: the reaper fails it once it is too old.
+    let (dead, cookie) = start(&app, None).await;
+    assert!(db::arena::claim(&pool, dead).await.unwrap());
+    let timeout = verdict_server::http::arena::GENERATION_TIMEOUT;
+    let unclaimed = verdict_server::http::arena::UNCLAIMED_TIMEOUT;
+    assert_eq!(db::arena::reap(&pool, timeout, unclaimed).await.unwrap(), 0);
+    sqlx::query(
+        "update arena_battle set started_at = now() - interval '11 minutes' where battle_id = $1",
+    )
+    .bind(dead)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // A battle nobody opened for over an hour goes too; a fresh one stays.
+    let (abandoned, _) = start(&app, Some(&cookie)).await;
+    let (fresh, _) = start(&app, Some(&cookie)).await;
+    sqlx::query(
+        "update arena_battle set created_at = now() - interval '2 hours' where battle_id = $1",
+    )
+    .bind(abandoned)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(db::arena::reap(&pool, timeout, unclaimed).await.unwrap(), 2);
+    let status = |id: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("select status from arena_battle where battle_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(status(dead).await, "failed");
+    assert_eq!(status(abandoned).await, "failed");
+    assert_eq!(status(fresh).await, "generating");
+    let (_, body, _) = watch(&app, dead, &cookie).await;
+    let failed = events(&body);
+    assert!(
+        failed.iter().any(|(n, d)| n == "failed"
+            && d["message"]
+                .as_str()
+                .unwrap()
+                .contains("did not finish in time")),
+        "{body}"
+    );
+
+    // A stream on a battle that another stream is generating (a reconnect, another node)
+    // waits for it and ends with its outcome.
+    assert!(db::arena::claim(&pool, fresh).await.unwrap());
+    let follower = {
+        let (app, cookie) = (app.clone(), cookie.clone());
+        tokio::spawn(async move { watch(&app, fresh, &cookie).await })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!follower.is_finished());
+    db::arena::fail(&pool, fresh, "echo-a: the endpoint went away")
+        .await
+        .unwrap();
+    let (_, body, _) = tokio::time::timeout(Duration::from_secs(10), follower)
+        .await
+        .expect("the follower ends")
+        .unwrap();
+    assert!(
+        events(&body)
+            .iter()
+            .any(|(n, d)| n == "failed" && d["message"] == "echo-a: the endpoint went away"),
+        "{body}"
+    );
 }

@@ -244,7 +244,7 @@ async fn model_scheduling_answers_alike_from_the_page_and_the_api(pool: sqlx::Pg
     let expected = (
         StatusCode::UNPROCESSABLE_ENTITY,
         "unprocessable".to_owned(),
-        "sampling_weight is a number ≥ 0".to_owned(),
+        "sampling_weight is a number from 0 to 1000".to_owned(),
     );
     assert_eq!(server_fn_error(&page), expected, "{}", page.body);
     assert_eq!(rest_error(&api), expected, "{}", api.body);

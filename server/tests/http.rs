@@ -221,7 +221,7 @@ async fn api_bodies_are_validated(pool: sqlx::PgPool) {
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]
-async fn external_ids_are_recorded_and_recognised(pool: sqlx::PgPool) {
+async fn external_ids_are_recorded_on_first_arrival_only(pool: sqlx::PgPool) {
     let app = router(&pool);
     let first = send(
         &app,
@@ -230,15 +230,44 @@ async fn external_ids_are_recorded_and_recognised(pool: sqlx::PgPool) {
     .await;
     assert_eq!(first.json()["annotator"]["external_id"], "PROLIFIC-7");
     let id = first.json()["annotator"]["user_id"].clone();
-    // The same participant in a fresh browser is the same annotator.
+    let cookie = first.session_cookie().unwrap();
+    // The same browser comes back as the same annotator.
+    let back = send(
+        &app,
+        post_form("/api/annotate/home", "pid=PROLIFIC-7", Some(&cookie)),
+    )
+    .await;
+    assert_eq!(back.json()["annotator"]["user_id"], id);
+    // Someone else sending the id is not that annotator: the id is not a password.
     let again = send(
         &app,
         post_form("/api/annotate/home", "pid=PROLIFIC-7", None),
     )
     .await;
-    assert_eq!(again.json()["annotator"]["user_id"], id);
-    let other = send(&app, post_form("/api/annotate/home", "", None)).await;
-    assert_ne!(other.json()["annotator"]["user_id"], id);
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_ne!(again.json()["annotator"]["user_id"], id);
+    assert!(again.json()["annotator"]["external_id"].is_null());
+    // A session that has an annotator keeps it: a link cannot plant an id on it.
+    let plain = send(&app, post_form("/api/annotate/home", "", None)).await;
+    let plain_id = plain.json()["annotator"]["user_id"].clone();
+    assert_ne!(plain_id, id);
+    let planted = send(
+        &app,
+        post_form(
+            "/api/annotate/home",
+            "pid=ATTACKER-1",
+            Some(&plain.session_cookie().unwrap()),
+        ),
+    )
+    .await;
+    assert_eq!(planted.json()["annotator"]["user_id"], plain_id);
+    assert!(planted.json()["annotator"]["external_id"].is_null());
+    let holders: i64 =
+        sqlx::query_scalar("select count(*) from app_user where external_id = 'ATTACKER-1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(holders, 0);
 }
 
 async fn seed_votes(pool: &sqlx::PgPool) {
@@ -831,6 +860,14 @@ async fn admins_set_sampling_weights(pool: sqlx::PgPool) {
     );
     let bad = send(&app, patch(admin.clone(), r#"{"sampling_weight":-1}"#)).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A weight so large that the sampler's sums overflow would take the arena down.
+    let huge = send(&app, patch(admin.clone(), r#"{"sampling_weight":1e200}"#)).await;
+    assert_eq!(
+        huge.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        huge.body
+    );
     let listed = send(&app, get("/api/v1/admin/models", Some(&admin))).await;
     assert_eq!(listed.json()[0]["sampling_weight"], 2.5);
 

@@ -24,7 +24,7 @@ pub async fn get_annotate_home(pid: Option<String>) -> Result<AnnotateHome, AppE
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::ensure_annotator(&state, &session, pid.as_deref()).await?;
-        let projects = db::stats::projects(&state.pool).await.or_app()?;
+        let projects = db::stats::projects(&state.pool, false).await.or_app()?;
         Ok(AnnotateHome {
             annotator: ssr::to_session_user(user),
             projects: projects

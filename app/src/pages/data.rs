@@ -30,7 +30,7 @@ pub async fn data_overview() -> Result<DataPageInfo, AppError> {
         let user = ssr::require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
         Ok(DataPageInfo {
             can_import: user.role() == Role::Admin,
-            projects: db::stats::projects(&state.pool)
+            projects: db::stats::projects(&state.pool, true)
                 .await
                 .or_app()?
                 .into_iter()

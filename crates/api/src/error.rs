@@ -28,6 +28,12 @@ pub enum AppError {
     /// Too many attempts (429).
     #[error("{0}")]
     TooManyRequests(String),
+    /// The body is larger than the server accepts (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The database cannot be reached just now (503); retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something failed on the server (500); the details are in the server's log.
     #[error("internal error: the server's log has the details")]
     Internal,
@@ -48,6 +54,8 @@ impl AppError {
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::TooManyRequests(_) => 429,
+            Self::PayloadTooLarge(_) => 413,
+            Self::Unavailable(_) => 503,
             Self::Internal | Self::Transport(_) => 500,
         }
     }
@@ -63,6 +71,8 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooManyRequests(_) => "too_many_requests",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
             Self::Transport(_) => "transport",
         }
@@ -84,8 +94,21 @@ impl AppError {
 impl server_fn::error::FromServerFnError for AppError {
     type Encoder = server_fn::codec::JsonEncoding;
 
+    /// Arguments or a body the server could not read are the client's fault (400); everything
+    /// else is the transport's.
     fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
-        Self::Transport(value.to_string())
+        use server_fn::error::ServerFnErrorErr as E;
+        match value {
+            E::Args(m) | E::MissingArg(m) => Self::BadRequest(format!("bad arguments: {m}")),
+            // On the server this is a body it could not read; in the browser, an answer.
+            #[cfg(feature = "server")]
+            E::Deserialization(m) if m.contains("length limit exceeded") => {
+                Self::PayloadTooLarge("the request body is larger than this server accepts".into())
+            }
+            #[cfg(feature = "server")]
+            E::Deserialization(m) => Self::BadRequest(format!("unreadable request: {m}")),
+            other => Self::Transport(other.to_string()),
+        }
     }
 }
 

@@ -265,6 +265,51 @@ pub async fn complete(
     Ok(assignment_id)
 }
 
+/// A ready battle's assignment and its two answers in display order (left, right), so that a
+/// client whose event stream dropped can pick the battle up again.
+///
+/// # Errors
+/// Only on database failure; a battle that is not ready is `Ok(None)`.
+pub async fn answers(pool: &PgPool, battle_id: i64) -> Result<Option<(i64, String, String)>> {
+    Ok(sqlx::query_as(
+        "select a.assignment_id, l.text, r.text \
+         from arena_battle b join assignment a on a.assignment_id = b.assignment_id \
+         join response l on l.response_id = a.display_order[1] \
+         join response r on r.response_id = a.display_order[2] \
+         where b.battle_id = $1 and b.status = 'ready'",
+    )
+    .bind(battle_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Marks failed the battles that can no longer finish: generating for longer than
+/// `generating_for` (the server answering them died, or a backend hangs), or never claimed by
+/// an event stream within `unclaimed_for`. Returns how many.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn reap(
+    pool: &PgPool,
+    generating_for: std::time::Duration,
+    unclaimed_for: std::time::Duration,
+) -> Result<u64> {
+    let r = sqlx::query(
+        "update arena_battle set status = 'failed', updated_at = now(), \
+                error = case when started_at is null \
+                    then 'nobody opened this battle in time: start a new round' \
+                    else 'generation did not finish in time: start a new round' end \
+         where status = 'generating' \
+           and (started_at < now() - make_interval(secs => $1) \
+                or (started_at is null and created_at < now() - make_interval(secs => $2)))",
+    )
+    .bind(generating_for.as_secs_f64())
+    .bind(unclaimed_for.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
+}
+
 /// Marks a battle failed with the reason; it never becomes votable.
 ///
 /// # Errors

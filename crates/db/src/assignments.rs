@@ -18,7 +18,8 @@ pub struct Issued {
     pub prompt: String,
     /// Responses in display order (left first): id and text.
     pub responses: Vec<(i64, String)>,
-    /// When the assignment lapses.
+    /// When the assignment lapses (RFC 3339 on the wire).
+    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// Guideline version in force.
     pub guideline_version: i32,
@@ -38,14 +39,18 @@ pub struct Issued {
 /// issues the least-annotated item they have not seen (items below the overlap target first).
 /// `None` when nothing is left for them.
 ///
+/// The arena's project is not annotated through assignments: its items are battles, judged only
+/// by the annotator who started them, so it answers as unknown.
+///
 /// # Errors
-/// [`Error::NotFound`] for an unknown project; otherwise database failures.
+/// [`Error::NotFound`] for an unknown project or the arena's; otherwise database failures.
 pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option<Issued>> {
     let mut tx = pool.begin().await?;
     type ProjectRow = (i32, i32, String, String, String, String, serde_json::Value);
     let project: Option<ProjectRow> = sqlx::query_as(
         "select assignment_ttl_seconds, guidelines_version, guidelines, rationale_mode, \
-                strength_scale, protocol, config from project where project_id = $1",
+                strength_scale, protocol, config from project \
+         where project_id = $1 and not is_arena",
     )
     .bind(project_id)
     .fetch_optional(&mut *tx)

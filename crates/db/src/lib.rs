@@ -44,6 +44,9 @@ pub enum Error {
     /// The request cannot be carried out as asked; the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// The database cannot be reached (refused, timed out, closed); retrying later may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     /// Any other database failure.
     #[error(transparent)]
     Sqlx(sqlx::Error),
@@ -60,8 +63,19 @@ impl From<sqlx::Error> for Error {
                 Some(name) => Self::Constraint {
                     constraint: name.to_owned(),
                 },
+                // character_not_in_repertoire: PostgreSQL text cannot hold a NUL character.
+                None if db_err.code().as_deref() == Some("22021") => {
+                    Self::Invalid("text cannot contain a NUL character (\\0)".into())
+                }
+                // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
+                None if matches!(db_err.code().as_deref(), Some("57P01" | "57P02" | "57P03")) => {
+                    Self::Unavailable(err)
+                }
                 None => Self::Sqlx(err),
             },
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(err)
+            }
             other => Self::Sqlx(other),
         }
     }
@@ -81,6 +95,9 @@ impl Error {
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// How long a request waits for a connection before it answers "unavailable".
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Opens a connection pool. `acquire_timeout` bounds how long a request waits for a connection.
 ///
 /// # Errors
@@ -88,7 +105,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        // Short, so that a database outage answers 503 quickly instead of holding requests.
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect(url)
         .await?;
     Ok(pool)

@@ -55,16 +55,19 @@ pub struct ProjectSummary {
     pub items: i64,
 }
 
-/// Lists projects with their item counts, oldest first.
+/// Lists projects with their item counts, oldest first; the arena's (whose items are battles)
+/// only when `with_arena`.
 ///
 /// # Errors
 /// Only on database failure.
-pub async fn projects(db: impl PgExecutor<'_>) -> Result<Vec<ProjectSummary>> {
+pub async fn projects(db: impl PgExecutor<'_>, with_arena: bool) -> Result<Vec<ProjectSummary>> {
     let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
         "select p.project_id, p.name, p.protocol, count(i.item_id) \
          from project p left join item i on i.project_id = p.project_id \
+         where $1 or not p.is_arena \
          group by p.project_id order by p.project_id",
     )
+    .bind(with_arena)
     .fetch_all(db)
     .await?;
     Ok(rows
@@ -95,7 +98,7 @@ mod tests {
             .unwrap();
         let o = overview(&pool).await.unwrap();
         assert_eq!((o.models, o.projects, o.votes), (2, 1, 0));
-        let listed = projects(&pool).await.unwrap();
+        let listed = projects(&pool, true).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!((listed[0].name.as_str(), listed[0].items), ("p", 0));
     }

@@ -150,44 +150,6 @@ pub async fn get(db: impl PgExecutor<'_>, user_id: i64) -> Result<UserRow> {
     Ok(row.into())
 }
 
-/// Finds an annotator by external id (e.g. a returning Prolific participant).
-///
-/// # Errors
-/// Only on database failure; a missing user is `Ok(None)`.
-pub async fn find_by_external_id(
-    db: impl PgExecutor<'_>,
-    external_id: &str,
-) -> Result<Option<UserRow>> {
-    let sql = format!(
-        "select {USER_COLUMNS} from app_user where external_id = $1 and role = 'annotator'"
-    );
-    let row: Option<UserRecord> = sqlx::query_as(&sql)
-        .bind(external_id)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(Into::into))
-}
-
-/// Records an external id on an annotator who has none yet.
-///
-/// # Errors
-/// `app_user_external_id_key` when another user already has this id.
-pub async fn set_external_id(
-    db: impl PgExecutor<'_>,
-    user_id: i64,
-    external_id: &str,
-) -> Result<()> {
-    sqlx::query(
-        "update app_user set external_id = $2, updated_at = now() \
-         where user_id = $1 and external_id is null",
-    )
-    .bind(user_id)
-    .bind(external_id)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// The login credentials of a user who has a password.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -260,12 +222,12 @@ mod tests {
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
-    async fn anonymous_annotators_keep_their_external_id(pool: sqlx::PgPool) {
-        let anon = create_anonymous_annotator(&pool, None).await.unwrap();
+    async fn an_external_id_belongs_to_one_annotator(pool: sqlx::PgPool) {
+        let anon = create_anonymous_annotator(&pool, Some("PID-1"))
+            .await
+            .unwrap();
         assert!(anon.is_anonymous);
-        set_external_id(&pool, anon.user_id, "PID-1").await.unwrap();
-        let found = find_by_external_id(&pool, "PID-1").await.unwrap().unwrap();
-        assert_eq!(found.user_id, anon.user_id);
+        assert_eq!(anon.external_id.as_deref(), Some("PID-1"));
         let other = create_anonymous_annotator(&pool, Some("PID-1")).await;
         assert_eq!(
             other.unwrap_err().constraint(),

@@ -10,6 +10,10 @@ pub fn db_error(err: db::Error) -> AppError {
         db::Error::NotFound => AppError::NotFound("not found".into()),
         db::Error::Invalid(m) => AppError::Unprocessable(m),
         db::Error::Constraint { ref constraint } => constraint_error(constraint),
+        db::Error::Unavailable(err) => {
+            tracing::error!(error = %err, "database unavailable");
+            AppError::Unavailable("the database is unavailable just now; try again shortly".into())
+        }
         other => {
             tracing::error!(error = %other, "database error");
             AppError::Internal

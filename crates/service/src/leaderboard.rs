@@ -894,10 +894,11 @@ pub fn to_csv(lb: &LeaderboardResponse) -> String {
     );
     let num = |v: Option<f64>| v.map_or_else(String::new, |x| format!("{x:.4}"));
     let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
+        let s = crate::spreadsheet::safe_cell(s);
+        if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
-            s.to_owned()
+            s.into_owned()
         }
     };
     for r in &lb.rows {

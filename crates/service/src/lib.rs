@@ -17,6 +17,7 @@ pub mod projects;
 pub mod quality;
 pub mod sampling;
 pub mod settings;
+pub mod spreadsheet;
 pub mod training;
 pub mod users;
 

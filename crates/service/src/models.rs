@@ -17,11 +17,14 @@ pub trait ModelCheck: Send + Sync + 'static {
     fn check_model(&self, config: serde_json::Value) -> BoxFuture<'static, Result<(), String>>;
 }
 
+/// The largest sampling weight a model may have.
+pub const MAX_SAMPLING_WEIGHT: f64 = 1000.0;
+
 /// Enables or disables a model in the arena and/or sets its sampling weight (the admin page and
 /// `PATCH /api/v1/admin/models/{id}`).
 ///
 /// # Errors
-/// 422 for a weight that is negative or not finite; 404 for an unknown model.
+/// 422 for a weight outside 0 to [`MAX_SAMPLING_WEIGHT`]; 404 for an unknown model.
 #[tracing::instrument(skip_all, fields(model_id = model_id))]
 pub async fn update_scheduling(
     pool: &db::PgPool,
@@ -29,10 +32,11 @@ pub async fn update_scheduling(
     enabled: Option<bool>,
     sampling_weight: Option<f64>,
 ) -> Result<db::leaderboard::ModelInfo, AppError> {
-    if sampling_weight.is_some_and(|w| !w.is_finite() || w < 0.0) {
-        return Err(AppError::Unprocessable(
-            "sampling_weight is a number ≥ 0".into(),
-        ));
+    // Bounded: the sampler multiplies weights, and a huge one overflows to infinity.
+    if sampling_weight.is_some_and(|w| !(0.0..=MAX_SAMPLING_WEIGHT).contains(&w)) {
+        return Err(AppError::Unprocessable(format!(
+            "sampling_weight is a number from 0 to {MAX_SAMPLING_WEIGHT}"
+        )));
     }
     crate::error::or_not_found(
         db::leaderboard::update_model_scheduling(pool, model_id, enabled, sampling_weight).await,

@@ -56,6 +56,53 @@ pub async fn open_database(args: &DatabaseArgs, max_connections: u32) -> Result<
         .map_err(|e| anyhow::anyhow!("cannot connect to the database ({}): {e}", redact(&url)))
 }
 
+/// With the embedded cluster, keeps `pool` pointed at it: every 2 s until `shutdown`, when the
+/// cluster runs on another port than the pool's (it was restarted while its old port was
+/// taken), new connections go to the new port. `None` with `DATABASE_URL`.
+pub fn follow_embedded(
+    args: &DatabaseArgs,
+    pool: &db::PgPool,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if args.database_url.is_some() {
+        return None;
+    }
+    let cluster = Cluster::new(&args.data_dir).ok()?;
+    let pool = pool.clone();
+    Some(tokio::spawn(async move {
+        while !*shutdown.borrow() {
+            let current = pool.connect_options().get_port();
+            let probe = cluster.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                let status = probe.status()?;
+                match status {
+                    crate::pg::Status::Running { port } if port != current => {
+                        probe.url(port).map(|url| Some((port, url)))
+                    }
+                    _ => Ok(None),
+                }
+            })
+            .await;
+            if let Ok(Ok(Some((port, url)))) = found {
+                match url.parse::<sqlx::postgres::PgConnectOptions>() {
+                    Ok(options) => {
+                        tracing::warn!(
+                            port,
+                            "the embedded database moved to a new port: following it"
+                        );
+                        pool.set_connect_options(options);
+                    }
+                    Err(e) => tracing::error!(error = %e, "the embedded database's URL"),
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }))
+}
+
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
 #[must_use]
 pub fn redact(url: &str) -> String {

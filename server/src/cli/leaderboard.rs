@@ -699,7 +699,7 @@ pub fn print(report: &Report, format: Format, out: &mut impl std::io::Write) -> 
             for m in &report.models {
                 w.write_record([
                     opt(m.rank_ub),
-                    m.model.clone(),
+                    service::spreadsheet::safe_cell(&m.model).into_owned(),
                     m.rating.map_or_else(String::new, |x| format!("{x:.4}")),
                     m.lower.map_or_else(String::new, |x| format!("{x:.4}")),
                     m.upper.map_or_else(String::new, |x| format!("{x:.4}")),

@@ -358,6 +358,8 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
 
     let cleanup = tokio::spawn(delete_expired_sessions(pool.clone()));
     let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
+    let battles = web::arena::reap_stuck_battles(pool.clone(), shutdown.clone());
+    let follow = database::follow_embedded(database, &pool, shutdown.clone());
     let worker_cfg = args.training.worker_config(&database.data_dir);
     let mut workers = crate::worker::spawn(&pool, &worker_cfg, args.workers, &shutdown);
     if args.workers == 0 {
@@ -387,6 +389,10 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
     for w in workers {
         let _ = w.await;
     }
+    let _ = battles.await;
+    if let Some(follow) = follow {
+        let _ = follow.await;
+    }
     cleanup.abort();
     pool.close().await;
     tracing::info!("stopped");
@@ -403,10 +409,14 @@ async fn worker(database: &DatabaseArgs, args: &WorkerArgs) -> Result<()> {
     tracing::info!(runs_dir = %cfg.runs_dir.display(), "training workers waiting for runs");
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let workers = crate::worker::spawn(&pool, &cfg, args.count, &shutdown);
+    let follow = database::follow_embedded(database, &pool, shutdown.clone());
     shutdown_signal().await;
     let _ = stop.send(true);
     for w in workers {
         let _ = w.await;
+    }
+    if let Some(follow) = follow {
+        let _ = follow.await;
     }
     pool.close().await;
     Ok(())

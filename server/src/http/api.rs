@@ -47,7 +47,7 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 
 /// `GET /api/v1/me`: the session's user, or `null`.
 async fn get_me(
@@ -173,7 +173,7 @@ async fn get_next_pair(
 async fn next_assignment(
     State(state): State<AppState>,
     session: Session,
-    axum::extract::Path(project_id): axum::extract::Path<i64>,
+    ApiPath(project_id): ApiPath<i64>,
 ) -> Result<axum::response::Response, AppError> {
     tracing::Span::current().record("project_id", project_id);
     use axum::response::IntoResponse;
@@ -194,7 +194,7 @@ async fn next_assignment(
 async fn create_vote(
     State(state): State<AppState>,
     session: Session,
-    axum::extract::Path(assignment_id): axum::extract::Path<i64>,
+    ApiPath(assignment_id): ApiPath<i64>,
     ApiJson(body): ApiJson<db::assignments::NewVote>,
 ) -> Result<(axum::http::StatusCode, Json<db::assignments::Recorded>), AppError> {
     tracing::Span::current().record("assignment_id", assignment_id);
@@ -213,7 +213,7 @@ async fn create_vote(
 async fn skip_assignment(
     State(state): State<AppState>,
     session: Session,
-    axum::extract::Path(assignment_id): axum::extract::Path<i64>,
+    ApiPath(assignment_id): ApiPath<i64>,
 ) -> Result<axum::http::StatusCode, AppError> {
     tracing::Span::current().record("assignment_id", assignment_id);
     let user = session_user(&state, &session)
@@ -250,7 +250,7 @@ pub struct UpdateModel {
 async fn update_model(
     State(state): State<AppState>,
     session: Session,
-    axum::extract::Path(model_id): axum::extract::Path<i64>,
+    ApiPath(model_id): ApiPath<i64>,
     ApiJson(body): ApiJson<UpdateModel>,
 ) -> Result<Json<db::leaderboard::ModelInfo>, AppError> {
     tracing::Span::current().record("model_id", model_id);
@@ -265,14 +265,18 @@ async fn update_model(
     Ok(Json(model))
 }
 
-/// `GET /api/v1/projects`: every project with its protocol and item count (any session).
+/// `GET /api/v1/projects`: every project with its protocol and item count (any session; the
+/// arena's own project only for staff, since annotators never annotate it).
 #[tracing::instrument(skip_all)]
 async fn list_projects(
     State(state): State<AppState>,
     session: Session,
 ) -> Result<Json<Vec<db::stats::ProjectSummary>>, AppError> {
-    session_user(&state, &session)
+    let user = session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;
-    Ok(Json(db::stats::projects(&state.pool).await.or_app()?))
+    let staff = matches!(user.role(), Role::Researcher | Role::Admin);
+    Ok(Json(
+        db::stats::projects(&state.pool, staff).await.or_app()?,
+    ))
 }

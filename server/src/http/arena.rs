@@ -5,16 +5,19 @@
 //! `{"side", "message"}` when a side's backend fails (the battle is then never counted);
 //! `ready` `{"assignment_id", "left_html", "right_html"}` when both answers are stored and the
 //! vote is open (the vote goes through `/api/v1/assignments/{id}/vote` or the page's server
-//! function); `end` last.
+//! function); `end` last. A second stream on the same battle (the browser reconnecting after
+//! a dropped connection, or another node) waits for the battle and then sends `ready` or
+//! `failed`. Battles that cannot finish are failed by [`reap_stuck_battles`].
 
 use service::OrApp;
 use std::convert::Infallible;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::extract::ApiPath;
 use app::auth::ssr::session_user;
 use app::error::AppError;
 use app::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde_json::json;
@@ -34,7 +37,7 @@ fn event(name: &str, data: &serde_json::Value) -> Event {
 pub async fn battle_events(
     State(state): State<AppState>,
     session: Session,
-    Path(battle_id): Path<i64>,
+    ApiPath(battle_id): ApiPath<i64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let user = session_user(&state, &session)
         .await?
@@ -52,17 +55,7 @@ pub async fn battle_events(
     if battle.status == "generating" && db::arena::claim(&state.pool, battle_id).await.or_app()? {
         tokio::spawn(generate(state.pool.clone(), battle, events));
     } else {
-        let message = match battle.status.as_str() {
-            "failed" => battle.error.unwrap_or_else(|| "generation failed".into()),
-            "ready" => "this battle was already answered: start a new round".into(),
-            _ => "this battle is being answered in another tab".into(),
-        };
-        for side in ["left", "right"] {
-            let _ = events
-                .send(event("failed", &json!({"side": side, "message": message})))
-                .await;
-        }
-        let _ = events.send(event("end", &json!({}))).await;
+        tokio::spawn(follow(state.pool.clone(), battle, events));
     }
     let stream =
         futures_util::stream::unfold(
@@ -70,6 +63,86 @@ pub async fn battle_events(
             |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
         );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// How long a battle may take to generate; past it the battle fails (and
+/// [`reap_stuck_battles`] fails battles whose server died while generating them).
+pub const GENERATION_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a started battle waits for its annotator to open its event stream.
+pub const UNCLAIMED_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A second stream on a battle that is already claimed (a reconnect after a dropped stream,
+/// another tab, another node): it waits for the battle to end wherever it is generated and
+/// then sends what the first stream would have sent last, `ready` with the stored answers or
+/// `failed`.
+async fn follow(pool: db::PgPool, mut battle: db::arena::Battle, events: mpsc::Sender<Event>) {
+    let deadline = Instant::now() + GENERATION_TIMEOUT + Duration::from_secs(60);
+    while battle.status == "generating" && Instant::now() < deadline && !events.is_closed() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        match db::arena::get(&pool, battle.battle_id).await {
+            Ok(b) => battle = b,
+            Err(e) => {
+                tracing::warn!(error = %e, battle = battle.battle_id, "following a battle");
+            }
+        }
+    }
+    let ready = if battle.status == "ready" {
+        db::arena::answers(&pool, battle.battle_id)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, battle = battle.battle_id, "reading a battle's answers");
+                None
+            })
+    } else {
+        None
+    };
+    if let Some((assignment_id, left, right)) = ready {
+        let _ = events.send(ready_event(assignment_id, &left, &right)).await;
+    } else {
+        let message = match battle.status.as_str() {
+            "failed" => battle.error.unwrap_or_else(|| "generation failed".into()),
+            "ready" => "the answers could not be read".into(),
+            _ => "generation did not finish in time: start a new round".into(),
+        };
+        for side in ["left", "right"] {
+            let _ = events
+                .send(event("failed", &json!({"side": side, "message": message})))
+                .await;
+        }
+    }
+    let _ = events.send(event("end", &json!({}))).await;
+}
+
+fn ready_event(assignment_id: i64, left: &str, right: &str) -> Event {
+    event(
+        "ready",
+        &json!({
+            "assignment_id": assignment_id,
+            "left_html": app::markdown::render(left),
+            "right_html": app::markdown::render(right),
+        }),
+    )
+}
+
+/// Fails, every 30 s until `shutdown`, the battles that can no longer finish (see
+/// [`db::arena::reap`]).
+pub fn reap_stuck_battles(
+    pool: db::PgPool,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !*shutdown.borrow() {
+            match db::arena::reap(&pool, GENERATION_TIMEOUT, UNCLAIMED_TIMEOUT).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(battles = n, "stuck arena battles marked failed"),
+                Err(e) => tracing::warn!(error = %e, "reaping stuck arena battles"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(30)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    })
 }
 
 /// Runs one side: streams its pieces as `delta` events and returns the whole answer, or sends
@@ -93,7 +166,8 @@ async fn answer(
             }
         };
         let (text, ()) = tokio::join!(backend.generate(&messages, pieces), forward);
-        let text = text.map_err(|e| format!("{e:#}"))?;
+        // PostgreSQL text cannot hold NUL; a model may emit one.
+        let text = text.map_err(|e| format!("{e:#}"))?.replace('\0', "");
         if text.trim().is_empty() {
             return Err("the model returned an empty answer".to_owned());
         }
@@ -128,10 +202,25 @@ async fn generate(pool: db::PgPool, battle: db::arena::Battle, events: mpsc::Sen
     } else {
         ("right", "left")
     };
-    let (a, b) = tokio::join!(
-        answer(battle.a.clone(), a_side, messages.clone(), events.clone()),
-        answer(battle.b.clone(), b_side, messages, events.clone()),
-    );
+    let both = async {
+        tokio::join!(
+            answer(battle.a.clone(), a_side, messages.clone(), events.clone()),
+            answer(battle.b.clone(), b_side, messages, events.clone()),
+        )
+    };
+    let Ok((a, b)) = tokio::time::timeout(GENERATION_TIMEOUT, both).await else {
+        let message = "generation did not finish in time: start a new round";
+        if let Err(e) = db::arena::fail(&pool, battle.battle_id, message).await {
+            tracing::error!(error = %e, battle = battle.battle_id, "marking a battle failed");
+        }
+        for side in ["left", "right"] {
+            let _ = events
+                .send(event("failed", &json!({"side": side, "message": message})))
+                .await;
+        }
+        let _ = events.send(event("end", &json!({}))).await;
+        return;
+    };
     match (a, b) {
         (Ok((text_a, meta_a)), Ok((text_b, meta_b))) => {
             match db::arena::complete(&pool, battle.battle_id, &text_a, &text_b, &meta_a, &meta_b)
@@ -143,19 +232,17 @@ async fn generate(pool: db::PgPool, battle: db::arena::Battle, events: mpsc::Sen
                     } else {
                         (&text_b, &text_a)
                     };
-                    let _ = events
-                        .send(event(
-                            "ready",
-                            &json!({
-                                "assignment_id": assignment_id,
-                                "left_html": app::markdown::render(left),
-                                "right_html": app::markdown::render(right),
-                            }),
-                        ))
-                        .await;
+                    let _ = events.send(ready_event(assignment_id, left, right)).await;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, battle = battle.battle_id, "storing a battle failed");
+                    // Never left generating: the battle fails with the reason.
+                    if let Err(e) =
+                        db::arena::fail(&pool, battle.battle_id, "the answers could not be stored")
+                            .await
+                    {
+                        tracing::error!(error = %e, battle = battle.battle_id, "marking a battle failed");
+                    }
                     for side in ["left", "right"] {
                         let _ = events
                             .send(event(

@@ -13,6 +13,7 @@ pub mod training;
 
 use std::net::SocketAddr;
 
+use app::error::AppError;
 use app::state::{AppState, ClientIp};
 use app::{App, shell};
 use axum::Router;
@@ -85,8 +86,12 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
         .merge(bundle)
         .with_state(state)
         .layer(sessions)
+        .layer(middleware::from_fn(server_fn_status))
         .layer(middleware::from_fn(client_ip))
         .layer(middleware::from_fn(cross_site_guard))
+        .layer(middleware::from_fn(request_guard))
+        .layer(middleware::from_fn(security_headers))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -114,6 +119,108 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The largest request body the server reads: 2 MiB, or 512 MiB for the import upload.
+pub const BODY_LIMIT: u64 = 2 << 20;
+/// The import upload's limit (see [`BODY_LIMIT`]).
+pub const IMPORT_BODY_LIMIT: u64 = 512 << 20;
+/// The server function that takes multipart uploads.
+const IMPORT_PATH: &str = "/api/data/import";
+
+/// Refuses what the handlers must never see: a body over the limit (413) and an upload without
+/// a multipart boundary (400; the framework's multipart decoder would panic on it).
+async fn request_guard(req: Request, next: Next) -> Response {
+    let import = req.uri().path() == IMPORT_PATH;
+    let limit = if import {
+        IMPORT_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    };
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|n| n > limit) {
+        return AppError::PayloadTooLarge(format!(
+            "the request body is larger than the {} MiB this server accepts",
+            limit >> 20
+        ))
+        .into_response();
+    }
+    if import && req.method() == Method::POST {
+        let boundary = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ct| multer::parse_boundary(ct).ok());
+        if boundary.is_none() {
+            return AppError::BadRequest(
+                "an import is a multipart/form-data upload (with a boundary)".into(),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// A server function's error answered before its body ran (unreadable arguments, say) comes
+/// with the framework's 500; this gives it the status of the error it carries.
+async fn server_fn_status(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !res.headers().contains_key("serverfnerror")
+    {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return AppError::Internal.into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = err.status_code();
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// A handler that panicked answers the API's 500 (and the panic is logged) instead of an
+/// empty reply.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "a request handler panicked");
+    AppError::Internal.into_response()
+}
+
+/// Headers on every answer: no content-type sniffing, no framing by other sites, no referrer
+/// sent to other sites (page addresses carry participant ids). Pages and API answers to a
+/// request with cookies are never stored by caches (`no-store`) unless they set their own
+/// policy. Pages add their `Content-Security-Policy` themselves (it names the page's nonce).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let with_cookie = req.headers().contains_key(header::COOKIE);
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    let dynamic = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html") || ct.starts_with("application/json"));
+    if with_cookie && dynamic && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
 /// Records the peer address for handlers (login rate limiting).
 async fn client_ip(mut req: Request, next: Next) -> Response {
     let ip = req
@@ -136,8 +243,7 @@ async fn cross_site_guard(req: Request, next: Next) -> Response {
     }
     if is_cross_site(&req) {
         tracing::warn!(path = %req.uri().path(), "cross-site request refused");
-        return app::error::AppError::Forbidden("cross-site request refused".into())
-            .into_response();
+        return AppError::Forbidden("cross-site request refused".into()).into_response();
     }
     next.run(req).await
 }

@@ -2,10 +2,11 @@
 //! rating or ranking assignment, exporting them, and the project's agreement and
 //! rating/ranking-vs-pairwise consistency reports.
 
+use super::extract::ApiPath;
 use app::auth::ssr::require_role;
 use app::error::AppError;
 use app::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use db::users::Role;
@@ -52,7 +53,7 @@ pub struct RatingsBody {
 async fn rate(
     State(state): State<AppState>,
     session: Session,
-    Path(assignment_id): Path<i64>,
+    ApiPath(assignment_id): ApiPath<i64>,
     ApiJson(body): ApiJson<RatingsBody>,
 ) -> Result<axum::http::StatusCode, AppError> {
     tracing::Span::current().record("assignment_id", assignment_id);
@@ -78,7 +79,7 @@ async fn rate(
 async fn rank(
     State(state): State<AppState>,
     session: Session,
-    Path(assignment_id): Path<i64>,
+    ApiPath(assignment_id): ApiPath<i64>,
     ApiJson(body): ApiJson<db::judgements::NewRanking>,
 ) -> Result<axum::http::StatusCode, AppError> {
     tracing::Span::current().record("assignment_id", assignment_id);
@@ -145,7 +146,7 @@ async fn export_rankings(
 async fn agreement(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<app::quality::AgreementReport>, AppError> {
     require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
     Ok(Json(service::quality::agreement(&state.pool, id).await?))
@@ -156,7 +157,7 @@ async fn agreement(
 async fn consistency(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<app::quality::ConsistencyReport>, AppError> {
     require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
     Ok(Json(service::quality::consistency(&state.pool, id).await?))

@@ -1,11 +1,12 @@
 //! `/api/v1/training-runs`: launch (with a preview), list, watch, cancel, and export a run's
 //! frozen snapshot as TRL JSONL.
 
+use super::extract::ApiPath;
 use app::auth::ssr::require_role;
 use app::error::AppError;
 use app::state::AppState;
 use app::training::{LaunchPreview, LaunchRequest, RunView};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use db::users::Role;
@@ -70,7 +71,7 @@ async fn list(
 async fn view(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<RunView>, AppError> {
     require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
     Ok(Json(service::training::view(&state.pool, id).await?))
@@ -88,7 +89,7 @@ struct After {
 async fn metrics(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Query(q): Query<After>,
 ) -> Result<Json<Vec<db::training::MetricRow>>, AppError> {
     require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
@@ -106,7 +107,7 @@ async fn metrics(
 async fn cancel(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<RunView>, AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
     Ok(Json(service::training::cancel(&state.pool, id).await?))
@@ -118,7 +119,7 @@ async fn cancel(
 async fn snapshot(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<axum::response::Response, AppError> {
     require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
     let run = db::training::get(&state.pool, id)

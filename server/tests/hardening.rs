@@ -1,0 +1,383 @@
+//! Abuse paths an open arena invites, each closed: redirects after login, uploads and
+//! arguments the framework cannot read, oversized bodies, NUL characters, path ids, the arena's
+//! own project, formulas in CSV exports and the pages' security headers.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{annotator_cookie, create_admin, get, login, post_form, post_json, router, send};
+
+/// `(status, code)` of a server function's error (`{"code", "message"}`).
+fn server_fn_code(reply: &common::Reply) -> (StatusCode, String) {
+    let code = reply.json()["code"].as_str().unwrap_or_default().to_owned();
+    (reply.status, code)
+}
+
+/// `(status, code)` of a REST error (`{"error": {"code", "message"}}`).
+fn rest_code(reply: &common::Reply) -> (StatusCode, String) {
+    let body = reply.json();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (reply.status, code)
+}
+
+/// A pairwise project with one item (x's answer against y's).
+async fn project(pool: &sqlx::PgPool) -> i64 {
+    let mut tx = pool.begin().await.unwrap();
+    let project = db::imports::pairwise_project(&mut tx, "P").await.unwrap();
+    let x = db::imports::model(&mut tx, "x").await.unwrap();
+    let y = db::imports::model(&mut tx, "=HYPERLINK(\"http://evil.example\")")
+        .await
+        .unwrap();
+    let prompt = db::imports::prompt(&mut tx, "question", None)
+        .await
+        .unwrap();
+    let meta = serde_json::json!({});
+    let a = db::imports::response(&mut tx, prompt, x, "x answers", &meta)
+        .await
+        .unwrap();
+    let b = db::imports::response(&mut tx, prompt, y, "y answers", &meta)
+        .await
+        .unwrap();
+    db::imports::item(&mut tx, project, prompt, "0", &[a, b])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    project
+}
+
+async fn admin(app: &axum::Router, pool: &sqlx::PgPool) -> String {
+    create_admin(pool, "root", "root-password").await;
+    login(app, "root", "root-password")
+        .await
+        .session_cookie()
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_login_only_ever_leads_to_this_site(pool: sqlx::PgPool) {
+    let app = router(&pool);
+    create_admin(&pool, "root", "root-password").await;
+    for (next, expected) in [
+        ("%2Fadmin", "/admin"),
+        // Browsers drop the tab from a Location: `//evil.example` is another site.
+        ("%2F%09%2Fevil.example", "/"),
+        // A line break cannot go into a header (it used to panic after the login).
+        ("%2Fok%0D%0ASet-Cookie%3A%20x%3D1", "/"),
+    ] {
+        let reply = send(
+            &app,
+            post_form(
+                "/api/login",
+                &format!("username=root&password=root-password&next={next}"),
+                None,
+            ),
+        )
+        .await;
+        assert!(
+            reply.status.is_success() || reply.status.is_redirection(),
+            "{next}: {} {}",
+            reply.status,
+            reply.body
+        );
+        assert_eq!(
+            reply
+                .headers
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok()),
+            Some(expected),
+            "{next}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn unreadable_requests_answer_a_client_error(pool: sqlx::PgPool) {
+    let app = router(&pool);
+    // `curl -X POST /api/data/import -d x`: no multipart boundary (the decoder panicked).
+    let import = send(&app, post_form("/api/data/import", "x", None)).await;
+    assert_eq!(
+        rest_code(&import),
+        (StatusCode::BAD_REQUEST, "bad_request".into()),
+        "{}",
+        import.body
+    );
+    assert!(import.body.contains("multipart"), "{}", import.body);
+
+    // Server-function arguments that are missing or of the wrong type: 400, not 500.
+    for form in ["project=abc", "", "project=99999999999999999999999"] {
+        let reply = send(&app, post_form("/api/annotate/next", form, None)).await;
+        assert_eq!(
+            server_fn_code(&reply),
+            (StatusCode::BAD_REQUEST, "bad_request".into()),
+            "{form:?}: {}",
+            reply.body
+        );
+    }
+
+    // A body over the limit: 413, from server functions and the REST API alike.
+    let big = "x".repeat(3 << 20);
+    let mut req = post_form("/api/annotate/vote", &big, None);
+    req.headers_mut().insert(
+        header::CONTENT_LENGTH,
+        big.len().to_string().parse().unwrap(),
+    );
+    let reply = send(&app, req).await;
+    assert_eq!(
+        rest_code(&reply),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into()),
+        "{}",
+        reply.body
+    );
+    // Without a length (a streamed body), the server function's reader stops at the limit.
+    let reply = send(&app, post_form("/api/annotate/vote", &big, None)).await;
+    assert_eq!(
+        server_fn_code(&reply),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into()),
+        "{}",
+        reply.body
+    );
+    let mut req = post_json("/api/v1/assignments/1/vote", &big, None);
+    req.headers_mut().remove(header::CONTENT_LENGTH);
+    let reply = send(&app, req).await;
+    assert_eq!(
+        rest_code(&reply),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into()),
+        "{}",
+        reply.body
+    );
+
+    // A path id that is not a number: the API's JSON error, not plain text.
+    let cookie = annotator_cookie(&app).await;
+    for path in [
+        "/api/v1/training-runs/abc",
+        "/api/v1/arena/battles/1x/events",
+    ] {
+        let reply = send(&app, get(path, Some(&cookie))).await;
+        assert_eq!(
+            rest_code(&reply),
+            (StatusCode::BAD_REQUEST, "bad_request".into()),
+            "{path}: {}",
+            reply.body
+        );
+    }
+    let skip = Request::post("/api/v1/assignments/abc/skip")
+        .header(header::COOKIE, &cookie)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        rest_code(&send(&app, skip).await).0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn nul_characters_are_refused_with_a_message(pool: sqlx::PgPool) {
+    let app = router(&pool);
+    let p = project(&pool).await;
+    let root = admin(&app, &pool).await;
+    let user = send(
+        &app,
+        post_form(
+            "/api/admin/create_user",
+            "username=car%00ol&password=long-enough-password&role=researcher",
+            Some(&root),
+        ),
+    )
+    .await;
+    assert!(
+        user.status.is_client_error(),
+        "{} {}",
+        user.status,
+        user.body
+    );
+
+    let pid = send(&app, post_form("/api/annotate/home", "pid=P%00X", None)).await;
+    assert_eq!(pid.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", pid.body);
+    assert!(pid.body.contains("NUL"), "{}", pid.body);
+
+    let cookie = annotator_cookie(&app).await;
+    let next = send(
+        &app,
+        post_form("/api/annotate/next", &format!("project={p}"), Some(&cookie)),
+    )
+    .await;
+    let assignment = next.json()["assignment_id"]
+        .as_i64()
+        .expect("an assignment");
+    let vote = send(
+        &app,
+        post_form(
+            "/api/annotate/vote",
+            &format!("assignment_id={assignment}&choice=left&rationale=a%00b"),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(
+        server_fn_code(&vote),
+        (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable".into()),
+        "{}",
+        vote.body
+    );
+    let rest = send(
+        &app,
+        post_json(
+            &format!("/api/v1/assignments/{assignment}/vote"),
+            r#"{"choice":"left","rationale":"a\u0000b"}"#,
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(
+        rest_code(&rest),
+        (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable".into()),
+        "{}",
+        rest.body
+    );
+    // Nothing was half-recorded: the assignment still takes a proper vote.
+    let ok = send(
+        &app,
+        post_json(
+            &format!("/api/v1/assignments/{assignment}/vote"),
+            r#"{"choice":"left","rationale":"fine"}"#,
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn the_arena_project_is_not_handed_out_for_annotation(pool: sqlx::PgPool) {
+    let app = router(&pool);
+    let p = project(&pool).await;
+    let arena = db::arena::project(&pool).await.unwrap();
+    let cookie = annotator_cookie(&app).await;
+    let home = send(&app, post_form("/api/annotate/home", "", Some(&cookie))).await;
+    let listed: Vec<i64> = home.json()["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, [p]);
+    let rest = send(&app, get("/api/v1/projects", Some(&cookie))).await;
+    assert_eq!(rest.json().as_array().unwrap().len(), 1, "{}", rest.body);
+    let next = Request::post(format!("/api/v1/projects/{arena}/assignments/next"))
+        .header(header::COOKIE, &cookie)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(rest_code(&send(&app, next).await).0, StatusCode::NOT_FOUND);
+    let page = send(
+        &app,
+        post_form(
+            "/api/annotate/next",
+            &format!("project={arena}"),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.body);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn csv_exports_never_carry_a_live_formula(pool: sqlx::PgPool) {
+    let app = router(&pool);
+    let p = project(&pool).await;
+    let cookie = annotator_cookie(&app).await;
+    let next = send(
+        &app,
+        post_form("/api/annotate/next", &format!("project={p}"), Some(&cookie)),
+    )
+    .await;
+    let assignment = next.json()["assignment_id"].as_i64().unwrap();
+    let vote = send(
+        &app,
+        post_json(
+            &format!("/api/v1/assignments/{assignment}/vote"),
+            r#"{"choice":"left","rationale":"=HYPERLINK(\"http://evil.example\",\"click\")"}"#,
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(vote.status, StatusCode::CREATED, "{}", vote.body);
+    let root = admin(&app, &pool).await;
+    let csv = send(&app, get("/api/v1/exports/votes?format=csv", Some(&root))).await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let column = headers
+        .iter()
+        .position(|h| h == "rationale")
+        .expect("a rationale column");
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(
+        &row[column],
+        "'=HYPERLINK(\"http://evil.example\",\"click\")"
+    );
+    // The public leaderboard's CSV: the model name is text, numbers stay numbers.
+    let board = send(
+        &app,
+        get("/api/v1/leaderboard?format=csv&ci=sandwich", None),
+    )
+    .await;
+    assert_eq!(board.status, StatusCode::OK, "{}", board.body);
+    assert!(board.body.contains("'=HYPERLINK"), "{}", board.body);
+    assert!(
+        !board.body.contains(",=HYPERLINK") && !board.body.contains("\"=HYPERLINK"),
+        "{}",
+        board.body
+    );
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn pages_carry_security_headers(pool: sqlx::PgPool) {
+    let app = router(&pool);
+    let page = send(&app, get("/login", None)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let header = |reply: &common::Reply, name: &str| {
+        reply
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&page, "x-frame-options"), "DENY");
+    assert_eq!(header(&page, "referrer-policy"), "same-origin");
+    let csp = header(&page, "content-security-policy");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"),
+        "{csp}"
+    );
+    // Every inline script of the page carries the nonce the policy names.
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the policy");
+    let scripts = page.body.matches("<script").count();
+    assert!(scripts > 0);
+    assert_eq!(
+        page.body.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "{}",
+        page.body
+    );
+    // A second page gets another nonce.
+    let again = send(&app, get("/login", None)).await;
+    assert_ne!(header(&again, "content-security-policy"), csp);
+
+    // Pages and answers for a session are not kept by caches.
+    let cookie = annotator_cookie(&app).await;
+    let mine = send(&app, get("/annotate", Some(&cookie))).await;
+    assert_eq!(header(&mine, "cache-control"), "no-store");
+    let me = send(&app, get("/api/v1/me", Some(&cookie))).await;
+    assert_eq!(header(&me, "cache-control"), "no-store");
+    assert_eq!(header(&me, "x-content-type-options"), "nosniff");
+}
