@@ -166,6 +166,9 @@ pub mod ssr {
             && let Some(options) = use_context::<leptos_axum::ResponseOptions>()
         {
             options.set_status(err.status_code());
+            if let Some(secs) = err.retry_after() {
+                options.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+            }
         }
         result
     }
@@ -283,7 +286,8 @@ pub mod ssr {
     /// never another session's open assignment.
     ///
     /// # Errors
-    /// 422 for an id the database cannot hold; Internal on store or database failure.
+    /// 429 when this client made too many new annotators lately; 422 for an id the database
+    /// cannot hold; Internal on store or database failure.
     pub async fn ensure_annotator(
         state: &AppState,
         session: &Session,
@@ -292,6 +296,10 @@ pub mod ssr {
         if let Some(user) = session_user(state, session).await? {
             return Ok(user);
         }
+        state.limiter.check(
+            service::limits::Action::NewAnnotator,
+            client_ip().await.as_deref(),
+        )?;
         let external_id = external_id
             .map(str::trim)
             .filter(|pid| !pid.is_empty() && pid.len() <= 128);

@@ -18,6 +18,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The model check, provided by the server binary (which holds the trainer).
     pub models: Arc<dyn ModelCheck>,
+    /// Per-client rate limits (this node's counts).
+    pub limiter: Arc<service::limits::Limiter>,
+    /// Generation slots per arena model.
+    pub generation_slots: Arc<service::limits::Slots>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -17,6 +17,10 @@ pub fn state(pool: db::PgPool, leptos_options: LeptosOptions, settings: Settings
     AppState {
         pool,
         leptos_options,
+        limiter: Arc::new(service::limits::Limiter::new(settings.limits)),
+        generation_slots: Arc::new(service::limits::Slots::new(
+            settings.limits.generations_per_model,
+        )),
         settings: Arc::new(settings),
         models: Arc::new(TrainerModelCheck),
     }

@@ -399,7 +399,16 @@ async fn local_models_answer_in_the_arena(pool: sqlx::PgPool) {
         .map(|(_, d)| d["message"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(failed.len(), 1, "{body}");
-    assert!(failed[0].contains("/nonexistent/model"), "{}", failed[0]);
+    // The annotator is told it failed, not where the server keeps its files (that is logged).
+    assert!(failed[0].contains("failed to answer"), "{}", failed[0]);
+    assert!(!body.contains("/nonexistent"), "{body}");
+    let stored: Option<String> =
+        sqlx::query_scalar("select error from arena_battle where battle_id = $1")
+            .bind(battle)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!stored.unwrap_or_default().contains("/nonexistent"));
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]

@@ -381,3 +381,216 @@ async fn pages_carry_security_headers(pool: sqlx::PgPool) {
     assert_eq!(header(&me, "cache-control"), "no-store");
     assert_eq!(header(&me, "x-content-type-options"), "nosniff");
 }
+
+/// The router with a trusted proxy header (`X-Forwarded-For`), so that each request can name
+/// its client, and small limits.
+fn limited_router(pool: &sqlx::PgPool, limits: service::limits::Limits) -> axum::Router {
+    let settings = app::state::Settings {
+        client_ip_header: Some("x-forwarded-for".into()),
+        limits,
+        ..app::state::Settings::default()
+    };
+    let options = leptos::config::LeptosOptions::builder()
+        .output_name("verdict")
+        .build();
+    verdict_server::http::app(
+        verdict_server::services::state(pool.clone(), options, settings),
+        verdict_server::http::CookieConfig::default(),
+    )
+}
+
+/// `req` as the proxy forwards it for `client`; the first entry is whatever the client sent.
+fn from(client: &str, spoofed: &str, mut req: Request<Body>) -> Request<Body> {
+    req.headers_mut().insert(
+        "x-forwarded-for",
+        format!("{spoofed}, {client}").parse().unwrap(),
+    );
+    req
+}
+
+fn retry_after(reply: &common::Reply) -> u64 {
+    reply
+        .headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After: {:?}", reply.headers))
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_client_is_rate_limited_per_action(pool: sqlx::PgPool) {
+    let limits = service::limits::Limits {
+        new_annotators: 3,
+        battles: 2,
+        judgements: 2,
+        generations_per_model: 4,
+    };
+    let app = limited_router(&pool, limits);
+    let client = "198.51.100.1";
+    // New annotators: three, then 429 with Retry-After, whatever the spoofed first entry says.
+    let mut cookie = None;
+    for k in 0..3 {
+        let reply = send(
+            &app,
+            from(
+                client,
+                &format!("10.0.0.{k}"),
+                post_form("/api/annotate/home", "", None),
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        cookie = reply.session_cookie();
+    }
+    let refused = send(
+        &app,
+        from(
+            client,
+            "10.0.0.9",
+            post_form("/api/annotate/home", "", None),
+        ),
+    )
+    .await;
+    assert_eq!(
+        server_fn_code(&refused),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_requests".into()),
+        "{}",
+        refused.body
+    );
+    // 3 per minute: the next one in 20 s.
+    assert_eq!(retry_after(&refused), 20);
+    // The page itself makes annotators too (server-side rendering), under the same limit.
+    let page = send(&app, from(client, "10.0.0.9", get("/annotate", None))).await;
+    assert!(
+        !page.body.contains("You are"),
+        "a page made a fourth annotator"
+    );
+    // Another client is not affected; a session that exists is not a new annotator.
+    let other = send(
+        &app,
+        from(
+            "198.51.100.2",
+            "x",
+            post_form("/api/annotate/home", "", None),
+        ),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::OK);
+    let cookie = cookie.unwrap();
+    let known = send(
+        &app,
+        from(
+            client,
+            "x",
+            post_form("/api/annotate/home", "", Some(&cookie)),
+        ),
+    )
+    .await;
+    assert_eq!(known.status, StatusCode::OK, "{}", known.body);
+
+    // Judgements and battles: two each, then 429 (REST and server functions share a bucket).
+    let vote = || {
+        post_json(
+            "/api/v1/assignments/1/vote",
+            r#"{"choice":"left"}"#,
+            Some(&cookie),
+        )
+    };
+    for _ in 0..2 {
+        assert_ne!(
+            send(&app, from(client, "x", vote())).await.status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    let page_vote = post_form(
+        "/api/annotate/vote",
+        "assignment_id=1&choice=left",
+        Some(&cookie),
+    );
+    let refused = send(&app, from(client, "x", page_vote)).await;
+    assert_eq!(
+        rest_code(&refused),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_requests".into()),
+        "{}",
+        refused.body
+    );
+    assert_eq!(retry_after(&refused), 30);
+    let battle = || post_form("/api/arena/start", "prompt=hi", Some(&cookie));
+    for _ in 0..2 {
+        assert_ne!(
+            send(&app, from(client, "x", battle())).await.status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    assert_eq!(
+        send(&app, from(client, "x", battle())).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn concurrent_guesses_are_counted_and_never_lock_the_owner_out(pool: sqlx::PgPool) {
+    let app = limited_router(&pool, service::limits::Limits::default());
+    create_admin(&pool, "root", "root-password").await;
+    let max = usize::try_from(app::state::Settings::default().login_max_failures).unwrap();
+    let attacker = "203.0.113.66";
+    let guesses = (0..30).map(|k| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let form = format!("username=root&password=guess-{k}");
+            send(
+                &app,
+                from(attacker, "x", post_form("/api/login", &form, None)),
+            )
+            .await
+            .status
+        })
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, limited), (max, 30 - max), "{statuses:?}");
+    // Argon2 ran in its bounded slots.
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    assert!(
+        service::users::hashing_peak() <= cores.clamp(2, 8),
+        "{}",
+        service::users::hashing_peak()
+    );
+    // The attacker is stopped; the admin, from their own address, logs in.
+    let again = send(
+        &app,
+        from(
+            attacker,
+            "x",
+            post_form("/api/login", "username=root&password=root-password", None),
+        ),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::TOO_MANY_REQUESTS);
+    let owner = send(
+        &app,
+        from(
+            "198.51.100.7",
+            "x",
+            post_form("/api/login", "username=root&password=root-password", None),
+        ),
+    )
+    .await;
+    assert!(
+        owner.session_cookie().is_some(),
+        "{} {}",
+        owner.status,
+        owner.body
+    );
+}

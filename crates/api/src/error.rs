@@ -84,6 +84,23 @@ impl AppError {
         Self::Forbidden("you do not have permission to do this".into())
     }
 
+    /// 429 for an action done too often; the message ends with the seconds to wait, which
+    /// [`AppError::retry_after`] reads back for the `Retry-After` header.
+    #[must_use]
+    pub fn rate_limited(what: &str, retry_after_secs: u64) -> Self {
+        Self::TooManyRequests(format!("{what}: try again in {retry_after_secs} s"))
+    }
+
+    /// The seconds a 429 made by [`AppError::rate_limited`] asks to wait.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<u64> {
+        let Self::TooManyRequests(message) = self else {
+            return None;
+        };
+        let rest = message.rsplit_once("try again in ")?.1;
+        rest.strip_suffix(" s")?.parse().ok()
+    }
+
     /// 401 for a request that needs a login.
     #[must_use]
     pub fn login_required() -> Self {
@@ -138,13 +155,19 @@ mod response {
     /// JSON body of every API error: `{"error": {"code": "...", "message": "..."}}`.
     impl IntoResponse for AppError {
         fn into_response(self) -> Response {
+            let retry_after = self.retry_after();
             let body = axum::Json(ErrorBody {
                 error: ErrorDetail {
                     code: self.code(),
                     message: self.to_string(),
                 },
             });
-            (self.status_code(), body).into_response()
+            let mut res = (self.status_code(), body).into_response();
+            if let Some(secs) = retry_after {
+                res.headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+            }
+            res
         }
     }
 

@@ -11,6 +11,7 @@ pub mod battles;
 pub mod error;
 pub mod imports;
 pub mod leaderboard;
+pub mod limits;
 pub mod markdown;
 pub mod models;
 pub mod projects;

@@ -9,6 +9,11 @@ pub struct Settings {
     pub login_max_failures: i64,
     /// Length of the login rate-limit window in seconds.
     pub login_window_secs: i64,
+    /// Per-client rate limits and generation slots.
+    pub limits: crate::limits::Limits,
+    /// The header a trusted reverse proxy puts the client's address in (its last entry is
+    /// read, e.g. `X-Forwarded-For`); `None` uses the connection's peer address.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for Settings {
@@ -17,6 +22,8 @@ impl Default for Settings {
             external_id_param: "pid".into(),
             login_max_failures: 10,
             login_window_secs: 900,
+            limits: crate::limits::Limits::default(),
+            client_ip_header: None,
         }
     }
 }

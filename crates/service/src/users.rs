@@ -52,30 +52,80 @@ pub async fn create_staff(
         .or_app()
 }
 
-/// A PHC-format argon2id hash of `password`, computed off the async runtime.
-///
-/// # Errors
-/// Internal if hashing fails or the blocking task panics.
-pub async fn hash_password(password: String) -> Result<String, AppError> {
+/// Argon2 runs at most this many hashes at once (each holds about 19 MiB), so a burst of logins
+/// queues instead of growing the server's memory without bound.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        tokio::sync::Semaphore::new(cores.clamp(2, 8))
+    })
+}
+
+/// How long a login waits for a hashing slot before it answers 429.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Hashes in flight now and the most seen at once (the bound of [`hashing_slots`] is checked
+/// against it by the tests).
+static HASHING: (
+    std::sync::atomic::AtomicUsize,
+    std::sync::atomic::AtomicUsize,
+) = (
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+);
+
+/// The most argon2 computations this process has run at once.
+#[must_use]
+pub fn hashing_peak() -> usize {
+    HASHING.1.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Runs one argon2 computation on the blocking pool, in a hashing slot.
+async fn with_hashing_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    use std::sync::atomic::Ordering;
+    let Ok(Ok(_slot)) = tokio::time::timeout(HASHING_WAIT, hashing_slots().acquire()).await else {
+        return Err(AppError::rate_limited(
+            "the server is busy checking other logins",
+            5,
+        ));
+    };
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
+        let now = HASHING.0.fetch_add(1, Ordering::SeqCst) + 1;
+        HASHING.1.fetch_max(now, Ordering::SeqCst);
+        let out = work();
+        HASHING.0.fetch_sub(1, Ordering::SeqCst);
+        out
     })
     .await
     .map_err(|err| {
         tracing::error!(error = %err, "hashing task failed");
         AppError::Internal
-    })?
+    })
+}
+
+/// A PHC-format argon2id hash of `password`, computed off the async runtime in a hashing slot.
+///
+/// # Errors
+/// Internal if hashing fails or the blocking task panics; 429 when no slot frees up in time.
+pub async fn hash_password(password: String) -> Result<String, AppError> {
+    with_hashing_slot(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await?
     .map_err(|err| {
         tracing::error!(error = %err, "argon2 hashing failed");
         AppError::Internal
     })
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
+async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
+    with_hashing_slot(move || {
         PasswordHash::new(&hash).is_ok_and(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
@@ -83,13 +133,18 @@ async fn verify_password(password: String, hash: String) -> bool {
         })
     })
     .await
-    .unwrap_or(false)
 }
 
-/// Checks a username and password, rate limited per name and per client address.
+/// Checks a username and password, throttled per (username, client address) pair and per
+/// address (see [`db::login_attempts::begin`]): guesses from one address stop after
+/// [`Settings::login_max_failures`] for a name and five times that in all, while the real user
+/// logging in from elsewhere is never locked out. A name under attack from many addresses is
+/// slowed down instead: past the limit, each check waits a second more per limit's worth of
+/// failures, up to 5 s.
 ///
 /// # Errors
-/// 429 after too many recent failures, 401 (one generic message) on any mismatch.
+/// 429 after too many recent failures, or while every hashing slot stays busy; 401 (one
+/// generic message) on any mismatch.
 pub async fn check_login(
     pool: &db::PgPool,
     settings: &Settings,
@@ -97,22 +152,43 @@ pub async fn check_login(
     password: &str,
     client_ip: Option<&str>,
 ) -> Result<i64, AppError> {
+    use db::login_attempts::Gate;
     let username = username.trim();
-    let failures =
-        db::login_attempts::recent_failures(pool, username, client_ip, settings.login_window_secs)
-            .await
-            .or_app()?;
-    if failures >= settings.login_max_failures {
-        tracing::warn!(client_ip, "login rate limit reached");
-        return Err(AppError::TooManyRequests(
-            "too many failed logins; wait a few minutes and try again".into(),
-        ));
+    let max = settings.login_max_failures;
+    let gate = db::login_attempts::begin(
+        pool,
+        username,
+        client_ip,
+        settings.login_window_secs,
+        max,
+        max.saturating_mul(5),
+    )
+    .await
+    .or_app()?;
+    let window = u64::try_from(settings.login_window_secs).unwrap_or(900);
+    let (attempt_id, username_failures) = match gate {
+        Gate::Open {
+            attempt_id,
+            username_failures,
+        } => (attempt_id, username_failures),
+        Gate::PairLimited | Gate::ClientLimited => {
+            tracing::warn!(client_ip, "login rate limit reached");
+            return Err(AppError::rate_limited("too many failed logins", window));
+        }
+    };
+    if username_failures > max && max > 0 {
+        let secs = ((username_failures - max) / max + 1).min(5);
+        tracing::warn!(
+            failures = username_failures,
+            "slowing down logins for a name under attack"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(secs.unsigned_abs())).await;
     }
     let credentials = db::users::credentials(pool, username).await.or_app()?;
     let (user_id, valid) = match credentials {
         Some(c) => (
             Some(c.user_id),
-            verify_password(password.to_owned(), c.password_hash).await,
+            verify_password(password.to_owned(), c.password_hash).await?,
         ),
         None => {
             // Hash anyway, so a failed login takes as long whether or not the user exists.
@@ -120,11 +196,11 @@ pub async fn check_login(
             (None, false)
         }
     };
-    db::login_attempts::record(pool, username, client_ip, valid)
-        .await
-        .or_app()?;
     match user_id {
         Some(id) if valid => {
+            db::login_attempts::succeeded(pool, attempt_id)
+                .await
+                .or_app()?;
             tracing::info!(user_id = id, "login");
             Ok(id)
         }

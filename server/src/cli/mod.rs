@@ -119,6 +119,22 @@ pub struct ServeArgs {
     /// Training workers to run in this process (0: leave training to `verdict worker`).
     #[arg(long, env = "VERDICT_WORKERS", default_value_t = 1)]
     pub workers: usize,
+    /// Header in which a trusted reverse proxy passes the client's address (its last entry is
+    /// used), e.g. `X-Forwarded-For`; without it the connection's address is the client's.
+    #[arg(long, env = "VERDICT_TRUSTED_PROXY_HEADER")]
+    pub trusted_proxy_header: Option<String>,
+    /// New anonymous annotators per minute and client address (0: no limit).
+    #[arg(long, env = "VERDICT_RATE_NEW_ANNOTATORS", default_value_t = 120)]
+    pub rate_new_annotators: u32,
+    /// Arena battles started per minute and client address (0: no limit).
+    #[arg(long, env = "VERDICT_RATE_BATTLES", default_value_t = 30)]
+    pub rate_battles: u32,
+    /// Votes, ratings and rankings per minute and client address (0: no limit).
+    #[arg(long, env = "VERDICT_RATE_JUDGEMENTS", default_value_t = 300)]
+    pub rate_judgements: u32,
+    /// Answers one arena model generates at once; more battles wait for a slot (0: no cap).
+    #[arg(long, env = "VERDICT_GENERATIONS_PER_MODEL", default_value_t = 4)]
+    pub generations_per_model: usize,
     #[command(flatten)]
     pub training: TrainingArgs,
 }
@@ -345,8 +361,19 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
     let pool = open_database(database, args.db_connections).await?;
     db::migrate(&pool).await.context("applying migrations")?;
 
+    if let Some(h) = &args.trusted_proxy_header {
+        axum::http::HeaderName::try_from(h.as_str())
+            .with_context(|| format!("--trusted-proxy-header: {h:?} is not a header name"))?;
+    }
     let settings = Settings {
         external_id_param: args.external_id_param,
+        client_ip_header: args.trusted_proxy_header,
+        limits: service::limits::Limits {
+            new_annotators: args.rate_new_annotators,
+            battles: args.rate_battles,
+            judgements: args.rate_judgements,
+            generations_per_model: args.generations_per_model,
+        },
         ..Settings::default()
     };
     let state = crate::services::state(pool.clone(), leptos_options, settings);

@@ -11,6 +11,7 @@
 
 use service::OrApp;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::extract::ApiPath;
@@ -53,7 +54,12 @@ pub async fn battle_events(
     }
     let (events, rx) = mpsc::channel::<Event>(256);
     if battle.status == "generating" && db::arena::claim(&state.pool, battle_id).await.or_app()? {
-        tokio::spawn(generate(state.pool.clone(), battle, events));
+        tokio::spawn(generate(
+            state.pool.clone(),
+            Arc::clone(&state.generation_slots),
+            battle,
+            events,
+        ));
     } else {
         tokio::spawn(follow(state.pool.clone(), battle, events));
     }
@@ -68,6 +74,8 @@ pub async fn battle_events(
 /// How long a battle may take to generate; past it the battle fails (and
 /// [`reap_stuck_battles`] fails battles whose server died while generating them).
 pub const GENERATION_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long an answer waits for one of its model's generation slots.
+const SLOT_WAIT: Duration = Duration::from_secs(60);
 /// How long a started battle waits for its annotator to open its event stream.
 pub const UNCLAIMED_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -152,9 +160,17 @@ async fn answer(
     side: &'static str,
     messages: Vec<Message>,
     events: mpsc::Sender<Event>,
+    slots: Arc<service::limits::Slots>,
 ) -> Result<(String, serde_json::Value), String> {
     let started = Instant::now();
     let result = async {
+        // Held until this answer is done: a model runs a bounded number of answers at once.
+        let _slot = slots
+            .take(contestant.model_id, SLOT_WAIT)
+            .await
+            .ok_or_else(|| {
+                "the model is busy with other battles: try again in a minute".to_owned()
+            })?;
         let backend = backends::for_model(&contestant.kind, &contestant.config)
             .map_err(|e| format!("{e:#}"))?;
         let (pieces, mut received) = mpsc::channel::<String>(256);
@@ -183,7 +199,15 @@ async fn answer(
             });
             Ok((text, meta))
         }
-        Err(message) => {
+        Err(detail) => {
+            // A local model's errors name files on the server: annotators get a plain message,
+            // the log keeps the detail. An endpoint's errors (status, its message) are shown.
+            let message = if contestant.kind == "local" {
+                tracing::error!(model = %contestant.name, error = %detail, "a local model failed to answer");
+                "the model failed to answer (the server's log has the details)".to_owned()
+            } else {
+                detail
+            };
             let _ = events
                 .send(event("failed", &json!({"side": side, "message": message})))
                 .await;
@@ -192,7 +216,12 @@ async fn answer(
     }
 }
 
-async fn generate(pool: db::PgPool, battle: db::arena::Battle, events: mpsc::Sender<Event>) {
+async fn generate(
+    pool: db::PgPool,
+    slots: Arc<service::limits::Slots>,
+    battle: db::arena::Battle,
+    events: mpsc::Sender<Event>,
+) {
     let messages = vec![Message {
         role: "user".into(),
         content: battle.prompt.clone(),
@@ -204,8 +233,20 @@ async fn generate(pool: db::PgPool, battle: db::arena::Battle, events: mpsc::Sen
     };
     let both = async {
         tokio::join!(
-            answer(battle.a.clone(), a_side, messages.clone(), events.clone()),
-            answer(battle.b.clone(), b_side, messages, events.clone()),
+            answer(
+                battle.a.clone(),
+                a_side,
+                messages.clone(),
+                events.clone(),
+                Arc::clone(&slots)
+            ),
+            answer(
+                battle.b.clone(),
+                b_side,
+                messages,
+                events.clone(),
+                Arc::clone(&slots)
+            ),
         )
     };
     let Ok((a, b)) = tokio::time::timeout(GENERATION_TIMEOUT, both).await else {

@@ -67,6 +67,11 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
     let leptos_state = state.clone();
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     let bundle = assets::pkg_router(&state.leptos_options);
+    let client_ip_header = state
+        .settings
+        .client_ip_header
+        .as_deref()
+        .and_then(|h| axum::http::HeaderName::try_from(h).ok());
 
     Router::new()
         .route("/healthz", get(healthz))
@@ -84,10 +89,11 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
         .layer(assets::compression())
         // After the compression layer: the bundle is served precompressed.
         .merge(bundle)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(state, rate_limit))
         .layer(middleware::from_fn(server_fn_status))
-        .layer(middleware::from_fn(client_ip))
+        .layer(middleware::from_fn_with_state(client_ip_header, client_ip))
         .layer(middleware::from_fn(cross_site_guard))
         .layer(middleware::from_fn(request_guard))
         .layer(middleware::from_fn(security_headers))
@@ -163,6 +169,41 @@ async fn request_guard(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The limited action a request is, by its route: starting an arena battle, or casting a
+/// vote, rating or ranking (server function or REST). New annotators are counted where they
+/// are made (`app::auth::ssr::ensure_annotator`), since a request cannot show beforehand that
+/// it will make one.
+fn limited_action(req: &Request) -> Option<service::limits::Action> {
+    use service::limits::Action;
+    if req.method() != Method::POST {
+        return None;
+    }
+    let path = req.uri().path();
+    match path {
+        "/api/arena/start" => Some(Action::Battle),
+        "/api/annotate/vote" | "/api/annotate/rate" | "/api/annotate/rank" => {
+            Some(Action::Judgement)
+        }
+        _ => {
+            let rest = path.strip_prefix("/api/v1/assignments/")?;
+            let (_, verb) = rest.split_once('/')?;
+            matches!(verb, "vote" | "ratings" | "ranking").then_some(Action::Judgement)
+        }
+    }
+}
+
+/// Answers 429 with `Retry-After` when the client did the request's action too often (see
+/// `service::limits`).
+async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(action) = limited_action(&req) {
+        let client = req.extensions().get::<ClientIp>().and_then(|c| c.0.clone());
+        if let Err(err) = state.limiter.check(action, client.as_deref()) {
+            return err.into_response();
+        }
+    }
+    next.run(req).await
+}
+
 /// A server function's error answered before its body ran (unreadable arguments, say) comes
 /// with the framework's 500; this gives it the status of the error it carries.
 async fn server_fn_status(req: Request, next: Next) -> Response {
@@ -221,12 +262,25 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// Records the peer address for handlers (login rate limiting).
-async fn client_ip(mut req: Request, next: Next) -> Response {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string());
+/// Records the client's address for handlers (login throttle, rate limits): the last entry of
+/// the trusted proxy's header when one is configured and present, else the peer address.
+async fn client_ip(
+    State(header): State<Option<axum::http::HeaderName>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let forwarded = header.as_ref().and_then(|h| {
+        let value = req.headers().get_all(h).iter().next_back()?.to_str().ok()?;
+        let last = value.rsplit(',').next()?.trim();
+        last.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| ip.to_string())
+    });
+    let ip = forwarded.or_else(|| {
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip().to_string())
+    });
     req.extensions_mut().insert(ClientIp(ip));
     next.run(req).await
 }
