@@ -22,6 +22,8 @@ pub struct AppState {
     pub limiter: Arc<service::limits::Limiter>,
     /// Generation slots per arena model.
     pub generation_slots: Arc<service::limits::Slots>,
+    /// Leaderboards already computed.
+    pub leaderboards: Arc<service::leaderboard::Cache>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -21,6 +21,7 @@ pub fn state(pool: db::PgPool, leptos_options: LeptosOptions, settings: Settings
         generation_slots: Arc::new(service::limits::Slots::new(
             settings.limits.generations_per_model,
         )),
+        leaderboards: Arc::default(),
         settings: Arc::new(settings),
         models: Arc::new(TrainerModelCheck),
     }

@@ -49,6 +49,31 @@ async fn project(pool: &sqlx::PgPool) -> i64 {
     project
 }
 
+/// The annotator's next assignment in project `p`, through the page's server function.
+async fn next_assignment(app: &axum::Router, p: i64, cookie: &str) -> i64 {
+    let next = send(
+        app,
+        post_form("/api/annotate/next", &format!("project={p}"), Some(cookie)),
+    )
+    .await;
+    next.json()["assignment_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no assignment: {}", next.body))
+}
+
+/// Votes `json` on an assignment through the REST API.
+async fn rest_vote(app: &axum::Router, assignment: i64, json: &str, cookie: &str) -> common::Reply {
+    send(
+        app,
+        post_json(
+            &format!("/api/v1/assignments/{assignment}/vote"),
+            json,
+            Some(cookie),
+        ),
+    )
+    .await
+}
+
 async fn admin(app: &axum::Router, pool: &sqlx::PgPool) -> String {
     create_admin(pool, "root", "root-password").await;
     login(app, "root", "root-password")
@@ -200,14 +225,7 @@ async fn nul_characters_are_refused_with_a_message(pool: sqlx::PgPool) {
     assert!(pid.body.contains("NUL"), "{}", pid.body);
 
     let cookie = annotator_cookie(&app).await;
-    let next = send(
-        &app,
-        post_form("/api/annotate/next", &format!("project={p}"), Some(&cookie)),
-    )
-    .await;
-    let assignment = next.json()["assignment_id"]
-        .as_i64()
-        .expect("an assignment");
+    let assignment = next_assignment(&app, p, &cookie).await;
     let vote = send(
         &app,
         post_form(
@@ -223,13 +241,11 @@ async fn nul_characters_are_refused_with_a_message(pool: sqlx::PgPool) {
         "{}",
         vote.body
     );
-    let rest = send(
+    let rest = rest_vote(
         &app,
-        post_json(
-            &format!("/api/v1/assignments/{assignment}/vote"),
-            r#"{"choice":"left","rationale":"a\u0000b"}"#,
-            Some(&cookie),
-        ),
+        assignment,
+        r#"{"choice":"left","rationale":"a\u0000b"}"#,
+        &cookie,
     )
     .await;
     assert_eq!(
@@ -239,13 +255,11 @@ async fn nul_characters_are_refused_with_a_message(pool: sqlx::PgPool) {
         rest.body
     );
     // Nothing was half-recorded: the assignment still takes a proper vote.
-    let ok = send(
+    let ok = rest_vote(
         &app,
-        post_json(
-            &format!("/api/v1/assignments/{assignment}/vote"),
-            r#"{"choice":"left","rationale":"fine"}"#,
-            Some(&cookie),
-        ),
+        assignment,
+        r#"{"choice":"left","rationale":"fine"}"#,
+        &cookie,
     )
     .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
@@ -289,19 +303,12 @@ async fn csv_exports_never_carry_a_live_formula(pool: sqlx::PgPool) {
     let app = router(&pool);
     let p = project(&pool).await;
     let cookie = annotator_cookie(&app).await;
-    let next = send(
+    let assignment = next_assignment(&app, p, &cookie).await;
+    let vote = rest_vote(
         &app,
-        post_form("/api/annotate/next", &format!("project={p}"), Some(&cookie)),
-    )
-    .await;
-    let assignment = next.json()["assignment_id"].as_i64().unwrap();
-    let vote = send(
-        &app,
-        post_json(
-            &format!("/api/v1/assignments/{assignment}/vote"),
-            r#"{"choice":"left","rationale":"=HYPERLINK(\"http://evil.example\",\"click\")"}"#,
-            Some(&cookie),
-        ),
+        assignment,
+        r#"{"choice":"left","rationale":"=HYPERLINK(\"http://evil.example\",\"click\")"}"#,
+        &cookie,
     )
     .await;
     assert_eq!(vote.status, StatusCode::CREATED, "{}", vote.body);
@@ -593,4 +600,52 @@ async fn concurrent_guesses_are_counted_and_never_lock_the_owner_out(pool: sqlx:
         owner.status,
         owner.body
     );
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn the_leaderboard_is_computed_once_per_data_version(pool: sqlx::PgPool) {
+    let options = leptos::config::LeptosOptions::builder()
+        .output_name("verdict")
+        .build();
+    let state =
+        verdict_server::services::state(pool.clone(), options, app::state::Settings::default());
+    let cache = std::sync::Arc::clone(&state.leaderboards);
+    let app = verdict_server::http::app(state, verdict_server::http::CookieConfig::default());
+    let p = project(&pool).await;
+    let cookie = annotator_cookie(&app).await;
+    let assignment = next_assignment(&app, p, &cookie).await;
+    let vote = rest_vote(&app, assignment, r#"{"choice":"left"}"#, &cookie).await;
+    assert_eq!(vote.status, StatusCode::CREATED);
+    let board = "/api/v1/leaderboard?style_control=false";
+    let first = send(&app, get(board, None)).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(cache.hits(), 0);
+    // Nothing changed: the same answer, from the cache (the page's server function shares it).
+    let second = send(&app, get(board, None)).await;
+    assert_eq!(second.body, first.body);
+    assert_eq!(cache.hits(), 1);
+    // A model renamed: computed again.
+    sqlx::query("update model set name = 'x2' where name = 'x'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let third = send(&app, get(board, None)).await;
+    assert_eq!(cache.hits(), 1);
+    assert!(third.body.contains("\"x2\""), "{}", third.body);
+    // Excluding the annotator changes what the board reads: computed again.
+    sqlx::query("update app_user set excluded = true where role = 'annotator'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let fourth = send(&app, get(board, None)).await;
+    assert_eq!(cache.hits(), 1);
+    assert_ne!(fourth.body, third.body);
+    // A new vote (by someone else): computed again.
+    let other = annotator_cookie(&app).await;
+    let assignment = next_assignment(&app, p, &other).await;
+    let vote = rest_vote(&app, assignment, r#"{"choice":"right"}"#, &other).await;
+    assert_eq!(vote.status, StatusCode::CREATED);
+    let fifth = send(&app, get(board, None)).await;
+    assert_eq!(cache.hits(), 1);
+    assert_ne!(fifth.body, fourth.body);
 }

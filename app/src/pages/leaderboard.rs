@@ -11,7 +11,7 @@ use crate::leaderboard::{LeaderboardQuery, LeaderboardResponse, LeaderboardRow};
 pub async fn get_leaderboard(query: LeaderboardQuery) -> Result<LeaderboardResponse, AppError> {
     crate::auth::ssr::respond(async {
         let (state, _) = crate::auth::ssr::context().await?;
-        service::leaderboard::compute(&state.pool, &query).await
+        service::leaderboard::cached(&state.pool, &state.leaderboards, &query).await
     })
     .await
 }

@@ -341,6 +341,27 @@ pub struct FilterOptions {
     pub cohorts: Vec<String>,
 }
 
+/// A fingerprint of everything a leaderboard reads: the votes (how many, the newest), the
+/// models (every column) and the annotators who are excluded or in cohorts. Equal fingerprints
+/// mean an equal leaderboard for the same query, so it can be served from a cache.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn data_version(db: &sqlx::PgPool) -> Result<String> {
+    let (version,): (String,) = sqlx::query_as(
+        "select concat_ws('|', \
+            (select count(*) from vote), \
+            (select coalesce(max(vote_id), 0) from vote), \
+            (select md5(coalesce(string_agg(m::text, ',' order by m.model_id), '')) from model m), \
+            (select md5(coalesce(string_agg(u.user_id || ':' || u.excluded || ':' \
+                        || array_to_string(u.cohorts, ';'), ',' order by u.user_id), '')) \
+             from app_user u where u.excluded or cardinality(u.cohorts) > 0))",
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(version)
+}
+
 /// The filter options.
 ///
 /// # Errors

@@ -131,7 +131,7 @@ async fn get_leaderboard(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let (query, csv) = service::leaderboard::query_from_params(&params)?;
-    let board = service::leaderboard::compute(&state.pool, &query).await?;
+    let board = service::leaderboard::cached(&state.pool, &state.leaderboards, &query).await?;
     if csv {
         let csv_type = [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")];
         Ok((csv_type, service::leaderboard::to_csv(&board)).into_response())
