@@ -125,7 +125,7 @@ async fn unreadable_requests_answer_a_client_error(pool: sqlx::PgPool) {
     // `curl -X POST /api/data/import -d x`: no multipart boundary (the decoder panicked).
     let import = send(&app, post_form("/api/data/import", "x", None)).await;
     assert_eq!(
-        rest_code(&import),
+        server_fn_code(&import),
         (StatusCode::BAD_REQUEST, "bad_request".into()),
         "{}",
         import.body
@@ -152,7 +152,7 @@ async fn unreadable_requests_answer_a_client_error(pool: sqlx::PgPool) {
     );
     let reply = send(&app, req).await;
     assert_eq!(
-        rest_code(&reply),
+        server_fn_code(&reply),
         (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into()),
         "{}",
         reply.body
@@ -516,7 +516,7 @@ async fn a_client_is_rate_limited_per_action(pool: sqlx::PgPool) {
     );
     let refused = send(&app, from(client, "x", page_vote)).await;
     assert_eq!(
-        rest_code(&refused),
+        server_fn_code(&refused),
         (StatusCode::TOO_MANY_REQUESTS, "too_many_requests".into()),
         "{}",
         refused.body

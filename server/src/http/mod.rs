@@ -125,6 +125,24 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// A refusal made before the handler runs, in the handler's own error shape: a server
+/// function's (`{"code", "message"}`, as its client decodes it) under `/api/` outside
+/// `/api/v1`, the REST API's elsewhere; with `Retry-After` on a 429.
+fn refuse(path: &str, err: AppError) -> Response {
+    if !path.starts_with("/api/") || path.starts_with("/api/v1/") {
+        return err.into_response();
+    }
+    let mut res = (err.status_code(), axum::Json(&err)).into_response();
+    if let Ok(value) = HeaderValue::from_str(path) {
+        res.headers_mut().insert("serverfnerror", value);
+    }
+    if let Some(secs) = err.retry_after() {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    res
+}
+
 /// The largest request body the server reads: 2 MiB, or 512 MiB for the import upload.
 pub const BODY_LIMIT: u64 = 2 << 20;
 /// The import upload's limit (see [`BODY_LIMIT`]).
@@ -147,11 +165,11 @@ async fn request_guard(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if length.is_some_and(|n| n > limit) {
-        return AppError::PayloadTooLarge(format!(
+        let err = AppError::PayloadTooLarge(format!(
             "the request body is larger than the {} MiB this server accepts",
             limit >> 20
-        ))
-        .into_response();
+        ));
+        return refuse(req.uri().path(), err);
     }
     if import && req.method() == Method::POST {
         let boundary = req
@@ -160,10 +178,10 @@ async fn request_guard(req: Request, next: Next) -> Response {
             .and_then(|v| v.to_str().ok())
             .and_then(|ct| multer::parse_boundary(ct).ok());
         if boundary.is_none() {
-            return AppError::BadRequest(
+            let err = AppError::BadRequest(
                 "an import is a multipart/form-data upload (with a boundary)".into(),
-            )
-            .into_response();
+            );
+            return refuse(IMPORT_PATH, err);
         }
     }
     next.run(req).await
@@ -198,7 +216,7 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
     if let Some(action) = limited_action(&req) {
         let client = req.extensions().get::<ClientIp>().and_then(|c| c.0.clone());
         if let Err(err) = state.limiter.check(action, client.as_deref()) {
-            return err.into_response();
+            return refuse(req.uri().path(), err);
         }
     }
     next.run(req).await
