@@ -1258,3 +1258,39 @@ async fn admins_register_local_models_by_folder(pool: sqlx::PgPool) {
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn researchers_open_the_training_page_without_the_launch_form(pool: sqlx::PgPool) {
+    let hash = service::users::hash_password("reader-password".to_owned())
+        .await
+        .unwrap();
+    db::users::create_with_password(&pool, "reader", db::users::Role::Researcher, &hash)
+        .await
+        .unwrap();
+    let app = router(&pool);
+    let cookie = login(&app, "reader", "reader-password")
+        .await
+        .session_cookie()
+        .unwrap();
+    // Researchers watch runs: the page is theirs (200), only the launch form is not.
+    let page = send(&app, get("/training", Some(&cookie))).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("Only admins launch runs."),
+        "{}",
+        page.body
+    );
+    let options = send(&app, post_form("/api/training/options", "", Some(&cookie))).await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+    assert_eq!(options.body.trim(), "null");
+    // Annotators get neither.
+    let annotator = annotator_cookie(&app).await;
+    let page = send(&app, get("/training", Some(&annotator))).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let options = send(
+        &app,
+        post_form("/api/training/options", "", Some(&annotator)),
+    )
+    .await;
+    assert_eq!(options.status, StatusCode::FORBIDDEN);
+}

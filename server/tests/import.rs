@@ -284,3 +284,69 @@ async fn generic_jsonl_imports_items_and_judgements_once(pool: sqlx::PgPool) {
     );
     assert!(err.contains("line 1") && err.contains("responses"), "{err}");
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn nul_characters_are_refused_naming_the_record_and_field(pool: sqlx::PgPool) {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("items.jsonl");
+    std::fs::write(
+        &jsonl,
+        concat!(
+            r#"{"prompt":"ok","responses":[{"model":"m1","text":"a"},{"model":"m2","text":"b"}]}"#, "\n",
+            r#"{"prompt":"ok","responses":[{"model":"m1","text":"a"},{"model":"m2","text":"b\u0000"}]}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        import::jsonl(&pool, &jsonl, "Nul", false)
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("line 2: field `responses[1].text` contains a NUL"),
+        "{err}"
+    );
+
+    let battles = dir.path().join("battles.jsonl");
+    std::fs::write(
+        &battles,
+        concat!(
+            r#"{"model_a":"x","model_b":"y","winner":"model_a"}"#,
+            "\n",
+            r#"{"model_a":"x","model_b":"y\u0000","winner":"model_a"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        import::arena(&pool, &battles, Some("Nul"), false)
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("line 2: field `model_b` contains a NUL"),
+        "{err}"
+    );
+
+    let panda = dir.path().join("panda.json");
+    let record = r#"{"idx":1,"cmp_key":"a_b","instruction":"q\u0000","input":"","response1":"x","response2":"y","annotator1":1,"annotator2":2,"annotator3":0}"#;
+    std::fs::write(&panda, format!("[{record}]")).unwrap();
+    let err = format!(
+        "{:#}",
+        import::pandalm(&pool, &panda, None, "Nul", false)
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("element 1") && err.contains("field `instruction` contains a NUL"),
+        "{err}"
+    );
+    // All or nothing: no project, no vote.
+    assert_eq!(count(&pool, "select count(*) from vote").await, 0);
+    assert_eq!(
+        count(&pool, "select count(*) from project where name = 'Nul'").await,
+        0
+    );
+}

@@ -201,14 +201,21 @@ impl LaunchForm {
 
 pub use api::training::LaunchChoices;
 
-/// The launch form's choices (admins only).
+/// The launch form's choices: `None` for researchers, who watch runs but do not launch them
+/// (so that their `/training` page answers 200), 403 for everyone else.
 #[server(endpoint = "training/options")]
-pub async fn launch_options() -> Result<LaunchChoices, AppError> {
+pub async fn launch_options() -> Result<Option<LaunchChoices>, AppError> {
     use crate::auth::ssr;
+    use db::users::Role;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        service::training::launch_choices(&state.pool).await
+        let user = ssr::require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
+        if user.role() != Role::Admin {
+            return Ok(None);
+        }
+        service::training::launch_choices(&state.pool)
+            .await
+            .map(Some)
     })
     .await
 }
@@ -440,8 +447,8 @@ fn LaunchCard() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let opts = match options.await {
-                        Ok(o) => o,
-                        Err(AppError::Forbidden(_)) => return view! { <p class="muted">"Only admins launch runs."</p> }.into_any(),
+                        Ok(Some(o)) => o,
+                        Ok(None) | Err(AppError::Forbidden(_)) => return view! { <p class="muted">"Only admins launch runs."</p> }.into_any(),
                         Err(e) => return view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                     };
                     if opts.models.is_empty() {

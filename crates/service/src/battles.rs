@@ -297,6 +297,11 @@ impl Chunk {
                 raw.model_a
             );
         }
+        for (field, name) in [("model_a", raw.model_a), ("model_b", raw.model_b)] {
+            if name.contains('\0') {
+                bail!("line {line}: field `{field}` {NUL}");
+            }
+        }
         let a = intern(&mut self.names, &mut self.lookup, raw.model_a);
         let b = intern(&mut self.names, &mut self.lookup, raw.model_b);
         self.battles.push((a, b, outcome));
@@ -331,6 +336,9 @@ pub fn read(path: &Path) -> Result<BattleLog> {
 }
 
 const EMPTY: &str = "the battle log is empty";
+
+/// Why a text with a NUL character is refused: PostgreSQL's text cannot hold one.
+pub(crate) const NUL: &str = "contains a NUL character (\\u0000), which cannot be stored";
 
 /// Reads a battle log from any reader (an upload, a file), as [`read`].
 ///

@@ -58,10 +58,42 @@ fn read_array<T: for<'de> Deserialize<'de>>(file: &Input<'_>) -> Result<Vec<T>> 
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            serde_json::from_value(v)
-                .with_context(|| format!("{}: element {} (0-based {i})", file.name, i + 1))
+            let at = || format!("{}: element {} (0-based {i})", file.name, i + 1);
+            if let Some(path) = nul_at(&v) {
+                bail!("{}: field `{path}` {}", at(), battles::NUL);
+            }
+            serde_json::from_value(v).with_context(at)
         })
         .collect()
+}
+
+/// The path (`responses[1].text`) of the first string or key in `v` holding a NUL character,
+/// which PostgreSQL's text cannot store: found here, the error names the record.
+fn nul_at(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0').then(String::new),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_at(x).map(|rest| format!("[{i}]{}", dot(&rest)))),
+        Value::Object(map) => map.iter().find_map(|(k, x)| {
+            if k.contains('\0') {
+                return Some(k.replace('\0', "\\u0000"));
+            }
+            nul_at(x).map(|rest| format!("{k}{}", dot(&rest)))
+        }),
+        _ => None,
+    }
+}
+
+/// `rest` as the tail of a path: `.field`, `[3]`, or nothing.
+fn dot(rest: &str) -> String {
+    if rest.is_empty() || rest.starts_with('[') {
+        rest.to_owned()
+    } else {
+        format!(".{rest}")
+    }
 }
 
 /// PandaLM's labels: 0 tie, 1 response 1 better, 2 response 2 better.
@@ -399,7 +431,13 @@ pub async fn jsonl(
         if line.trim().is_empty() {
             continue;
         }
-        let item: GenericItem = serde_json::from_str(line).with_context(|| format!("line {n}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("line {n}"))?;
+        if let Some(path) = nul_at(&value) {
+            bail!("line {n}: field `{path}` {}", battles::NUL);
+        }
+        let item: GenericItem =
+            serde_json::from_value(value).with_context(|| format!("line {n}"))?;
         let prompt = match (&item.prompt, &item.conversation) {
             (Some(p), _) if !p.trim().is_empty() => p.clone(),
             (_, Some(turns)) => turns

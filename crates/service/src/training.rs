@@ -356,11 +356,51 @@ async fn reliability_weights(
 /// What a launch would train on.
 ///
 /// # Errors
-/// 422 for an invalid filter.
+/// 422 for invalid settings, a base model that is not a local model, or an invalid filter.
 pub async fn preview(
     pool: &db::PgPool,
     req: &LaunchRequest,
 ) -> Result<(LaunchPreview, Derived), AppError> {
+    let (preview, derived, _) = checked_preview(pool, req).await?;
+    Ok((preview, derived))
+}
+
+/// The request's settings and base model, checked as a launch checks them, so that a preview
+/// never shows a run that cannot go.
+async fn checked_base(
+    pool: &db::PgPool,
+    req: &LaunchRequest,
+) -> Result<db::leaderboard::ModelInfo, AppError> {
+    req.config.validate().map_err(AppError::Unprocessable)?;
+    if let Some(name) = &req.output_name
+        && (name.trim().is_empty() || name.chars().count() > 200)
+    {
+        return Err(AppError::Unprocessable(
+            "output_name: 1 to 200 characters, or absent".into(),
+        ));
+    }
+    let model = db::leaderboard::models(pool)
+        .await
+        .or_app()?
+        .into_iter()
+        .find(|m| m.model_id == req.base_model_id)
+        .ok_or_else(|| {
+            AppError::Unprocessable(format!("base_model_id: no model #{}", req.base_model_id))
+        })?;
+    if model.kind != "local" {
+        return Err(AppError::Unprocessable(format!(
+            "base_model_id: {} is a {} model; only local models can be trained",
+            model.name, model.kind
+        )));
+    }
+    Ok(model)
+}
+
+async fn checked_preview(
+    pool: &db::PgPool,
+    req: &LaunchRequest,
+) -> Result<(LaunchPreview, Derived, db::leaderboard::ModelInfo), AppError> {
+    let model = checked_base(pool, req).await?;
     let filter = vote_filter(&req.filter)?;
     if let Some(m) = req.rating_margin
         && !(m.is_finite() && m > 0.0)
@@ -413,7 +453,7 @@ pub async fn preview(
             })
             .collect(),
     };
-    Ok((preview, derived))
+    Ok((preview, derived, model))
 }
 
 /// Validates and queues a run; returns its id. The snapshot (the exact vote ids, the
@@ -428,29 +468,7 @@ pub async fn launch(
     launched_by: Option<i64>,
     req: &LaunchRequest,
 ) -> Result<i64, AppError> {
-    req.config.validate().map_err(AppError::Unprocessable)?;
-    if let Some(name) = &req.output_name
-        && (name.trim().is_empty() || name.chars().count() > 200)
-    {
-        return Err(AppError::Unprocessable(
-            "output_name: 1 to 200 characters, or absent".into(),
-        ));
-    }
-    let model = db::leaderboard::models(pool)
-        .await
-        .or_app()?
-        .into_iter()
-        .find(|m| m.model_id == req.base_model_id)
-        .ok_or_else(|| {
-            AppError::Unprocessable(format!("base_model_id: no model #{}", req.base_model_id))
-        })?;
-    if model.kind != "local" {
-        return Err(AppError::Unprocessable(format!(
-            "base_model_id: {} is a {} model; only local models can be trained",
-            model.name, model.kind
-        )));
-    }
-    let (preview, derived) = preview(pool, req).await?;
+    let (preview, derived, model) = checked_preview(pool, req).await?;
     if preview.pairs == 0 {
         return Err(AppError::Unprocessable(format!(
             "the filter yields no preference pairs ({} matching votes, none with a majority \

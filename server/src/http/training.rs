@@ -1,12 +1,12 @@
 //! `/api/v1/training-runs`: launch (with a preview), list, watch, cancel, and export a run's
 //! frozen snapshot as TRL JSONL.
 
-use super::extract::ApiPath;
+use super::extract::{ApiPath, ApiQuery};
 use app::auth::ssr::require_role;
 use app::error::AppError;
 use app::state::AppState;
 use app::training::{LaunchPreview, LaunchRequest, RunView};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use db::users::Role;
@@ -90,7 +90,7 @@ async fn metrics(
     State(state): State<AppState>,
     session: Session,
     ApiPath(id): ApiPath<i64>,
-    Query(q): Query<After>,
+    ApiQuery(q): ApiQuery<After>,
 ) -> Result<Json<Vec<db::training::MetricRow>>, AppError> {
     require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
     service::training::view(&state.pool, id).await?;
