@@ -1294,3 +1294,43 @@ async fn researchers_open_the_training_page_without_the_launch_form(pool: sqlx::
     .await;
     assert_eq!(options.status, StatusCode::FORBIDDEN);
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn metrics_count_requests_votes_and_training_runs(pool: sqlx::PgPool) {
+    seed_votes(&pool).await;
+    let app = router(&pool);
+    let board = send(&app, get("/api/v1/leaderboard", None)).await;
+    assert_eq!(board.status, StatusCode::OK);
+    let missing = send(&app, get("/api/v1/no-such-route", None)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let reply = send(&app, get("/metrics", None)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let text = &reply.body;
+    let votes: i64 = sqlx::query_scalar("select count(*) from vote where source = 'human'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(votes > 0);
+    assert!(
+        text.contains(&format!("verdict_votes{{source=\"human\"}} {votes}")),
+        "{text}"
+    );
+    // Both requests above are in the histogram (other tests add to it too: at least one each).
+    for series in [
+        "route=\"rest\",status=\"2xx\"",
+        "route=\"rest\",status=\"4xx\"",
+    ] {
+        let count = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "verdict_http_request_duration_seconds_count{{{series}}} "
+                ))
+            })
+            .unwrap_or_else(|| panic!("no {series} in {text}"));
+        assert!(count.parse::<u64>().unwrap() >= 1, "{series}: {count}");
+    }
+    assert!(text.contains("# TYPE verdict_http_request_duration_seconds histogram"));
+    assert!(text.contains("verdict_generation_pieces_total{kind=\"local\"}"));
+    assert!(text.contains("# TYPE verdict_training_runs gauge"));
+}

@@ -200,20 +200,6 @@ async fn a_run_launched_through_the_api_trains_and_registers_a_child_model(pool:
         (json!({"base_model_id": 1}), "only local models"),
         (json!({"base_model_id": 123_456}), "no model #123456"),
     ];
-    for (body, message) in bad {
-        let reply = send(
-            &app,
-            post_json("/api/v1/training-runs", &body.to_string(), Some(&cookie)),
-        )
-        .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            reply.body
-        );
-        assert!(reply.body.contains(message), "{body}: {}", reply.body);
-    }
     // The preview checks the settings and the base model as the launch does.
     let bad_previews = [
         (
@@ -223,23 +209,23 @@ async fn a_run_launched_through_the_api_trains_and_registers_a_child_model(pool:
         (json!({"base_model_id": 1}), "only local models"),
         (json!({"base_model_id": 123_456}), "no model #123456"),
     ];
-    for (body, message) in bad_previews {
-        let reply = send(
-            &app,
-            post_json(
-                "/api/v1/training-runs/preview",
-                &body.to_string(),
-                Some(&cookie),
-            ),
-        )
-        .await;
+    let launches = bad.into_iter().map(|b| ("/api/v1/training-runs", b));
+    let previews = bad_previews
+        .into_iter()
+        .map(|b| ("/api/v1/training-runs/preview", b));
+    for (path, (body, message)) in launches.chain(previews) {
+        let reply = send(&app, post_json(path, &body.to_string(), Some(&cookie))).await;
         assert_eq!(
             reply.status,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
+            "{path} {body}: {}",
             reply.body
         );
-        assert!(reply.body.contains(message), "{body}: {}", reply.body);
+        assert!(
+            reply.body.contains(message),
+            "{path} {body}: {}",
+            reply.body
+        );
     }
     let broken = db::arena::register_model(
         &pool,

@@ -261,3 +261,28 @@ pub async fn set_gold(db: &mut PgConnection, item_id: i64, winner: &str) -> Resu
         .await?;
     Ok(())
 }
+
+/// An item of two responses, in display-position order: `(item_id, [(response_id, model_id); 2])`.
+pub type ItemPair = (i64, [(i64, i64); 2]);
+
+/// The items of a project that show exactly two responses, with each response's model, for
+/// judgements recorded without assignments (imports, the demo's simulated annotators).
+///
+/// # Errors
+/// Only on database failure.
+pub async fn item_pairs(db: impl sqlx::PgExecutor<'_>, project_id: i64) -> Result<Vec<ItemPair>> {
+    let rows: Vec<(i64, Vec<i64>, Vec<i64>)> = sqlx::query_as(
+        "select i.item_id, array_agg(ir.response_id order by ir.position), \
+                array_agg(r.model_id order by ir.position) \
+         from item i join item_response ir on ir.item_id = i.item_id \
+         join response r on r.response_id = ir.response_id \
+         where i.project_id = $1 group by i.item_id having count(*) = 2 order by i.item_id",
+    )
+    .bind(project_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(item, r, m)| (item, [(r[0], m[0]), (r[1], m[1])]))
+        .collect())
+}

@@ -103,3 +103,68 @@ mod tests {
         assert_eq!((listed[0].name.as_str(), listed[0].items), ("p", 0));
     }
 }
+
+/// A running training run's progress: id, step, total steps, reference pairs done and in all.
+pub type RunProgress = (i64, i32, Option<i32>, Option<i32>, Option<i32>);
+
+/// What `/metrics` reads from the database at each scrape: counts by label, and the progress
+/// of running training runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricCounts {
+    /// Pairwise votes by source (from the vote counts the triggers keep, not a scan).
+    pub votes_by_source: Vec<(String, i64)>,
+    /// Rating forms and rankings recorded: `("rating", n)`, `("ranking", n)`.
+    pub judgements_by_protocol: Vec<(String, i64)>,
+    /// Assignments by status; `issued` counts only those not yet expired.
+    pub assignments_by_status: Vec<(String, i64)>,
+    /// Training runs by status.
+    pub runs_by_status: Vec<(String, i64)>,
+    /// Running runs' progress.
+    pub running: Vec<RunProgress>,
+    /// Arena battles by status.
+    pub battles_by_status: Vec<(String, i64)>,
+}
+
+/// Reads [`MetricCounts`].
+///
+/// # Errors
+/// Only on database failure.
+pub async fn metric_counts(pool: &sqlx::PgPool) -> Result<MetricCounts> {
+    let by = |sql: &'static str| async move {
+        sqlx::query_as::<_, (String, i64)>(sql)
+            .fetch_all(pool)
+            .await
+    };
+    Ok(MetricCounts {
+        votes_by_source: by(
+            "select source, sum(n)::bigint from vote_count group by source \
+                             order by source",
+        )
+        .await?,
+        judgements_by_protocol: by(
+            "select 'rating', count(distinct assignment_id) from rating \
+                                    union all select 'ranking', count(*) from ranking",
+        )
+        .await?,
+        assignments_by_status: by(
+            "select case when status = 'issued' and expires_at <= now() then 'expired' \
+                         else status end as s, count(*) \
+             from assignment group by s order by s",
+        )
+        .await?,
+        runs_by_status: by(
+            "select status, count(*) from training_run group by status order by status",
+        )
+        .await?,
+        running: sqlx::query_as(
+            "select training_run_id, step, total_steps, reference_done, reference_total \
+             from training_run where status = 'running' order by training_run_id",
+        )
+        .fetch_all(pool)
+        .await?,
+        battles_by_status: by(
+            "select status, count(*) from arena_battle group by status order by status",
+        )
+        .await?,
+    })
+}

@@ -8,6 +8,7 @@
 pub mod annotation;
 pub mod arena;
 pub mod battles;
+pub mod demo;
 pub mod error;
 pub mod imports;
 pub mod leaderboard;

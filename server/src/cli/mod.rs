@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod bench_generate;
 pub mod bench_votes;
 pub mod database;
+pub mod demo;
 pub mod export;
 pub mod import;
 pub mod inspect;
@@ -95,6 +96,9 @@ pub enum Command {
     },
     /// Run training workers only (e.g. on a GPU machine), against the same database as `serve`.
     Worker(WorkerArgs),
+    /// Load the demo: a project of each protocol over stored answers of the local models,
+    /// simulated annotators, and a short training run of `tiny-demo` (once; again changes nothing).
+    Demo(crate::cli::demo::DemoArgs),
     /// Benchmarks that print a table of timings.
     Bench {
         #[command(subcommand)]
@@ -255,6 +259,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Project { command } => inspect::project(&cli.database, &command).await,
         Command::Run { command } => inspect::run(&cli.database, &command).await,
         Command::Worker(args) => worker(&cli.database, &args).await,
+        Command::Demo(args) => crate::cli::demo::run(&cli.database, &args).await,
         Command::Analyze { command } => crate::cli::analyze::run(&cli.database, &command).await,
         Command::Bench {
             command:

@@ -174,14 +174,23 @@ async fn answer(
         let backend = backends::for_model(&contestant.kind, &contestant.config)
             .map_err(|e| format!("{e:#}"))?;
         let (pieces, mut received) = mpsc::channel::<String>(256);
+        let generating = Instant::now();
         let forward = async {
+            let mut streamed = 0u64;
             while let Some(text) = received.recv().await {
+                streamed += 1;
                 let _ = events
                     .send(event("delta", &json!({"side": side, "text": text})))
                     .await;
             }
+            streamed
         };
-        let (text, ()) = tokio::join!(backend.generate(&messages, pieces), forward);
+        let (text, streamed) = tokio::join!(backend.generate(&messages, pieces), forward);
+        crate::http::metrics::record_generation(
+            &contestant.kind,
+            streamed,
+            generating.elapsed().as_secs_f64(),
+        );
         // PostgreSQL text cannot hold NUL; a model may emit one.
         let text = text.map_err(|e| format!("{e:#}"))?.replace('\0', "");
         if text.trim().is_empty() {

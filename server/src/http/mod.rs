@@ -7,6 +7,7 @@ pub mod arena;
 pub mod assets;
 pub mod exports;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod quality;
 pub mod training;
@@ -75,6 +76,7 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api::router())
         .leptos_routes_with_context(
             &state,
@@ -98,6 +100,7 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
         .layer(middleware::from_fn(request_guard))
         .layer(middleware::from_fn(security_headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(metrics::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
