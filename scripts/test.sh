@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: format, clippy (server and wasm), unit and database tests against a
 # PostgreSQL cluster this script starts (a fresh database per test), then the Playwright
-# end-to-end tests in Debian's chromium against the dev build and the release build, and
-# schemathesis against the REST API.
+# end-to-end tests in Debian's chromium against the dev build and the release build,
+# schemathesis against the REST API, and README's screenshots of the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -129,6 +129,8 @@ e2e dev
 e2e release
 step "schemathesis: the REST API against its OpenAPI document (release build)"
 scripts/schemathesis.sh "$TARGET_DIR/release/verdict"
+step "README's screenshots of the demo (release build)"
+scripts/screenshots.sh "$TARGET_DIR/release/verdict"
 step "all tests passed"
 if [ "$SKIPPED" -gt 0 ]; then
   echo "$SKIPPED test(s) skipped for missing outside data (crates/testdata says where it goes):"
