@@ -383,6 +383,30 @@ async fn local_models_answer_in_the_arena(pool: sqlx::PgPool) {
         "answers stream: {body}"
     );
     assert!(evs.iter().any(|(n, _)| n == "ready"), "{body}");
+    // Both answers are in this node's generation counters (other tests of this binary may
+    // add to them, never take away).
+    let deltas = evs.iter().filter(|(n, _)| n == "delta").count();
+    let (status, metrics, _) = call(&app, get("/metrics", &cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let counter = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{{kind=\"local\"}} ")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    assert!(
+        counter("verdict_generation_answers_total") >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        counter("verdict_generation_pieces_total") >= deltas as f64,
+        "{metrics}"
+    );
+    assert!(
+        counter("verdict_generation_seconds_total") > 0.0,
+        "{metrics}"
+    );
 
     // A local model whose folder is gone fails in its pane, and the battle is not counted.
     sqlx::query(

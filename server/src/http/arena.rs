@@ -186,11 +186,13 @@ async fn answer(
             streamed
         };
         let (text, streamed) = tokio::join!(backend.generate(&messages, pieces), forward);
-        crate::http::metrics::record_generation(
-            &contestant.kind,
-            streamed,
-            generating.elapsed().as_secs_f64(),
-        );
+        if text.is_ok() {
+            crate::http::metrics::record_generation(
+                &contestant.kind,
+                streamed,
+                generating.elapsed().as_secs_f64(),
+            );
+        }
         // PostgreSQL text cannot hold NUL; a model may emit one.
         let text = text.map_err(|e| format!("{e:#}"))?.replace('\0', "");
         if text.trim().is_empty() {

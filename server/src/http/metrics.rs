@@ -77,7 +77,8 @@ pub async fn track(req: Request, next: Next) -> Response {
     res
 }
 
-/// Counts one arena answer of a backend kind: the pieces it streamed and the seconds it took.
+/// Counts one finished arena answer of a backend kind: the pieces it streamed and the seconds
+/// it took (failed answers are not counted).
 pub fn record_generation(kind: &str, pieces: u64, seconds: f64) {
     let k = usize::from(kind != "local");
     COUNTERS.answers[k].fetch_add(1, Ordering::Relaxed);
