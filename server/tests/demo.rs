@@ -62,32 +62,43 @@ async fn the_demo_fills_every_protocol_once(pool: sqlx::PgPool) {
         "{order:?}"
     );
 
-    // The quality reports have agreement to show on the rating and ranking projects, and find
-    // the annotator who clicks at random (simulated-6).
+    // The quality reports have agreement to show on the rating and ranking projects.
     let projects = db::projects::list(&pool).await.unwrap();
-    for name in [service::demo::RATING, service::demo::RANKING] {
+    let report = |name: &'static str| {
+        let pool = pool.clone();
         let id = projects.iter().find(|p| p.name == name).unwrap().project_id;
-        let report =
-            serde_json::to_value(service::quality::agreement(&pool, id).await.unwrap()).unwrap();
-        let annotators = report["annotators"].as_array().unwrap();
-        assert_eq!(annotators.len(), 8, "{name}");
-        let agreement = |who: &str| {
-            annotators
-                .iter()
-                .find(|a| a["name"] == who)
-                .and_then(|a| a["loo_agreement"].as_f64())
-                .unwrap_or_else(|| panic!("{name}: {who} in {report}"))
-        };
-        let careful = agreement("simulated-1");
-        assert!(agreement("simulated-6") < careful, "{name}: {report}");
-        if name == service::demo::RATING {
-            assert_ne!(report["distributions"], Value::Array(vec![]), "{report}");
-        } else {
-            // Agreement on rankings is counted per pair of responses: 3 pairs of each item.
-            assert_eq!(report["rankings"]["units"], 16 * 3, "{report}");
-            assert_eq!(report["rankings"]["judgements"], 8 * 16 * 3, "{report}");
+        async move {
+            serde_json::to_value(service::quality::agreement(&pool, id).await.unwrap()).unwrap()
         }
+    };
+    let ratings = report(service::demo::RATING).await;
+    assert_eq!(ratings["annotators"].as_array().unwrap().len(), 8);
+    assert_ne!(ratings["distributions"], Value::Array(vec![]), "{ratings}");
+    // [criterion, coefficients] per criterion: the scores follow the hidden qualities.
+    for criterion in ratings["ratings"].as_array().unwrap() {
+        let alpha = criterion[1]["alpha_interval"].as_f64().unwrap();
+        assert!(alpha > 0.3, "{criterion}");
     }
+    let rankings = report(service::demo::RANKING).await;
+    // Agreement on rankings is counted per pair of responses: 3 pairs of each item.
+    assert_eq!(rankings["rankings"]["units"], 16 * 3, "{rankings}");
+    assert_eq!(rankings["rankings"]["judgements"], 8 * 16 * 3, "{rankings}");
+    // The annotator who ranks at random (simulated-6) agrees with the others less than the
+    // careful ones (simulated-1 to -5) do on average.
+    let agreement = |who: &str| {
+        rankings["annotators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == who)
+            .and_then(|a| a["loo_agreement"].as_f64())
+            .unwrap_or_else(|| panic!("{who} in {rankings}"))
+    };
+    let careful = (1..=5)
+        .map(|k| agreement(&format!("simulated-{k}")))
+        .sum::<f64>()
+        / 5.0;
+    assert!(agreement("simulated-6") + 0.1 < careful, "{rankings}");
 
     // Again: nothing new.
     let votes = count(&pool, "select count(*) from vote").await;

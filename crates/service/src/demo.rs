@@ -319,6 +319,9 @@ async fn forms(
                 Form::Rating => {
                     let mut scores = Vec::new();
                     for &(response, _) in &issued.responses {
+                        // Drawn per response, so that the scores do not depend on the order
+                        // the form shows the responses in.
+                        let mut rng = rng_for(annotator, response);
                         for (criterion, min, max) in [("Helpfulness", 1, 7), ("Clarity", 1, 5)] {
                             let mid = f64::from(min + max) / 2.0;
                             let spread = f64::from(max - min) / 4.0;
@@ -348,6 +351,8 @@ async fn forms(
                         .iter()
                         .enumerate()
                         .map(|(position, &(response, _))| {
+                            // Noise drawn per response (only the bias depends on the order).
+                            let mut rng = rng_for(annotator, response);
                             let first = if position == 0 { j.left_bias } else { 0.0 };
                             let noisy = q(response) + first + rng.random_range(-1.0..1.0) * j.noise;
                             (noisy, response)
