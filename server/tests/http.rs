@@ -422,6 +422,71 @@ async fn leaderboard_weights_votes_by_annotator_reliability(pool: sqlx::PgPool) 
 }
 
 #[sqlx::test(migrator = "db::MIGRATOR")]
+async fn arena_battles_are_reweighted_by_default(pool: sqlx::PgPool) {
+    seed_votes(&pool).await;
+    let app = router(&pool);
+    let board = |query: &'static str| {
+        let app = app.clone();
+        async move {
+            let reply = send(&app, get(&format!("/api/v1/leaderboard{query}"), None)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.body);
+            reply.json()
+        }
+    };
+    // No arena battles yet: the plain fit, unless reweighting is asked for.
+    assert_eq!(board("").await["reweighted"], false);
+    assert_eq!(board("?reweight=true").await["reweighted"], true);
+    // 60 arena battles of alpha and beta, whose pair the arena's sampler chose often: the
+    // board now reweights by default, and `reweight=false` turns it off.
+    let arena = db::arena::project(&pool).await.unwrap();
+    sqlx::query(
+        "insert into vote (project_id, source, model_a_id, model_b_id, winner) \
+         select $1, 'human', ma.model_id, mb.model_id, case when k % 3 = 0 then 'b' else 'a' end \
+         from model ma, model mb, generate_series(1, 60) k \
+         where ma.name = 'alpha' and mb.name = 'beta'",
+    )
+    .bind(arena)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let auto = board("").await;
+    let plain = board("?reweight=false").await;
+    assert_eq!(
+        (auto["reweighted"].as_bool(), plain["reweighted"].as_bool()),
+        (Some(true), Some(false))
+    );
+    // alpha–beta now has 110 votes, the other pairs 44 and 40 (under the floor of 50): each
+    // of its votes weighs less than theirs, which moves alpha's lead over beta.
+    let gap = |v: &serde_json::Value| {
+        let rating = |name: &str| {
+            v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["model"] == name)
+                .unwrap()["rating"]
+                .as_f64()
+                .unwrap()
+        };
+        rating("alpha") - rating("beta")
+    };
+    assert!(
+        (gap(&auto) - gap(&plain)).abs() > 1.0,
+        "{} vs {}",
+        gap(&auto),
+        gap(&plain)
+    );
+    // Options that take plain votes stay plain, and the slice of a project without arena
+    // battles too.
+    assert_eq!(
+        board("?style_control=false&audit=true").await["reweighted"],
+        false
+    );
+    assert_eq!(board("?tie_model=davidson").await["reweighted"], false);
+    assert_eq!(board("?source=llm_judge").await["reweighted"], false);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
 async fn leaderboard_api_ranks_models_with_intervals(pool: sqlx::PgPool) {
     seed_votes(&pool).await;
     let app = router(&pool);

@@ -28,7 +28,11 @@ fn query_from_url(q: &leptos_router::params::ParamsMap) -> LeaderboardQuery {
         exclude_ties: q.get("exclude_ties").is_some(),
         style_control: q.get("style_control").is_some(),
         ci: text("ci"),
-        reweight: q.get("reweight").is_some(),
+        reweight: match text("reweight").as_deref() {
+            Some("true" | "on" | "1") => Some(true),
+            Some("false" | "off" | "0") => Some(false),
+            _ => None,
+        },
         weight_annotators: q.get("weight_annotators").is_some(),
         tie_model: text("tie_model"),
         audit: q.get("audit").is_some(),
@@ -60,8 +64,8 @@ fn query_string(q: &LeaderboardQuery) -> String {
     if q.style_control {
         parts.push("style_control=true".into());
     }
-    if q.reweight {
-        parts.push("reweight=true".into());
+    if let Some(r) = q.reweight {
+        parts.push(format!("reweight={r}"));
     }
     if q.audit {
         parts.push("audit=true".into());
@@ -100,7 +104,7 @@ pub fn LeaderboardPage() -> impl IntoView {
             <p><strong>"Rank spread"</strong>": the best and the worst rank the intervals allow. "<strong>"Tier"</strong>": a new tier starts at the first model that is clearly below the current tier's leader, so models in one tier are statistically tied with its leader."</p>
             <p><strong>"Ties"</strong>": half a win for each side (Chatbot Arena), or a third outcome under Rao–Kupper (ties when the strengths are within a fitted threshold η) or Davidson (ties in proportion to a fitted ν), or left out. Choosing one also scores every model on held-out votes (5-fold log-loss over win, tie and loss), so you can see which describes your votes best."</p>
             <p><strong>"Robustness audit"</strong>": for each model, the fewest votes whose removal would put the model below it on top (the votes ranked by their first-order influence on the gap, the count confirmed by refitting without them). A leaderboard where two votes flip a rank says less than its intervals suggest."</p>
-            <p><strong>"Reweight pairs"</strong>": counts each vote as 1 / max(votes of its pair, 50), so that pairs shown often do not outweigh rare ones (arena-rank's reweighting). "<strong>"Weight by annotator reliability"</strong>": counts each vote as its annotator's NoisyBT skill, the share of their votes that follow the models' strengths. "<strong>"provisional"</strong>": fewer than 300 votes."</p>
+            <p><strong>"Pair weights"</strong>": “Reweighted” counts each vote as 1 / max(votes of its pair, 50), so that pairs shown often do not outweigh rare ones (arena-rank's reweighting). “Auto”, the default, reweights where the votes include arena battles: the arena's sampler picks the pairs it learns most from, and reweighting gives every pair the same say again, as uniform sampling would (“Plain” turns it off; style control, the audit, PPI, annotator weights and the other tie models take plain votes). "<strong>"Weight by annotator reliability"</strong>": counts each vote as its annotator's NoisyBT skill, the share of their votes that follow the models' strengths. "<strong>"provisional"</strong>": fewer than 300 votes."</p>
         </details>
     }
 }
@@ -155,7 +159,13 @@ fn Filters(q: LeaderboardQuery, lb: LeaderboardResponse) -> impl IntoView {
                     <option value="bootstrap" selected=selected(&q.ci, "bootstrap")>"Bootstrap"</option>
                 </select>
             </label>
-            <label class="check"><input type="checkbox" name="reweight" value="true" checked=q.reweight/>" Reweight pairs"</label>
+            <label title="count each vote as 1 / max(votes of its pair, 50)">"Pair weights"
+                <select name="reweight">
+                    <option value="" selected=q.reweight.is_none()>"Auto (reweight arena battles)"</option>
+                    <option value="true" selected=q.reweight == Some(true)>"Reweighted"</option>
+                    <option value="false" selected=q.reweight == Some(false)>"Plain"</option>
+                </select>
+            </label>
             <label class="check"><input type="checkbox" name="audit" value="true" checked=q.audit/>" Robustness audit"</label>
             <label class="check" title="weigh each vote by its annotator's NoisyBT skill"><input type="checkbox" name="weight_annotators" value="true" checked=q.weight_annotators/>" Weight by annotator reliability"</label>
             <label>"Ties"

@@ -34,9 +34,11 @@ pub struct LeaderboardQuery {
     /// Interval method: `sandwich` (the default) or `bootstrap`.
     #[serde(default)]
     pub ci: Option<String>,
-    /// Weight votes by inverse pair frequency (`1 / max(n_pair, 50)`).
+    /// Weight votes by inverse pair frequency (`1 / max(n_pair, 50)`): `Some(true)` always,
+    /// `Some(false)` never, `None` where the votes include arena battles (whose pairs the
+    /// active sampler chose) and no option that excludes reweighting is asked.
     #[serde(default)]
-    pub reweight: bool,
+    pub reweight: Option<bool>,
     /// Weight each vote by its annotator's reliability (NoisyBT skill fitted on these votes;
     /// votes without an annotator weigh 1).
     #[serde(default)]

@@ -113,6 +113,34 @@ pub async fn pair_counts(db: impl PgExecutor<'_>, f: &Filter) -> Result<Vec<Pair
     Ok(rows)
 }
 
+/// Whether the votes under a filter include battles of an arena project, whose pairs the active
+/// sampler chose (the cohort aside: read from the maintained counts).
+///
+/// # Errors
+/// Only on database failure.
+pub async fn has_arena_votes(db: impl PgExecutor<'_>, f: &Filter) -> Result<bool> {
+    let found: bool = sqlx::query_scalar(
+        "select exists (select 1 from vote_count c \
+             join project pr on pr.project_id = c.project_id \
+             where pr.is_arena and c.n > 0 \
+               and ($1::bigint is null or c.project_id = $1) \
+               and ($2::text is null or c.category = $2) \
+               and ($3::text is null or c.source = $3) \
+               and ($4::date is null or c.day >= $4) \
+               and ($5::date is null or c.day <= $5) \
+               and (not $6 or c.winner in ('a', 'b')))",
+    )
+    .bind(f.project_id)
+    .bind(&f.category)
+    .bind(&f.source)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.exclude_ties)
+    .fetch_one(db)
+    .await?;
+    Ok(found)
+}
+
 /// The counts of every vote under a filter that its cohort's annotators did not cast (votes
 /// without an annotator included), to compare the cohort with; empty without a cohort.
 ///

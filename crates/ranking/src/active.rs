@@ -7,11 +7,18 @@
 //! Sherman–Morrison the summed variances fall by `s ‖H⁻¹d‖² / (1 + s dᵀH⁻¹d)`. That is the
 //! pair's score, times both models' admin weights, plus a floor of the mean score for every
 //! pair, as the heuristic sampler does.
+//!
+//! Choosing pairs from past outcomes leaves the Bradley–Terry likelihood as it is, so where the
+//! model holds the plain fit stays unbiased. Where it does not (some matchups go otherwise than
+//! the two strengths say), the fit is a compromise over the pairs that were played, and the
+//! sampler decides which: reweighting by inverse pair frequency (§5.10) gives every pair the
+//! same say again, which is what uniform sampling would have fitted. The simulation measures both.
 
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::bt::{self, BtConfig, Counts};
+use crate::leaderboard::MIN_PAIR_COUNT;
 use crate::linalg::{cholesky, cholesky_solve, sigmoid};
 use crate::sampler::{self, Candidate, SamplerConfig};
 use crate::sandwich;
@@ -133,6 +140,10 @@ pub struct SimConfig {
     pub top: usize,
     /// Seed of the strengths and the votes.
     pub seed: u64,
+    /// Standard deviation of per-matchup effects (natural-log units) added to the strength
+    /// difference, so that Bradley–Terry does not hold exactly: `P(a beats b) = σ(sa − sb +
+    /// m_ab)`, `m_ba = −m_ab`. 0: Bradley–Terry holds.
+    pub matchup: f64,
 }
 
 /// What one simulated run reached.
@@ -146,6 +157,43 @@ pub struct SimResult {
     pub votes_to_top: Option<usize>,
     /// The widest interval at the end.
     pub final_max_width: f64,
+    /// Root-mean-square distance in rating points of the final plain fit from the ratings
+    /// uniform sampling aims at: the fit of the true win probabilities with every pair alike.
+    pub error_plain: f64,
+    /// The same for the fit reweighted by inverse pair frequency (`1 / max(n, 50)`).
+    pub error_reweighted: f64,
+}
+
+/// Draws `n` values from N(0, `sd`²).
+fn normals(rng: &mut impl Rng, n: usize, sd: f64) -> Vec<f64> {
+    (0..n)
+        .map(|_| {
+            // Box–Muller: the values only need to be normal-ish and seeded.
+            let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+            sd * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        })
+        .collect()
+}
+
+/// Root-mean-square distance in rating points of two natural-scale fits, each centred over the
+/// models both rate.
+fn rms_points(x: &[f64], y: &[f64], cfg: &BtConfig) -> f64 {
+    let both: Vec<usize> = (0..x.len())
+        .filter(|&m| x[m].is_finite() && y[m].is_finite())
+        .collect();
+    if both.is_empty() {
+        return f64::NAN;
+    }
+    let k = both.len() as f64;
+    let (mx, my) = (
+        both.iter().map(|&m| x[m]).sum::<f64>() / k,
+        both.iter().map(|&m| y[m]).sum::<f64>() / k,
+    );
+    let ss: f64 = both
+        .iter()
+        .map(|&m| (cfg.scale * ((x[m] - mx) - (y[m] - my))).powi(2))
+        .sum();
+    (ss / k).sqrt()
 }
 
 /// Simulates `cfg.budget` votes drawn by `sampler` on models of known strength (Bradley–Terry
@@ -154,13 +202,18 @@ pub struct SimResult {
 pub fn simulate(sampler: Sampler, cfg: &SimConfig) -> SimResult {
     let n = cfg.models.max(2);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-    let strength: Vec<f64> = (0..n)
-        .map(|_| {
-            // Box–Muller: the strengths only need to be normal-ish and seeded.
-            let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
-            cfg.spread * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-        })
-        .collect();
+    let strength = normals(&mut rng, n, cfg.spread);
+    // The matchups draw from their own stream, so the strengths do not depend on them.
+    let mut matchup_rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xbad_5eed);
+    let drawn = normals(&mut matchup_rng, n * n, cfg.matchup);
+    let p_win = |a: usize, b: usize| {
+        let m = if a < b {
+            drawn[a * n + b]
+        } else {
+            -drawn[b * n + a]
+        };
+        sigmoid(strength[a] - strength[b] + m)
+    };
     let mut truth: Vec<usize> = (0..n).collect();
     truth.sort_by(|&x, &y| strength[y].total_cmp(&strength[x]));
     let top = cfg.top.min(n);
@@ -176,6 +229,7 @@ pub fn simulate(sampler: Sampler, cfg: &SimConfig) -> SimResult {
     let (mut to_width, mut top_since) = (None, None);
     let mut done = 0;
     let mut final_max = f64::INFINITY;
+    let mut last = None;
     while done < cfg.budget {
         let scores = match sampler {
             Sampler::Uniform => (0..n)
@@ -200,7 +254,7 @@ pub fn simulate(sampler: Sampler, cfg: &SimConfig) -> SimResult {
             let Some((a, b)) = sampler::sample_pair(&scores, &mut votes_rng) else {
                 break;
             };
-            let win = votes_rng.random_bool(sigmoid(strength[a] - strength[b]));
+            let win = votes_rng.random_bool(p_win(a, b));
             table[(a * n + b) * 3 + if win { 2 } else { 0 }] += 1;
             battles[a][b] += 1.0;
             battles[b][a] += 1.0;
@@ -214,6 +268,7 @@ pub fn simulate(sampler: Sampler, cfg: &SimConfig) -> SimResult {
         let var = sandwich::variances(&counts, None, &excluded, &fit, &bt_cfg);
         let alpha = bt_cfg.base.ln();
         theta = fit.natural.iter().map(|r| alpha * r).collect();
+        last = Some((counts, excluded, fit));
         widths = var
             .iter()
             .map(|v| 2.0 * sandwich::Z95 * v.sqrt() * per_theta)
@@ -238,10 +293,43 @@ pub fn simulate(sampler: Sampler, cfg: &SimConfig) -> SimResult {
             top_since = None;
         }
     }
+    // What uniform sampling aims at: every pair alike, at its true win probability.
+    let target = {
+        let triples = (0..n)
+            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+            .flat_map(|(a, b)| {
+                let p = p_win(a, b);
+                [(1.0, p), (0.0, 1.0 - p)].map(|(y, weight)| bt::Triple { a, b, y, weight })
+            })
+            .collect();
+        let all = Counts {
+            n_models: n,
+            triples,
+        };
+        bt::fit(&all, &vec![false; n], None, &bt_cfg)
+    };
+    let (error_plain, error_reweighted) = match &last {
+        Some((counts, excluded, fit)) => {
+            let weights = sandwich::pair_weights(counts, MIN_PAIR_COUNT);
+            let reweighted = bt::fit(
+                &sandwich::weighted(counts, &weights),
+                excluded,
+                None,
+                &bt_cfg,
+            );
+            (
+                rms_points(&fit.natural, &target.natural, &bt_cfg),
+                rms_points(&reweighted.natural, &target.natural, &bt_cfg),
+            )
+        }
+        None => (f64::NAN, f64::NAN),
+    };
     SimResult {
         votes_to_width: to_width,
         votes_to_top: top_since,
         final_max_width: final_max,
+        error_plain,
+        error_reweighted,
     }
 }
 
@@ -305,6 +393,7 @@ mod tests {
             width: 70.0,
             top: 3,
             seed: 7,
+            matchup: 0.0,
         };
         let uniform = simulate(Sampler::Uniform, &cfg);
         let active = simulate(Sampler::Active, &cfg);
@@ -313,6 +402,45 @@ mod tests {
             active.votes_to_width.unwrap(),
         );
         assert!(a < u, "active {a} vs uniform {u}");
+    }
+
+    #[test]
+    fn reweighting_undoes_the_samplers_choice_of_pairs() {
+        // Where Bradley–Terry does not hold, the plain fit of actively sampled votes drifts
+        // from what uniform sampling aims at; the reweighted fit stays near it. Where it holds,
+        // both find the truth.
+        let cfg = |seed, matchup| SimConfig {
+            models: 10,
+            spread: 1.0,
+            budget: 200_000,
+            batch: 2_000,
+            width: 0.0,
+            top: 1,
+            seed,
+            matchup,
+        };
+        let mean = |matchup: f64| {
+            let runs: Vec<SimResult> = (0..4)
+                .map(|seed| simulate(Sampler::Active, &cfg(seed, matchup)))
+                .collect();
+            let k = runs.len() as f64;
+            (
+                runs.iter().map(|r| r.error_plain).sum::<f64>() / k,
+                runs.iter().map(|r| r.error_reweighted).sum::<f64>() / k,
+            )
+        };
+        let (plain, reweighted) = mean(1.0);
+        eprintln!("misspecified: plain {plain:.1}, reweighted {reweighted:.1}");
+        assert!(
+            reweighted < 0.6 * plain,
+            "plain {plain}, reweighted {reweighted}"
+        );
+        let (plain, reweighted) = mean(0.0);
+        eprintln!("well specified: plain {plain:.1}, reweighted {reweighted:.1}");
+        assert!(
+            plain < 4.0 && reweighted < 4.0,
+            "plain {plain}, reweighted {reweighted}"
+        );
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub fn tie_model(q: &LeaderboardQuery, ci: CiMethod) -> Result<Option<TieModel>,
     };
     let model = TieModel::parse(&name)
         .ok_or_else(|| AppError::BadRequest(format!("`tie_model` is {}", TieModel::NAMES)))?;
-    if model != TieModel::Bt && (ci == CiMethod::Bootstrap || q.reweight || q.style_control) {
+    if model != TieModel::Bt
+        && (ci == CiMethod::Bootstrap || q.reweight == Some(true) || q.style_control)
+    {
         return Err(AppError::BadRequest(format!(
             "the {name} tie model takes sandwich intervals, without reweighting or style control"
         )));
@@ -81,6 +83,16 @@ fn nonempty(v: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
+}
+
+/// Whether the options a query asks for leave room for reweighting by inverse pair frequency
+/// (style control, the audit, PPI, annotator weights and tie models other than `bt` do not).
+fn reweight_allowed(q: &LeaderboardQuery, ppi: bool, tie_model: Option<TieModel>) -> bool {
+    !(q.style_control
+        || q.audit
+        || ppi
+        || q.weight_annotators
+        || tie_model.is_some_and(|m| m != TieModel::Bt))
 }
 
 /// Converts the query into the database filter, validating it.
@@ -176,35 +188,43 @@ pub async fn compute(
 ) -> Result<LeaderboardResponse, AppError> {
     let f = filter(q)?;
     let ci = ci_method(q)?;
-    if q.style_control && q.reweight {
+    let asked_reweight = q.reweight == Some(true);
+    if q.style_control && asked_reweight {
         return Err(AppError::BadRequest(
             "reweighting does not apply to style control".into(),
         ));
     }
     let tie_model = tie_model(q, ci)?;
+    let ppi = nonempty(&q.source).as_deref() == Some(PPI);
+    let reweight = match q.reweight {
+        Some(asked) => asked,
+        None => {
+            reweight_allowed(q, ppi, tie_model)
+                && db::leaderboard::has_arena_votes(pool, &f).await.or_app()?
+        }
+    };
     let cfg = LeaderboardConfig {
         ci,
         bootstrap: BootstrapConfig {
             rounds: ROUNDS,
             seed: 0,
         },
-        reweight: q.reweight.then_some(MIN_PAIR_COUNT),
+        reweight: reweight.then_some(MIN_PAIR_COUNT),
         tie_model: tie_model.unwrap_or_default(),
         compare_tie_models: tie_model.map(|_| 5),
         audit: q.audit,
         ..LeaderboardConfig::new()
     };
-    if q.audit && (q.reweight || q.style_control || cfg.tie_model != TieModel::Bt) {
+    if q.audit && (asked_reweight || q.style_control || cfg.tie_model != TieModel::Bt) {
         return Err(AppError::BadRequest(
             "the audit works on the plain Bradley–Terry fit: no reweighting, style control or \
              other tie model"
                 .into(),
         ));
     }
-    let ppi = nonempty(&q.source).as_deref() == Some(PPI);
     if ppi
         && (q.style_control
-            || q.reweight
+            || asked_reweight
             || q.audit
             || ci == CiMethod::Bootstrap
             || tie_model.is_some())
@@ -303,7 +323,7 @@ pub async fn compute(
         rows,
         total_votes,
         ci: if ppi { PPI } else { ci.name() }.to_owned(),
-        reweighted: q.reweight,
+        reweighted: reweight,
         annotator_weights: weighting.map(|w| w.annotators).unwrap_or_default(),
         provisional_votes: PROVISIONAL_VOTES as u64,
         tie_model: cfg.tie_model.name().to_owned(),
@@ -1028,7 +1048,10 @@ pub fn query_from_params(
         exclude_ties: flag("exclude_ties")?,
         style_control: flag("style_control")?,
         ci: text("ci"),
-        reweight: flag("reweight")?,
+        reweight: match text("reweight") {
+            None => None,
+            Some(_) => Some(flag("reweight")?),
+        },
         weight_annotators: flag("weight_annotators")?,
         tie_model: text("tie_model"),
         audit: flag("audit")?,

@@ -29,8 +29,10 @@ pub async fn next_pair(pool: &db::PgPool, project: Option<i64>) -> Result<NextPa
             "the arena needs at least two enabled models that generate answers".into(),
         ));
     }
+    // The sampler's information matrix is the plain fit's, so it reads the plain ratings.
     let query = LeaderboardQuery {
         project,
+        reweight: Some(false),
         ..LeaderboardQuery::default()
     };
     let board = crate::leaderboard::compute(pool, &query).await?;

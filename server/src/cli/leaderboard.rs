@@ -971,6 +971,11 @@ pub enum BenchCommand {
         /// Runs (different strengths and votes), each sampler on the same ones.
         #[arg(long, default_value_t = 5)]
         runs: u64,
+        /// Standard deviation of per-matchup effects, in rating points, so that Bradley–Terry
+        /// does not hold exactly (0: it holds). The last two columns then show how far the
+        /// sampler's choice of pairs moves the plain fit, and the reweighted one.
+        #[arg(long, default_value_t = 0.0)]
+        matchup: f64,
     },
     /// Time a leaderboard recomputed from aggregated counts (as the app does).
     Counts {
@@ -1153,10 +1158,12 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
             width,
             top,
             runs,
+            matchup,
         } => bench_sampler(
             &ranking::active::SimConfig {
                 models: *models,
                 spread: spread / (400.0 / 10f64.ln()),
+                matchup: matchup / (400.0 / 10f64.ln()),
                 budget: *budget,
                 batch: (*batch).max(1),
                 width: *width,
@@ -1208,19 +1215,22 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
 
 fn bench_sampler(cfg: &ranking::active::SimConfig, runs: u64) {
     use ranking::active::{Sampler, simulate};
+    let points = 400.0 / 10f64.ln();
     println!(
-        "{} models, strengths ~ N(0, {:.0}²) rating points, refit every {} votes, {} runs of at most {} votes",
+        "{} models, strengths ~ N(0, {:.0}²) and matchup effects ~ N(0, {:.0}²) rating points, \
+         refit every {} votes, {} runs of at most {} votes",
         cfg.models,
-        cfg.spread * 400.0 / 10f64.ln(),
+        cfg.spread * points,
+        cfg.matchup * points,
         cfg.batch,
         runs,
         cfg.budget
     );
     println!(
-        "| sampler | votes until every interval ≤ {:.0} | votes until the top {} settle | widest interval at the end |",
+        "| sampler | votes until every interval ≤ {:.0} | votes until the top {} settle | widest interval at the end | RMS distance from the uniform design's ratings: plain fit | reweighted fit |",
         cfg.width, cfg.top
     );
-    println!("|---|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|");
     let mean = |v: &[Option<usize>]| {
         let reached: Vec<usize> = v.iter().flatten().copied().collect();
         let avg = reached.iter().sum::<usize>() as f64 / reached.len().max(1) as f64;
@@ -1240,13 +1250,17 @@ fn bench_sampler(cfg: &ranking::active::SimConfig, runs: u64) {
             .collect();
         let width: Vec<_> = results.iter().map(|r| r.votes_to_width).collect();
         let top: Vec<_> = results.iter().map(|r| r.votes_to_top).collect();
-        let last =
-            results.iter().map(|r| r.final_max_width).sum::<f64>() / results.len().max(1) as f64;
+        let avg = |f: fn(&ranking::active::SimResult) -> f64| {
+            results.iter().map(f).sum::<f64>() / results.len().max(1) as f64
+        };
         println!(
-            "| {} | {} | {} | {last:.1} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} |",
             sampler.name(),
             mean(&width),
-            mean(&top)
+            mean(&top),
+            avg(|r| r.final_max_width),
+            avg(|r| r.error_plain),
+            avg(|r| r.error_reweighted),
         );
     }
 }

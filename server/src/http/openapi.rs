@@ -369,7 +369,7 @@ fn base_document() -> Value {
                     query("exclude_ties", "boolean", "Leave out ties"),
                     query("style_control", "boolean", "Control for length and markdown"),
                     query("ci", "string", "Interval method: sandwich (default) or bootstrap"),
-                    query("reweight", "boolean", "Weight votes by inverse pair frequency"),
+                    query("reweight", "boolean", "Weight votes by inverse pair frequency; absent: where the votes include arena battles and no option excludes it"),
                     query("weight_annotators", "boolean", "Weight each vote by its annotator's NoisyBT skill (listed in annotator_weights)"),
                     query("tie_model", "string", "bt, rao-kupper, davidson, ignore or grounded-rao-kupper (both bad as its own outcome); also scores each on held-out votes"),
                     query("audit", "boolean", "Votes whose removal flips each adjacent pair"),
