@@ -144,9 +144,8 @@ pub mod ssr {
 
     use std::future::Future;
 
-    use db::users::{Role, UserRow};
     use leptos::prelude::*;
-    use service::OrApp;
+    use service::users::{Role, UserRow};
     use tower_sessions::Session;
 
     use super::SessionUser;
@@ -225,11 +224,7 @@ pub mod ssr {
         else {
             return Ok(None);
         };
-        match db::users::get(&state.pool, user_id).await {
-            Ok(user) => Ok(Some(user)),
-            Err(db::Error::NotFound) => Ok(None),
-            Err(err) => Err(service::db_error(err)),
-        }
+        service::users::get(&state.pool, user_id).await
     }
 
     /// The session's user if their role is one of `roles`: 401 without a user, 403 otherwise.
@@ -310,18 +305,7 @@ pub mod ssr {
     }
 
     async fn create_anonymous(state: &AppState, pid: Option<&str>) -> Result<UserRow, AppError> {
-        match db::users::create_anonymous_annotator(&state.pool, pid).await {
-            Ok(user) => Ok(user),
-            // The id is known already (another session's, or a named account's): this session
-            // gets an annotator without it.
-            Err(err) if err.constraint() == Some("app_user_external_id_key") => {
-                tracing::warn!("an external id that is already known arrived on a new session");
-                Ok(db::users::create_anonymous_annotator(&state.pool, None)
-                    .await
-                    .or_app()?)
-            }
-            Err(err) => Err(service::db_error(err)),
-        }
+        service::users::create_anonymous(&state.pool, pid).await
     }
 }
 

@@ -11,7 +11,7 @@ use service::models::ModelCheck;
 #[derive(Clone)]
 pub struct AppState {
     /// The database.
-    pub pool: db::PgPool,
+    pub pool: service::PgPool,
     /// Leptos' site settings.
     pub leptos_options: LeptosOptions,
     /// Runtime settings.

@@ -4,8 +4,6 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-#[cfg(feature = "ssr")]
-use service::OrApp;
 
 /// A user as listed to admins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +26,8 @@ pub async fn list_users() -> Result<Vec<UserListItem>, AppError> {
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        let rows = db::users::list(&state.pool, 500).await.or_app()?;
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
+        let rows = service::users::list(&state.pool, 500).await?;
         Ok(rows
             .into_iter()
             .map(|u| UserListItem {
@@ -58,7 +56,7 @@ pub async fn create_user(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
         let role = service::users::parse_role(&role)?;
         let user = service::users::create_staff(&state.pool, &username, password, role).await?;
         Ok(user.user_id)
@@ -87,10 +85,9 @@ pub async fn list_models() -> Result<Vec<ModelListItem>, AppError> {
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        Ok(db::leaderboard::models(&state.pool)
-            .await
-            .or_app()?
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
+        Ok(service::models::list(&state.pool)
+            .await?
             .into_iter()
             .map(|m| ModelListItem {
                 model_id: m.model_id,
@@ -115,7 +112,7 @@ pub async fn update_model(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
         service::models::update_scheduling(
             &state.pool,
             model_id,
@@ -140,7 +137,7 @@ pub async fn register_model(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
         let key = api_key_env.as_deref();
         service::models::register_openai(&state.pool, &name, &base_url, &model, key).await
     })
@@ -154,23 +151,8 @@ pub async fn register_local_model(name: String, path: String) -> Result<i64, App
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        let (name, path) = (name.trim(), path.trim());
-        if name.is_empty() {
-            return Err(AppError::Unprocessable("name the model".into()));
-        }
-        let dir = std::path::Path::new(path);
-        for file in ["config.json", "tokenizer.json"] {
-            if !dir.join(file).is_file() {
-                return Err(AppError::Unprocessable(format!(
-                    "{path} is not a Hugging Face model folder on the server (no {file})"
-                )));
-            }
-        }
-        let config = serde_json::json!({"path": path});
-        db::arena::register_model(&state.pool, name, "local", &config)
-            .await
-            .or_app()
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
+        service::models::register_local(&state.pool, &name, &path).await
     })
     .await
 }

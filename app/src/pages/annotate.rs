@@ -5,8 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::SessionUser;
 use crate::error::AppError;
-#[cfg(feature = "ssr")]
-use service::OrApp;
 
 /// The annotator and the open projects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +22,7 @@ pub async fn get_annotate_home(pid: Option<String>) -> Result<AnnotateHome, AppE
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::ensure_annotator(&state, &session, pid.as_deref()).await?;
-        let projects = db::stats::projects(&state.pool, false).await.or_app()?;
+        let projects = service::projects::summaries(&state.pool, false).await?;
         Ok(AnnotateHome {
             annotator: ssr::to_session_user(user),
             projects: projects

@@ -9,8 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::pages::compare::SubmitVote;
-#[cfg(feature = "ssr")]
-use service::OrApp;
 
 /// Models that can battle now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,12 +23,7 @@ pub async fn arena_status() -> Result<ArenaReadiness, AppError> {
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, _) = ssr::context().await?;
-        let contestants = db::leaderboard::models(&state.pool)
-            .await
-            .or_app()?
-            .iter()
-            .filter(|m| m.enabled && m.sampling_weight > 0.0 && m.kind != "dataset")
-            .count();
+        let contestants = service::models::arena_contestants(&state.pool).await?;
         Ok(ArenaReadiness {
             contestants: i64::try_from(contestants).unwrap_or(i64::MAX),
         })

@@ -25,19 +25,12 @@ pub async fn next_item(project: i64, pid: Option<String>) -> Result<Option<ItemV
 #[server(endpoint = "annotate/skip")]
 pub async fn skip_item(assignment_id: i64) -> Result<(), AppError> {
     use crate::auth::ssr;
-    use db::assignments::VoteError;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::session_user(&state, &session)
             .await?
             .ok_or_else(AppError::login_required)?;
-        match db::assignments::skip(&state.pool, assignment_id, user.user_id).await {
-            Ok(()) => Ok(()),
-            Err(VoteError::NotFound) => Err(AppError::NotFound("no such assignment".into())),
-            Err(e @ VoteError::NotYours) => Err(AppError::Forbidden(e.to_string())),
-            Err(VoteError::Db(e)) => Err(service::db_error(e)),
-            Err(e) => Err(AppError::Conflict(e.to_string())),
-        }
+        service::annotation::skip(&state.pool, assignment_id, user.user_id).await
     })
     .await
 }
@@ -56,7 +49,7 @@ pub async fn submit_vote(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        let vote = db::assignments::NewVote {
+        let vote = service::annotation::NewVote {
             choice: service::annotation::parse_choice(&choice)?,
             strength: strength.filter(|s| !s.is_empty()),
             rationale,

@@ -6,8 +6,6 @@ use serde::{Deserialize, Serialize};
 use server_fn::codec::{MultipartData, MultipartFormData};
 
 use crate::error::AppError;
-#[cfg(feature = "ssr")]
-use service::OrApp;
 
 pub use api::data::ImportReport;
 
@@ -24,15 +22,14 @@ pub struct DataPageInfo {
 #[server(endpoint = "data/home")]
 pub async fn data_overview() -> Result<DataPageInfo, AppError> {
     use crate::auth::ssr;
-    use db::users::Role;
+    use service::users::Role;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
         Ok(DataPageInfo {
             can_import: user.role() == Role::Admin,
-            projects: db::stats::projects(&state.pool, true)
-                .await
-                .or_app()?
+            projects: service::projects::summaries(&state.pool, true)
+                .await?
                 .into_iter()
                 .map(|p| (p.project_id, p.name, p.protocol, p.items))
                 .collect(),
@@ -49,7 +46,7 @@ pub async fn import_file(data: MultipartData) -> Result<ImportReport, AppError> 
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
         let request = read_import_form(data).await?;
         service::imports::import_upload(&state.pool, request).await
     })

@@ -4,8 +4,6 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-#[cfg(feature = "ssr")]
-use service::OrApp;
 
 /// What this instance holds, for the start page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +23,7 @@ pub struct OverviewResponse {
 pub async fn get_overview() -> Result<OverviewResponse, AppError> {
     crate::auth::ssr::respond(async {
         let (state, _) = crate::auth::ssr::context().await?;
-        let o = db::stats::overview(&state.pool).await.or_app()?;
+        let o = service::projects::overview(&state.pool).await?;
         Ok(OverviewResponse {
             models: o.models,
             prompts: o.prompts,

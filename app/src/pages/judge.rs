@@ -36,10 +36,10 @@ pub async fn submit_ratings(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        let new = db::judgements::NewRatings {
+        let new = service::annotation::NewRatings {
             scores: scores
                 .into_iter()
-                .map(|s| db::judgements::Score {
+                .map(|s| service::annotation::Score {
                     response_id: s.response_id,
                     criterion: s.criterion,
                     score: s.score,
@@ -68,7 +68,7 @@ pub async fn submit_ranking(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        let new = db::judgements::NewRanking {
+        let new = service::annotation::NewRanking {
             groups,
             none_acceptable,
             rationale,

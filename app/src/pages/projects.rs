@@ -5,8 +5,6 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-#[cfg(feature = "ssr")]
-use service::OrApp;
 
 /// A project with settings and counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,10 +50,9 @@ pub async fn list_projects() -> Result<Vec<ProjectRow>, AppError> {
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        Ok(db::projects::list(&state.pool)
-            .await
-            .or_app()?
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
+        Ok(service::projects::list(&state.pool)
+            .await?
             .into_iter()
             .map(|p| ProjectRow {
                 project_id: p.project_id,
@@ -83,11 +80,10 @@ pub async fn candidate_models(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
         Ok(
-            db::projects::models_with_responses(&state.pool, source_project)
-                .await
-                .or_app()?
+            service::projects::candidate_models(&state.pool, source_project)
+                .await?
                 .into_iter()
                 .map(|m| CandidateModel {
                     model_id: m.model_id,
@@ -116,7 +112,7 @@ pub struct SettingsForm {
 }
 
 #[cfg(feature = "ssr")]
-impl From<SettingsForm> for db::projects::ProjectSettings {
+impl From<SettingsForm> for service::projects::ProjectSettings {
     fn from(f: SettingsForm) -> Self {
         Self {
             guidelines: f.guidelines.replace("\r\n", "\n"),
@@ -141,7 +137,7 @@ pub async fn create_project(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        let admin = ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        let admin = ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
         let (kind, config) = protocol.parse().map_err(AppError::Unprocessable)?;
         let settings = settings.into();
         let project = service::projects::CreateProject {
@@ -265,10 +261,8 @@ pub async fn update_project(project_id: i64, settings: SettingsForm) -> Result<i
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        db::projects::update_settings(&state.pool, project_id, &settings.into())
-            .await
-            .or_app()
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
+        service::projects::update_settings(&state.pool, project_id, &settings.into()).await
     })
     .await
 }

@@ -15,7 +15,7 @@ pub async fn quality_report(
     project: i64,
 ) -> Result<(AgreementReport, ConsistencyReport, bool), AppError> {
     use crate::auth::ssr;
-    use db::users::Role;
+    use service::users::Role;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::require_role(&state, &session, &[Role::Researcher, Role::Admin]).await?;
@@ -32,13 +32,8 @@ pub async fn set_excluded(user_id: i64, excluded: bool) -> Result<(), AppError> 
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        db::quality::set_excluded(&state.pool, user_id, excluded)
-            .await
-            .map_err(|e| match e {
-                db::Error::NotFound => AppError::NotFound(format!("no user #{user_id}")),
-                other => service::db_error(other),
-            })
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
+        service::quality::set_excluded(&state.pool, user_id, excluded).await
     })
     .await
 }

@@ -11,8 +11,6 @@ use crate::training::{
     LaunchPreview, LaunchRequest, PairPolicy, RankingPairs, ReferenceProgress, RunConfig,
     RunFilter, RunView,
 };
-#[cfg(feature = "ssr")]
-use service::OrApp;
 
 /// The launch form's fields as the browser sends them (text; parsed on the server so that
 /// errors name the field). Every field may be absent: an unticked list (no project chosen)
@@ -206,7 +204,7 @@ pub use api::training::LaunchChoices;
 #[server(endpoint = "training/options")]
 pub async fn launch_options() -> Result<Option<LaunchChoices>, AppError> {
     use crate::auth::ssr;
-    use db::users::Role;
+    use service::users::Role;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
@@ -235,7 +233,7 @@ pub async fn launch_run(form: LaunchForm, preview: bool) -> Result<LaunchOutcome
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        let admin = ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        let admin = ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
         let req = form.to_request()?;
         if preview {
             let (p, _) = service::training::preview(&state.pool, &req).await?;
@@ -258,7 +256,7 @@ pub async fn launch_run(form: LaunchForm, preview: bool) -> Result<LaunchOutcome
 #[server(endpoint = "training/runs")]
 pub async fn list_runs() -> Result<Vec<RunView>, AppError> {
     use crate::auth::ssr;
-    use db::users::Role;
+    use service::users::Role;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
@@ -271,7 +269,7 @@ pub async fn list_runs() -> Result<Vec<RunView>, AppError> {
 #[server(endpoint = "training/run")]
 pub async fn get_run(id: i64) -> Result<RunView, AppError> {
     use crate::auth::ssr;
-    use db::users::Role;
+    use service::users::Role;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
@@ -286,7 +284,7 @@ pub async fn cancel_run(id: i64) -> Result<(), AppError> {
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
         service::training::cancel(&state.pool, id).await?;
         Ok(())
     })
@@ -300,18 +298,8 @@ pub async fn enable_output(id: i64) -> Result<(), AppError> {
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        ssr::require_role(&state, &session, &[db::users::Role::Admin]).await?;
-        let run = service::training::view(&state.pool, id).await?;
-        let model = run
-            .output_model_id
-            .ok_or_else(|| AppError::Conflict("the run has not produced a model (yet)".into()))?;
-        db::leaderboard::update_model_scheduling(&state.pool, model, Some(true), None)
-            .await
-            .or_app()?;
-        // They are meant to meet: the parent joins too if it was out of the arena.
-        db::leaderboard::update_model_scheduling(&state.pool, run.base_model_id, Some(true), None)
-            .await
-            .or_app()?;
+        ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
+        service::training::put_in_arena(&state.pool, id).await?;
         Ok(())
     })
     .await

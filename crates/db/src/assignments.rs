@@ -35,16 +35,38 @@ pub struct Issued {
     pub config: serde_json::Value,
 }
 
+/// The distinct pairs of models (lower id first) of a project's two-response items.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn item_pairs(pool: &PgPool, project_id: i64) -> Result<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "select distinct min(r.model_id), max(r.model_id) from item i \
+         join item_response ir on ir.item_id = i.item_id \
+         join response r on r.response_id = ir.response_id \
+         where i.project_id = $1 group by i.item_id having count(*) = 2",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Expires lapsed assignments, then returns the annotator's open assignment in the project, or
-/// issues the least-annotated item they have not seen (items below the overlap target first).
-/// `None` when nothing is left for them.
+/// issues the least-annotated item they have not seen (items below the overlap target first;
+/// among equally loaded ones, two-response items whose model pair (lower id first) scores
+/// highest in `prefer`, then at random). `None` when nothing is left for them.
 ///
 /// The arena's project is not annotated through assignments: its items are battles, judged only
 /// by the annotator who started them, so it answers as unknown.
 ///
 /// # Errors
 /// [`Error::NotFound`] for an unknown project or the arena's; otherwise database failures.
-pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option<Issued>> {
+pub async fn next(
+    pool: &PgPool,
+    project_id: i64,
+    user_id: i64,
+    prefer: &[(i64, i64, f64)],
+) -> Result<Option<Issued>> {
     let mut tx = pool.begin().await?;
     type ProjectRow = (i32, i32, String, String, String, String, serde_json::Value);
     let project: Option<ProjectRow> = sqlx::query_as(
@@ -106,7 +128,13 @@ pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option
             None => false,
         };
         // Load = completed judgements + live assignments; below-target items first, then the
-        // least loaded, random among equals so that concurrent annotators spread out.
+        // least loaded, then the preferred model pairs, random among equals so that concurrent
+        // annotators spread out.
+        let (pref_a, pref_b, pref_score): (Vec<i64>, Vec<i64>, Vec<f64>) = (
+            prefer.iter().map(|p| p.0).collect(),
+            prefer.iter().map(|p| p.1).collect(),
+            prefer.iter().map(|p| p.2).collect(),
+        );
         let picked: Option<(i64,)> = sqlx::query_as(
             "select i.item_id from item i \
              join project p on p.project_id = i.project_id \
@@ -114,15 +142,28 @@ pub async fn next(pool: &PgPool, project_id: i64, user_id: i64) -> Result<Option
                  select count(*) filter (where a.status = 'completed' \
                                             or (a.status = 'issued' and a.expires_at > now())) as load \
                  from assignment a where a.item_id = i.item_id) l on true \
+             left join lateral ( \
+                 select s.score from unnest($4::bigint[], $5::bigint[], $6::float8[]) \
+                        as s(model_a, model_b, score) \
+                 where cardinality($4::bigint[]) > 0 \
+                   and (s.model_a, s.model_b) = ( \
+                       select min(r.model_id), max(r.model_id) from item_response ir \
+                       join response r on r.response_id = ir.response_id \
+                       where ir.item_id = i.item_id having count(*) = 2) \
+                 limit 1) pair on true \
              where i.project_id = $1 \
                and not exists (select 1 from assignment a \
                                where a.item_id = i.item_id and a.user_id = $2) \
-             order by ($3 and not i.is_gold), (l.load >= p.overlap_target), l.load, random() \
+             order by ($3 and not i.is_gold), (l.load >= p.overlap_target), l.load, \
+                      pair.score desc nulls last, random() \
              limit 1",
         )
         .bind(project_id)
         .bind(user_id)
         .bind(attention)
+        .bind(&pref_a)
+        .bind(&pref_b)
+        .bind(&pref_score)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((item_id,)) = picked else {

@@ -99,6 +99,31 @@ pub fn pair_scores(
     scores
 }
 
+/// [`pair_scores`] at the plain Bradley–Terry fit of `counts`, every model weighing 1: what a
+/// pairwise project orders its equally loaded items by. Only decided votes count as battles;
+/// a model without a finite rating counts as strength 0.
+#[must_use]
+pub fn scores_at_fit(counts: &Counts, floor: f64) -> Vec<(usize, usize, f64)> {
+    let n = counts.n_models;
+    let cfg = BtConfig::new();
+    let excluded: Vec<bool> = bt::unbounded_models(counts)
+        .iter()
+        .map(Option::is_some)
+        .collect();
+    let theta: Vec<f64> = if excluded.iter().all(|&x| x) {
+        vec![0.0; n]
+    } else {
+        let fit = bt::fit(counts, &excluded, None, &cfg);
+        fit.natural.iter().map(|r| cfg.base.ln() * r).collect()
+    };
+    let mut battles = vec![vec![0.0; n]; n];
+    for t in counts.triples.iter().filter(|t| t.y == 0.0 || t.y == 1.0) {
+        battles[t.a][t.b] += t.weight;
+        battles[t.b][t.a] += t.weight;
+    }
+    pair_scores(&battles, &theta, &vec![1.0; n], floor)
+}
+
 /// The samplers the simulation compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -336,6 +361,7 @@ pub fn simulate(sampler: Sampler, cfg: &SimConfig) -> SimResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Outcome;
 
     #[test]
     fn the_score_is_the_fall_of_the_summed_variances() {
@@ -440,6 +466,32 @@ mod tests {
         assert!(
             plain < 4.0 && reweighted < 4.0,
             "plain {plain}, reweighted {reweighted}"
+        );
+    }
+
+    #[test]
+    fn a_fitted_board_asks_about_its_least_known_pair() {
+        // Models 0–1 met 40 times, 1–2 twice, 0–2 never: the pairs with model 2 come first
+        // (1–2 a little ahead of 0–2, whose outcome is likelier foretold), 0–1 far behind.
+        let mut battles = Vec::new();
+        for k in 0..40 {
+            battles.push((0, 1, if k % 3 == 0 { Outcome::B } else { Outcome::A }));
+        }
+        battles.push((1, 2, Outcome::A));
+        battles.push((1, 2, Outcome::B));
+        let scores = scores_at_fit(&Counts::from_battles(3, battles), 0.0);
+        let mut order: Vec<(usize, usize, f64)> = scores;
+        order.sort_by(|x, y| y.2.total_cmp(&x.2));
+        let pairs: Vec<(usize, usize)> = order.iter().map(|s| (s.0, s.1)).collect();
+        assert_eq!(pairs, [(1, 2), (0, 2), (0, 1)], "{order:?}");
+        assert!(order[2].2 < 0.05 * order[1].2, "{order:?}");
+        // With no votes at all every pair scores alike.
+        let empty = scores_at_fit(&Counts::from_battles(3, []), 0.0);
+        assert_eq!(empty.len(), 3);
+        assert!(
+            empty
+                .iter()
+                .all(|s| (s.2 - empty[0].2).abs() < 1e-12 && s.2 > 0.0)
         );
     }
 

@@ -2,7 +2,8 @@
 //! server functions and the REST API).
 
 use api::annotation::{CriterionView, ItemView};
-use db::assignments::{NewVote, Recorded};
+pub use db::assignments::{Issued, NewVote, Recorded};
+pub use db::judgements::{NewRanking, NewRatings, Score};
 
 use crate::{AppError, OrApp};
 
@@ -110,6 +111,37 @@ pub fn parse_time_ms(time: Option<&str>) -> Result<Option<i32>, AppError> {
     }
 }
 
+/// Gives an item back to the pool: others will get it, this annotator will not see it again.
+///
+/// # Errors
+/// 404 for an unknown assignment, 403 for another annotator's, 409 for one that has lapsed or
+/// is done; Internal on database failure.
+pub async fn skip(pool: &db::PgPool, assignment_id: i64, user_id: i64) -> Result<(), AppError> {
+    db::assignments::skip(pool, assignment_id, user_id)
+        .await
+        .or_app()
+}
+
+/// Issues the annotator's next assignment in a project (their open one first); pairwise items
+/// go out least loaded first, then by their model pair's active score
+/// ([`crate::sampling::project_pair_scores`]). `None` when they have judged everything
+/// available.
+///
+/// # Errors
+/// 404 for an unknown project (or the arena's); Internal on database failure.
+pub async fn issue(
+    pool: &db::PgPool,
+    project_id: i64,
+    user_id: i64,
+) -> Result<Option<Issued>, AppError> {
+    let prefer = crate::sampling::project_pair_scores(pool, project_id).await?;
+    match db::assignments::next(pool, project_id, user_id, &prefer).await {
+        Ok(issued) => Ok(issued),
+        Err(db::Error::NotFound) => Err(AppError::NotFound("no such project".into())),
+        Err(e) => Err(crate::db_error(e)),
+    }
+}
+
 /// The annotator's next item in a project, with its responses rendered as safe HTML; `None`
 /// when they have judged everything available.
 ///
@@ -122,11 +154,7 @@ pub async fn next_item(
     user_id: i64,
 ) -> Result<Option<ItemView>, AppError> {
     let project = project_id;
-    let issued = match db::assignments::next(pool, project, user_id).await {
-        Ok(issued) => issued,
-        Err(db::Error::NotFound) => return Err(AppError::NotFound("no such project".into())),
-        Err(e) => return Err(crate::db_error(e)),
-    };
+    let issued = issue(pool, project, user_id).await?;
     let (done, total) = db::assignments::progress(pool, project, user_id)
         .await
         .or_app()?;

@@ -288,9 +288,7 @@ async fn next_unseen(
     if done > ANNOTATORS * 1_000 {
         return Ok(None);
     }
-    db::assignments::next(pool, project, annotator)
-        .await
-        .or_app()
+    crate::annotation::issue(pool, project, annotator).await
 }
 
 /// The two kinds of form the simulated annotators fill in through assignments.

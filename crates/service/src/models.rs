@@ -82,3 +82,51 @@ pub async fn register_openai(
         .await
         .or_app()
 }
+
+pub use db::leaderboard::ModelInfo;
+
+/// Every model with its scheduling settings.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn list(pool: &db::PgPool) -> Result<Vec<ModelInfo>, AppError> {
+    db::leaderboard::models(pool).await.or_app()
+}
+
+/// How many models the arena can pit against each other now: enabled, with a positive weight,
+/// and answering (not a dataset's stored responses).
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn arena_contestants(pool: &db::PgPool) -> Result<usize, AppError> {
+    Ok(list(pool)
+        .await?
+        .iter()
+        .filter(|m| m.enabled && m.sampling_weight > 0.0 && m.kind != "dataset")
+        .count())
+}
+
+/// Registers a local model, a Hugging Face folder on the server run by Verdict's own
+/// generation, enabled for the arena; returns its id.
+///
+/// # Errors
+/// 422 for an empty name or a folder without `config.json` and `tokenizer.json`; 409 for a
+/// taken name.
+pub async fn register_local(pool: &db::PgPool, name: &str, path: &str) -> Result<i64, AppError> {
+    let (name, path) = (name.trim(), path.trim());
+    if name.is_empty() {
+        return Err(AppError::Unprocessable("name the model".into()));
+    }
+    let dir = std::path::Path::new(path);
+    for file in ["config.json", "tokenizer.json"] {
+        if !dir.join(file).is_file() {
+            return Err(AppError::Unprocessable(format!(
+                "{path} is not a Hugging Face model folder on the server (no {file})"
+            )));
+        }
+    }
+    let config = serde_json::json!({"path": path});
+    db::arena::register_model(pool, name, "local", &config)
+        .await
+        .or_app()
+}

@@ -52,3 +52,61 @@ pub async fn create(
     let (_, items) = db::projects::create(pool, &project).await.or_app()?;
     Ok(items)
 }
+
+pub use db::projects::{ModelResponses, ProjectAdmin, ProjectSettings};
+pub use db::stats::{Overview, ProjectSummary};
+
+/// Projects with their item counts, oldest first; the arena's only when `with_arena`.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn summaries(
+    pool: &db::PgPool,
+    with_arena: bool,
+) -> Result<Vec<ProjectSummary>, AppError> {
+    db::stats::projects(pool, with_arena).await.or_app()
+}
+
+/// Counts of the main resources, for the home page.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn overview(pool: &db::PgPool) -> Result<Overview, AppError> {
+    db::stats::overview(pool).await.or_app()
+}
+
+/// Every project with its settings and counts, for admins.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn list(pool: &db::PgPool) -> Result<Vec<ProjectAdmin>, AppError> {
+    db::projects::list(pool).await.or_app()
+}
+
+/// The models that can compete in a new project: those with responses (to the prompts of
+/// `source_project`'s items, or to any prompt).
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn candidate_models(
+    pool: &db::PgPool,
+    source_project: Option<i64>,
+) -> Result<Vec<ModelResponses>, AppError> {
+    db::projects::models_with_responses(pool, source_project)
+        .await
+        .or_app()
+}
+
+/// Updates a project's settings; returns the guideline version in force.
+///
+/// # Errors
+/// 404 for an unknown project; 422 for invalid settings.
+pub async fn update_settings(
+    pool: &db::PgPool,
+    project_id: i64,
+    settings: &ProjectSettings,
+) -> Result<i32, AppError> {
+    db::projects::update_settings(pool, project_id, settings)
+        .await
+        .or_app()
+}

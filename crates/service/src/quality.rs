@@ -713,3 +713,14 @@ fn consistency_of(d: &Loaded) -> ConsistencyReport {
         ranking_vs_choice_across_annotators: counts(ka),
     }
 }
+
+/// Excludes an annotator's judgements from leaderboards and exports, or includes them again.
+///
+/// # Errors
+/// 404 for an unknown user; Internal on database failure.
+pub async fn set_excluded(pool: &db::PgPool, user_id: i64, excluded: bool) -> Result<(), AppError> {
+    crate::error::or_not_found(
+        db::quality::set_excluded(pool, user_id, excluded).await,
+        || format!("no user #{user_id}"),
+    )
+}

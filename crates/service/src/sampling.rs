@@ -93,3 +93,52 @@ pub async fn next_pair(pool: &db::PgPool, project: Option<i64>) -> Result<NextPa
         right: to_ref(&models[r]),
     })
 }
+
+/// For a pairwise project: each model pair of its items with its active score (docs/design.md
+/// §5.18) at the plain fit of the project's votes, lower model id first. Equally loaded items
+/// go out in this order, so that the votes land where they narrow the project's intervals most.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn project_pair_scores(
+    pool: &db::PgPool,
+    project_id: i64,
+) -> Result<Vec<(i64, i64, f64)>, AppError> {
+    let pairs = db::assignments::item_pairs(pool, project_id)
+        .await
+        .or_app()?;
+    if pairs.len() < 2 {
+        // One pair (or none): nothing to choose between.
+        return Ok(Vec::new());
+    }
+    let filter = db::leaderboard::Filter {
+        project_id: Some(project_id),
+        ..db::leaderboard::Filter::default()
+    };
+    let votes = db::leaderboard::pair_counts(pool, &filter).await.or_app()?;
+    let mut ids: Vec<i64> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let index: HashMap<i64, usize> = ids.iter().enumerate().map(|(k, &id)| (id, k)).collect();
+    let battles = votes.iter().filter_map(|v| {
+        let outcome = match v.winner.as_str() {
+            "a" => ranking::Outcome::A,
+            "b" => ranking::Outcome::B,
+            "both_bad" => ranking::Outcome::BothBad,
+            _ => ranking::Outcome::Tie,
+        };
+        let (a, b) = (*index.get(&v.model_a_id)?, *index.get(&v.model_b_id)?);
+        Some(std::iter::repeat_n(
+            (a, b, outcome),
+            usize::try_from(v.n).unwrap_or(0),
+        ))
+    });
+    let counts = ranking::bt::Counts::from_battles(ids.len(), battles.flatten());
+    let scores = ranking::active::scores_at_fit(&counts, SamplerConfig::new().floor);
+    let wanted: std::collections::HashSet<(i64, i64)> = pairs.into_iter().collect();
+    Ok(scores
+        .into_iter()
+        .map(|(i, j, s)| (ids[i].min(ids[j]), ids[i].max(ids[j]), s))
+        .filter(|&(a, b, _)| wanted.contains(&(a, b)))
+        .collect())
+}

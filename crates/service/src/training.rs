@@ -548,6 +548,24 @@ pub async fn list(pool: &db::PgPool) -> Result<Vec<RunView>, AppError> {
         .collect()
 }
 
+/// Puts a run's output model in the arena, with its parent so that the two can meet (the run
+/// page and `verdict demo`); returns the run.
+///
+/// # Errors
+/// 404 for an unknown run; 409 for a run that has not produced a model (yet).
+pub async fn put_in_arena(pool: &db::PgPool, id: i64) -> Result<RunView, AppError> {
+    let run = view(pool, id).await?;
+    let model = run
+        .output_model_id
+        .ok_or_else(|| AppError::Conflict("the run has not produced a model (yet)".into()))?;
+    for m in [model, run.base_model_id] {
+        db::leaderboard::update_model_scheduling(pool, m, Some(true), None)
+            .await
+            .or_app()?;
+    }
+    Ok(run)
+}
+
 /// Asks a run to stop (every edge: the run page, REST, `verdict run cancel`): a queued run is
 /// cancelled at once, a running one between steps or reference batches.
 ///

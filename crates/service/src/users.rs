@@ -3,7 +3,7 @@
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use db::users::{Role, UserRow};
+pub use db::users::{Role, UserRow};
 
 use crate::{AppError, OrApp, Settings};
 
@@ -271,4 +271,46 @@ pub async fn create_first_admin(
                 .into(),
         )),
     }
+}
+
+/// A user by id; `None` when there is none (a session that outlived its user).
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn get(pool: &db::PgPool, user_id: i64) -> Result<Option<UserRow>, AppError> {
+    match db::users::get(pool, user_id).await {
+        Ok(user) => Ok(Some(user)),
+        Err(db::Error::NotFound) => Ok(None),
+        Err(err) => Err(crate::db_error(err)),
+    }
+}
+
+/// A new anonymous annotator, with the crowd platform's participant id `external_id` when this
+/// is its first arrival. A known id (another session's, or a named account's) binds only once:
+/// the newcomer then gets an annotator without it.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn create_anonymous(
+    pool: &db::PgPool,
+    external_id: Option<&str>,
+) -> Result<UserRow, AppError> {
+    match db::users::create_anonymous_annotator(pool, external_id).await {
+        Ok(user) => Ok(user),
+        Err(err) if err.constraint() == Some("app_user_external_id_key") => {
+            tracing::warn!("an external id that is already known arrived on a new session");
+            db::users::create_anonymous_annotator(pool, None)
+                .await
+                .or_app()
+        }
+        Err(err) => Err(crate::db_error(err)),
+    }
+}
+
+/// Up to `limit` users, staff first, for the admin page.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn list(pool: &db::PgPool, limit: i64) -> Result<Vec<UserRow>, AppError> {
+    db::users::list(pool, limit).await.or_app()
 }

@@ -54,7 +54,7 @@ pub async fn run(database: &DatabaseArgs, args: &DemoArgs) -> Result<()> {
     if args.no_training {
         return Ok(());
     }
-    let models = db::leaderboard::models(&pool).await?;
+    let models = service::models::list(&pool).await?;
     let Some(base) = models
         .iter()
         .find(|m| m.name == TRAINED && m.kind == "local")
@@ -73,7 +73,7 @@ async fn train(
     args: &DemoArgs,
     base_model_id: i64,
 ) -> Result<()> {
-    let project = db::projects::list(pool)
+    let project = service::projects::list(pool)
         .await?
         .into_iter()
         .find(|p| p.name == service::demo::PAIRWISE)
@@ -120,18 +120,16 @@ async fn train(
     for w in workers {
         let _ = w.await;
     }
-    let output = match (view.status.as_str(), view.output_model_id) {
-        ("succeeded", Some(output)) => output,
-        _ => {
-            return Err(anyhow!(
-                "the demo's training run #{id} ended {}: {}",
-                view.status,
-                view.error.unwrap_or_default()
-            ));
-        }
-    };
-    db::leaderboard::update_model_scheduling(pool, output, Some(true), None).await?;
-    db::leaderboard::update_model_scheduling(pool, base_model_id, Some(true), None).await?;
+    if view.status != "succeeded" {
+        return Err(anyhow!(
+            "the demo's training run #{id} ended {}: {}",
+            view.status,
+            view.error.unwrap_or_default()
+        ));
+    }
+    service::training::put_in_arena(pool, id)
+        .await
+        .map_err(|e| anyhow!("putting run #{id}'s model in the arena: {e}"))?;
     println!(
         "  {} joined the arena beside {TRAINED}",
         view.output_model.unwrap_or_default()

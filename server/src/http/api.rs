@@ -180,11 +180,9 @@ async fn next_assignment(
     let user = session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;
-    match db::assignments::next(&state.pool, project_id, user.user_id).await {
-        Ok(Some(issued)) => Ok(Json(issued).into_response()),
-        Ok(None) => Ok(axum::http::StatusCode::NO_CONTENT.into_response()),
-        Err(db::Error::NotFound) => Err(AppError::NotFound("no such project".into())),
-        Err(e) => Err(service::db_error(e)),
+    match service::annotation::issue(&state.pool, project_id, user.user_id).await? {
+        Some(issued) => Ok(Json(issued).into_response()),
+        None => Ok(axum::http::StatusCode::NO_CONTENT.into_response()),
     }
 }
 
@@ -219,9 +217,7 @@ async fn skip_assignment(
     let user = session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;
-    db::assignments::skip(&state.pool, assignment_id, user.user_id)
-        .await
-        .or_app()?;
+    service::annotation::skip(&state.pool, assignment_id, user.user_id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -232,7 +228,7 @@ async fn list_models(
     session: Session,
 ) -> Result<Json<Vec<db::leaderboard::ModelInfo>>, AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
-    Ok(Json(db::leaderboard::models(&state.pool).await.or_app()?))
+    Ok(Json(service::models::list(&state.pool).await?))
 }
 
 /// Body of `PATCH /api/v1/admin/models/{id}`.
