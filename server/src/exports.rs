@@ -43,13 +43,13 @@ impl Format {
 ///
 /// # Errors
 /// If serialisation fails.
-pub fn votes_bytes(rows: &[db::exports::VoteExport], format: Format) -> Result<Vec<u8>> {
+pub fn votes_bytes(rows: &[service::exports::VoteExport], format: Format) -> Result<Vec<u8>> {
     match format {
         Format::Jsonl => jsonl(rows),
         Format::Csv => csv_bytes(rows),
         Format::Parquet => {
             use crate::parquet_out::Column;
-            let s = |f: fn(&db::exports::VoteExport) -> Option<&str>| {
+            let s = |f: fn(&service::exports::VoteExport) -> Option<&str>| {
                 Column::Str(rows.iter().map(|r| f(r).map(str::to_owned)).collect())
             };
             crate::parquet_out::write(
@@ -120,16 +120,16 @@ pub fn votes_bytes(rows: &[db::exports::VoteExport], format: Format) -> Result<V
 ///
 /// # Errors
 /// If serialisation fails.
-pub fn dpo_bytes(rows: &[db::exports::DpoPair], format: Format) -> Result<Vec<u8>> {
+pub fn dpo_bytes(rows: &[service::exports::DpoPair], format: Format) -> Result<Vec<u8>> {
     match format {
         Format::Jsonl => jsonl(rows),
         Format::Csv => csv_bytes(rows),
         Format::Parquet => {
             use crate::parquet_out::Column;
-            let s = |f: fn(&db::exports::DpoPair) -> &str| {
+            let s = |f: fn(&service::exports::DpoPair) -> &str| {
                 Column::Str(rows.iter().map(|r| Some(f(r).to_owned())).collect())
             };
-            let n = |f: fn(&db::exports::DpoPair) -> i64| {
+            let n = |f: fn(&service::exports::DpoPair) -> i64| {
                 Column::Int(rows.iter().map(|r| Some(f(r))).collect())
             };
             crate::parquet_out::write(
@@ -188,7 +188,11 @@ pub fn dpo_sources(include_llm_judge: bool) -> &'static [&'static str] {
 /// A short dataset card (Markdown) describing a DPO export: where the pairs come from, the
 /// pair-derivation policy, the columns and the counts.
 #[must_use]
-pub fn dpo_card(rows: &[db::exports::DpoPair], project: Option<&str>, sources: &[&str]) -> String {
+pub fn dpo_card(
+    rows: &[service::exports::DpoPair],
+    project: Option<&str>,
+    sources: &[&str],
+) -> String {
     let mut models: Vec<&str> = rows
         .iter()
         .flat_map(|r| [r.chosen_model.as_str(), r.rejected_model.as_str()])

@@ -13,7 +13,7 @@ pub struct TrainerModelCheck;
 
 /// The application state with this binary's model check.
 #[must_use]
-pub fn state(pool: db::PgPool, leptos_options: LeptosOptions, settings: Settings) -> AppState {
+pub fn state(pool: service::PgPool, leptos_options: LeptosOptions, settings: Settings) -> AppState {
     AppState {
         pool,
         leptos_options,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use app::training::RunConfig;
-use db::training::Signal;
+use service::queue::Signal;
 use tokio::sync::{mpsc, watch};
 use trainer::data::{ChatMessage, Row, Text};
 use trainer::loss::{LossConfig, LossType};
@@ -56,7 +56,7 @@ pub fn worker_id(n: usize) -> String {
 /// Starts `count` workers; they stop (finishing or handing back their runs) when `shutdown`
 /// turns true. Returns their join handles.
 pub fn spawn(
-    pool: &db::PgPool,
+    pool: &service::PgPool,
     cfg: &WorkerConfig,
     count: usize,
     shutdown: &watch::Receiver<bool>,
@@ -70,8 +70,8 @@ pub fn spawn(
 }
 
 /// Fails or requeues the runs whose worker stopped heartbeating, and says so in the log.
-async fn reap(pool: &db::PgPool, stale_after_secs: f64) {
-    match db::training::reap_stale(pool, stale_after_secs).await {
+async fn reap(pool: &service::PgPool, stale_after_secs: f64) {
+    match service::queue::reap_stale(pool, stale_after_secs).await {
         Ok(reaped) => {
             for r in reaped {
                 tracing::warn!(run = r.training_run_id, status = %r.status, "run's worker stopped heartbeating");
@@ -84,7 +84,7 @@ async fn reap(pool: &db::PgPool, stale_after_secs: f64) {
 /// Without local workers, a server still ends the runs of workers elsewhere that died, so that
 /// none stays "running" for ever.
 pub fn spawn_reaper(
-    pool: &db::PgPool,
+    pool: &service::PgPool,
     cfg: &WorkerConfig,
     shutdown: &watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
@@ -107,7 +107,7 @@ pub fn spawn_reaper(
 
 /// One worker's loop: reap dead runs, claim, train, repeat.
 pub async fn work(
-    pool: db::PgPool,
+    pool: service::PgPool,
     cfg: WorkerConfig,
     id: String,
     mut shutdown: watch::Receiver<bool>,
@@ -115,7 +115,7 @@ pub async fn work(
     tracing::info!(worker = %id, "training worker started");
     while !*shutdown.borrow() {
         reap(&pool, cfg.stale_after.as_secs_f64()).await;
-        match db::training::claim(&pool, &id).await {
+        match service::queue::claim(&pool, &id).await {
             Ok(Some(run)) => {
                 let run_id = run.training_run_id;
                 tracing::info!(worker = %id, run = run_id, "training run claimed");
@@ -229,25 +229,19 @@ enum Report {
 }
 
 /// Stores a report of the training thread.
-async fn record(
-    pool: &db::PgPool,
-    id: i64,
-    worker: &str,
-    report: &Report,
-) -> Result<db::training::Signal> {
+async fn record(pool: &service::PgPool, id: i64, worker: &str, report: &Report) -> Result<Signal> {
     let int = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     Ok(match report {
         Report::Reference(done, total) => {
-            db::training::record_reference(pool, id, worker, int(*done), int(*total)).await?
+            service::queue::record_reference(pool, id, worker, int(*done), int(*total)).await?
         }
         Report::Step(step) => {
             let metrics = serde_json::to_value(step)?;
-            db::training::record_step(
+            service::queue::record_step(
                 pool,
                 id,
                 worker,
-                int(step.step),
-                int(step.total_steps),
+                (int(step.step), int(step.total_steps)),
                 &metrics,
             )
             .await?
@@ -263,10 +257,10 @@ enum Outcome {
 
 /// Trains one claimed run to its end state.
 async fn process(
-    pool: &db::PgPool,
+    pool: &service::PgPool,
     cfg: &WorkerConfig,
     worker: &str,
-    run: db::training::Run,
+    run: service::queue::Run,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     let id = run.training_run_id;
@@ -274,11 +268,11 @@ async fn process(
     let (model_dir, out, rows, train_cfg) = match prepared {
         Ok(p) => p,
         Err(e) => {
-            db::training::finish(pool, id, worker, "failed", Some(&format!("{e:#}"))).await?;
+            service::queue::finish(pool, id, worker, "failed", Some(&format!("{e:#}"))).await?;
             return Ok(());
         }
     };
-    db::training::set_output_dir(pool, id, &out.display().to_string()).await?;
+    service::queue::set_output_dir(pool, id, &out.display().to_string()).await?;
 
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, mut reports) = mpsc::unbounded_channel::<Report>();
@@ -336,7 +330,7 @@ async fn process(
                 }
             }
             _ = beat.tick() => {
-                match db::training::heartbeat(pool, id, worker).await {
+                match service::queue::heartbeat(pool, id, worker).await {
                     Ok(s) => signal(s, &mut lost),
                     Err(e) => tracing::warn!(run = id, error = %e, "heartbeat failed"),
                 }
@@ -364,16 +358,16 @@ async fn process(
     }
     match outcome {
         Outcome::Failed(e) => {
-            db::training::finish(pool, id, worker, "failed", Some(&format!("{e:#}"))).await?;
+            service::queue::finish(pool, id, worker, "failed", Some(&format!("{e:#}"))).await?;
         }
         Outcome::Trained(summary) if summary.cancelled && stopping => {
             let resume = serde_json::from_value::<RunConfig>(run.config.clone())
                 .is_ok_and(|c| c.resume_on_failure);
             if resume {
-                db::training::requeue(pool, id, worker, "the worker stopped; requeued to resume")
+                service::queue::requeue(pool, id, worker, "the worker stopped; requeued to resume")
                     .await?;
             } else {
-                db::training::finish(
+                service::queue::finish(
                     pool,
                     id,
                     worker,
@@ -384,7 +378,7 @@ async fn process(
             }
         }
         Outcome::Trained(summary) if summary.cancelled => {
-            db::training::finish(pool, id, worker, "cancelled", None).await?;
+            service::queue::finish(pool, id, worker, "cancelled", None).await?;
         }
         Outcome::Trained(_) => {
             // Checkpoints were only for resuming; the model is the folder itself.
@@ -407,7 +401,7 @@ async fn process(
                 _ => serde_json::Map::new(),
             };
             config.insert("path".into(), out.display().to_string().into());
-            let model = db::training::succeed(pool, id, worker, &name, &config.into()).await?;
+            let model = service::queue::succeed(pool, id, worker, &name, &config.into()).await?;
             tracing::info!(run = id, model = ?model, "training run succeeded");
         }
     }
@@ -418,9 +412,9 @@ async fn process(
 /// worker): the model folder, the output folder, the rows and
 /// the trainer's configuration (resuming from the last checkpoint of an earlier attempt).
 pub async fn prepare(
-    pool: &db::PgPool,
+    pool: &service::PgPool,
     cfg: &WorkerConfig,
-    run: &db::training::Run,
+    run: &service::queue::Run,
 ) -> Result<(PathBuf, PathBuf, Vec<Row>, TrainConfig)> {
     let settings: RunConfig =
         serde_json::from_value(run.config.clone()).context("the run's settings are invalid")?;

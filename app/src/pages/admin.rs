@@ -152,7 +152,10 @@ pub async fn register_local_model(name: String, path: String) -> Result<i64, App
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
-        service::models::register_local(&state.pool, &name, &path).await
+        let config = serde_json::json!({"path": path.trim()});
+        let refuse = service::models::IfTaken::Refuse;
+        let added = service::models::register_local(&state.pool, &name, &config, true, refuse);
+        Ok(added.await?.model_id)
     })
     .await
 }

@@ -2,7 +2,7 @@
 //! server functions and the REST API).
 
 use api::annotation::{CriterionView, ItemView};
-pub use db::assignments::{Issued, NewVote, Recorded};
+pub use db::assignments::{Choice, Issued, NewVote, Recorded};
 pub use db::judgements::{NewRanking, NewRatings, Score};
 
 use crate::{AppError, OrApp};

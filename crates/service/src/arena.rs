@@ -34,3 +34,88 @@ pub async fn start_battle(pool: &db::PgPool, user_id: i64, prompt: &str) -> Resu
     .await
     .or_app()
 }
+
+pub use db::arena::{Battle, Contestant};
+
+/// A battle opened by its annotator's event stream, and whether this stream claimed its
+/// generation (false: it was claimed already, by another tab or node, and the stream follows).
+///
+/// # Errors
+/// 404 for an unknown battle, 403 for another annotator's; Internal on database failure.
+pub async fn open(
+    pool: &db::PgPool,
+    battle_id: i64,
+    user_id: i64,
+) -> Result<(Battle, bool), AppError> {
+    let battle = crate::error::or_not_found(db::arena::get(pool, battle_id).await, || {
+        "no such battle".into()
+    })?;
+    if battle.user_id != user_id {
+        return Err(AppError::Forbidden(
+            "this battle belongs to another annotator".into(),
+        ));
+    }
+    let claimed =
+        battle.status == "generating" && db::arena::claim(pool, battle_id).await.or_app()?;
+    Ok((battle, claimed))
+}
+
+/// A battle as it stands now.
+///
+/// # Errors
+/// 404 for an unknown battle; Internal on database failure.
+pub async fn get(pool: &db::PgPool, battle_id: i64) -> Result<Battle, AppError> {
+    crate::error::or_not_found(db::arena::get(pool, battle_id).await, || {
+        "no such battle".into()
+    })
+}
+
+/// A ready battle's assignment and its answers, left first; `None` when it is not ready.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn answers(
+    pool: &db::PgPool,
+    battle_id: i64,
+) -> Result<Option<(i64, String, String)>, AppError> {
+    db::arena::answers(pool, battle_id).await.or_app()
+}
+
+/// Records both answers and opens the vote (see [`db::arena::complete`]); returns the
+/// assignment id.
+///
+/// # Errors
+/// 422 when the battle is not generating any more; Internal on database failure.
+pub async fn complete(
+    pool: &db::PgPool,
+    battle_id: i64,
+    answers: [(&str, &serde_json::Value); 2],
+) -> Result<i64, AppError> {
+    let [(a, meta_a), (b, meta_b)] = answers;
+    db::arena::complete(pool, battle_id, a, b, meta_a, meta_b)
+        .await
+        .or_app()
+}
+
+/// Marks a battle failed with the reason, logging (not returning) a database failure: the
+/// callers are already on an error path and tell the annotator themselves.
+pub async fn fail(pool: &db::PgPool, battle_id: i64, reason: &str) {
+    if let Err(e) = db::arena::fail(pool, battle_id, reason).await {
+        tracing::error!(error = %e, battle = battle_id, "marking a battle failed");
+    }
+}
+
+/// Marks failed the battles that can no longer finish (see [`db::arena::reap`]); returns how
+/// many.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn reap(
+    pool: &db::PgPool,
+    generating_for: std::time::Duration,
+    unclaimed_for: std::time::Duration,
+) -> Result<u64, AppError> {
+    db::arena::reap(pool, generating_for, unclaimed_for)
+        .await
+        .or_app()
+}

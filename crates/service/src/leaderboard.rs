@@ -24,22 +24,14 @@ pub const ROUNDS: usize = 100;
 /// The tie model a query asks for (`None`: the default, without the comparison).
 ///
 /// # Errors
-/// 400 for an unknown model, or a model other than `bt` with bootstrap intervals, reweighting
-/// or style control.
-pub fn tie_model(q: &LeaderboardQuery, ci: CiMethod) -> Result<Option<TieModel>, AppError> {
+/// 400 for an unknown model.
+pub fn tie_model(q: &LeaderboardQuery) -> Result<Option<TieModel>, AppError> {
     let Some(name) = nonempty(&q.tie_model) else {
         return Ok(None);
     };
-    let model = TieModel::parse(&name)
-        .ok_or_else(|| AppError::BadRequest(format!("`tie_model` is {}", TieModel::NAMES)))?;
-    if model != TieModel::Bt
-        && (ci == CiMethod::Bootstrap || q.reweight == Some(true) || q.style_control)
-    {
-        return Err(AppError::BadRequest(format!(
-            "the {name} tie model takes sandwich intervals, without reweighting or style control"
-        )));
-    }
-    Ok(Some(model))
+    TieModel::parse(&name)
+        .map(Some)
+        .ok_or_else(|| AppError::BadRequest(format!("`tie_model` is {}", TieModel::NAMES)))
 }
 
 /// The interval method a query asks for (sandwich unless it says `bootstrap`; style control
@@ -83,6 +75,105 @@ fn nonempty(v: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
+}
+
+/// The leaderboard options that constrain each other, as an edge asks for them (the page and
+/// the API's query, or `verdict leaderboard`'s flags): every edge checks them with
+/// [`check_options`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Style control.
+    pub style_control: bool,
+    /// Reweighting by inverse pair frequency, asked for.
+    pub reweight: bool,
+    /// The robustness audit.
+    pub audit: bool,
+    /// Prediction-powered ratings (human and LLM-judge votes).
+    pub ppi: bool,
+    /// Votes weighted by their annotator's reliability.
+    pub weight_annotators: bool,
+    /// Bootstrap intervals.
+    pub bootstrap: bool,
+    /// A tie model asked for by name (`bt` included).
+    pub tie_model: Option<TieModel>,
+}
+
+/// How an edge names the options in its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionNames {
+    /// Style control.
+    pub style_control: &'static str,
+    /// Reweighting.
+    pub reweight: &'static str,
+    /// The audit.
+    pub audit: &'static str,
+    /// PPI.
+    pub ppi: &'static str,
+    /// Annotator weights.
+    pub weight_annotators: &'static str,
+    /// Bootstrap intervals.
+    pub bootstrap: &'static str,
+    /// The tie model.
+    pub tie_model: &'static str,
+}
+
+/// The names of the page's and the API's query parameters.
+pub const QUERY_NAMES: OptionNames = OptionNames {
+    style_control: "style_control",
+    reweight: "reweight=true",
+    audit: "audit",
+    ppi: "source=ppi",
+    weight_annotators: "weight_annotators",
+    bootstrap: "ci=bootstrap",
+    tie_model: "tie_model",
+};
+
+/// Checks that the options go together: style control, PPI, the audit, annotator weights and
+/// the tie models other than `bt` each fit the votes their own way.
+///
+/// # Errors
+/// A message naming the options that clash, as `names` spells them.
+pub fn check_options(o: &Options, names: &OptionNames) -> Result<(), String> {
+    let n = names;
+    let other_ties = o.tie_model.filter(|&m| m != TieModel::Bt);
+    if o.style_control && o.reweight {
+        return Err(format!(
+            "{} does not apply to {}",
+            n.reweight, n.style_control
+        ));
+    }
+    if let Some(m) = other_ties
+        && (o.bootstrap || o.reweight || o.style_control)
+    {
+        return Err(format!(
+            "the {} tie model takes sandwich intervals, without {}, {} or {}",
+            m.name(),
+            n.bootstrap,
+            n.reweight,
+            n.style_control
+        ));
+    }
+    if o.audit && (o.reweight || o.style_control || other_ties.is_some()) {
+        return Err(format!(
+            "{} works on the plain Bradley–Terry fit: no {}, {} or other {}",
+            n.audit, n.reweight, n.style_control, n.tie_model
+        ));
+    }
+    if o.ppi && (o.style_control || o.reweight || o.audit || o.bootstrap || o.tie_model.is_some()) {
+        return Err(format!(
+            "{} takes its own intervals: no {}, {}, {}, {} or {}",
+            n.ppi, n.style_control, n.reweight, n.audit, n.bootstrap, n.tie_model
+        ));
+    }
+    if o.weight_annotators
+        && (o.ppi || o.style_control || o.audit || o.bootstrap || other_ties.is_some())
+    {
+        return Err(format!(
+            "{} takes the Bradley–Terry fit with sandwich intervals: no {}, {}, {}, {} or other {}",
+            n.weight_annotators, n.ppi, n.style_control, n.audit, n.bootstrap, n.tie_model
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the options a query asks for leave room for reweighting by inverse pair frequency
@@ -188,14 +279,18 @@ pub async fn compute(
 ) -> Result<LeaderboardResponse, AppError> {
     let f = filter(q)?;
     let ci = ci_method(q)?;
-    let asked_reweight = q.reweight == Some(true);
-    if q.style_control && asked_reweight {
-        return Err(AppError::BadRequest(
-            "reweighting does not apply to style control".into(),
-        ));
-    }
-    let tie_model = tie_model(q, ci)?;
+    let tie_model = tie_model(q)?;
     let ppi = nonempty(&q.source).as_deref() == Some(PPI);
+    let options = Options {
+        style_control: q.style_control,
+        reweight: q.reweight == Some(true),
+        audit: q.audit,
+        ppi,
+        weight_annotators: q.weight_annotators,
+        bootstrap: ci == CiMethod::Bootstrap && !q.style_control,
+        tie_model,
+    };
+    check_options(&options, &QUERY_NAMES).map_err(AppError::BadRequest)?;
     let reweight = match q.reweight {
         Some(asked) => asked,
         None => {
@@ -215,39 +310,6 @@ pub async fn compute(
         audit: q.audit,
         ..LeaderboardConfig::new()
     };
-    if q.audit && (asked_reweight || q.style_control || cfg.tie_model != TieModel::Bt) {
-        return Err(AppError::BadRequest(
-            "the audit works on the plain Bradley–Terry fit: no reweighting, style control or \
-             other tie model"
-                .into(),
-        ));
-    }
-    if ppi
-        && (q.style_control
-            || asked_reweight
-            || q.audit
-            || ci == CiMethod::Bootstrap
-            || tie_model.is_some())
-    {
-        return Err(AppError::BadRequest(
-            "PPI ratings take their own intervals: no style control, reweighting, audit, \
-             bootstrap or tie model"
-                .into(),
-        ));
-    }
-    if q.weight_annotators
-        && (ppi
-            || q.style_control
-            || q.audit
-            || ci == CiMethod::Bootstrap
-            || tie_model.is_some_and(|m| m != TieModel::Bt))
-    {
-        return Err(AppError::BadRequest(
-            "annotator weights take the Bradley–Terry fit with sandwich intervals: no PPI, \
-             style control, audit, bootstrap or other tie model"
-                .into(),
-        ));
-    }
     let item_votes = if ppi {
         Some(db::leaderboard::item_votes(pool, &f).await.or_app()?)
     } else {

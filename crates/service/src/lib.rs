@@ -8,8 +8,11 @@
 pub mod annotation;
 pub mod arena;
 pub mod battles;
+pub mod bench;
+pub mod database;
 pub mod demo;
 pub mod error;
+pub mod exports;
 pub mod imports;
 pub mod leaderboard;
 pub mod limits;
@@ -17,9 +20,11 @@ pub mod markdown;
 pub mod models;
 pub mod projects;
 pub mod quality;
+pub mod queue;
 pub mod sampling;
 pub mod settings;
 pub mod spreadsheet;
+pub mod stats;
 pub mod training;
 pub mod users;
 

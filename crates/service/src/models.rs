@@ -106,17 +106,49 @@ pub async fn arena_contestants(pool: &db::PgPool) -> Result<usize, AppError> {
         .count())
 }
 
+/// What registering a local model under a name that exists does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfTaken {
+    /// 409 (the admin page).
+    Refuse,
+    /// Nothing, when the name is a local model of the same folder (`verdict model add-local`,
+    /// which scripts run again); 409 otherwise.
+    KeepSameFolder,
+}
+
+/// A local model registered, or found registered already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registered {
+    /// Its id.
+    pub model_id: i64,
+    /// False when it was there already.
+    pub created: bool,
+}
+
 /// Registers a local model, a Hugging Face folder on the server run by Verdict's own
-/// generation, enabled for the arena; returns its id.
+/// generation (`config` holds its `path` and optional generation settings), enabled for the
+/// arena unless `enabled` is false. Whether the weights load is the caller's to check first
+/// (the binary holds the trainer).
 ///
 /// # Errors
 /// 422 for an empty name or a folder without `config.json` and `tokenizer.json`; 409 for a
-/// taken name.
-pub async fn register_local(pool: &db::PgPool, name: &str, path: &str) -> Result<i64, AppError> {
-    let (name, path) = (name.trim(), path.trim());
+/// taken name (see [`IfTaken`]).
+pub async fn register_local(
+    pool: &db::PgPool,
+    name: &str,
+    config: &serde_json::Value,
+    enabled: bool,
+    if_taken: IfTaken,
+) -> Result<Registered, AppError> {
+    let name = name.trim();
     if name.is_empty() {
         return Err(AppError::Unprocessable("name the model".into()));
     }
+    let path = config
+        .get("path")
+        .and_then(|p| p.as_str())
+        .unwrap_or("")
+        .trim();
     let dir = std::path::Path::new(path);
     for file in ["config.json", "tokenizer.json"] {
         if !dir.join(file).is_file() {
@@ -125,8 +157,29 @@ pub async fn register_local(pool: &db::PgPool, name: &str, path: &str) -> Result
             )));
         }
     }
-    let config = serde_json::json!({"path": path});
-    db::arena::register_model(pool, name, "local", &config)
+    if if_taken == IfTaken::KeepSameFolder
+        && let Some(m) = list(pool).await?.into_iter().find(|m| m.name == name)
+    {
+        let current = db::arena::model_config(pool, m.model_id).await.or_app()?;
+        if m.kind == "local" && current.get("path") == config.get("path") {
+            return Ok(Registered {
+                model_id: m.model_id,
+                created: false,
+            });
+        }
+        return Err(AppError::Conflict(format!(
+            "the name `{name}` belongs to another model (#{})",
+            m.model_id
+        )));
+    }
+    let model_id = db::arena::register_model(pool, name, "local", config)
         .await
-        .or_app()
+        .or_app()?;
+    if !enabled {
+        update_scheduling(pool, model_id, Some(false), None).await?;
+    }
+    Ok(Registered {
+        model_id,
+        created: true,
+    })
 }

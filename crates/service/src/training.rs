@@ -8,6 +8,7 @@ use api::training::{
     LaunchPreview, LaunchRequest, MetricPoint, PairExample, PairPolicy, RankingPairs,
     ReferenceProgress, RunFilter, RunView, Snapshot,
 };
+pub use db::training::MetricRow;
 
 /// `(chosen, rejected)` response pairs from tie groups (best first); tied responses give none.
 #[must_use]
@@ -546,6 +547,29 @@ pub async fn list(pool: &db::PgPool) -> Result<Vec<RunView>, AppError> {
         .into_iter()
         .map(|r| to_view(r, Vec::new()))
         .collect()
+}
+
+/// A run's steps after step `after` (every step with 0).
+///
+/// # Errors
+/// 404 for an unknown run; Internal on database failure.
+pub async fn metrics(pool: &db::PgPool, id: i64, after: i32) -> Result<Vec<MetricRow>, AppError> {
+    crate::error::or_not_found(db::training::get(pool, id).await, || {
+        format!("no training run #{id}")
+    })?;
+    db::training::metrics(pool, id, after).await.or_app()
+}
+
+/// The pairs a run trains on, derived again from its frozen snapshot (TRL's format with
+/// confidence and provenance).
+///
+/// # Errors
+/// 404 for an unknown run; 500 for a snapshot that does not parse.
+pub async fn snapshot_pairs(pool: &db::PgPool, id: i64) -> Result<Derived, AppError> {
+    let run = crate::error::or_not_found(db::training::get(pool, id).await, || {
+        format!("no training run #{id}")
+    })?;
+    derive(pool, &snapshot(&run.snapshot)?).await
 }
 
 /// Puts a run's output model in the arena, with its parent so that the two can meet (the run

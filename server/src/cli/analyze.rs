@@ -39,8 +39,8 @@ pub enum Format {
     Text,
 }
 
-async fn project_id(pool: &db::PgPool, name: &str) -> Result<i64> {
-    let projects = db::projects::list(pool).await?;
+async fn project_id(pool: &service::PgPool, name: &str) -> Result<i64> {
+    let projects = service::projects::list(pool).await?;
     match projects.iter().find(|p| p.name == name.trim()) {
         Some(p) => Ok(p.project_id),
         None => bail!(
@@ -64,7 +64,9 @@ fn num(v: Option<f64>) -> String {
 /// An unknown project, database failures.
 pub async fn run(database: &DatabaseArgs, cmd: &AnalyzeCommand) -> Result<()> {
     let pool = super::database::open_database(database, 2).await?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    service::database::migrate(&pool)
+        .await
+        .context("applying migrations")?;
     let err = |e: app::error::AppError| anyhow::anyhow!("{e}");
     match cmd {
         AnalyzeCommand::Agreement { project, format } => {

@@ -72,26 +72,14 @@ pub async fn run(
     connections: u32,
 ) -> Result<()> {
     let pool = open_database(database, connections.max(1)).await?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    service::database::migrate(&pool)
+        .await
+        .context("applying migrations")?;
     let name = format!(
         "bench-votes-{}",
         time::OffsetDateTime::now_utc().unix_timestamp_nanos()
     );
-    let mut tx = db::begin(&pool).await?;
-    let project = db::imports::pairwise_project(&mut tx, &name).await?;
-    db::bench::open_project(&mut tx, project).await?;
-    let models = [
-        db::imports::model(&mut tx, "bench-x").await?,
-        db::imports::model(&mut tx, "bench-y").await?,
-    ];
-    for k in 0..per_client {
-        let prompt = db::imports::prompt(&mut tx, &format!("{name} prompt {k}"), None).await?;
-        let meta = serde_json::json!({});
-        let a = db::imports::response(&mut tx, prompt, models[0], &format!("x {k}"), &meta).await?;
-        let b = db::imports::response(&mut tx, prompt, models[1], &format!("y {k}"), &meta).await?;
-        db::imports::item(&mut tx, project, prompt, &k.to_string(), &[a, b]).await?;
-    }
-    db::finish(tx, true).await?;
+    let project = service::bench::votes_project(&pool, &name, per_client).await?;
 
     let leptos_options = leptos::config::LeptosOptions::builder()
         .output_name("verdict")
@@ -114,7 +102,7 @@ pub async fn run(
             let user: i64 = serde_json::from_str::<serde_json::Value>(&me)?["user_id"]
                 .as_i64()
                 .context("no user id")?;
-            issued[c] = db::bench::issue_all(&pool, project, user).await?;
+            issued[c] = service::bench::issue_all(&pool, project, user).await?;
         }
     }
     let started = Instant::now();
@@ -178,7 +166,7 @@ pub async fn run(
     let pct = |q: f64| {
         latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
     };
-    let votes = db::bench::votes(&pool, project).await?;
+    let votes = service::bench::votes(&pool, project).await?;
     println!(
         "clients {clients}, connections {connections}, votes recorded {votes}, errors {errors}, \
          wall {elapsed:.2} s"

@@ -41,7 +41,7 @@ impl std::fmt::Debug for DatabaseArgs {
 ///
 /// # Errors
 /// When the cluster cannot start or the server cannot be reached.
-pub async fn open_database(args: &DatabaseArgs, max_connections: u32) -> Result<db::PgPool> {
+pub async fn open_database(args: &DatabaseArgs, max_connections: u32) -> Result<service::PgPool> {
     let url = match &args.database_url {
         Some(url) => url.clone(),
         None => {
@@ -51,7 +51,7 @@ pub async fn open_database(args: &DatabaseArgs, max_connections: u32) -> Result<
                 .context("starting the embedded database")??
         }
     };
-    db::connect(&url, max_connections)
+    service::database::connect(&url, max_connections)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to the database ({}): {e}", redact(&url)))
 }
@@ -61,7 +61,7 @@ pub async fn open_database(args: &DatabaseArgs, max_connections: u32) -> Result<
 /// taken), new connections go to the new port. `None` with `DATABASE_URL`.
 pub fn follow_embedded(
     args: &DatabaseArgs,
-    pool: &db::PgPool,
+    pool: &service::PgPool,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if args.database_url.is_some() {

@@ -28,7 +28,9 @@ const TRAINED: &str = "tiny-demo";
 /// Database failures, or a training run that fails.
 pub async fn run(database: &DatabaseArgs, args: &DemoArgs) -> Result<()> {
     let pool = open_database(database, 4).await?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    service::database::migrate(&pool)
+        .await
+        .context("applying migrations")?;
     let report = service::demo::load(&pool)
         .await
         .map_err(|e| anyhow!("loading the demo: {e}"))?;
@@ -68,7 +70,7 @@ pub async fn run(database: &DatabaseArgs, args: &DemoArgs) -> Result<()> {
 /// Launches a short DPO run of the tiny model on the demo's votes, trains it here, and puts the
 /// result in the arena.
 async fn train(
-    pool: &db::PgPool,
+    pool: &service::PgPool,
     database: &DatabaseArgs,
     args: &DemoArgs,
     base_model_id: i64,

@@ -64,14 +64,16 @@ fn write_out(out: Option<&PathBuf>, bytes: &[u8], format: Format) -> Result<()> 
 /// On database or write failure.
 pub async fn run(database: &DatabaseArgs, cmd: &ExportCommand) -> Result<()> {
     let pool = open_database(database, 2).await?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    service::database::migrate(&pool)
+        .await
+        .context("applying migrations")?;
     match cmd {
         ExportCommand::Votes {
             project,
             format,
             out,
         } => {
-            let rows = db::exports::votes(&pool, project.as_deref()).await?;
+            let rows = service::exports::votes(&pool, project.as_deref()).await?;
             write_out(out.as_ref(), &votes_bytes(&rows, *format)?, *format)?;
             eprintln!("exported {} votes", rows.len());
         }
@@ -82,7 +84,7 @@ pub async fn run(database: &DatabaseArgs, cmd: &ExportCommand) -> Result<()> {
             out,
         } => {
             let sources = dpo_sources(*include_llm_judge);
-            let rows = db::exports::dpo_majority(&pool, project.as_deref(), sources).await?;
+            let rows = service::exports::dpo_pairs(&pool, project.as_deref(), sources).await?;
             write_out(out.as_ref(), &dpo_bytes(&rows, *format)?, *format)?;
             if let Some(p) = out {
                 let card = p.with_extension(format!("{}.card.md", format.extension()));

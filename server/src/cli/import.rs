@@ -72,7 +72,7 @@ impl FileInput {
 /// # Errors
 /// As the importer, or when a file cannot be read.
 pub async fn pandalm(
-    pool: &db::PgPool,
+    pool: &service::PgPool,
     file: &Path,
     judgements: Option<&Path>,
     project: &str,
@@ -96,7 +96,7 @@ pub async fn pandalm(
 /// # Errors
 /// As the importer, or when the file cannot be read.
 pub async fn arena(
-    pool: &db::PgPool,
+    pool: &service::PgPool,
     file: &Path,
     project: Option<&str>,
     dry_run: bool,
@@ -113,7 +113,7 @@ pub async fn arena(
 /// # Errors
 /// As the importer, or when the file cannot be read.
 pub async fn jsonl(
-    pool: &db::PgPool,
+    pool: &service::PgPool,
     file: &Path,
     project: &str,
     dry_run: bool,
@@ -128,7 +128,9 @@ pub async fn jsonl(
 /// As the importers.
 pub async fn run(database: &DatabaseArgs, cmd: &ImportCommand, dry_run: bool) -> Result<()> {
     let pool = open_database(database, 4).await?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    service::database::migrate(&pool)
+        .await
+        .context("applying migrations")?;
     let started = std::time::Instant::now();
     let summary = match cmd {
         ImportCommand::Pandalm {

@@ -103,7 +103,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// Database failures; an unknown project.
 pub async fn project(database: &DatabaseArgs, cmd: &ProjectCommand) -> Result<()> {
     let pool = open_database(database, 2).await?;
-    let projects = db::projects::list(&pool).await?;
+    let projects = service::projects::list(&pool).await?;
     match cmd {
         ProjectCommand::List { json: true } => print_json(&projects),
         ProjectCommand::List { json: false } => {
@@ -179,7 +179,7 @@ pub async fn project(database: &DatabaseArgs, cmd: &ProjectCommand) -> Result<()
 /// Database failures.
 pub async fn models(database: &DatabaseArgs, json: bool) -> Result<()> {
     let pool = open_database(database, 2).await?;
-    let models = db::leaderboard::models(&pool).await?;
+    let models = service::models::list(&pool).await?;
     if json {
         return print_json(&models);
     }

@@ -441,46 +441,16 @@ pub fn compute(log: &BattleLog, args: &LeaderboardArgs) -> Result<Report> {
              or both_bad); this log has none"
         );
     }
-    if args.style_control && args.reweight {
-        bail!("--reweight does not apply to --style-control");
-    }
-    if args.ppi_judges.is_some()
-        && (args.style_control
-            || args.reweight
-            || args.audit
-            || args.weight_annotators
-            || args.ci == Ci::Bootstrap
-            || args.tie_model != TieModel::Bt)
-    {
-        bail!(
-            "--ppi-judges takes its own intervals: no --style-control, --reweight, --audit, \
-             --weight-annotators, --ci bootstrap or --tie-model"
-        );
-    }
-    if args.weight_annotators
-        && (args.style_control
-            || args.audit
-            || args.ci == Ci::Bootstrap
-            || args.tie_model != TieModel::Bt)
-    {
-        bail!(
-            "--weight-annotators takes the Bradley–Terry fit with sandwich intervals (no \
-             --style-control, --audit, --ci bootstrap or --tie-model)"
-        );
-    }
-    if args.audit && (args.style_control || args.reweight || args.tie_model != TieModel::Bt) {
-        bail!(
-            "--audit works on the plain Bradley–Terry fit (no --style-control, --reweight or --tie-model)"
-        );
-    }
-    if args.tie_model != TieModel::Bt
-        && (args.style_control || args.reweight || args.ci == Ci::Bootstrap)
-    {
-        bail!(
-            "--tie-model {} takes sandwich intervals, without --reweight or --style-control",
-            args.tie_model.name()
-        );
-    }
+    let options = service::leaderboard::Options {
+        style_control: args.style_control,
+        reweight: args.reweight,
+        audit: args.audit,
+        ppi: args.ppi_judges.is_some(),
+        weight_annotators: args.weight_annotators,
+        bootstrap: args.ci == Ci::Bootstrap,
+        tie_model: (args.tie_model != TieModel::Bt).then_some(args.tie_model),
+    };
+    service::leaderboard::check_options(&options, &FLAG_NAMES).map_err(anyhow::Error::msg)?;
     let ci = if args.style_control {
         CiMethod::Bootstrap
     } else {
@@ -990,6 +960,17 @@ pub enum BenchCommand {
         votes: usize,
     },
 }
+
+/// How `verdict leaderboard` names the options that constrain each other.
+const FLAG_NAMES: service::leaderboard::OptionNames = service::leaderboard::OptionNames {
+    style_control: "--style-control",
+    reweight: "--reweight",
+    audit: "--audit",
+    ppi: "--ppi-judges",
+    weight_annotators: "--weight-annotators",
+    bootstrap: "--ci bootstrap",
+    tie_model: "--tie-model",
+};
 
 /// Runs a bench command, printing a table of timings.
 ///

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use app::state::Settings;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use db::users::Role;
+use service::users::Role;
 
 use crate::http::{self as web, CookieConfig};
 use crate::pg::{Cluster, Status};
@@ -237,8 +237,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(&cli.database, args).await,
         Command::Migrate => {
             let pool = open_database(&cli.database, 2).await?;
-            db::migrate(&pool).await.context("applying migrations")?;
-            println!("migrations applied ({} known)", db::MIGRATOR.iter().count());
+            service::database::migrate(&pool)
+                .await
+                .context("applying migrations")?;
+            println!(
+                "migrations applied ({} known)",
+                service::database::migrations_known()
+            );
             Ok(())
         }
         Command::Db { action } => db_command(&cli.database, action),
@@ -284,7 +289,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             let password = read_password(password_stdin)?;
             service::users::check_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
             let pool = open_database(&cli.database, 2).await?;
-            db::migrate(&pool).await.context("applying migrations")?;
+            service::database::migrate(&pool)
+                .await
+                .context("applying migrations")?;
             let user = service::users::create_staff(&pool, &username, password, role.into())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -364,7 +371,9 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
     leptos_options.site_addr = addr;
 
     let pool = open_database(database, args.db_connections).await?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    service::database::migrate(&pool)
+        .await
+        .context("applying migrations")?;
 
     if let Some(h) = &args.trusted_proxy_header {
         axum::http::HeaderName::try_from(h.as_str())
@@ -436,7 +445,9 @@ async fn worker(database: &DatabaseArgs, args: &WorkerArgs) -> Result<()> {
         bail!("--count must be at least 1");
     }
     let pool = open_database(database, 2 + 2 * u32::try_from(args.count).unwrap_or(8)).await?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    service::database::migrate(&pool)
+        .await
+        .context("applying migrations")?;
     let cfg = args.training.worker_config(&database.data_dir);
     tracing::info!(runs_dir = %cfg.runs_dir.display(), "training workers waiting for runs");
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -454,7 +465,7 @@ async fn worker(database: &DatabaseArgs, args: &WorkerArgs) -> Result<()> {
     Ok(())
 }
 
-async fn delete_expired_sessions(pool: db::PgPool) {
+async fn delete_expired_sessions(pool: service::PgPool) {
     use tower_sessions::ExpiredDeletion;
     let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
     if let Err(err) = store

@@ -397,32 +397,20 @@ pub async fn add_local(database: &super::database::DatabaseArgs, cmd: &ModelComm
     }
     crate::worker::check_model(&config)?;
     let pool = super::database::open_database(database, 2).await?;
-    db::migrate(&pool).await.context("applying migrations")?;
-    let existing = db::leaderboard::models(&pool)
-        .await?
-        .into_iter()
-        .find(|m| m.name == name.trim());
-    if let Some(m) = existing {
-        let current = db::arena::model_config(&pool, m.model_id).await?;
-        if m.kind == "local" && current.get("path") == config.get("path") {
-            println!("model `{}` (#{}) is already registered", m.name, m.model_id);
-            return Ok(());
-        }
-        anyhow::bail!(
-            "the name `{}` belongs to another model (#{})",
-            m.name,
-            m.model_id
+    service::database::migrate(&pool)
+        .await
+        .context("applying migrations")?;
+    let keep = service::models::IfTaken::KeepSameFolder;
+    let added = service::models::register_local(&pool, name, &config, !*disabled, keep).await?;
+    let (name, id) = (name.trim(), added.model_id);
+    if added.created {
+        println!(
+            "registered local model `{name}` (#{id}) from {}",
+            path.display()
         );
+    } else {
+        println!("model `{name}` (#{id}) is already registered");
     }
-    let id = db::arena::register_model(&pool, name, "local", &config).await?;
-    if *disabled {
-        db::leaderboard::update_model_scheduling(&pool, id, Some(false), None).await?;
-    }
-    println!(
-        "registered local model `{}` (#{id}) from {}",
-        name.trim(),
-        path.display()
-    );
     Ok(())
 }
 

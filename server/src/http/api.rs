@@ -7,9 +7,8 @@ use app::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use db::users::Role;
 use serde::{Deserialize, Serialize};
-use service::OrApp;
+use service::users::Role;
 use tower_sessions::Session;
 
 /// Routes of `/api/v1`; unknown paths answer a JSON 404.
@@ -74,8 +73,8 @@ pub struct UserResponse {
     pub is_anonymous: bool,
 }
 
-impl From<db::users::UserRow> for UserResponse {
-    fn from(u: db::users::UserRow) -> Self {
+impl From<service::users::UserRow> for UserResponse {
+    fn from(u: service::users::UserRow) -> Self {
         Self {
             user_id: u.user_id,
             role: u.role,
@@ -93,7 +92,7 @@ async fn list_users(
     session: Session,
 ) -> Result<Json<Vec<UserResponse>>, AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
-    let users = db::users::list(&state.pool, 1000).await.or_app()?;
+    let users = service::users::list(&state.pool, 1000).await?;
     Ok(Json(users.into_iter().map(Into::into).collect()))
 }
 
@@ -193,8 +192,8 @@ async fn create_vote(
     State(state): State<AppState>,
     session: Session,
     ApiPath(assignment_id): ApiPath<i64>,
-    ApiJson(body): ApiJson<db::assignments::NewVote>,
-) -> Result<(axum::http::StatusCode, Json<db::assignments::Recorded>), AppError> {
+    ApiJson(body): ApiJson<service::annotation::NewVote>,
+) -> Result<(axum::http::StatusCode, Json<service::annotation::Recorded>), AppError> {
     tracing::Span::current().record("assignment_id", assignment_id);
     let user_id = app::auth::ssr::session_user_id(&session).await?;
     let recorded = service::annotation::vote(&state.pool, assignment_id, user_id, &body).await?;
@@ -226,7 +225,7 @@ async fn skip_assignment(
 async fn list_models(
     State(state): State<AppState>,
     session: Session,
-) -> Result<Json<Vec<db::leaderboard::ModelInfo>>, AppError> {
+) -> Result<Json<Vec<service::models::ModelInfo>>, AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
     Ok(Json(service::models::list(&state.pool).await?))
 }
@@ -248,7 +247,7 @@ async fn update_model(
     session: Session,
     ApiPath(model_id): ApiPath<i64>,
     ApiJson(body): ApiJson<UpdateModel>,
-) -> Result<Json<db::leaderboard::ModelInfo>, AppError> {
+) -> Result<Json<service::models::ModelInfo>, AppError> {
     tracing::Span::current().record("model_id", model_id);
     require_role(&state, &session, &[Role::Admin]).await?;
     let model = service::models::update_scheduling(
@@ -267,12 +266,12 @@ async fn update_model(
 async fn list_projects(
     State(state): State<AppState>,
     session: Session,
-) -> Result<Json<Vec<db::stats::ProjectSummary>>, AppError> {
+) -> Result<Json<Vec<service::projects::ProjectSummary>>, AppError> {
     let user = session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;
     let staff = matches!(user.role(), Role::Researcher | Role::Admin);
     Ok(Json(
-        db::stats::projects(&state.pool, staff).await.or_app()?,
+        service::projects::summaries(&state.pool, staff).await?,
     ))
 }

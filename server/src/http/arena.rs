@@ -9,7 +9,6 @@
 //! a dropped connection, or another node) waits for the battle and then sends `ready` or
 //! `failed`. Battles that cannot finish are failed by [`reap_stuck_battles`].
 
-use service::OrApp;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,17 +42,9 @@ pub async fn battle_events(
     let user = session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;
-    let battle = match db::arena::get(&state.pool, battle_id).await {
-        Err(db::Error::NotFound) => return Err(AppError::NotFound("no such battle".into())),
-        other => other.or_app()?,
-    };
-    if battle.user_id != user.user_id {
-        return Err(AppError::Forbidden(
-            "this battle belongs to another annotator".into(),
-        ));
-    }
+    let (battle, claimed) = service::arena::open(&state.pool, battle_id, user.user_id).await?;
     let (events, rx) = mpsc::channel::<Event>(256);
-    if battle.status == "generating" && db::arena::claim(&state.pool, battle_id).await.or_app()? {
+    if claimed {
         tokio::spawn(generate(
             state.pool.clone(),
             Arc::clone(&state.generation_slots),
@@ -83,11 +74,15 @@ pub const UNCLAIMED_TIMEOUT: Duration = Duration::from_secs(3600);
 /// another tab, another node): it waits for the battle to end wherever it is generated and
 /// then sends what the first stream would have sent last, `ready` with the stored answers or
 /// `failed`.
-async fn follow(pool: db::PgPool, mut battle: db::arena::Battle, events: mpsc::Sender<Event>) {
+async fn follow(
+    pool: service::PgPool,
+    mut battle: service::arena::Battle,
+    events: mpsc::Sender<Event>,
+) {
     let deadline = Instant::now() + GENERATION_TIMEOUT + Duration::from_secs(60);
     while battle.status == "generating" && Instant::now() < deadline && !events.is_closed() {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        match db::arena::get(&pool, battle.battle_id).await {
+        match service::arena::get(&pool, battle.battle_id).await {
             Ok(b) => battle = b,
             Err(e) => {
                 tracing::warn!(error = %e, battle = battle.battle_id, "following a battle");
@@ -95,7 +90,7 @@ async fn follow(pool: db::PgPool, mut battle: db::arena::Battle, events: mpsc::S
         }
     }
     let ready = if battle.status == "ready" {
-        db::arena::answers(&pool, battle.battle_id)
+        service::arena::answers(&pool, battle.battle_id)
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, battle = battle.battle_id, "reading a battle's answers");
@@ -133,14 +128,14 @@ fn ready_event(assignment_id: i64, left: &str, right: &str) -> Event {
 }
 
 /// Fails, every 30 s until `shutdown`, the battles that can no longer finish (see
-/// [`db::arena::reap`]).
+/// [`service::arena::reap`]).
 pub fn reap_stuck_battles(
-    pool: db::PgPool,
+    pool: service::PgPool,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while !*shutdown.borrow() {
-            match db::arena::reap(&pool, GENERATION_TIMEOUT, UNCLAIMED_TIMEOUT).await {
+            match service::arena::reap(&pool, GENERATION_TIMEOUT, UNCLAIMED_TIMEOUT).await {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(battles = n, "stuck arena battles marked failed"),
                 Err(e) => tracing::warn!(error = %e, "reaping stuck arena battles"),
@@ -156,7 +151,7 @@ pub fn reap_stuck_battles(
 /// Runs one side: streams its pieces as `delta` events and returns the whole answer, or sends
 /// a `failed` event at once and returns the message.
 async fn answer(
-    contestant: db::arena::Contestant,
+    contestant: service::arena::Contestant,
     side: &'static str,
     messages: Vec<Message>,
     events: mpsc::Sender<Event>,
@@ -228,9 +223,9 @@ async fn answer(
 }
 
 async fn generate(
-    pool: db::PgPool,
+    pool: service::PgPool,
     slots: Arc<service::limits::Slots>,
-    battle: db::arena::Battle,
+    battle: service::arena::Battle,
     events: mpsc::Sender<Event>,
 ) {
     let messages = vec![Message {
@@ -262,9 +257,7 @@ async fn generate(
     };
     let Ok((a, b)) = tokio::time::timeout(GENERATION_TIMEOUT, both).await else {
         let message = "generation did not finish in time: start a new round";
-        if let Err(e) = db::arena::fail(&pool, battle.battle_id, message).await {
-            tracing::error!(error = %e, battle = battle.battle_id, "marking a battle failed");
-        }
+        service::arena::fail(&pool, battle.battle_id, message).await;
         for side in ["left", "right"] {
             let _ = events
                 .send(event("failed", &json!({"side": side, "message": message})))
@@ -275,9 +268,8 @@ async fn generate(
     };
     match (a, b) {
         (Ok((text_a, meta_a)), Ok((text_b, meta_b))) => {
-            match db::arena::complete(&pool, battle.battle_id, &text_a, &text_b, &meta_a, &meta_b)
-                .await
-            {
+            let answers = [(text_a.as_str(), &meta_a), (text_b.as_str(), &meta_b)];
+            match service::arena::complete(&pool, battle.battle_id, answers).await {
                 Ok(assignment_id) => {
                     let (left, right) = if battle.a_is_left {
                         (&text_a, &text_b)
@@ -289,12 +281,12 @@ async fn generate(
                 Err(e) => {
                     tracing::error!(error = %e, battle = battle.battle_id, "storing a battle failed");
                     // Never left generating: the battle fails with the reason.
-                    if let Err(e) =
-                        db::arena::fail(&pool, battle.battle_id, "the answers could not be stored")
-                            .await
-                    {
-                        tracing::error!(error = %e, battle = battle.battle_id, "marking a battle failed");
-                    }
+                    service::arena::fail(
+                        &pool,
+                        battle.battle_id,
+                        "the answers could not be stored",
+                    )
+                    .await;
                     for side in ["left", "right"] {
                         let _ = events
                             .send(event(
@@ -311,9 +303,7 @@ async fn generate(
                 .into_iter()
                 .filter_map(|(name, r)| r.err().map(|m| format!("{name}: {m}")))
                 .collect();
-            if let Err(e) = db::arena::fail(&pool, battle.battle_id, &reasons.join("; ")).await {
-                tracing::error!(error = %e, battle = battle.battle_id, "marking a battle failed");
-            }
+            service::arena::fail(&pool, battle.battle_id, &reasons.join("; ")).await;
         }
     }
     let _ = events.send(event("end", &json!({}))).await;

@@ -4,9 +4,8 @@ use app::auth::ssr::require_role;
 use app::error::AppError;
 use app::state::AppState;
 use axum::extract::State;
-use db::users::Role;
 use serde::Deserialize;
-use service::OrApp;
+use service::users::Role;
 use tower_sessions::Session;
 
 /// Query of the export routes.
@@ -41,11 +40,9 @@ pub(crate) async fn export_request(
 async fn dpo_rows(
     state: &AppState,
     q: &ExportQuery,
-) -> Result<(Vec<db::exports::DpoPair>, &'static [&'static str]), AppError> {
+) -> Result<(Vec<service::exports::DpoPair>, &'static [&'static str]), AppError> {
     let sources = crate::exports::dpo_sources(q.include_llm_judge);
-    let rows = db::exports::dpo_majority(&state.pool, q.project.as_deref(), sources)
-        .await
-        .or_app()?;
+    let rows = service::exports::dpo_pairs(&state.pool, q.project.as_deref(), sources).await?;
     Ok((rows, sources))
 }
 
@@ -92,9 +89,7 @@ pub(crate) async fn export_votes(
 ) -> Result<axum::response::Response, AppError> {
     let q = export_request(&state, &session, q).await?;
     let format = q.format.unwrap_or(crate::exports::Format::Jsonl);
-    let rows = db::exports::votes(&state.pool, q.project.as_deref())
-        .await
-        .or_app()?;
+    let rows = service::exports::votes(&state.pool, q.project.as_deref()).await?;
     let bytes = crate::exports::votes_bytes(&rows, format).map_err(AppError::internal)?;
     Ok(download(
         bytes,

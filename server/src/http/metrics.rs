@@ -165,7 +165,7 @@ fn node_counters(out: &mut String) {
 }
 
 /// The database's counts, as text.
-fn database_counts(out: &mut String, c: &db::stats::MetricCounts) {
+fn database_counts(out: &mut String, c: &service::stats::MetricCounts) {
     header(
         out,
         "verdict_votes",
@@ -260,7 +260,7 @@ fn database_counts(out: &mut String, c: &db::stats::MetricCounts) {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::with_capacity(4096);
     node_counters(&mut out);
-    let status = match db::stats::metric_counts(&state.pool).await {
+    let status = match service::stats::metric_counts(&state.pool).await {
         Ok(counts) => {
             database_counts(&mut out, &counts);
             axum::http::StatusCode::OK

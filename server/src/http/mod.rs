@@ -111,7 +111,7 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
 async fn healthz(State(state): State<AppState>) -> Response {
-    match db::ping(&state.pool).await {
+    match service::database::ping(&state.pool).await {
         Ok(()) => (
             StatusCode::OK,
             axum::Json(serde_json::json!({"status": "ok"})),

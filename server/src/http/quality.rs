@@ -9,9 +9,8 @@ use app::state::AppState;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use db::users::Role;
 use serde::Deserialize;
-use service::OrApp;
+use service::users::Role;
 use tower_sessions::Session;
 
 use crate::http::exports::ExportQuery;
@@ -34,10 +33,10 @@ pub fn router() -> Router<AppState> {
 pub struct RatingsBody {
     /// Every response on every criterion: `{response_id, criterion, score}` (`score: null` is
     /// N/A where the project allows it).
-    pub scores: Vec<db::judgements::Score>,
+    pub scores: Vec<service::annotation::Score>,
     /// `left`, `right`, `tie` or `both_bad`, when the project also asks for a choice.
     #[serde(default)]
-    pub choice: Option<db::assignments::Choice>,
+    pub choice: Option<service::annotation::Choice>,
     /// Written reason.
     #[serde(default)]
     pub rationale: Option<String>,
@@ -57,7 +56,7 @@ async fn rate(
     ApiJson(body): ApiJson<RatingsBody>,
 ) -> Result<axum::http::StatusCode, AppError> {
     tracing::Span::current().record("assignment_id", assignment_id);
-    let new = db::judgements::NewRatings {
+    let new = service::annotation::NewRatings {
         scores: body.scores,
         choice: body.choice,
         rationale: body.rationale,
@@ -80,7 +79,7 @@ async fn rank(
     State(state): State<AppState>,
     session: Session,
     ApiPath(assignment_id): ApiPath<i64>,
-    ApiJson(body): ApiJson<db::judgements::NewRanking>,
+    ApiJson(body): ApiJson<service::annotation::NewRanking>,
 ) -> Result<axum::http::StatusCode, AppError> {
     tracing::Span::current().record("assignment_id", assignment_id);
     let user_id = app::auth::ssr::session_user_id(&session).await?;
@@ -118,9 +117,7 @@ async fn export_ratings(
 ) -> Result<axum::response::Response, AppError> {
     let q = crate::http::exports::export_request(&state, &session, q).await?;
     jsonl(
-        &db::exports::ratings(&state.pool, q.project.as_deref())
-            .await
-            .or_app()?,
+        &service::exports::ratings(&state.pool, q.project.as_deref()).await?,
         "ratings.jsonl",
     )
 }
@@ -134,9 +131,7 @@ async fn export_rankings(
 ) -> Result<axum::response::Response, AppError> {
     let q = crate::http::exports::export_request(&state, &session, q).await?;
     jsonl(
-        &db::exports::rankings(&state.pool, q.project.as_deref())
-            .await
-            .or_app()?,
+        &service::exports::rankings(&state.pool, q.project.as_deref()).await?,
         "rankings.jsonl",
     )
 }

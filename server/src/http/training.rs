@@ -9,8 +9,7 @@ use app::training::{LaunchPreview, LaunchRequest, RunView};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use db::users::Role;
-use service::OrApp;
+use service::users::Role;
 use tower_sessions::Session;
 
 use crate::http::extract::ApiJson;
@@ -91,13 +90,10 @@ async fn metrics(
     session: Session,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<After>,
-) -> Result<Json<Vec<db::training::MetricRow>>, AppError> {
+) -> Result<Json<Vec<service::training::MetricRow>>, AppError> {
     require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
-    service::training::view(&state.pool, id).await?;
     Ok(Json(
-        db::training::metrics(&state.pool, id, q.after)
-            .await
-            .or_app()?,
+        service::training::metrics(&state.pool, id, q.after).await?,
     ))
 }
 
@@ -122,14 +118,7 @@ async fn snapshot(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<axum::response::Response, AppError> {
     require_role(&state, &session, &[Role::Admin, Role::Researcher]).await?;
-    let run = db::training::get(&state.pool, id)
-        .await
-        .map_err(|e| match e {
-            db::Error::NotFound => AppError::NotFound(format!("no training run #{id}")),
-            other => service::db_error(other),
-        })?;
-    let snap = service::training::snapshot(&run.snapshot)?;
-    let derived = service::training::derive(&state.pool, &snap).await?;
+    let derived = service::training::snapshot_pairs(&state.pool, id).await?;
     let mut out = Vec::new();
     for p in &derived.pairs {
         serde_json::to_writer(&mut out, p).map_err(AppError::internal)?;
