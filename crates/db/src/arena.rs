@@ -210,7 +210,18 @@ pub async fn complete(
     meta_b: &serde_json::Value,
 ) -> Result<i64> {
     let mut tx = pool.begin().await?;
-    let b: Option<(i64, i64, i64, i64, i64, bool, i32)> = sqlx::query_as(
+    /// What completing a battle reads of it.
+    #[derive(sqlx::FromRow)]
+    struct Generating {
+        project_id: i64,
+        user_id: i64,
+        prompt_id: i64,
+        model_a_id: i64,
+        model_b_id: i64,
+        a_is_left: bool,
+        assignment_ttl_seconds: i32,
+    }
+    let b: Option<Generating> = sqlx::query_as(
         "select b.project_id, b.user_id, b.prompt_id, b.model_a_id, b.model_b_id, b.a_is_left, \
                 p.assignment_ttl_seconds \
          from arena_battle b join project p on p.project_id = b.project_id \
@@ -219,7 +230,16 @@ pub async fn complete(
     .bind(battle_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((project_id, user_id, prompt_id, model_a, model_b, a_is_left, ttl)) = b else {
+    let Some(Generating {
+        project_id,
+        user_id,
+        prompt_id,
+        model_a_id: model_a,
+        model_b_id: model_b,
+        a_is_left,
+        assignment_ttl_seconds: ttl,
+    }) = b
+    else {
         return Err(Error::Invalid("this battle is no longer generating".into()));
     };
     let mut responses = [0_i64; 2];
@@ -359,3 +379,27 @@ pub async fn model_config(pool: &PgPool, model_id: i64) -> Result<serde_json::Va
             .await?;
     Ok(config)
 }
+
+/// The named constraints this module's queries can raise, with their users' messages.
+pub const CONSTRAINTS: &[crate::Constraint] = &[
+    crate::Constraint {
+        name: "model_name_key",
+        violation: crate::Violation::Conflict,
+        message: "a model with that name exists",
+    },
+    crate::Constraint {
+        name: "model_kind_check",
+        violation: crate::Violation::Invalid,
+        message: "a model's kind is dataset, local or openai",
+    },
+    crate::Constraint {
+        name: "model_sampling_weight_check",
+        violation: crate::Violation::Invalid,
+        message: "a sampling weight is not negative",
+    },
+    crate::Constraint {
+        name: "arena_battle_distinct_models_check",
+        violation: crate::Violation::Invalid,
+        message: "a battle needs two different models",
+    },
+];

@@ -35,11 +35,42 @@ pub struct Issued {
     pub config: serde_json::Value,
 }
 
+/// What issuing an assignment reads of its project.
+#[derive(sqlx::FromRow)]
+struct ProjectRules {
+    assignment_ttl_seconds: i32,
+    guidelines_version: i32,
+    guidelines: String,
+    rationale_mode: String,
+    strength_scale: String,
+    protocol: String,
+    config: serde_json::Value,
+}
+
+/// An issued assignment's item, prompt and display order.
+#[derive(sqlx::FromRow)]
+struct IssuedRow {
+    item_id: i64,
+    prompt: String,
+    display_order: Vec<i64>,
+    expires_at: OffsetDateTime,
+}
+
+/// A recorded vote with its models' names.
+#[derive(sqlx::FromRow)]
+struct VoteRow {
+    vote_id: i64,
+    winner: String,
+    a_was_left: Option<bool>,
+    name_a: String,
+    name_b: String,
+}
+
 /// The distinct pairs of models (lower id first) of a project's two-response items.
 ///
 /// # Errors
 /// Only on database failure.
-pub async fn item_pairs(pool: &PgPool, project_id: i64) -> Result<Vec<(i64, i64)>> {
+pub async fn model_pairs(pool: &PgPool, project_id: i64) -> Result<Vec<(i64, i64)>> {
     Ok(sqlx::query_as(
         "select distinct min(r.model_id), max(r.model_id) from item i \
          join item_response ir on ir.item_id = i.item_id \
@@ -68,8 +99,7 @@ pub async fn next(
     prefer: &[(i64, i64, f64)],
 ) -> Result<Option<Issued>> {
     let mut tx = pool.begin().await?;
-    type ProjectRow = (i32, i32, String, String, String, String, serde_json::Value);
-    let project: Option<ProjectRow> = sqlx::query_as(
+    let project: Option<ProjectRules> = sqlx::query_as(
         "select assignment_ttl_seconds, guidelines_version, guidelines, rationale_mode, \
                 strength_scale, protocol, config from project \
          where project_id = $1 and not is_arena",
@@ -77,15 +107,15 @@ pub async fn next(
     .bind(project_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((
-        ttl,
-        guideline_version,
+    let Some(ProjectRules {
+        assignment_ttl_seconds: ttl,
+        guidelines_version: guideline_version,
         guidelines,
         rationale_mode,
         strength_scale,
         protocol,
         config,
-    )) = project
+    }) = project
     else {
         return Err(Error::NotFound);
     };
@@ -184,15 +214,19 @@ pub async fn next(
         .await?;
         id
     };
-    let (item_id, prompt, order, expires_at): (i64, String, Vec<i64>, OffsetDateTime) =
-        sqlx::query_as(
-            "select a.item_id, p.text, a.display_order, a.expires_at from assignment a \
+    let IssuedRow {
+        item_id,
+        prompt,
+        display_order: order,
+        expires_at,
+    } = sqlx::query_as(
+        "select a.item_id, p.text as prompt, a.display_order, a.expires_at from assignment a \
          join item i on i.item_id = a.item_id join prompt p on p.prompt_id = i.prompt_id \
          where a.assignment_id = $1",
-        )
-        .bind(assignment_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    )
+    .bind(assignment_id)
+    .fetch_one(&mut *tx)
+    .await?;
     let texts: Vec<(i64, String)> =
         sqlx::query_as("select response_id, text from response where response_id = any($1)")
             .bind(&order)
@@ -405,15 +439,21 @@ async fn read_vote(
     assignment_id: i64,
     created: bool,
 ) -> Result<Recorded> {
-    let (vote_id, winner, a_was_left, name_a, name_b): (i64, String, Option<bool>, String, String) =
-        sqlx::query_as(
-            "select v.vote_id, v.winner, v.a_was_left, ma.name, mb.name from vote v \
-             join model ma on ma.model_id = v.model_a_id join model mb on mb.model_id = v.model_b_id \
-             where v.assignment_id = $1",
-        )
-        .bind(assignment_id)
-        .fetch_one(db)
-        .await?;
+    let VoteRow {
+        vote_id,
+        winner,
+        a_was_left,
+        name_a,
+        name_b,
+    } = sqlx::query_as(
+        "select v.vote_id, v.winner, v.a_was_left, ma.name as name_a, mb.name as name_b \
+         from vote v \
+         join model ma on ma.model_id = v.model_a_id join model mb on mb.model_id = v.model_b_id \
+         where v.assignment_id = $1",
+    )
+    .bind(assignment_id)
+    .fetch_one(db)
+    .await?;
     let (left_model, right_model) = if a_was_left.unwrap_or(true) {
         (name_a, name_b)
     } else {
@@ -467,3 +507,22 @@ pub async fn progress(pool: &PgPool, project_id: i64, user_id: i64) -> Result<(i
     .fetch_one(pool)
     .await?)
 }
+
+/// The named constraints this module's queries can raise, with their users' messages.
+pub const CONSTRAINTS: &[crate::Constraint] = &[
+    crate::Constraint {
+        name: "vote_strength_check",
+        violation: crate::Violation::Invalid,
+        message: "strength is slight or clear",
+    },
+    crate::Constraint {
+        name: "vote_distinct_models_check",
+        violation: crate::Violation::Invalid,
+        message: "a vote compares two different models",
+    },
+    crate::Constraint {
+        name: "vote_time_check",
+        violation: crate::Violation::Invalid,
+        message: "time_to_vote_ms is not negative",
+    },
+];

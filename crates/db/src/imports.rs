@@ -271,9 +271,16 @@ pub type ItemPair = (i64, [(i64, i64); 2]);
 /// # Errors
 /// Only on database failure.
 pub async fn item_pairs(db: impl sqlx::PgExecutor<'_>, project_id: i64) -> Result<Vec<ItemPair>> {
-    let rows: Vec<(i64, Vec<i64>, Vec<i64>)> = sqlx::query_as(
-        "select i.item_id, array_agg(ir.response_id order by ir.position), \
-                array_agg(r.model_id order by ir.position) \
+    /// An item's responses and their models, in position order.
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        item_id: i64,
+        responses: Vec<i64>,
+        models: Vec<i64>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "select i.item_id, array_agg(ir.response_id order by ir.position) as responses, \
+                array_agg(r.model_id order by ir.position) as models \
          from item i join item_response ir on ir.item_id = i.item_id \
          join response r on r.response_id = ir.response_id \
          where i.project_id = $1 group by i.item_id having count(*) = 2 order by i.item_id",
@@ -283,6 +290,19 @@ pub async fn item_pairs(db: impl sqlx::PgExecutor<'_>, project_id: i64) -> Resul
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(item, r, m)| (item, [(r[0], m[0]), (r[1], m[1])]))
+        .map(
+            |Row {
+                 item_id,
+                 responses: r,
+                 models: m,
+             }| (item_id, [(r[0], m[0]), (r[1], m[1])]),
+        )
         .collect())
 }
+
+/// The named constraints this module's queries can raise, with their users' messages.
+pub const CONSTRAINTS: &[crate::Constraint] = &[crate::Constraint {
+    name: "item_project_external_key_key",
+    violation: crate::Violation::Conflict,
+    message: "the project has an item with that key already",
+}];

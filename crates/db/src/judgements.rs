@@ -496,6 +496,20 @@ pub async fn rank(
     Ok(true)
 }
 
+/// The named constraints this module's queries can raise, with their users' messages.
+pub const CONSTRAINTS: &[crate::Constraint] = &[
+    crate::Constraint {
+        name: "rating_time_check",
+        violation: crate::Violation::Invalid,
+        message: "time_ms is not negative",
+    },
+    crate::Constraint {
+        name: "ranking_time_check",
+        violation: crate::Violation::Invalid,
+        message: "time_ms is not negative",
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

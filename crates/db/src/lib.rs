@@ -29,6 +29,45 @@ use sqlx::postgres::PgPoolOptions;
 /// The schema migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// What a violated named constraint means for the request that hit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// The request is malformed (400).
+    BadRequest,
+    /// A value breaks a rule (422).
+    Invalid,
+    /// It clashes with data that exists (409).
+    Conflict,
+}
+
+/// A named constraint that a request can violate, with the message its user gets. Each module
+/// lists those its queries can raise in its `CONSTRAINTS`, beside the queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Constraint {
+    /// The name declared in the migrations.
+    pub name: &'static str,
+    /// What violating it means.
+    pub violation: Violation,
+    /// The message, in the user's terms.
+    pub message: &'static str,
+}
+
+/// The [`Constraint`] of that name, from the lists of the modules whose queries raise it.
+#[must_use]
+pub fn constraint(name: &str) -> Option<&'static Constraint> {
+    [
+        users::CONSTRAINTS,
+        projects::CONSTRAINTS,
+        arena::CONSTRAINTS,
+        imports::CONSTRAINTS,
+        assignments::CONSTRAINTS,
+        judgements::CONSTRAINTS,
+    ]
+    .into_iter()
+    .flatten()
+    .find(|c| c.name == name)
+}
+
 /// Errors from the database layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -149,4 +188,38 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
 pub async fn ping(pool: &PgPool) -> Result<()> {
     sqlx::query("select 1").execute(pool).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_listed_constraint_is_declared_in_the_migrations() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
+        let sql: String = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        let lists = [
+            super::users::CONSTRAINTS,
+            super::projects::CONSTRAINTS,
+            super::arena::CONSTRAINTS,
+            super::imports::CONSTRAINTS,
+            super::assignments::CONSTRAINTS,
+            super::judgements::CONSTRAINTS,
+        ];
+        for c in lists.into_iter().flatten() {
+            assert!(
+                sql.contains(&format!("constraint {} ", c.name))
+                    || sql.contains(&format!("constraint {}\n", c.name)),
+                "{} is not declared in migrations/",
+                c.name
+            );
+            assert_eq!(
+                super::constraint(c.name),
+                Some(c),
+                "{} is listed twice",
+                c.name
+            );
+        }
+    }
 }

@@ -44,10 +44,17 @@ pub async fn begin(
         .bind(&key)
         .execute(&mut *tx)
         .await?;
-    let (pair, client, name): (i64, i64, i64) = sqlx::query_as(
-        "select count(*) filter (where username = $1 and client_ip is not distinct from $2), \
-                count(*) filter (where $2::text is not null and client_ip = $2), \
-                count(*) filter (where username = $1) \
+    /// Recent failures: of this name from this address, from this address, of this name.
+    #[derive(sqlx::FromRow)]
+    struct Failures {
+        pair: i64,
+        client: i64,
+        name: i64,
+    }
+    let Failures { pair, client, name } = sqlx::query_as(
+        "select count(*) filter (where username = $1 and client_ip is not distinct from $2) as pair, \
+                count(*) filter (where $2::text is not null and client_ip = $2) as client, \
+                count(*) filter (where username = $1) as name \
          from login_attempt \
          where not succeeded and created_at > now() - make_interval(secs => $3) \
            and (username = $1 or client_ip = $2)",

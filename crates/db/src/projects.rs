@@ -219,7 +219,14 @@ pub async fn create(pool: &PgPool, p: &NewProject<'_>) -> Result<(i64, usize)> {
         .execute(&mut *tx)
         .await?;
     // Each chosen model's first response per prompt.
-    let firsts: Vec<(i64, i64, i64)> = sqlx::query_as(
+    /// A chosen model's first response to a prompt.
+    #[derive(sqlx::FromRow)]
+    struct First {
+        prompt_id: i64,
+        model_id: i64,
+        response_id: i64,
+    }
+    let firsts: Vec<First> = sqlx::query_as(
         "select distinct on (r.prompt_id, r.model_id) r.prompt_id, r.model_id, r.response_id \
          from response r \
          where r.model_id = any($1) \
@@ -234,22 +241,22 @@ pub async fn create(pool: &PgPool, p: &NewProject<'_>) -> Result<(i64, usize)> {
     // Each item: a prompt, a key and its responses in canonical order.
     let (mut prompts, mut keys, mut members) = (vec![], vec![], Vec::<Vec<i64>>::new());
     if pairs {
-        for (k, &(prompt, model_a, response_a)) in firsts.iter().enumerate() {
-            for &(p, model_b, response_b) in &firsts[k + 1..] {
-                if p != prompt {
-                    break;
-                }
-                prompts.push(prompt);
-                keys.push(format!("{prompt}:{model_a}:{model_b}"));
-                members.push(vec![response_a, response_b]);
+        for (k, a) in firsts.iter().enumerate() {
+            for b in firsts[k + 1..]
+                .iter()
+                .take_while(|b| b.prompt_id == a.prompt_id)
+            {
+                prompts.push(a.prompt_id);
+                keys.push(format!("{}:{}:{}", a.prompt_id, a.model_id, b.model_id));
+                members.push(vec![a.response_id, b.response_id]);
             }
         }
     } else {
-        for chunk in firsts.chunk_by(|a, b| a.0 == b.0) {
+        for chunk in firsts.chunk_by(|a, b| a.prompt_id == b.prompt_id) {
             if chunk.len() >= least {
-                prompts.push(chunk[0].0);
-                keys.push(chunk[0].0.to_string());
-                members.push(chunk.iter().map(|r| r.2).collect());
+                prompts.push(chunk[0].prompt_id);
+                keys.push(chunk[0].prompt_id.to_string());
+                members.push(chunk.iter().map(|r| r.response_id).collect());
             }
         }
     }
@@ -368,6 +375,40 @@ pub async fn guideline_versions(
     .fetch_all(db)
     .await?)
 }
+
+/// The named constraints this module's queries can raise, with their users' messages.
+pub const CONSTRAINTS: &[crate::Constraint] = &[
+    crate::Constraint {
+        name: "project_name_key",
+        violation: crate::Violation::Conflict,
+        message: "a project with that name exists",
+    },
+    crate::Constraint {
+        name: "project_protocol_check",
+        violation: crate::Violation::Invalid,
+        message: "the protocol is pairwise, rating or ranking",
+    },
+    crate::Constraint {
+        name: "project_overlap_target_check",
+        violation: crate::Violation::Invalid,
+        message: "the overlap target is a whole number from 1 to 1000",
+    },
+    crate::Constraint {
+        name: "project_rationale_mode_check",
+        violation: crate::Violation::Invalid,
+        message: "the rationale mode is off, optional or required",
+    },
+    crate::Constraint {
+        name: "project_strength_scale_check",
+        violation: crate::Violation::Invalid,
+        message: "the strength scale is off or slight_clear",
+    },
+    crate::Constraint {
+        name: "project_assignment_ttl_check",
+        violation: crate::Violation::Invalid,
+        message: "the assignment time limit is 10 s to 7 days",
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ use sqlx::PgExecutor;
 use crate::Result;
 
 /// How much data the instance holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Overview {
     /// Registered models.
     pub models: i64,
@@ -25,25 +25,19 @@ pub struct Overview {
 /// # Errors
 /// Only on database failure.
 pub async fn overview(db: impl PgExecutor<'_>) -> Result<Overview> {
-    let (models, prompts, projects, votes, other_judgements): (i64, i64, i64, i64, i64) =
-        sqlx::query_as(
-            "select (select count(*) from model), (select count(*) from prompt), \
-                    (select count(*) from project), (select count(*) from vote), \
-                    (select count(*) from rating) + (select count(*) from ranking)",
-        )
-        .fetch_one(db)
-        .await?;
-    Ok(Overview {
-        models,
-        prompts,
-        projects,
-        votes,
-        other_judgements,
-    })
+    Ok(sqlx::query_as(
+        "select (select count(*) from model) as models, \
+                (select count(*) from prompt) as prompts, \
+                (select count(*) from project) as projects, \
+                (select count(*) from vote) as votes, \
+                (select count(*) from rating) + (select count(*) from ranking) as other_judgements",
+    )
+    .fetch_one(db)
+    .await?)
 }
 
 /// A project as listed to annotators.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ProjectSummary {
     /// Primary key.
     pub project_id: i64,
@@ -61,24 +55,15 @@ pub struct ProjectSummary {
 /// # Errors
 /// Only on database failure.
 pub async fn projects(db: impl PgExecutor<'_>, with_arena: bool) -> Result<Vec<ProjectSummary>> {
-    let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
-        "select p.project_id, p.name, p.protocol, count(i.item_id) \
+    Ok(sqlx::query_as(
+        "select p.project_id, p.name, p.protocol, count(i.item_id) as items \
          from project p left join item i on i.project_id = p.project_id \
          where $1 or not p.is_arena \
          group by p.project_id order by p.project_id",
     )
     .bind(with_arena)
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(project_id, name, protocol, items)| ProjectSummary {
-            project_id,
-            name,
-            protocol,
-            items,
-        })
-        .collect())
+    .await?)
 }
 
 #[cfg(test)]
@@ -104,8 +89,20 @@ mod tests {
     }
 }
 
-/// A running training run's progress: id, step, total steps, reference pairs done and in all.
-pub type RunProgress = (i64, i32, Option<i32>, Option<i32>, Option<i32>);
+/// A running training run's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunProgress {
+    /// The run.
+    pub training_run_id: i64,
+    /// Steps done.
+    pub step: i32,
+    /// Steps it will take, once known.
+    pub total_steps: Option<i32>,
+    /// Reference pairs scored.
+    pub reference_done: Option<i32>,
+    /// Reference pairs in all.
+    pub reference_total: Option<i32>,
+}
 
 /// What `/metrics` reads from the database at each scrape: counts by label, and the progress
 /// of running training runs.

@@ -202,6 +202,35 @@ pub async fn count_by_role(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>
     Ok(rows)
 }
 
+/// The named constraints this module's queries can raise, with their users' messages.
+pub const CONSTRAINTS: &[crate::Constraint] = &[
+    crate::Constraint {
+        name: "app_user_username_key",
+        violation: crate::Violation::Conflict,
+        message: "that username is taken",
+    },
+    crate::Constraint {
+        name: "app_user_username_format_check",
+        violation: crate::Violation::BadRequest,
+        message: "a username has 1 to 64 letters, digits or the characters _ . @ -",
+    },
+    crate::Constraint {
+        name: "app_user_external_id_key",
+        violation: crate::Violation::Conflict,
+        message: "that external id belongs to another user",
+    },
+    crate::Constraint {
+        name: "app_user_role_check",
+        violation: crate::Violation::Invalid,
+        message: "the role is annotator, researcher or admin",
+    },
+    crate::Constraint {
+        name: "app_user_staff_password_check",
+        violation: crate::Violation::Invalid,
+        message: "researchers and admins need a username and a password",
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

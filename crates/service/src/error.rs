@@ -21,29 +21,18 @@ pub fn db_error(err: db::Error) -> AppError {
     }
 }
 
-/// The user's message for a violated named constraint.
+/// The user's message for a violated named constraint: the one its module lists beside the
+/// query ([`db::constraint`]), or a generic one, logged.
 fn constraint_error(constraint: &str) -> AppError {
+    if let Some(c) = db::constraint(constraint) {
+        let message = c.message.to_owned();
+        return match c.violation {
+            db::Violation::BadRequest => AppError::BadRequest(message),
+            db::Violation::Invalid => AppError::Unprocessable(message),
+            db::Violation::Conflict => AppError::Conflict(message),
+        };
+    }
     match constraint {
-        "app_user_username_key" => AppError::Conflict("that username is taken".into()),
-        "app_user_username_format_check" => AppError::BadRequest(
-            "a username has 1 to 64 letters, digits or the characters _ . @ -".into(),
-        ),
-        "app_user_external_id_key" => {
-            AppError::Conflict("that external id belongs to another user".into())
-        }
-        "project_name_key" => AppError::Conflict("a project with that name exists".into()),
-        "project_overlap_target_check" => {
-            AppError::Unprocessable("the overlap target is a whole number from 1 to 1000".into())
-        }
-        "project_rationale_mode_check" => {
-            AppError::Unprocessable("the rationale mode is off, optional or required".into())
-        }
-        "project_strength_scale_check" => {
-            AppError::Unprocessable("the strength scale is off or slight_clear".into())
-        }
-        "project_assignment_ttl_check" => {
-            AppError::Unprocessable("the assignment time limit is 10 s to 7 days".into())
-        }
         // A CHECK is a rule on one value: the input broke it.
         other if other.ends_with("_check") => {
             tracing::warn!(constraint = other, "unmapped check constraint violated");
@@ -122,6 +111,15 @@ mod tests {
         assert_eq!(
             violated("app_user_username_key"),
             AppError::Conflict("that username is taken".into())
+        );
+        assert_eq!(
+            violated("model_name_key"),
+            AppError::Conflict("a model with that name exists".into())
+        );
+        assert_eq!(
+            violated("app_user_username_format_check").status(),
+            400,
+            "the message says what a username may hold"
         );
         // Unmapped: a CHECK is bad input (422), anything else a conflict (409).
         assert_eq!(violated("vote_winner_check").status(), 422);

@@ -104,7 +104,7 @@ pub async fn project_pair_scores(
     pool: &db::PgPool,
     project_id: i64,
 ) -> Result<Vec<(i64, i64, f64)>, AppError> {
-    let pairs = db::assignments::item_pairs(pool, project_id)
+    let pairs = db::assignments::model_pairs(pool, project_id)
         .await
         .or_app()?;
     if pairs.len() < 2 {

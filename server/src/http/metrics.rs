@@ -210,7 +210,8 @@ fn database_counts(out: &mut String, c: &service::stats::MetricCounts) {
         "gauge",
         "Steps done by each running training run.",
     );
-    for (id, step, ..) in &c.running {
+    for r in &c.running {
+        let (id, step) = (r.training_run_id, r.step);
         let _ = writeln!(out, "verdict_training_run_step{{run=\"{id}\"}} {step}");
     }
     header(
@@ -219,8 +220,9 @@ fn database_counts(out: &mut String, c: &service::stats::MetricCounts) {
         "gauge",
         "Steps each running training run will take, once known.",
     );
-    for (id, _, total, ..) in &c.running {
-        if let Some(total) = total {
+    for r in &c.running {
+        let id = r.training_run_id;
+        if let Some(total) = r.total_steps {
             let _ = writeln!(
                 out,
                 "verdict_training_run_total_steps{{run=\"{id}\"}} {total}"
@@ -240,8 +242,9 @@ fn database_counts(out: &mut String, c: &service::stats::MetricCounts) {
         ),
     ] {
         header(out, name, "gauge", help);
-        for (id, _, _, done, total) in &c.running {
-            if let Some(n) = [*done, *total][pick] {
+        for r in &c.running {
+            let id = r.training_run_id;
+            if let Some(n) = [r.reference_done, r.reference_total][pick] {
                 let _ = writeln!(out, "{name}{{run=\"{id}\"}} {n}");
             }
         }
