@@ -23,6 +23,17 @@ pub struct ScoreInput {
     pub score: Option<i32>,
 }
 
+#[cfg(feature = "ssr")]
+impl From<ScoreInput> for service::annotation::Score {
+    fn from(s: ScoreInput) -> Self {
+        Self {
+            response_id: s.response_id,
+            criterion: s.criterion,
+            score: s.score,
+        }
+    }
+}
+
 /// Records a rating assignment: every response on every criterion, and the pairwise choice
 /// when the project asks for one.
 #[server(endpoint = "annotate/rate", input = server_fn::codec::Json)]
@@ -37,14 +48,7 @@ pub async fn submit_ratings(
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let new = service::annotation::NewRatings {
-            scores: scores
-                .into_iter()
-                .map(|s| service::annotation::Score {
-                    response_id: s.response_id,
-                    criterion: s.criterion,
-                    score: s.score,
-                })
-                .collect(),
+            scores: scores.into_iter().map(Into::into).collect(),
             choice: service::annotation::parse_optional_choice(choice.as_deref())?,
             rationale,
             time_ms,

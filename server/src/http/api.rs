@@ -197,12 +197,10 @@ async fn create_vote(
     tracing::Span::current().record("assignment_id", assignment_id);
     let user_id = app::auth::ssr::session_user_id(&session).await?;
     let recorded = service::annotation::vote(&state.pool, assignment_id, user_id, &body).await?;
-    let status = if recorded.created {
-        axum::http::StatusCode::CREATED
-    } else {
-        axum::http::StatusCode::OK
-    };
-    Ok((status, Json(recorded)))
+    Ok((
+        super::extract::created_or_ok(recorded.created),
+        Json(recorded),
+    ))
 }
 
 /// `POST /api/v1/assignments/{id}/skip`: gives the item back to the pool (204).

@@ -66,3 +66,13 @@ where
         }
     }
 }
+
+/// 201 for a judgement recorded now, 200 for one that repeats an earlier submission.
+#[must_use]
+pub const fn created_or_ok(created: bool) -> axum::http::StatusCode {
+    if created {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    }
+}

@@ -64,11 +64,7 @@ async fn rate(
     };
     let user_id = app::auth::ssr::session_user_id(&session).await?;
     let created = service::annotation::rate(&state.pool, assignment_id, user_id, &new).await?;
-    Ok(if created {
-        axum::http::StatusCode::CREATED
-    } else {
-        axum::http::StatusCode::OK
-    })
+    Ok(super::extract::created_or_ok(created))
 }
 
 /// `POST /api/v1/assignments/{id}/ranking` with `{groups: [[id, ...], ...], none_acceptable,
@@ -84,11 +80,7 @@ async fn rank(
     tracing::Span::current().record("assignment_id", assignment_id);
     let user_id = app::auth::ssr::session_user_id(&session).await?;
     let created = service::annotation::rank(&state.pool, assignment_id, user_id, &body).await?;
-    Ok(if created {
-        axum::http::StatusCode::CREATED
-    } else {
-        axum::http::StatusCode::OK
-    })
+    Ok(super::extract::created_or_ok(created))
 }
 
 fn jsonl<T: serde::Serialize>(
