@@ -1,24 +1,10 @@
 //! Admin dashboard: users and accounts. Every server function here checks the role itself.
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// A user as listed to admins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserListItem {
-    /// Primary key.
-    pub user_id: i64,
-    /// Role.
-    pub role: String,
-    /// Login name or external id.
-    pub name: String,
-    /// Anonymous annotator.
-    pub is_anonymous: bool,
-    /// Creation date (UTC, `YYYY-MM-DD`).
-    pub created: String,
-}
+pub use api::admin::{ModelListItem, UserListItem};
 
 /// Lists users (admins only).
 #[server(endpoint = "admin/list_users")]
@@ -27,21 +13,7 @@ pub async fn list_users() -> Result<Vec<UserListItem>, AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
-        let rows = service::users::list(&state.pool, 500).await?;
-        Ok(rows
-            .into_iter()
-            .map(|u| UserListItem {
-                user_id: u.user_id,
-                name: u
-                    .username
-                    .clone()
-                    .or_else(|| u.external_id.clone())
-                    .unwrap_or_else(|| format!("#{}", u.user_id)),
-                role: u.role,
-                is_anonymous: u.is_anonymous,
-                created: u.created_at.date().to_string(),
-            })
-            .collect())
+        service::users::listed(&state.pool, 500).await
     })
     .await
 }
@@ -64,21 +36,6 @@ pub async fn create_user(
     .await
 }
 
-/// A model as the admin page lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelListItem {
-    /// Primary key.
-    pub model_id: i64,
-    /// Name.
-    pub name: String,
-    /// `dataset`, `local` or `openai`.
-    pub kind: String,
-    /// Scheduled in the arena.
-    pub enabled: bool,
-    /// Pair-sampler weight.
-    pub sampling_weight: f64,
-}
-
 /// Lists models with their scheduling settings (admins only).
 #[server(endpoint = "admin/list_models")]
 pub async fn list_models() -> Result<Vec<ModelListItem>, AppError> {
@@ -86,17 +43,7 @@ pub async fn list_models() -> Result<Vec<ModelListItem>, AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
-        Ok(service::models::list(&state.pool)
-            .await?
-            .into_iter()
-            .map(|m| ModelListItem {
-                model_id: m.model_id,
-                name: m.name,
-                kind: m.kind,
-                enabled: m.enabled,
-                sampling_weight: m.sampling_weight,
-            })
-            .collect())
+        service::models::listed(&state.pool).await
     })
     .await
 }

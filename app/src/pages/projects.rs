@@ -6,43 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// A project with settings and counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProjectRow {
-    /// Primary key.
-    pub project_id: i64,
-    /// Name.
-    pub name: String,
-    /// Protocol.
-    pub protocol: String,
-    /// Guidelines (Markdown).
-    pub guidelines: String,
-    /// Guideline version in force.
-    pub guidelines_version: i32,
-    /// Judgements per item.
-    pub overlap_target: i32,
-    /// `off` / `optional` / `required`.
-    pub rationale_mode: String,
-    /// `off` / `slight_clear`.
-    pub strength_scale: String,
-    /// Assignment time limit in seconds.
-    pub assignment_ttl_seconds: i32,
-    /// Items.
-    pub items: i64,
-    /// Votes.
-    pub votes: i64,
-}
-
-/// A model that can compete, with how many prompts it answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CandidateModel {
-    /// Model id.
-    pub model_id: i64,
-    /// Name.
-    pub name: String,
-    /// Prompts answered.
-    pub prompts: i64,
-}
+pub use api::admin::{CandidateModel, ProjectRow};
 
 /// Projects with their settings (admins only).
 #[server(endpoint = "admin/projects")]
@@ -51,23 +15,7 @@ pub async fn list_projects() -> Result<Vec<ProjectRow>, AppError> {
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
-        Ok(service::projects::list(&state.pool)
-            .await?
-            .into_iter()
-            .map(|p| ProjectRow {
-                project_id: p.project_id,
-                name: p.name,
-                protocol: p.protocol,
-                guidelines: p.guidelines,
-                guidelines_version: p.guidelines_version,
-                overlap_target: p.overlap_target,
-                rationale_mode: p.rationale_mode,
-                strength_scale: p.strength_scale,
-                assignment_ttl_seconds: p.assignment_ttl_seconds,
-                items: p.items,
-                votes: p.votes,
-            })
-            .collect())
+        service::projects::listed(&state.pool).await
     })
     .await
 }
@@ -81,17 +29,7 @@ pub async fn candidate_models(
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         ssr::require_role(&state, &session, &[service::users::Role::Admin]).await?;
-        Ok(
-            service::projects::candidate_models(&state.pool, source_project)
-                .await?
-                .into_iter()
-                .map(|m| CandidateModel {
-                    model_id: m.model_id,
-                    name: m.name,
-                    prompts: m.prompts,
-                })
-                .collect(),
-        )
+        service::projects::candidate_models(&state.pool, source_project).await
     })
     .await
 }

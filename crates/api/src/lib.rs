@@ -4,6 +4,7 @@
 //! One module per use case. This crate compiles to wasm (the browser's side of server functions
 //! reads these types); its `server` feature adds the axum response of an error and nothing else.
 
+pub mod admin;
 pub mod annotation;
 pub mod data;
 pub mod error;

@@ -183,3 +183,21 @@ pub async fn register_local(
         created: true,
     })
 }
+
+/// Every model with its scheduling settings, as the admin page lists them.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn listed(pool: &db::PgPool) -> Result<Vec<api::admin::ModelListItem>, AppError> {
+    Ok(list(pool)
+        .await?
+        .into_iter()
+        .map(|m| api::admin::ModelListItem {
+            model_id: m.model_id,
+            name: m.name,
+            kind: m.kind,
+            enabled: m.enabled,
+            sampling_weight: m.sampling_weight,
+        })
+        .collect())
+}

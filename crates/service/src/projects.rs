@@ -53,7 +53,8 @@ pub async fn create(
     Ok(items)
 }
 
-pub use db::projects::{ModelResponses, ProjectAdmin, ProjectSettings};
+use api::admin::{CandidateModel, ProjectRow};
+pub use db::projects::{ProjectAdmin, ProjectSettings};
 pub use db::stats::{Overview, ProjectSummary};
 
 /// Projects with their item counts, oldest first; the arena's only when `with_arena`.
@@ -91,10 +92,41 @@ pub async fn list(pool: &db::PgPool) -> Result<Vec<ProjectAdmin>, AppError> {
 pub async fn candidate_models(
     pool: &db::PgPool,
     source_project: Option<i64>,
-) -> Result<Vec<ModelResponses>, AppError> {
-    db::projects::models_with_responses(pool, source_project)
+) -> Result<Vec<CandidateModel>, AppError> {
+    Ok(db::projects::models_with_responses(pool, source_project)
         .await
-        .or_app()
+        .or_app()?
+        .into_iter()
+        .map(|m| CandidateModel {
+            model_id: m.model_id,
+            name: m.name,
+            prompts: m.prompts,
+        })
+        .collect())
+}
+
+/// Every project with its settings and counts, as the admin page lists them.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn listed(pool: &db::PgPool) -> Result<Vec<ProjectRow>, AppError> {
+    Ok(list(pool)
+        .await?
+        .into_iter()
+        .map(|p| ProjectRow {
+            project_id: p.project_id,
+            name: p.name,
+            protocol: p.protocol,
+            guidelines: p.guidelines,
+            guidelines_version: p.guidelines_version,
+            overlap_target: p.overlap_target,
+            rationale_mode: p.rationale_mode,
+            strength_scale: p.strength_scale,
+            assignment_ttl_seconds: p.assignment_ttl_seconds,
+            items: p.items,
+            votes: p.votes,
+        })
+        .collect())
 }
 
 /// Updates a project's settings; returns the guideline version in force.

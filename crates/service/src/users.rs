@@ -314,3 +314,29 @@ pub async fn create_anonymous(
 pub async fn list(pool: &db::PgPool, limit: i64) -> Result<Vec<UserRow>, AppError> {
     db::users::list(pool, limit).await.or_app()
 }
+
+/// Up to `limit` users as the admin page lists them: the login name, else the external id,
+/// else the number.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn listed(
+    pool: &db::PgPool,
+    limit: i64,
+) -> Result<Vec<api::admin::UserListItem>, AppError> {
+    Ok(list(pool, limit)
+        .await?
+        .into_iter()
+        .map(|u| api::admin::UserListItem {
+            user_id: u.user_id,
+            name: u
+                .username
+                .clone()
+                .or_else(|| u.external_id.clone())
+                .unwrap_or_else(|| format!("#{}", u.user_id)),
+            role: u.role,
+            is_anonymous: u.is_anonymous,
+            created: u.created_at.date().to_string(),
+        })
+        .collect())
+}
