@@ -124,7 +124,7 @@ pub async fn skip(pool: &db::PgPool, assignment_id: i64, user_id: i64) -> Result
 
 /// Issues the annotator's next assignment in a project (their open one first); pairwise items
 /// go out least loaded first, then by their model pair's active score
-/// ([`crate::sampling::project_pair_scores`]). `None` when they have judged everything
+/// ([`crate::sampling::recent_pair_scores`]). `None` when they have judged everything
 /// available.
 ///
 /// # Errors
@@ -134,7 +134,7 @@ pub async fn issue(
     project_id: i64,
     user_id: i64,
 ) -> Result<Option<Issued>, AppError> {
-    let prefer = crate::sampling::project_pair_scores(pool, project_id).await?;
+    let prefer = crate::sampling::recent_pair_scores(pool, project_id).await?;
     match db::assignments::next(pool, project_id, user_id, &prefer).await {
         Ok(issued) => Ok(issued),
         Err(db::Error::NotFound) => Err(AppError::NotFound("no such project".into())),

@@ -94,6 +94,53 @@ pub async fn next_pair(pool: &db::PgPool, project: Option<i64>) -> Result<NextPa
     })
 }
 
+/// How long a project's pair scores serve before they are computed again. Every next-item
+/// request reads them; a few seconds' old scores order the items nearly as well, and the
+/// annotation loop is spared a query and a fit per request.
+const PAIR_SCORES_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Pair scores computed lately, by database and project.
+type ScoreCache =
+    HashMap<(String, i64), (std::time::Instant, std::sync::Arc<Vec<(i64, i64, f64)>>)>;
+
+/// [`project_pair_scores`], computed at most once every [`PAIR_SCORES_FOR`] per project on
+/// this node.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn recent_pair_scores(
+    pool: &db::PgPool,
+    project_id: i64,
+) -> Result<std::sync::Arc<Vec<(i64, i64, f64)>>, AppError> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<ScoreCache>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (
+        pool.connect_options()
+            .get_database()
+            .unwrap_or_default()
+            .to_owned(),
+        project_id,
+    );
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some((at, scores)) = lock().get(&key)
+        && at.elapsed() < PAIR_SCORES_FOR
+    {
+        return Ok(std::sync::Arc::clone(scores));
+    }
+    let scores = std::sync::Arc::new(project_pair_scores(pool, project_id).await?);
+    let mut entries = lock();
+    entries.retain(|_, (at, _)| at.elapsed() < PAIR_SCORES_FOR);
+    entries.insert(
+        key,
+        (std::time::Instant::now(), std::sync::Arc::clone(&scores)),
+    );
+    Ok(scores)
+}
+
 /// For a pairwise project: each model pair of its items with its active score (docs/design.md
 /// §5.18) at the plain fit of the project's votes, lower model id first. Equally loaded items
 /// go out in this order, so that the votes land where they narrow the project's intervals most.
