@@ -5,6 +5,17 @@ use crate::{AppError, OrApp};
 /// The longest prompt an arena battle takes, in characters.
 pub const MAX_PROMPT_CHARS: usize = 20_000;
 
+/// What is stored beside a contestant's answer: its style counts (for style control), how
+/// long it took and which backend gave it.
+#[must_use]
+pub fn answer_meta(text: &str, latency_ms: u64, backend: &str) -> serde_json::Value {
+    serde_json::json!({
+        "style": ranking::style::count_markdown(text),
+        "latency_ms": latency_ms,
+        "backend": backend,
+    })
+}
+
 /// Starts a battle on `prompt` between the next pair the sampler picks (the sampler already
 /// drew their sides: its left model is A and shown left); the answers are generated when the
 /// battle's event stream is opened.

@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
+pub mod board;
 mod fast;
 
 /// Battles read from a log, with model names interned.

@@ -1,5 +1,8 @@
-//! The fixtures of `verdict bench votes`: a pairwise project of two models that any number of
-//! annotators may judge, and its counts.
+//! What `verdict bench` runs: the rating benches ([`ratings`]), and here the fixtures of
+//! `bench votes`: a pairwise project of two models that any number of annotators may judge,
+//! and its counts.
+
+pub mod ratings;
 
 use crate::{AppError, OrApp};
 

@@ -198,11 +198,8 @@ async fn answer(
     .await;
     match result {
         Ok(text) => {
-            let meta = json!({
-                "style": ranking::style::count_markdown(&text),
-                "latency_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                "backend": contestant.kind,
-            });
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let meta = service::arena::answer_meta(&text, latency_ms, &contestant.kind);
             Ok((text, meta))
         }
         Err(detail) => {
