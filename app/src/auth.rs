@@ -227,6 +227,16 @@ pub mod ssr {
         service::users::get(&state.pool, user_id).await
     }
 
+    /// The session's user, whatever their role: 401 without one.
+    ///
+    /// # Errors
+    /// 401 without a user; Internal on session store or database failure.
+    pub async fn require_user(state: &AppState, session: &Session) -> Result<UserRow, AppError> {
+        session_user(state, session)
+            .await?
+            .ok_or_else(AppError::login_required)
+    }
+
     /// The session's user if their role is one of `roles`: 401 without a user, 403 otherwise.
     ///
     /// # Errors
@@ -236,9 +246,7 @@ pub mod ssr {
         session: &Session,
         roles: &[Role],
     ) -> Result<UserRow, AppError> {
-        let user = session_user(state, session)
-            .await?
-            .ok_or_else(AppError::login_required)?;
+        let user = require_user(state, session).await?;
         if roles.contains(&user.role()) {
             Ok(user)
         } else {

@@ -100,15 +100,7 @@ pub fn votes_bytes(rows: &[service::exports::VoteExport], format: Format) -> Res
                     ),
                     (
                         "created_at",
-                        Column::Str(
-                            rows.iter()
-                                .map(|r| {
-                                    r.created_at
-                                        .format(&time::format_description::well_known::Rfc3339)
-                                        .ok()
-                                })
-                                .collect(),
-                        ),
+                        Column::Str(rows.iter().map(|r| Some(r.created_at.clone())).collect()),
                     ),
                 ],
             )

@@ -149,17 +149,19 @@ async fn pandalm_exports_votes_and_dpo_pairs(pool: sqlx::PgPool) {
     )
     .await
     .unwrap();
-    let votes = db::exports::votes(&pool, Some("PandaLM")).await.unwrap();
+    let votes = service::exports::votes(&pool, Some("PandaLM"))
+        .await
+        .unwrap();
     assert_eq!(votes.len(), 3971);
     assert!(
         votes
             .iter()
             .all(|v| v.prompt.is_some() && v.response_a.is_some())
     );
-    let human = db::exports::dpo_majority(&pool, Some("PandaLM"), &["human", "import"])
+    let human = service::exports::dpo_pairs(&pool, Some("PandaLM"), &["human", "import"])
         .await
         .unwrap();
-    let all = db::exports::dpo_majority(&pool, None, &["human", "import", "llm_judge"])
+    let all = service::exports::dpo_pairs(&pool, None, &["human", "import", "llm_judge"])
         .await
         .unwrap();
     assert!(!human.is_empty() && human.len() <= 999);

@@ -49,18 +49,11 @@ pub async fn submit_vote(
     use crate::auth::ssr;
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
-        let vote = service::annotation::NewVote {
-            choice: service::annotation::parse_choice(&choice)?,
-            strength: strength.filter(|s| !s.is_empty()),
-            rationale,
-            time_to_vote_ms: service::annotation::parse_time_ms(time_to_vote_ms.as_deref())?,
-        };
+        let time = time_to_vote_ms.as_deref();
+        let vote = service::annotation::form_vote(&choice, strength, rationale, time)?;
         let user_id = ssr::session_user_id(&session).await?;
         let r = service::annotation::vote(&state.pool, assignment_id, user_id, &vote).await?;
-        Ok(Reveal {
-            left_model: r.left_model,
-            right_model: r.right_model,
-        })
+        Ok(Reveal::from(r))
     })
     .await
 }

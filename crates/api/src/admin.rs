@@ -1,4 +1,4 @@
-//! Administration: users, models and projects as the admin page lists them.
+//! Administration: users, models and projects as the admin page and the REST API list them.
 
 use serde::{Deserialize, Serialize};
 
@@ -68,4 +68,21 @@ pub struct CandidateModel {
     pub name: String,
     /// Prompts answered.
     pub prompts: i64,
+}
+
+/// A model as the leaderboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Primary key.
+    pub model_id: i64,
+    /// Name.
+    pub name: String,
+    /// `dataset`, `local` or `openai`.
+    pub kind: String,
+    /// The model it was trained from, if Verdict trained it.
+    pub parent_model_id: Option<i64>,
+    /// Whether the arena may schedule it.
+    pub enabled: bool,
+    /// Admin-set sampling weight.
+    pub sampling_weight: f64,
 }

@@ -1,4 +1,5 @@
-//! Annotation: an item as the judging forms show it, and what a vote reveals.
+//! Annotation: the projects open to an annotator, an item as the judging forms show it, the
+//! judgements they submit (votes, ratings, rankings) and what a vote reveals.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,15 @@ pub struct Reveal {
     pub right_model: String,
 }
 
+impl From<Recorded> for Reveal {
+    fn from(r: Recorded) -> Self {
+        Self {
+            left_model: r.left_model,
+            right_model: r.right_model,
+        }
+    }
+}
+
 /// A rating criterion as the form shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CriterionView {
@@ -59,4 +69,96 @@ pub struct CriterionView {
     pub low: String,
     /// Label of the highest score.
     pub high: String,
+}
+
+/// A pairwise choice as the annotator saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// The left response is better.
+    Left,
+    /// The right response is better.
+    Right,
+    /// Equally good.
+    Tie,
+    /// Both are bad.
+    BothBad,
+}
+
+/// A vote to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewVote {
+    /// The choice.
+    pub choice: Choice,
+    /// `slight` or `clear`, when the project asks.
+    pub strength: Option<String>,
+    /// Written reason.
+    pub rationale: Option<String>,
+    /// Milliseconds from display to vote; when absent, the time since the assignment was issued.
+    pub time_to_vote_ms: Option<i32>,
+}
+
+/// The recorded vote, with the model names revealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The vote.
+    pub vote_id: i64,
+    /// Model shown on the left.
+    pub left_model: String,
+    /// Model shown on the right.
+    pub right_model: String,
+    /// `a`, `b`, `tie` or `both_bad` (A = the item's first response).
+    pub winner: String,
+    /// False when this repeats an earlier submission of the same assignment.
+    pub created: bool,
+}
+
+/// One score in a rating submission; `score: None` means N/A.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Score {
+    /// The response rated.
+    pub response_id: i64,
+    /// The criterion.
+    pub criterion: String,
+    /// The score, or `None` for N/A.
+    pub score: Option<i32>,
+}
+
+/// A rating submission: every response of the item on every criterion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRatings {
+    /// The scores.
+    pub scores: Vec<Score>,
+    /// The pairwise choice, for projects that ask for one.
+    pub choice: Option<Choice>,
+    /// Written reason.
+    pub rationale: Option<String>,
+    /// Milliseconds from display to submit.
+    pub time_ms: Option<i32>,
+}
+
+/// A ranking submission: groups of response ids, best first; a group of several is a tie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRanking {
+    /// Tie groups, best first.
+    pub groups: Vec<Vec<i64>>,
+    /// "None is acceptable".
+    pub none_acceptable: bool,
+    /// Written reason.
+    pub rationale: Option<String>,
+    /// Milliseconds from display to submit.
+    pub time_ms: Option<i32>,
+}
+
+/// A project as listed to annotators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectSummary {
+    /// Primary key.
+    pub project_id: i64,
+    /// Display name.
+    pub name: String,
+    /// `pairwise`, `rating` or `ranking`.
+    pub protocol: String,
+    /// Number of items.
+    pub items: i64,
 }

@@ -418,3 +418,12 @@ pub struct LaunchChoices {
     /// Pairwise projects: id, name, votes.
     pub projects: Vec<(i64, String, i64)>,
 }
+
+/// One step's metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRow {
+    /// Optimiser step.
+    pub step: i32,
+    /// Metrics by TRL's names.
+    pub metrics: serde_json::Value,
+}

@@ -1,9 +1,9 @@
 //! Annotation: recording a judgement with one set of rules for every edge (the judging page's
 //! server functions and the REST API).
 
+pub use api::annotation::{Choice, NewRanking, NewRatings, NewVote, Recorded, Score};
 use api::annotation::{CriterionView, ItemView};
-pub use db::assignments::{Choice, Issued, NewVote, Recorded};
-pub use db::judgements::{NewRanking, NewRatings, Score};
+pub use db::assignments::Issued;
 
 use crate::{AppError, OrApp};
 
@@ -26,9 +26,32 @@ pub async fn vote(
             "time_to_vote_ms cannot be negative".into(),
         ));
     }
-    db::assignments::vote(pool, assignment_id, user_id, vote)
+    let vote = db::assignments::NewVote {
+        choice: db_choice(vote.choice),
+        strength: vote.strength.clone(),
+        rationale: vote.rationale.clone(),
+        time_to_vote_ms: vote.time_to_vote_ms,
+    };
+    let r = db::assignments::vote(pool, assignment_id, user_id, &vote)
         .await
-        .or_app()
+        .or_app()?;
+    Ok(Recorded {
+        vote_id: r.vote_id,
+        left_model: r.left_model,
+        right_model: r.right_model,
+        winner: r.winner,
+        created: r.created,
+    })
+}
+
+/// The database's choice for a choice on the wire.
+pub(crate) const fn db_choice(c: Choice) -> db::judgements::Choice {
+    match c {
+        Choice::Left => db::judgements::Choice::Left,
+        Choice::Right => db::judgements::Choice::Right,
+        Choice::Tie => db::judgements::Choice::Tie,
+        Choice::BothBad => db::judgements::Choice::BothBad,
+    }
 }
 
 /// Records the rating form of an assignment once; `true` when it was new (a repeat changes
@@ -42,10 +65,24 @@ pub async fn rate(
     pool: &db::PgPool,
     assignment_id: i64,
     user_id: Option<i64>,
-    ratings: &db::judgements::NewRatings,
+    ratings: &NewRatings,
 ) -> Result<bool, AppError> {
     let user_id = user_id.ok_or_else(AppError::login_required)?;
-    db::judgements::rate(pool, assignment_id, user_id, ratings)
+    let ratings = db::judgements::NewRatings {
+        scores: ratings
+            .scores
+            .iter()
+            .map(|s| db::judgements::Score {
+                response_id: s.response_id,
+                criterion: s.criterion.clone(),
+                score: s.score,
+            })
+            .collect(),
+        choice: ratings.choice.map(db_choice),
+        rationale: ratings.rationale.clone(),
+        time_ms: ratings.time_ms,
+    };
+    db::judgements::rate(pool, assignment_id, user_id, &ratings)
         .await
         .or_app()
 }
@@ -59,21 +96,44 @@ pub async fn rank(
     pool: &db::PgPool,
     assignment_id: i64,
     user_id: Option<i64>,
-    ranking: &db::judgements::NewRanking,
+    ranking: &NewRanking,
 ) -> Result<bool, AppError> {
     let user_id = user_id.ok_or_else(AppError::login_required)?;
-    db::judgements::rank(pool, assignment_id, user_id, ranking)
+    let ranking = db::judgements::NewRanking {
+        groups: ranking.groups.clone(),
+        none_acceptable: ranking.none_acceptable,
+        rationale: ranking.rationale.clone(),
+        time_ms: ranking.time_ms,
+    };
+    db::judgements::rank(pool, assignment_id, user_id, &ranking)
         .await
         .or_app()
+}
+
+/// A vote as the judging page's form sends it: the choice's name, the strength (empty: none),
+/// the rationale and the milliseconds as text.
+///
+/// # Errors
+/// 400 for an unknown choice or a time that is not a number.
+pub fn form_vote(
+    choice: &str,
+    strength: Option<String>,
+    rationale: Option<String>,
+    time_to_vote_ms: Option<&str>,
+) -> Result<NewVote, AppError> {
+    Ok(NewVote {
+        choice: parse_choice(choice)?,
+        strength: strength.filter(|s| !s.is_empty()),
+        rationale,
+        time_to_vote_ms: parse_time_ms(time_to_vote_ms)?,
+    })
 }
 
 /// Parses an optional choice (the rating form's "also choose"): empty means none.
 ///
 /// # Errors
 /// As [`parse_choice`].
-pub fn parse_optional_choice(
-    choice: Option<&str>,
-) -> Result<Option<db::assignments::Choice>, AppError> {
+pub fn parse_optional_choice(choice: Option<&str>) -> Result<Option<Choice>, AppError> {
     match choice.map(str::trim).filter(|c| !c.is_empty()) {
         None => Ok(None),
         Some(c) => parse_choice(c).map(Some),
@@ -84,8 +144,7 @@ pub fn parse_optional_choice(
 ///
 /// # Errors
 /// 422 naming the field for anything but `left`, `right`, `tie` or `both_bad`.
-pub fn parse_choice(choice: &str) -> Result<db::assignments::Choice, AppError> {
-    use db::assignments::Choice;
+pub fn parse_choice(choice: &str) -> Result<Choice, AppError> {
     match choice.trim() {
         "left" => Ok(Choice::Left),
         "right" => Ok(Choice::Right),

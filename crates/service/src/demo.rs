@@ -325,7 +325,7 @@ async fn forms(
                             let spread = f64::from(max - min) / 4.0;
                             let noisy =
                                 q(response) + rng.random_range(-1.0..1.0) * j.noise.min(3.0);
-                            scores.push(db::judgements::Score {
+                            scores.push(crate::annotation::Score {
                                 response_id: response,
                                 criterion: criterion.into(),
                                 score: Some(
@@ -334,7 +334,7 @@ async fn forms(
                             });
                         }
                     }
-                    let ratings = db::judgements::NewRatings {
+                    let ratings = crate::annotation::NewRatings {
                         scores,
                         choice: None,
                         rationale: None,
@@ -357,7 +357,7 @@ async fn forms(
                         })
                         .collect();
                     order.sort_by(|a, b| b.0.total_cmp(&a.0));
-                    let ranking = db::judgements::NewRanking {
+                    let ranking = crate::annotation::NewRanking {
                         groups: order.into_iter().map(|(_, r)| vec![r]).collect(),
                         none_acceptable: false,
                         rationale: None,

@@ -31,7 +31,7 @@ pub async fn update_scheduling(
     model_id: i64,
     enabled: Option<bool>,
     sampling_weight: Option<f64>,
-) -> Result<db::leaderboard::ModelInfo, AppError> {
+) -> Result<ModelInfo, AppError> {
     // Bounded: the sampler multiplies weights, and a huge one overflows to infinity.
     if sampling_weight.is_some_and(|w| !(0.0..=MAX_SAMPLING_WEIGHT).contains(&w)) {
         return Err(AppError::Unprocessable(format!(
@@ -42,6 +42,7 @@ pub async fn update_scheduling(
         db::leaderboard::update_model_scheduling(pool, model_id, enabled, sampling_weight).await,
         || "no such model".into(),
     )
+    .map(model_info)
 }
 
 /// Registers an OpenAI-compatible endpoint as a contestant.
@@ -83,14 +84,27 @@ pub async fn register_openai(
         .or_app()
 }
 
-pub use db::leaderboard::ModelInfo;
+pub use api::admin::ModelInfo;
+
+/// A model's row as the wire shows it.
+fn model_info(m: db::leaderboard::ModelInfo) -> ModelInfo {
+    ModelInfo {
+        model_id: m.model_id,
+        name: m.name,
+        kind: m.kind,
+        parent_model_id: m.parent_model_id,
+        enabled: m.enabled,
+        sampling_weight: m.sampling_weight,
+    }
+}
 
 /// Every model with its scheduling settings.
 ///
 /// # Errors
 /// Internal on database failure.
 pub async fn list(pool: &db::PgPool) -> Result<Vec<ModelInfo>, AppError> {
-    db::leaderboard::models(pool).await.or_app()
+    let models = db::leaderboard::models(pool).await.or_app()?;
+    Ok(models.into_iter().map(model_info).collect())
 }
 
 /// How many models the arena can pit against each other now: enabled, with a positive weight,

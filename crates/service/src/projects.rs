@@ -54,8 +54,9 @@ pub async fn create(
 }
 
 use api::admin::{CandidateModel, ProjectRow};
+pub use api::annotation::ProjectSummary;
 pub use db::projects::{ProjectAdmin, ProjectSettings};
-pub use db::stats::{Overview, ProjectSummary};
+pub use db::stats::Overview;
 
 /// Projects with their item counts, oldest first; the arena's only when `with_arena`.
 ///
@@ -65,7 +66,16 @@ pub async fn summaries(
     pool: &db::PgPool,
     with_arena: bool,
 ) -> Result<Vec<ProjectSummary>, AppError> {
-    db::stats::projects(pool, with_arena).await.or_app()
+    let projects = db::stats::projects(pool, with_arena).await.or_app()?;
+    Ok(projects
+        .into_iter()
+        .map(|p| ProjectSummary {
+            project_id: p.project_id,
+            name: p.name,
+            protocol: p.protocol,
+            items: p.items,
+        })
+        .collect())
 }
 
 /// Counts of the main resources, for the home page.

@@ -10,6 +10,20 @@ use crate::OrApp;
 use api::AppError;
 use api::leaderboard::{LeaderboardQuery, ModelRef, NextPair};
 
+/// Reads the `project` parameter of a next-pair request: empty or absent means the arena.
+///
+/// # Errors
+/// 400 for anything but a project id.
+pub fn parse_project(project: Option<&str>) -> Result<Option<i64>, AppError> {
+    match project.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => p
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| AppError::BadRequest("`project` is a project id".into())),
+        None => Ok(None),
+    }
+}
+
 /// Samples the next pair among enabled models with positive weight: the pair whose battle is
 /// expected to shrink the project's leaderboard intervals the most (docs/design.md §5.18),
 /// times the admin weights, with a floor for every pair; models without votes are the most

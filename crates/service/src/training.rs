@@ -4,11 +4,11 @@
 
 use crate::OrApp;
 use api::AppError;
+pub use api::training::MetricRow;
 use api::training::{
     LaunchPreview, LaunchRequest, MetricPoint, PairExample, PairPolicy, RankingPairs,
     ReferenceProgress, RunFilter, RunView, Snapshot,
 };
-pub use db::training::MetricRow;
 
 /// `(chosen, rejected)` response pairs from tie groups (best first); tied responses give none.
 #[must_use]
@@ -557,7 +557,14 @@ pub async fn metrics(pool: &db::PgPool, id: i64, after: i32) -> Result<Vec<Metri
     crate::error::or_not_found(db::training::get(pool, id).await, || {
         format!("no training run #{id}")
     })?;
-    db::training::metrics(pool, id, after).await.or_app()
+    let rows = db::training::metrics(pool, id, after).await.or_app()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| MetricRow {
+            step: r.step,
+            metrics: r.metrics,
+        })
+        .collect())
 }
 
 /// The pairs a run trains on, derived again from its frozen snapshot (TRL's format with

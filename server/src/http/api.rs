@@ -1,7 +1,7 @@
 //! The REST API under `/api/v1`. Errors are JSON: `{"error": {"code", "message"}}`.
 
 use app::auth::SessionUser;
-use app::auth::ssr::{require_role, session_user, to_session_user};
+use app::auth::ssr::{require_role, require_user, session_user, to_session_user};
 use app::error::AppError;
 use app::state::AppState;
 use axum::extract::State;
@@ -46,7 +46,7 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 
 /// `GET /api/v1/me`: the session's user, or `null`.
 async fn get_me(
@@ -104,8 +104,8 @@ pub struct CreateUser {
     pub username: String,
     /// Password, at least 8 characters.
     pub password: String,
-    /// Role.
-    pub role: Role,
+    /// `admin`, `researcher` or `annotator` (read by the same rule as the admin page's form).
+    pub role: String,
 }
 
 /// `POST /api/v1/admin/users` (admins): creates an account, 201 with the user.
@@ -116,8 +116,9 @@ async fn create_user(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(axum::http::StatusCode, Json<UserResponse>), AppError> {
     require_role(&state, &session, &[Role::Admin]).await?;
+    let role = service::users::parse_role(&body.role)?;
     let user =
-        service::users::create_staff(&state.pool, &body.username, body.password, body.role).await?;
+        service::users::create_staff(&state.pool, &body.username, body.password, role).await?;
     Ok((axum::http::StatusCode::CREATED, Json(user.into())))
 }
 
@@ -145,25 +146,20 @@ async fn get_leaderboard(
 async fn get_next_pair(
     State(state): State<AppState>,
     session: Session,
-    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+    ApiQuery(query): ApiQuery<NextPairQuery>,
 ) -> Result<Json<app::leaderboard::NextPair>, AppError> {
-    session_user(&state, &session)
-        .await?
-        .ok_or_else(AppError::login_required)?;
-    let project = match params
-        .get("project")
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-    {
-        Some(p) => Some(
-            p.parse::<i64>()
-                .map_err(|_| AppError::BadRequest("`project` is a project id".into()))?,
-        ),
-        None => None,
-    };
+    require_user(&state, &session).await?;
+    let project = service::sampling::parse_project(query.project.as_deref())?;
     Ok(Json(
         service::sampling::next_pair(&state.pool, project).await?,
     ))
+}
+
+/// The query of `GET /api/v1/arena/next-pair`.
+#[derive(Debug, Deserialize)]
+struct NextPairQuery {
+    /// A project id; empty or absent: the arena.
+    project: Option<String>,
 }
 
 /// `POST /api/v1/projects/{id}/assignments/next`: the annotator's open assignment, or a new one;

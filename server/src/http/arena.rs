@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::extract::ApiPath;
-use app::auth::ssr::session_user;
+use app::auth::ssr::require_user;
 use app::error::AppError;
 use app::state::AppState;
 use axum::extract::State;
@@ -39,10 +39,18 @@ pub async fn battle_events(
     session: Session,
     ApiPath(battle_id): ApiPath<i64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let user = session_user(&state, &session)
-        .await?
-        .ok_or_else(AppError::login_required)?;
+    let user = require_user(&state, &session).await?;
     let (battle, claimed) = service::arena::open(&state.pool, battle_id, user.user_id).await?;
+    Ok(stream(&state, battle, claimed))
+}
+
+/// The battle's events: generated here when this request `claimed` it, else followed from the
+/// database as the node generating it stores them.
+fn stream(
+    state: &AppState,
+    battle: service::arena::Battle,
+    claimed: bool,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let (events, rx) = mpsc::channel::<Event>(256);
     if claimed {
         tokio::spawn(generate(
@@ -59,7 +67,7 @@ pub async fn battle_events(
             rx,
             |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
         );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// How long a battle may take to generate; past it the battle fails (and

@@ -275,14 +275,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     };
     (
         status,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(axum::http::header::CONTENT_TYPE, PROMETHEUS_TEXT)],
         out,
     )
         .into_response()
 }
+
+/// The content type of Prometheus's text format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[cfg(test)]
 mod tests {
