@@ -24,6 +24,8 @@ pub struct AppState {
     pub generation_slots: Arc<service::limits::Slots>,
     /// Leaderboards already computed.
     pub leaderboards: Arc<service::leaderboard::Cache>,
+    /// Pairwise projects' model-pair scores, which order the items handed out.
+    pub pair_scores: Arc<service::sampling::PairScores>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -22,6 +22,7 @@ pub fn state(pool: service::PgPool, leptos_options: LeptosOptions, settings: Set
             settings.limits.generations_per_model,
         )),
         leaderboards: Arc::default(),
+        pair_scores: Arc::default(),
         settings: Arc::new(settings),
         models: Arc::new(TrainerModelCheck),
     }

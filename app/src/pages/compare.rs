@@ -16,7 +16,7 @@ pub async fn next_item(project: i64, pid: Option<String>) -> Result<Option<ItemV
     ssr::respond(async {
         let (state, session) = ssr::context().await?;
         let user = ssr::ensure_annotator(&state, &session, pid.as_deref()).await?;
-        service::annotation::next_item(&state.pool, project, user.user_id).await
+        service::annotation::next_item(&state.pool, &state.pair_scores, project, user.user_id).await
     })
     .await
 }

@@ -183,17 +183,18 @@ pub async fn skip(pool: &db::PgPool, assignment_id: i64, user_id: i64) -> Result
 
 /// Issues the annotator's next assignment in a project (their open one first); pairwise items
 /// go out least loaded first, then by their model pair's active score
-/// ([`crate::sampling::recent_pair_scores`]). `None` when they have judged everything
+/// (`scores`, [`crate::sampling::PairScores`]). `None` when they have judged everything
 /// available.
 ///
 /// # Errors
 /// 404 for an unknown project (or the arena's); Internal on database failure.
 pub async fn issue(
     pool: &db::PgPool,
+    scores: &crate::sampling::PairScores,
     project_id: i64,
     user_id: i64,
 ) -> Result<Option<Issued>, AppError> {
-    let prefer = crate::sampling::recent_pair_scores(pool, project_id).await?;
+    let prefer = scores.get(pool, project_id).await?;
     match db::assignments::next(pool, project_id, user_id, &prefer).await {
         Ok(issued) => Ok(issued),
         Err(db::Error::NotFound) => Err(AppError::NotFound("no such project".into())),
@@ -209,11 +210,12 @@ pub async fn issue(
 #[tracing::instrument(skip_all, fields(project_id = project_id, user_id = user_id))]
 pub async fn next_item(
     pool: &db::PgPool,
+    scores: &crate::sampling::PairScores,
     project_id: i64,
     user_id: i64,
 ) -> Result<Option<ItemView>, AppError> {
     let project = project_id;
-    let issued = issue(pool, project, user_id).await?;
+    let issued = issue(pool, scores, project, user_id).await?;
     let (done, total) = db::assignments::progress(pool, project, user_id)
         .await
         .or_app()?;

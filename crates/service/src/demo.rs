@@ -281,6 +281,7 @@ async fn pairwise_votes(
 /// every item (or, as a guard, after more judgements than the demo has items).
 async fn next_unseen(
     pool: &db::PgPool,
+    scores: &crate::sampling::PairScores,
     project: i64,
     annotator: i64,
     done: usize,
@@ -288,7 +289,7 @@ async fn next_unseen(
     if done > ANNOTATORS * 1_000 {
         return Ok(None);
     }
-    crate::annotation::issue(pool, project, annotator).await
+    crate::annotation::issue(pool, scores, project, annotator).await
 }
 
 /// The two kinds of form the simulated annotators fill in through assignments.
@@ -308,9 +309,10 @@ async fn forms(
     quality: &std::collections::HashMap<i64, f64>,
 ) -> Result<usize, AppError> {
     let mut done = 0;
+    let scores = crate::sampling::PairScores::default();
     for (k, &annotator) in annotators.iter().enumerate() {
         let j = judge(k + 1);
-        while let Some(issued) = next_unseen(pool, project, annotator, done).await? {
+        while let Some(issued) = next_unseen(pool, &scores, project, annotator, done).await? {
             let mut rng = rng_for(annotator, issued.item_id);
             let q = |r: i64| quality.get(&r).copied().unwrap_or(0.0);
             match form {

@@ -176,14 +176,15 @@ pub fn check_options(o: &Options, names: &OptionNames) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the options a query asks for leave room for reweighting by inverse pair frequency
-/// (style control, the audit, PPI, annotator weights and tie models other than `bt` do not).
-fn reweight_allowed(q: &LeaderboardQuery, ppi: bool, tie_model: Option<TieModel>) -> bool {
-    !(q.style_control
-        || q.audit
-        || ppi
-        || q.weight_annotators
-        || tie_model.is_some_and(|m| m != TieModel::Bt))
+/// Whether a board with these options is reweighted by inverse pair frequency when the query
+/// does not say: where [`check_options`] allows it, except with annotator weights, which may be
+/// combined with it on request but by default weigh the votes on their own.
+fn reweight_by_default(o: &Options) -> bool {
+    let reweighted = Options {
+        reweight: true,
+        ..*o
+    };
+    !o.weight_annotators && check_options(&reweighted, &QUERY_NAMES).is_ok()
 }
 
 /// Converts the query into the database filter, validating it.
@@ -294,7 +295,7 @@ pub async fn compute(
     let reweight = match q.reweight {
         Some(asked) => asked,
         None => {
-            reweight_allowed(q, ppi, tie_model)
+            reweight_by_default(&options)
                 && db::leaderboard::has_arena_votes(pool, &f).await.or_app()?
         }
     };

@@ -1,6 +1,8 @@
 //! Choosing battles from the current leaderboard (docs/design.md §5.7).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use rand::SeedableRng;
 use ranking::bt::BtConfig;
@@ -113,46 +115,39 @@ pub async fn next_pair(pool: &db::PgPool, project: Option<i64>) -> Result<NextPa
 /// annotation loop is spared a query and a fit per request.
 const PAIR_SCORES_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Pair scores computed lately, by database and project.
-type ScoreCache =
-    HashMap<(String, i64), (std::time::Instant, std::sync::Arc<Vec<(i64, i64, f64)>>)>;
+/// A project's model pairs with their active scores ([`project_pair_scores`]).
+pub type PairScoreList = Arc<Vec<(i64, i64, f64)>>;
 
-/// [`project_pair_scores`], computed at most once every [`PAIR_SCORES_FOR`] per project on
-/// this node.
-///
-/// # Errors
-/// Internal on database failure.
-pub async fn recent_pair_scores(
-    pool: &db::PgPool,
-    project_id: i64,
-) -> Result<std::sync::Arc<Vec<(i64, i64, f64)>>, AppError> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<ScoreCache>> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = (
-        pool.connect_options()
-            .get_database()
-            .unwrap_or_default()
-            .to_owned(),
-        project_id,
-    );
-    let lock = || {
-        cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
-    if let Some((at, scores)) = lock().get(&key)
-        && at.elapsed() < PAIR_SCORES_FOR
-    {
-        return Ok(std::sync::Arc::clone(scores));
+/// Pair scores computed lately, by project: one per database, held by the app's state, so that
+/// each project's scores are computed at most once every [`PAIR_SCORES_FOR`] on a node.
+#[derive(Debug, Default)]
+pub struct PairScores {
+    entries: Mutex<HashMap<i64, (Instant, PairScoreList)>>,
+}
+
+impl PairScores {
+    /// The project's pair scores, computed again when the last ones are older than
+    /// [`PAIR_SCORES_FOR`].
+    ///
+    /// # Errors
+    /// Internal on database failure.
+    pub async fn get(&self, pool: &db::PgPool, project_id: i64) -> Result<PairScoreList, AppError> {
+        let lock = || {
+            self.entries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((at, scores)) = lock().get(&project_id)
+            && at.elapsed() < PAIR_SCORES_FOR
+        {
+            return Ok(Arc::clone(scores));
+        }
+        let scores = Arc::new(project_pair_scores(pool, project_id).await?);
+        let mut entries = lock();
+        entries.retain(|_, (at, _)| at.elapsed() < PAIR_SCORES_FOR);
+        entries.insert(project_id, (Instant::now(), Arc::clone(&scores)));
+        Ok(scores)
     }
-    let scores = std::sync::Arc::new(project_pair_scores(pool, project_id).await?);
-    let mut entries = lock();
-    entries.retain(|_, (at, _)| at.elapsed() < PAIR_SCORES_FOR);
-    entries.insert(
-        key,
-        (std::time::Instant::now(), std::sync::Arc::clone(&scores)),
-    );
-    Ok(scores)
 }
 
 /// For a pairwise project: each model pair of its items with its active score (docs/design.md

@@ -175,7 +175,9 @@ async fn next_assignment(
     let user = session_user(&state, &session)
         .await?
         .ok_or_else(AppError::login_required)?;
-    match service::annotation::issue(&state.pool, project_id, user.user_id).await? {
+    match service::annotation::issue(&state.pool, &state.pair_scores, project_id, user.user_id)
+        .await?
+    {
         Some(issued) => Ok(Json(issued).into_response()),
         None => Ok(axum::http::StatusCode::NO_CONTENT.into_response()),
     }
