@@ -171,6 +171,94 @@ impl OpenAi {
     }
 }
 
+/// A whole answer with the endpoint's token counts (judges ask for these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The answer.
+    pub text: String,
+    /// Tokens of the prompt, when the endpoint says.
+    pub prompt_tokens: Option<i32>,
+    /// Tokens of the answer, when the endpoint says (a local model: pieces generated).
+    pub completion_tokens: Option<i32>,
+}
+
+/// Why asking for a completion failed, and whether asking again may work (429, 5xx, a timeout
+/// or a refused connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    /// Asking again may work.
+    pub retryable: bool,
+    /// What happened.
+    pub message: String,
+}
+
+impl CallError {
+    fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
+impl OpenAi {
+    /// The whole answer to `messages` in one response (not streamed), with the token counts.
+    ///
+    /// # Errors
+    /// A [`CallError`], retryable for 429, 5xx, timeouts and refused connections.
+    pub async fn complete(&self, messages: &[Message]) -> Result<Completion, CallError> {
+        let mut request = self.client.post(self.url()).json(&serde_json::json!({
+            "model": self.config.model,
+            "messages": messages,
+            "stream": false,
+            "max_tokens": self.config.max_tokens,
+            "temperature": self.config.temperature,
+        }));
+        if let Some(var) = &self.config.api_key_env {
+            let key = std::env::var(var)
+                .map_err(|_| CallError::fatal(format!("the API key variable {var} is not set")))?;
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| CallError {
+            retryable: e.is_timeout() || e.is_connect(),
+            message: format!("{:#}", describe(e)),
+        })?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| CallError {
+            retryable: true,
+            message: format!("{:#}", describe(e)),
+        })?;
+        let json: Option<serde_json::Value> = serde_json::from_str(&body).ok();
+        if !status.is_success() {
+            let detail = json
+                .as_ref()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| body.chars().take(200).collect());
+            return Err(CallError {
+                retryable: status.as_u16() == 429 || status.is_server_error(),
+                message: format!("the endpoint answered {status}: {detail}"),
+            });
+        }
+        let json =
+            json.ok_or_else(|| CallError::fatal("the endpoint sent a body that is not JSON"))?;
+        let text = json["choices"][0]["message"]["content"]
+            .as_str()
+            .ok_or_else(|| {
+                CallError::fatal("the endpoint's answer has no choices[0].message.content")
+            })?;
+        let count = |k: &str| {
+            json["usage"][k]
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+        };
+        Ok(Completion {
+            text: text.to_owned(),
+            prompt_tokens: count("prompt_tokens"),
+            completion_tokens: count("completion_tokens"),
+        })
+    }
+}
+
 fn describe(e: reqwest::Error) -> anyhow::Error {
     if e.is_timeout() {
         anyhow::anyhow!("the endpoint did not answer in time")

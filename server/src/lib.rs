@@ -7,6 +7,7 @@ pub mod backends;
 pub mod cli;
 pub mod exports;
 pub mod http;
+pub mod judge;
 pub mod parquet_out;
 pub mod pg;
 pub mod services;

@@ -79,6 +79,14 @@ async fn reap(pool: &service::PgPool, stale_after_secs: f64) {
         }
         Err(e) => tracing::warn!(error = %e, "reaping stale runs failed"),
     }
+    match service::judges::requeue_stale(pool, stale_after_secs).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            jobs = n,
+            "judge jobs whose worker stopped heartbeating were queued again"
+        ),
+        Err(e) => tracing::warn!(error = %e, "requeueing stale judge jobs failed"),
+    }
 }
 
 /// Without local workers, a server still ends the runs of workers elsewhere that died, so that
@@ -105,7 +113,8 @@ pub fn spawn_reaper(
     })
 }
 
-/// One worker's loop: reap dead runs, claim, train, repeat.
+/// One worker's loop: reap dead runs and jobs, claim a training run (or else a judge job), run
+/// it, repeat.
 pub async fn work(
     pool: service::PgPool,
     cfg: WorkerConfig,
@@ -126,6 +135,25 @@ pub async fn work(
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "claiming a run failed"),
+        }
+        match service::judges::claim(&pool, &id, None).await {
+            Ok(Some(job)) => {
+                tracing::info!(worker = %id, job = job.judge_job_id, "judge job claimed");
+                let opts = crate::judge::RunOptions::default();
+                let result =
+                    crate::judge::run(&pool, &id, &job, &opts, &shutdown, &mut |_, _| {}).await;
+                match result {
+                    Ok(o) => {
+                        tracing::info!(job = job.judge_job_id, status = %o.status, verdicts = o.verdicts, votes = o.votes, "judge job ended")
+                    }
+                    Err(e) => {
+                        tracing::error!(job = job.judge_job_id, error = %format!("{e:#}"), "judge job failed")
+                    }
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "claiming a judge job failed"),
         }
         tokio::select! {
             () = tokio::time::sleep(cfg.poll) => {}

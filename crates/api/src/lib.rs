@@ -8,6 +8,7 @@ pub mod admin;
 pub mod annotation;
 pub mod data;
 pub mod error;
+pub mod judges;
 pub mod leaderboard;
 pub mod quality;
 pub mod training;

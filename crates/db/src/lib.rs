@@ -10,6 +10,7 @@ pub mod exports;
 pub mod first_admin;
 pub mod imports;
 pub mod judgements;
+pub mod judges;
 pub mod leaderboard;
 pub mod login_attempts;
 pub mod projects;
@@ -62,6 +63,7 @@ pub fn constraint(name: &str) -> Option<&'static Constraint> {
         imports::CONSTRAINTS,
         assignments::CONSTRAINTS,
         judgements::CONSTRAINTS,
+        judges::CONSTRAINTS,
     ]
     .into_iter()
     .flatten()

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod exports;
 pub mod imports;
+pub mod judges;
 pub mod leaderboard;
 pub mod limits;
 pub mod markdown;

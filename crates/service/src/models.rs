@@ -84,6 +84,43 @@ pub async fn register_openai(
         .or_app()
 }
 
+/// [`register_openai`], unless a model of that name is already this endpoint: then its id, and
+/// `false` (registering the same again changes nothing).
+///
+/// # Errors
+/// As [`register_openai`]; 409 when the name belongs to another model.
+pub async fn register_openai_once(
+    pool: &db::PgPool,
+    name: &str,
+    base_url: &str,
+    model: &str,
+    api_key_env: Option<&str>,
+) -> Result<(i64, bool), AppError> {
+    match db::judges::model_by_name(pool, name.trim()).await {
+        Ok((id, kind)) => {
+            let config = db::arena::model_config(pool, id).await.or_app()?;
+            let same = kind == "openai"
+                && config["base_url"].as_str() == Some(base_url.trim())
+                && config["model"].as_str() == Some(model.trim())
+                && config["api_key_env"].as_str()
+                    == api_key_env.map(str::trim).filter(|k| !k.is_empty());
+            if same {
+                Ok((id, false))
+            } else {
+                Err(AppError::Conflict(format!(
+                    "a different model is named {:?}",
+                    name.trim()
+                )))
+            }
+        }
+        Err(db::Error::NotFound) => {
+            let id = register_openai(pool, name, base_url, model, api_key_env).await?;
+            Ok((id, true))
+        }
+        Err(e) => Err(crate::db_error(e)),
+    }
+}
+
 pub use api::admin::ModelInfo;
 
 /// A model's row as the wire shows it.

@@ -28,6 +28,16 @@ pub enum AnalyzeCommand {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
     },
+    /// LLM judges against each other and the humans: swap consistency, position and length
+    /// bias, agreement and Cohen's κ with the human majority, per judge and template.
+    Judges {
+        /// Project name.
+        #[arg(long)]
+        project: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
 }
 
 /// Output format.
@@ -167,7 +177,53 @@ pub async fn run(database: &DatabaseArgs, cmd: &AnalyzeCommand) -> Result<()> {
                 }
             }
         }
+        AnalyzeCommand::Judges { project, format } => {
+            let audit = service::judges::audit_by_name(&pool, project)
+                .await
+                .map_err(err)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&audit)?),
+                Format::Text => print_judges(&audit),
+            }
+        }
     }
     pool.close().await;
     Ok(())
+}
+
+/// The judge audit as a few lines per judge and template.
+fn print_judges(audit: &api::judges::JudgeAudit) {
+    let share = |s: Option<api::judges::Share>| {
+        s.map_or_else(
+            || "–".to_owned(),
+            |s| format!("{:.3} [{:.3}, {:.3}] of {}", s.value, s.lower, s.upper, s.n),
+        )
+    };
+    if audit.rows.is_empty() {
+        println!("no judge has judged this project yet");
+    }
+    for r in &audit.rows {
+        println!(
+            "{} · {}{}: {} items, {} verdicts ({} unparsable)",
+            r.judge,
+            r.template,
+            r.category
+                .as_deref()
+                .map_or_else(String::new, |c| format!(" · {c}")),
+            r.items,
+            r.verdicts,
+            r.unparsable
+        );
+        println!("  swap consistency      {}", share(r.swap_consistency));
+        println!("  first-position wins   {}", share(r.first_position_wins));
+        println!(
+            "  length slope          {} per 1000 characters",
+            num(r.length_slope_per_1000_chars)
+        );
+        println!(
+            "  vs human majority     {} · κ {}",
+            share(r.human_agreement),
+            num(r.human_kappa)
+        );
+    }
 }

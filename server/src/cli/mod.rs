@@ -9,6 +9,7 @@ pub mod demo;
 pub mod export;
 pub mod import;
 pub mod inspect;
+pub mod judge;
 pub mod leaderboard;
 pub mod measure;
 pub mod train;
@@ -88,6 +89,11 @@ pub enum Command {
     Model {
         #[command(subcommand)]
         command: crate::cli::train::ModelCommand,
+    },
+    /// LLM judges: judge a project's items in both orders, register templates.
+    Judge {
+        #[command(subcommand)]
+        command: judge::JudgeCommand,
     },
     /// Agreement and consistency reports of a project.
     Analyze {
@@ -257,6 +263,33 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Model {
             command: command @ crate::cli::train::ModelCommand::AddLocal { .. },
         } => crate::cli::train::add_local(&cli.database, &command).await,
+        Command::Model {
+            command:
+                crate::cli::train::ModelCommand::AddOpenai {
+                    name,
+                    base_url,
+                    model,
+                    api_key_env,
+                },
+        } => {
+            let pool = database::open_database(&cli.database, 2).await?;
+            service::database::migrate(&pool)
+                .await
+                .context("applying migrations")?;
+            let key = api_key_env.as_deref();
+            let (id, new) =
+                service::models::register_openai_once(&pool, &name, &base_url, &model, key)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let what = if new {
+                "registered"
+            } else {
+                "already registered:"
+            };
+            println!("{what} {name} (model #{id}, {base_url}, {model})");
+            Ok(())
+        }
+        Command::Judge { command } => judge::run(&cli.database, &command).await,
         Command::Model {
             command: crate::cli::train::ModelCommand::List { json },
         } => inspect::models(&cli.database, json).await,

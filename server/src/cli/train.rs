@@ -353,6 +353,22 @@ pub enum ModelCommand {
     },
     /// Register a Hugging Face folder as a `local` model (loaded once to check it); a model of
     /// that name and folder already registered is left as it is.
+    /// Register an OpenAI-compatible endpoint (vLLM, Ollama, TGI, OpenAI) as a contestant or a
+    /// judge; registering the same again changes nothing.
+    AddOpenai {
+        /// Model name in Verdict.
+        #[arg(long)]
+        name: String,
+        /// E.g. `http://localhost:8000/v1`.
+        #[arg(long)]
+        base_url: String,
+        /// The remote model's name.
+        #[arg(long)]
+        model: String,
+        /// Environment variable with the API key (never the key itself).
+        #[arg(long)]
+        api_key_env: Option<String>,
+    },
     AddLocal {
         /// Model name.
         #[arg(long)]
@@ -449,7 +465,9 @@ pub fn model(cmd: &ModelCommand) -> Result<()> {
             let n = trainer::gguf::import(file, out)?;
             eprintln!("wrote {n} tensors and the tokenizer to {}", out.display());
         }
-        ModelCommand::AddLocal { .. } | ModelCommand::List { .. } => {
+        ModelCommand::AddLocal { .. }
+        | ModelCommand::AddOpenai { .. }
+        | ModelCommand::List { .. } => {
             anyhow::bail!("this `model` command needs the database (run through `verdict`)")
         }
     }

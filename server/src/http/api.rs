@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         )
         .merge(crate::http::training::router())
         .merge(crate::http::quality::router())
+        .merge(crate::http::judges::router())
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 

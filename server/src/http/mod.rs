@@ -7,6 +7,7 @@ pub mod arena;
 pub mod assets;
 pub mod exports;
 pub mod extract;
+pub mod judges;
 pub mod metrics;
 pub mod openapi;
 pub mod quality;

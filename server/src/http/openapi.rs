@@ -127,6 +127,9 @@ fn access_of(method: &str, path: &str) -> Access {
         (_, "/api/v1/projects/{id}/agreement" | "/api/v1/projects/{id}/consistency") => {
             Access::Staff
         }
+        ("post", p) if p.starts_with("/api/v1/judge-jobs") => Access::Admin,
+        (_, p) if p.starts_with("/api/v1/judge-jobs") => Access::Staff,
+        (_, "/api/v1/projects/{id}/judges") => Access::Staff,
         _ => Access::Session,
     }
 }
@@ -245,7 +248,15 @@ fn schemas() -> Value {
             "annotators": {"type": "array"}, "distributions": {"type": "array"}})),
         "Consistency": object(&["project_id", "project", "disagreement"], json!({
             "project_id": int, "project": string,
-            "disagreement": {"type": "array", "minItems": 4, "maxItems": 4}}))
+            "disagreement": {"type": "array", "minItems": 4, "maxItems": 4}})),
+        "JudgeJob": object(&["judge_job_id", "project", "judge", "template", "both_orders",
+                             "status", "items_done", "items_total", "error"], json!({
+            "judge_job_id": int, "project": string, "judge": string, "template": string,
+            "both_orders": boolean,
+            "status": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
+            "items_done": int, "items_total": int, "error": nullable("string")})),
+        "JudgeAudit": object(&["project_id", "rows"], json!({
+            "project_id": int, "rows": {"type": "array", "items": {"type": "object"}}}))
     })
 }
 
@@ -338,6 +349,38 @@ fn more_paths() -> Value {
             "summary": "Ratings and rankings against pairwise choices on the same items",
             "parameters": [path_id("id", "Project")],
             "responses": {"200": ok_json("Report", &schema("Consistency")), "404": error_response("No such project")}
+        }},
+        "/api/v1/projects/{id}/judges": {"get": {
+            "summary": "The judge audit: per judge and template, swap consistency, position and length bias, agreement and Cohen's κ with the human majority (researchers, admins)",
+            "parameters": [path_id("id", "Project")],
+            "responses": {"200": ok_json("Audit", &schema("JudgeAudit")), "404": error_response("No such project")}
+        }},
+        "/api/v1/judge-jobs": {"post": {
+            "summary": "Queue a judge job over a pairwise project's items, both display orders by default; workers run it (admins)",
+            "requestBody": body("What to judge, with whom", &json!({
+                "type": "object", "required": ["project", "judge"],
+                "properties": {
+                    "project": {"type": "string"}, "judge": {"type": "string"},
+                    "template": {"type": ["string", "null"]},
+                    "orders": {"enum": ["both", "one", null]},
+                    "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 2_147_483_647},
+                    "concurrency": {"type": ["integer", "null"], "minimum": 1, "maximum": 64},
+                    "max_tokens": {"type": ["integer", "null"], "minimum": 16, "maximum": 32768},
+                    "inconsistent_as": {"enum": ["tie", "drop", null]}}})),
+            "responses": {"201": ok_json("The job", &schema("JudgeJob")),
+                          "404": error_response("No such project, judge or template"),
+                          "422": error_response("A project that is not pairwise, a judge that cannot answer, or settings out of range")}
+        }},
+        "/api/v1/judge-jobs/{id}": {"get": {
+            "summary": "A judge job and its progress (researchers, admins)",
+            "parameters": [path_id("id", "Judge job")],
+            "responses": {"200": ok_json("The job", &schema("JudgeJob")), "404": error_response("No such job")}
+        }},
+        "/api/v1/judge-jobs/{id}/cancel": {"post": {
+            "summary": "Stop a queued or running judge job (admins); its verdicts so far stay",
+            "parameters": [path_id("id", "Judge job")],
+            "responses": {"202": {"description": "Stopping"}, "404": error_response("No such job"),
+                          "409": error_response("The job has already ended")}
         }}
     })
 }

@@ -1,0 +1,108 @@
+//! LLM judges: a judge job as the CLI and the API show it, and the judge audit (how far each
+//! judge and template can be trusted on a project).
+
+use serde::{Deserialize, Serialize};
+
+/// A judge job and how far it has got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgeJobView {
+    /// Primary key.
+    pub judge_job_id: i64,
+    /// Project name.
+    pub project: String,
+    /// The judge model's name.
+    pub judge: String,
+    /// Template name and version, e.g. `pairwise-verdict v1`.
+    pub template: String,
+    /// Both display orders.
+    pub both_orders: bool,
+    /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    pub status: String,
+    /// Items of the project with every verdict the job asks for.
+    pub items_done: i64,
+    /// Items of the project that can be judged (two responses).
+    pub items_total: i64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Body of `POST /api/v1/judge-jobs`: what to judge, with whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewJudgeJob {
+    /// Project name (a pairwise project).
+    pub project: String,
+    /// The judge: a registered `openai` or `local` model's name.
+    pub judge: String,
+    /// Template name (default `pairwise-verdict`).
+    #[serde(default)]
+    pub template: Option<String>,
+    /// `both` (default) or `one`.
+    #[serde(default)]
+    pub orders: Option<String>,
+    /// Items at most.
+    #[serde(default)]
+    pub limit: Option<i32>,
+    /// Requests at once (default 4).
+    #[serde(default)]
+    pub concurrency: Option<i32>,
+    /// Tokens per answer at most (default 1024).
+    #[serde(default)]
+    pub max_tokens: Option<i32>,
+    /// What a swap-inconsistent item counts as: `tie` (default) or `drop`.
+    #[serde(default)]
+    pub inconsistent_as: Option<String>,
+}
+
+/// A share with its 95% Wilson interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Share {
+    /// The share, 0 to 1.
+    pub value: f64,
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+    /// Out of how many.
+    pub n: u64,
+}
+
+/// One judge and template on one project (or one category of it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeAuditRow {
+    /// The judge model.
+    pub judge: String,
+    /// Template name and version.
+    pub template: String,
+    /// The prompts' category (`None`: every category).
+    pub category: Option<String>,
+    /// Items with at least one verdict.
+    pub items: u64,
+    /// Verdicts given, unparsable ones included.
+    pub verdicts: u64,
+    /// Verdicts whose output named no verdict.
+    pub unparsable: u64,
+    /// Of the items judged in both orders with a decisive verdict in each: the share where
+    /// both name the same response.
+    pub swap_consistency: Option<Share>,
+    /// Of the decisive verdicts: the share that picked the answer shown first (0.5: no bias).
+    pub first_position_wins: Option<Share>,
+    /// Least-squares slope of "the first response wins" on its length minus the second's, per
+    /// 1000 characters (0: no length bias), over decisive verdicts.
+    pub length_slope_per_1000_chars: Option<f64>,
+    /// Items with a human majority (more votes for one response than for the other and for
+    /// ties) and a judge decision: how many.
+    pub with_humans: u64,
+    /// Share of those where the judge's decision equals the human majority.
+    pub human_agreement: Option<Share>,
+    /// Cohen's κ between the judge's decision and the human majority on those items.
+    pub human_kappa: Option<f64>,
+}
+
+/// `GET /api/v1/projects/{id}/judges` and `verdict analyze judges`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeAudit {
+    /// Project.
+    pub project_id: i64,
+    /// Per judge and template over the whole project, then per category.
+    pub rows: Vec<JudgeAuditRow>,
+}

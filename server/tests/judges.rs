@@ -1,0 +1,320 @@
+//! LLM judge jobs against a scripted OpenAI-compatible judge served here on loopback: both
+//! display orders, swap inconsistency, position bias, retries on 429 and 500, unparsable
+//! outputs, and a worker killed mid-job whose successor judges only what is missing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use verdict_server::judge::{self, RunOptions};
+
+/// Items in the project.
+const ITEMS: usize = 20;
+
+/// How the scripted judge answers a prompt: on `question k` it picks the answer that contains
+/// "good", except when k is a multiple of 4 (it always picks the answer shown first) and for
+/// k = 13 (no verdict); the first request about k = 5 gets 429 and about k = 6 gets 500.
+#[derive(Default)]
+struct Script {
+    /// Requests per prompt.
+    seen: HashMap<String, u32>,
+    /// Answers given (200s).
+    answered: u32,
+}
+
+fn answer(script: &Mutex<Script>, prompt: &str) -> axum::response::Response {
+    let question: usize = prompt
+        .split("[Question]\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|line| line.strip_prefix("question "))
+        .and_then(|k| k.trim().parse().ok())
+        .expect("the template puts the question after [Question]");
+    let first = prompt
+        .split("[Answer A]\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_default()
+        .to_owned();
+    let mut s = script.lock().unwrap();
+    let tries = {
+        let n = s.seen.entry(prompt.to_owned()).or_default();
+        *n += 1;
+        *n
+    };
+    if tries == 1 && question == 5 {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({"error": {"message": "slow down"}})),
+        )
+            .into_response();
+    }
+    if tries == 1 && question == 6 {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded").into_response();
+    }
+    s.answered += 1;
+    let text = if question == 13 {
+        "Both answers have merit; I cannot decide.".to_owned()
+    } else if question.is_multiple_of(4) || first.contains("good") {
+        "Answer A is more helpful. [[A]]".to_owned()
+    } else {
+        "Answer B is more helpful. [[B]]".to_owned()
+    };
+    axum::Json(json!({
+        "choices": [{"message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": prompt.len() / 4, "completion_tokens": 9},
+    }))
+    .into_response()
+}
+
+/// Serves the scripted judge on loopback; returns its base URL.
+async fn serve(script: Arc<Mutex<Script>>) -> String {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let script = Arc::clone(&script);
+            async move {
+                assert_eq!(body["stream"], false);
+                assert_eq!(body["temperature"], 0.0);
+                answer(&script, body["messages"][0]["content"].as_str().unwrap())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+/// A pairwise project of `ITEMS` items, "good" and "bad" answers alternating sides, with three
+/// human votes for the good answer on items 1 to 3.
+async fn project(pool: &sqlx::PgPool) {
+    let mut lines = String::new();
+    for k in 0..ITEMS {
+        let (a, b) = if k % 2 == 0 {
+            (format!("good answer {k}"), format!("bad answer {k}"))
+        } else {
+            (format!("bad answer {k}"), format!("good answer {k}"))
+        };
+        let humans = if (1..=3).contains(&k) {
+            let good = if k % 2 == 0 { "a" } else { "b" };
+            json!([{"winner": good, "annotator": "h1"}, {"winner": good, "annotator": "h2"}])
+        } else {
+            json!([])
+        };
+        let line = json!({
+            "id": format!("q{k}"),
+            "prompt": format!("question {k}"),
+            "category": if k < 10 { "low" } else { "high" },
+            "responses": [{"model": "alpha", "text": a}, {"model": "beta", "text": b}],
+            "judgements": humans,
+        });
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("items.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    verdict_server::cli::import::jsonl(pool, &file, "Judged", false)
+        .await
+        .unwrap();
+}
+
+fn request(limit: Option<i32>) -> service::judges::JobRequest {
+    service::judges::JobRequest {
+        project: "Judged".into(),
+        judge: "scripted".into(),
+        template: None,
+        both_orders: true,
+        max_items: limit,
+        concurrency: 3,
+        max_tokens: 256,
+        inconsistent_as: "tie".into(),
+        created_by: None,
+    }
+}
+
+fn opts() -> RunOptions {
+    RunOptions {
+        tries: 3,
+        backoff: Duration::from_millis(10),
+        on_stop: "queued",
+    }
+}
+
+async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_judge_job_judges_both_orders_once_and_the_audit_measures_its_biases(pool: sqlx::PgPool) {
+    let script = Arc::new(Mutex::new(Script::default()));
+    let base = serve(Arc::clone(&script)).await;
+    project(&pool).await;
+    let (_, new) = service::models::register_openai_once(&pool, "scripted", &base, "judge-1", None)
+        .await
+        .unwrap();
+    assert!(new);
+    let (_, again) =
+        service::models::register_openai_once(&pool, "scripted", &base, "judge-1", None)
+            .await
+            .unwrap();
+    assert!(
+        !again,
+        "registering the same endpoint again changes nothing"
+    );
+    let (_, stop) = watch::channel(false);
+
+    // A first job with a cost guard of 8 items.
+    let job = service::judges::queue(&pool, &request(Some(8)))
+        .await
+        .unwrap();
+    let job = service::judges::claim(&pool, "w1", Some(job.judge_job_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let first = judge::run(&pool, "w1", &job, &opts(), &stop, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(first.status, "done");
+    assert_eq!(first.verdicts, 16, "8 items in two orders");
+    assert!(first.retries >= 2, "the 429 and the 500 were retried");
+    assert_eq!(first.failed, 0);
+
+    // A second job whose worker dies after a few verdicts: its successor finishes it.
+    let job = service::judges::queue(&pool, &request(None)).await.unwrap();
+    let job = service::judges::claim(&pool, "doomed", Some(job.judge_job_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let doomed = {
+        let (pool, job) = (pool.clone(), job.clone());
+        tokio::spawn(async move {
+            let (_, stop) = watch::channel(false);
+            let _ = judge::run(&pool, "doomed", &job, &opts(), &stop, &mut |_, _| {}).await;
+        })
+    };
+    while count(&pool, "select count(*) from judge_verdict").await < 20 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    doomed.abort();
+    let _ = doomed.await;
+    assert_eq!(
+        service::judges::view(&pool, job.judge_job_id)
+            .await
+            .unwrap()
+            .status,
+        "running",
+        "a killed worker leaves its job running"
+    );
+    assert_eq!(service::judges::requeue_stale(&pool, 0.0).await.unwrap(), 1);
+    let job = service::judges::claim(&pool, "w2", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let rest = judge::run(&pool, "w2", &job, &opts(), &stop, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(rest.status, "done");
+    let view = service::judges::view(&pool, job.judge_job_id)
+        .await
+        .unwrap();
+    assert_eq!((view.items_done, view.items_total), (20, 20));
+
+    // Every item in both orders, once; item 13 unparsable in both; items 0, 4, 8, 12 and 16
+    // swap-inconsistent and so ties; 13 has no vote.
+    assert_eq!(count(&pool, "select count(*) from judge_verdict").await, 40);
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from judge_verdict where verdict = 'unparsable'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(&pool, "select count(*) from judge_verdict where raw_output is null or latency_ms is null or completion_tokens <> 9").await,
+        0
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from vote where source = 'llm_judge'"
+        )
+        .await,
+        19
+    );
+    assert_eq!(
+        count(&pool, "select count(*) from vote where source = 'llm_judge' and winner = 'tie' and rationale like 'swap-inconsistent%'").await,
+        5
+    );
+    // Each consistent vote names the good answer.
+    assert_eq!(
+        count(&pool, "select count(*) from vote v join response r on r.response_id = case v.winner when 'a' then v.response_a_id else v.response_b_id end where v.source = 'llm_judge' and v.winner in ('a', 'b') and r.text like 'good%'").await,
+        14
+    );
+
+    // A third run has nothing left to judge.
+    let job = service::judges::queue(&pool, &request(None)).await.unwrap();
+    let job = service::judges::claim(&pool, "w3", Some(job.judge_job_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let again = judge::run(&pool, "w3", &job, &opts(), &stop, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((again.status.as_str(), again.verdicts), ("done", 0));
+
+    // The audit: of the 38 decisive verdicts, the 10 of the position-biased items all picked
+    // the answer shown first, and half of the other 28: 24 of 38.
+    let audit = service::judges::audit_by_name(&pool, "Judged")
+        .await
+        .unwrap();
+    let all = audit
+        .rows
+        .iter()
+        .find(|r| r.category.is_none())
+        .expect("a row for the whole project");
+    assert_eq!(all.judge, "scripted");
+    assert_eq!(all.template, "pairwise-verdict v1");
+    assert_eq!((all.items, all.verdicts, all.unparsable), (20, 40, 2));
+    let position = all.first_position_wins.unwrap();
+    assert_eq!(position.n, 38);
+    assert!((position.value - 24.0 / 38.0).abs() < 1e-12);
+    assert!(position.lower < position.value && position.value < position.upper);
+    let swaps = all.swap_consistency.unwrap();
+    assert_eq!(swaps.n, 19);
+    assert!((swaps.value - 14.0 / 19.0).abs() < 1e-12);
+    assert_eq!(all.with_humans, 3);
+    assert_eq!(all.human_agreement.unwrap().value, 1.0);
+    assert_eq!(
+        audit.rows.iter().filter(|r| r.category.is_some()).count(),
+        2,
+        "one row per category"
+    );
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn judge_jobs_refuse_what_they_cannot_judge(pool: sqlx::PgPool) {
+    project(&pool).await;
+    let mut r = request(None);
+    r.judge = "alpha".into();
+    let err = service::judges::queue(&pool, &r).await.unwrap_err();
+    assert!(
+        err.to_string().contains("dataset model"),
+        "a dataset model cannot judge: {err}"
+    );
+    r.judge = "nobody".into();
+    assert!(matches!(
+        service::judges::queue(&pool, &r).await.unwrap_err(),
+        app::error::AppError::NotFound(_)
+    ));
+    let err = service::judges::register_template(&pool, "short", "Which is better?")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("{question}"), "{err}");
+}
