@@ -133,6 +133,61 @@ async fn arena_logs_import_as_votes_once(pool: sqlx::PgPool) {
     assert_eq!(count(&pool, "select count(*) from vote").await, 2);
 }
 
+/// The judge audit of GPT-3.5's imported verdicts against the human majority of PandaLM's three
+/// annotators equals scikit-learn (1.9.1) on the same pairs, from this script run from the
+/// repository root:
+///
+/// ```python
+/// import json
+/// from collections import Counter
+/// from sklearn.metrics import cohen_kappa_score
+///
+/// rows = json.load(open("../shared/data/pandalm/testset-v1.json"))
+/// gpt = {g["idx"]: str(g["gpt_result"])
+///        for g in json.load(open("../shared/data/pandalm/gpt-3.5-turbo-testset-v1.json"))}
+/// label = {"1": 1, "2": 2, "0": 0, "Tie": 0, "tie": 0}
+/// human, judge = [], []
+/// for r in rows:
+///     g = label.get(gpt.get(r["idx"], ""))
+///     counts = Counter(r[f"annotator{k}"] for k in (1, 2, 3)).most_common()
+///     if g is None or (len(counts) > 1 and counts[0][1] == counts[1][1]):
+///         continue
+///     human.append(counts[0][0])
+///     judge.append(g)
+/// print(len(human), sum(h == j for h, j in zip(human, judge)), repr(cohen_kappa_score(human, judge)))
+/// # 974 697 0.49286471530289244
+/// ```
+#[cfg_attr(
+    not(outside_data),
+    ignore = "needs outside data: PandaLM (see crates/testdata)"
+)]
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn the_judge_audit_of_pandalms_gpt_verdicts_matches_scikit_learn(pool: sqlx::PgPool) {
+    let path = testdata::path(PANDALM);
+    let gpt = testdata::path(PANDALM_GPT);
+    import::pandalm(&pool, &path, Some(&gpt), "PandaLM", false)
+        .await
+        .unwrap();
+    let audit = service::judges::audit_by_name(&pool, "PandaLM")
+        .await
+        .unwrap();
+    let row = audit
+        .rows
+        .iter()
+        .find(|r| r.judge == "pandalm:gpt-3.5-turbo" && r.category.is_none())
+        .expect("GPT-3.5's imported verdicts are audited as a judge");
+    assert_eq!(row.template, "imported");
+    assert_eq!((row.items, row.verdicts, row.unparsable), (974, 974, 0));
+    assert_eq!(row.with_humans, 974);
+    let agreement = row.human_agreement.unwrap();
+    assert_eq!(agreement.n, 974);
+    assert!((agreement.value - 697.0 / 974.0).abs() < 1e-12);
+    let kappa = row.human_kappa.unwrap();
+    assert!((kappa - 0.492_864_715_302_892_44).abs() < 1e-9, "κ {kappa}");
+    // One order only: no swap consistency to measure.
+    assert!(row.swap_consistency.is_none());
+}
+
 #[cfg_attr(
     not(outside_data),
     ignore = "needs outside data: PandaLM (see crates/testdata)"

@@ -599,51 +599,76 @@ fn item_winner(
 /// One item's verdicts by a judge and template, with the item's human votes, for the audit.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRow {
-    /// The judge.
+    /// The judge (a model's name; for imported judge votes, their annotator's).
     pub judge: String,
-    /// The template's name.
+    /// The template's name (`imported` for imported judge votes).
     pub template: String,
-    /// Its version.
+    /// Its version (0 for imported judge votes).
     pub version: i32,
     /// The item.
     pub item_id: i64,
     /// Its category (from the prompt), if any.
     pub category: Option<String>,
-    /// Verdict with A/B as stored, if judged.
+    /// Verdict with the item's first response shown as A (an imported vote's winner), if any.
     pub ab: Option<String>,
     /// Verdict with the responses swapped, if judged.
     pub ba: Option<String>,
     /// Characters of the item's first response minus its second.
     pub length_diff: i64,
-    /// Human votes for the first response, the second, and ties or "both bad".
+    /// Human votes (every source but `llm_judge`, excluded annotators left out) for the first
+    /// response, the second, a tie and "both bad".
     pub human: Vec<i64>,
 }
 
-/// Every judged item of a project: per judge and template, both orders' verdicts, the length
-/// difference of its responses and its human votes.
+/// Every judged item of a project (two responses): per judge and template, both orders'
+/// verdicts, then the imported `llm_judge` votes as a judge of their own; with the length
+/// difference of the responses and the human votes. Winners are in the item's order.
 ///
 /// # Errors
 /// Only on database failure.
 pub async fn audit_rows(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<AuditRow>> {
     Ok(sqlx::query_as(
-        "select m.name as judge, t.name as template, t.version, v.item_id, p.category, \
-                max(v.verdict) filter (where not v.swapped) as ab, \
-                max(v.verdict) filter (where v.swapped) as ba, \
-                (select coalesce(sum(case when ir.position = 0 then length(r.text) \
-                                          else -length(r.text) end), 0)::bigint \
-                 from item_response ir join response r on r.response_id = ir.response_id \
-                 where ir.item_id = v.item_id) as length_diff, \
-                (select array[count(*) filter (where h.winner = 'a'), \
-                              count(*) filter (where h.winner = 'b'), \
-                              count(*) filter (where h.winner in ('tie', 'both_bad'))] \
-                 from vote h where h.item_id = v.item_id and h.source = 'human') as human \
-         from judge_verdict v join item i on i.item_id = v.item_id \
-         join prompt p on p.prompt_id = i.prompt_id \
-         join model m on m.model_id = v.judge_model_id \
-         join judge_template t on t.template_id = v.template_id \
-         where i.project_id = $1 \
-         group by m.name, t.name, t.version, v.item_id, p.category \
-         order by m.name, t.name, t.version, v.item_id",
+        "with firsts as ( \
+             select ir.item_id, max(ir.response_id) filter (where ir.position = 0) as first_id, \
+                    sum(case when ir.position = 0 then length(r.text) \
+                             else -length(r.text) end)::bigint as length_diff \
+             from item_response ir join response r on r.response_id = ir.response_id \
+             join item i on i.item_id = ir.item_id \
+             where i.project_id = $1 group by ir.item_id having count(*) = 2), \
+         votes as ( \
+             select v.item_id, v.source, v.import_key, v.annotator_id, \
+                    case when v.winner in ('a', 'b') and v.response_a_id <> f.first_id \
+                         then case v.winner when 'a' then 'b' else 'a' end \
+                         else v.winner end as winner \
+             from vote v join firsts f on f.item_id = v.item_id \
+             left join app_user u on u.user_id = v.annotator_id \
+             where not coalesce(u.excluded, false)), \
+         humans as ( \
+             select item_id, array[count(*) filter (where winner = 'a'), \
+                                   count(*) filter (where winner = 'b'), \
+                                   count(*) filter (where winner = 'tie'), \
+                                   count(*) filter (where winner = 'both_bad')] as human \
+             from votes where source <> 'llm_judge' group by item_id), \
+         judged as ( \
+             select m.name as judge, t.name as template, t.version, v.item_id, \
+                    max(v.verdict) filter (where not v.swapped) as ab, \
+                    max(v.verdict) filter (where v.swapped) as ba \
+             from judge_verdict v join firsts f on f.item_id = v.item_id \
+             join model m on m.model_id = v.judge_model_id \
+             join judge_template t on t.template_id = v.template_id \
+             group by m.name, t.name, t.version, v.item_id \
+             union all \
+             select coalesce(u.external_id, u.username, 'imported judge'), 'imported', 0, \
+                    vo.item_id, vo.winner, null \
+             from votes vo left join app_user u on u.user_id = vo.annotator_id \
+             where vo.source = 'llm_judge' \
+               and (vo.import_key is null or vo.import_key not like 'judge:%')) \
+         select j.judge, j.template, j.version, j.item_id, p.category, j.ab, j.ba, \
+                f.length_diff, coalesce(h.human, array[0, 0, 0, 0]::bigint[]) as human \
+         from judged j join firsts f on f.item_id = j.item_id \
+         join item i on i.item_id = j.item_id join prompt p on p.prompt_id = i.prompt_id \
+         left join humans h on h.item_id = j.item_id \
+         order by j.judge, j.template, j.version, j.item_id",
     )
     .bind(project_id)
     .fetch_all(db)

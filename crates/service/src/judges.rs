@@ -397,7 +397,11 @@ pub fn audit_of(rows: &[db::judges::AuditRow]) -> Vec<JudgeAuditRow> {
     let mut groups: BTreeMap<(String, String, Option<String>), Vec<&db::judges::AuditRow>> =
         BTreeMap::new();
     for r in rows {
-        let template = format!("{} v{}", r.template, r.version);
+        let template = if r.version == 0 {
+            r.template.clone()
+        } else {
+            format!("{} v{}", r.template, r.version)
+        };
         groups
             .entry((r.judge.clone(), template.clone(), None))
             .or_default()
@@ -420,8 +424,9 @@ fn decisive(v: &str) -> bool {
     v == "a" || v == "b"
 }
 
-/// The item's decision from its verdicts: the one decisive verdict, or both when they agree
-/// (`a`, `b`, `tie`); `None` when swap-inconsistent or undecided.
+/// The item's decision from its verdicts (`a`, `b`, `tie` or `both_bad`): the one parsable
+/// verdict, or both when they agree; two different verdicts that name no response count as a
+/// tie. `None` when swap-inconsistent or unparsable.
 fn decision(r: &db::judges::AuditRow) -> Option<&str> {
     let parsed: Vec<&str> = [r.ab.as_deref(), r.ba.as_deref()]
         .into_iter()
@@ -429,11 +434,33 @@ fn decision(r: &db::judges::AuditRow) -> Option<&str> {
         .filter(|v| *v != "unparsable")
         .collect();
     match parsed.as_slice() {
-        [one] => Some(if decisive(one) { one } else { "tie" }),
-        [x, y] if x == y => Some(if decisive(x) { x } else { "tie" }),
+        [one] => Some(one),
+        [x, y] if x == y => Some(x),
         [x, y] if !decisive(x) && !decisive(y) => Some("tie"),
         _ => None,
     }
+}
+
+/// The label of a winner for Cohen's κ: `a`, `b`, `tie`, `both_bad`.
+fn label(winner: &str) -> i64 {
+    match winner {
+        "a" => 1,
+        "b" => 2,
+        "tie" => 0,
+        _ => 3,
+    }
+}
+
+/// The human majority of an item's votes (`[a, b, tie, both_bad]`): the one label with the
+/// most votes, `None` without votes or on a draw.
+fn majority(human: &[i64]) -> Option<i64> {
+    let top = human.iter().copied().max().filter(|&n| n > 0)?;
+    let mut leaders = human.iter().enumerate().filter(|(_, n)| **n == top);
+    let (k, _) = leaders.next()?;
+    if leaders.next().is_some() {
+        return None;
+    }
+    Some(label(["a", "b", "tie", "both_bad"][k]))
 }
 
 fn audit_group(
@@ -478,23 +505,10 @@ fn audit_group(
     let mut judge_labels = Vec::new();
     let mut human_labels = Vec::new();
     for r in items {
-        let Some(d) = decision(r) else { continue };
-        let [a, b, t] = [0, 1, 2].map(|k| r.human.get(k).copied().unwrap_or(0));
-        let majority = if a > b && a > t {
-            0
-        } else if b > a && b > t {
-            1
-        } else if t > a && t > b {
-            2
-        } else {
-            continue;
-        };
-        judge_labels.push(match d {
-            "a" => 0,
-            "b" => 1,
-            _ => 2,
-        });
-        human_labels.push(majority);
+        if let (Some(d), Some(m)) = (decision(r), majority(&r.human)) {
+            judge_labels.push(label(d));
+            human_labels.push(m);
+        }
     }
     let agree = judge_labels
         .iter()
@@ -589,7 +603,7 @@ mod tests {
         ab: Option<&str>,
         ba: Option<&str>,
         diff: i64,
-        human: [i64; 3],
+        human: [i64; 4],
     ) -> db::judges::AuditRow {
         db::judges::AuditRow {
             judge: "j".into(),
@@ -608,7 +622,7 @@ mod tests {
     fn the_audit_counts_swaps_positions_and_agreement() {
         // A judge that always picks the answer shown first: every item swap-inconsistent.
         let first: Vec<_> = (0..4)
-            .map(|k| row(k, Some("a"), Some("b"), 0, [3, 0, 0]))
+            .map(|k| row(k, Some("a"), Some("b"), 0, [3, 0, 0, 0]))
             .collect();
         let a = &audit_of(&first)[0];
         assert_eq!(a.items, 4);
@@ -617,10 +631,10 @@ mod tests {
         assert_eq!(a.with_humans, 0, "no decision where the orders disagree");
         // A consistent judge that agrees with the humans on 3 of 4 items.
         let good = vec![
-            row(0, Some("a"), Some("a"), 500, [3, 1, 0]),
-            row(1, Some("b"), Some("b"), -500, [0, 2, 0]),
-            row(2, Some("a"), Some("a"), 1000, [1, 0, 0]),
-            row(3, Some("a"), Some("unparsable"), -1000, [0, 3, 1]),
+            row(0, Some("a"), Some("a"), 500, [3, 1, 0, 0]),
+            row(1, Some("b"), Some("b"), -500, [0, 2, 0, 0]),
+            row(2, Some("a"), Some("a"), 1000, [1, 0, 0, 0]),
+            row(3, Some("a"), Some("unparsable"), -1000, [0, 3, 1, 0]),
         ];
         let g = &audit_of(&good)[0];
         assert_eq!(g.swap_consistency.unwrap().value, 1.0);
