@@ -2,6 +2,8 @@
 //! display orders, swap inconsistency, position bias, retries on 429 and 500, unparsable
 //! outputs, and a worker killed mid-job whose successor judges only what is missing.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -317,4 +319,174 @@ async fn judge_jobs_refuse_what_they_cannot_judge(pool: sqlx::PgPool) {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("{question}"), "{err}");
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_routing_project_hands_out_first_the_items_its_judges_are_unsure_of(pool: sqlx::PgPool) {
+    let script = Arc::new(Mutex::new(Script::default()));
+    let base = serve(Arc::clone(&script)).await;
+    project(&pool).await;
+    service::models::register_openai_once(&pool, "scripted", &base, "judge-1", None)
+        .await
+        .unwrap();
+    let (_, stop) = watch::channel(false);
+    let job = service::judges::queue(&pool, &request(None)).await.unwrap();
+    let job = service::judges::claim(&pool, "w1", Some(job.judge_job_id))
+        .await
+        .unwrap()
+        .unwrap();
+    judge::run(&pool, "w1", &job, &opts(), &stop, &mut |_, _| {})
+        .await
+        .unwrap();
+    let (project_id,): (i64,) =
+        sqlx::query_as("select project_id from project where name = 'Judged'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let settings = service::projects::ProjectSettings {
+        judge_routing: true,
+        ..service::projects::ProjectSettings::default()
+    };
+    service::projects::update_settings(&pool, project_id, &settings)
+        .await
+        .unwrap();
+    let (annotator,): (i64,) = sqlx::query_as(
+        "insert into app_user (role, external_id) values ('annotator', 'router-test') \
+         returning user_id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // The unsure items: swap-inconsistent 0, 4, 8, 12 and 16, unparsable 13.
+    let scores = service::sampling::PairScores::default();
+    let mut first = Vec::new();
+    for _ in 0..6 {
+        let issued = service::annotation::issue(&pool, &scores, project_id, annotator)
+            .await
+            .unwrap()
+            .unwrap();
+        let (key,): (String,) = sqlx::query_as("select external_key from item where item_id = $1")
+            .bind(issued.item_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        first.push(key);
+        service::annotation::skip(&pool, issued.assignment_id, annotator)
+            .await
+            .unwrap();
+    }
+    first.sort();
+    assert_eq!(first, ["q0", "q12", "q13", "q16", "q4", "q8"]);
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn the_admin_page_and_the_api_queue_follow_and_cancel_judge_jobs_alike(pool: sqlx::PgPool) {
+    use common::{create_admin, get, login, post_form, post_json, router, send};
+    project(&pool).await;
+    service::models::register_openai_once(&pool, "scripted", "http://127.0.0.1:9/v1", "m", None)
+        .await
+        .unwrap();
+    let app = router(&pool);
+    create_admin(&pool, "root", "root-password").await;
+    let cookie = login(&app, "root", "root-password")
+        .await
+        .session_cookie()
+        .unwrap();
+
+    // A bad limit: the same 422 and message from both edges.
+    let page = send(
+        &app,
+        post_form(
+            "/api/admin/queue_judge_job",
+            "project=Judged&judge=scripted&limit=-2",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    let api = send(
+        &app,
+        post_json(
+            "/api/v1/judge-jobs",
+            r#"{"project":"Judged","judge":"scripted","limit":-2}"#,
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert_eq!(api.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", api.body);
+    assert!(
+        page.body.contains("the item limit is a positive number"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        api.json()["error"]["message"],
+        "the item limit is a positive number"
+    );
+
+    // Queued from the page, seen on the panel and over REST, cancelled from the page.
+    let queued = send(
+        &app,
+        post_form(
+            "/api/admin/queue_judge_job",
+            "project=Judged&judge=scripted&template=&orders=one&limit=5",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(queued.status, StatusCode::OK, "{}", queued.body);
+    let id = queued.json().as_i64().unwrap();
+    let panel = send(&app, post_form("/api/admin/judge_panel", "", Some(&cookie))).await;
+    assert_eq!(panel.status, StatusCode::OK, "{}", panel.body);
+    let panel = panel.json();
+    assert_eq!(panel["jobs"][0]["judge_job_id"], id);
+    assert_eq!(panel["jobs"][0]["status"], "queued");
+    assert_eq!(panel["jobs"][0]["both_orders"], false);
+    assert_eq!(panel["choices"]["projects"], json!(["Judged"]));
+    assert_eq!(panel["choices"]["judges"], json!(["scripted"]));
+    let view = send(
+        &app,
+        get(&format!("/api/v1/judge-jobs/{id}"), Some(&cookie)),
+    )
+    .await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+    assert_eq!(view.json()["items_total"], ITEMS as i64);
+    let cancelled = send(
+        &app,
+        post_form(
+            "/api/admin/cancel_judge_job",
+            &format!("id={id}"),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    let view = send(
+        &app,
+        get(&format!("/api/v1/judge-jobs/{id}"), Some(&cookie)),
+    )
+    .await;
+    assert_eq!(view.json()["status"], "cancelled");
+    // Cancelling again: 409 over REST.
+    let again = send(
+        &app,
+        post_json(
+            &format!("/api/v1/judge-jobs/{id}/cancel"),
+            "{}",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    // The audit answers for a project without verdicts, and 404 for an unknown one.
+    let audit = send(&app, get("/api/v1/projects/1/judges", Some(&cookie))).await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    assert_eq!(audit.json()["rows"], json!([]));
+    let missing = send(&app, get("/api/v1/projects/999/judges", Some(&cookie))).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

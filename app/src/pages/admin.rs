@@ -251,6 +251,7 @@ fn AdminDashboard(users: Vec<UserListItem>, create: ServerAction<CreateUser>) ->
         </section>
         <crate::pages::projects::ProjectsPanel/>
         <ModelsPanel/>
+        <crate::pages::llm_judges::JudgesPanel/>
         <section class="card">
             <h2>"Users"</h2>
             <div class="table-wrap">

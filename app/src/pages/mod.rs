@@ -8,6 +8,7 @@ pub mod data;
 pub mod home;
 pub mod judge;
 pub mod leaderboard;
+pub mod llm_judges;
 pub mod login;
 pub mod not_found;
 pub mod projects;

@@ -47,6 +47,9 @@ pub struct SettingsForm {
     pub strength_scale: String,
     /// Assignment time limit in seconds.
     pub assignment_ttl_seconds: i32,
+    /// The checkbox "judge-unsure items first" (absent when unticked).
+    #[serde(default)]
+    pub judge_routing: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -58,6 +61,7 @@ impl From<SettingsForm> for service::projects::ProjectSettings {
             rationale_mode: f.rationale_mode,
             strength_scale: f.strength_scale,
             assignment_ttl_seconds: f.assignment_ttl_seconds,
+            judge_routing: f.judge_routing.is_some(),
         }
     }
 }
@@ -213,6 +217,7 @@ fn SettingsFields(
     rationale_mode: String,
     strength_scale: String,
     assignment_ttl_seconds: i32,
+    judge_routing: bool,
 ) -> impl IntoView {
     let opt = |value: &'static str, label: &'static str, current: &str| {
         let selected = value == current;
@@ -240,6 +245,10 @@ fn SettingsFields(
                 <input type="number" name="settings[assignment_ttl_seconds]" min="10" max="604800" required value=assignment_ttl_seconds.to_string()/>
             </label>
         </div>
+        <label class="check">
+            <input type="checkbox" name="settings[judge_routing]" value="on" checked=judge_routing/>
+            "Items the LLM judges are unsure of (swap-inconsistent, disagreeing, unparsable) go to annotators first"
+        </label>
         <label>"Guidelines (Markdown; a change makes a new version)"
             <textarea name="settings[guidelines]" rows="4">{guidelines}</textarea>
         </label>
@@ -286,7 +295,7 @@ pub fn ProjectsPanel() -> impl IntoView {
                                                             <input type="hidden" name="project_id" value=p.project_id.to_string()/>
                                                             <SettingsFields guidelines=p.guidelines.clone() overlap_target=p.overlap_target
                                                                 rationale_mode=p.rationale_mode.clone() strength_scale=p.strength_scale.clone()
-                                                                assignment_ttl_seconds=p.assignment_ttl_seconds/>
+                                                                assignment_ttl_seconds=p.assignment_ttl_seconds judge_routing=p.judge_routing/>
                                                             <button type="submit" class="button">"Save settings"</button>
                                                         </ActionForm>
                                                     </details>
@@ -348,7 +357,7 @@ pub fn ProjectsPanel() -> impl IntoView {
                                 </fieldset>
                                 <SettingsFields guidelines=String::new() overlap_target=defaults.0
                                     rationale_mode=defaults.1.into() strength_scale=defaults.2.into()
-                                    assignment_ttl_seconds=defaults.3/>
+                                    assignment_ttl_seconds=defaults.3 judge_routing=false/>
                                 <button type="submit" class="button primary">"Create project"</button>
                             </ActionForm>
                         }.into_any()

@@ -53,6 +53,8 @@ pub struct ProjectRow {
     pub strength_scale: String,
     /// Assignment time limit in seconds.
     pub assignment_ttl_seconds: i32,
+    /// Items the LLM judges are unsure of go to annotators first.
+    pub judge_routing: bool,
     /// Items.
     pub items: i64,
     /// Votes.

@@ -106,3 +106,33 @@ pub struct JudgeAudit {
     /// Per judge and template over the whole project, then per category.
     pub rows: Vec<JudgeAuditRow>,
 }
+
+/// What the admin page's judge form offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgeChoices {
+    /// Pairwise projects' names.
+    pub projects: Vec<String>,
+    /// Models that can judge (`openai` and `local`).
+    pub judges: Vec<String>,
+    /// Templates' names (the built-in one included once registered).
+    pub templates: Vec<String>,
+}
+
+/// The admin page's judges card: recent jobs and what a new one may use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgePanel {
+    /// The latest jobs, newest first.
+    pub jobs: Vec<JudgeJobView>,
+    /// The form's choices.
+    pub choices: JudgeChoices,
+}
+
+impl JudgePanel {
+    /// Whether a job may still change (queued or running).
+    #[must_use]
+    pub fn active(&self) -> bool {
+        self.jobs
+            .iter()
+            .any(|j| j.status == "queued" || j.status == "running")
+    }
+}

@@ -45,6 +45,7 @@ struct ProjectRules {
     strength_scale: String,
     protocol: String,
     config: serde_json::Value,
+    judge_routing: bool,
 }
 
 /// An issued assignment's item, prompt and display order.
@@ -83,9 +84,10 @@ pub async fn model_pairs(pool: &PgPool, project_id: i64) -> Result<Vec<(i64, i64
 }
 
 /// Expires lapsed assignments, then returns the annotator's open assignment in the project, or
-/// issues the least-annotated item they have not seen (items below the overlap target first;
-/// among equally loaded ones, two-response items whose model pair (lower id first) scores
-/// highest in `prefer`, then at random). `None` when nothing is left for them.
+/// issues the least-annotated item they have not seen (items below the overlap target first,
+/// of them first those the LLM judges are unsure of when the project routes by them; among
+/// equally loaded ones, two-response items whose model pair (lower id first) scores highest in
+/// `prefer`, then at random). `None` when nothing is left for them.
 ///
 /// The arena's project is not annotated through assignments: its items are battles, judged only
 /// by the annotator who started them, so it answers as unknown.
@@ -101,7 +103,7 @@ pub async fn next(
     let mut tx = pool.begin().await?;
     let project: Option<ProjectRules> = sqlx::query_as(
         "select assignment_ttl_seconds, guidelines_version, guidelines, rationale_mode, \
-                strength_scale, protocol, config from project \
+                strength_scale, protocol, config, judge_routing from project \
          where project_id = $1 and not is_arena",
     )
     .bind(project_id)
@@ -115,6 +117,7 @@ pub async fn next(
         strength_scale,
         protocol,
         config,
+        judge_routing,
     }) = project
     else {
         return Err(Error::NotFound);
@@ -181,10 +184,15 @@ pub async fn next(
                        join response r on r.response_id = ir.response_id \
                        where ir.item_id = i.item_id having count(*) = 2) \
                  limit 1) pair on true \
+             left join lateral ( \
+                 select count(distinct v.verdict) filter (where v.verdict <> 'unparsable') > 1 \
+                        or bool_or(v.verdict = 'unparsable') as unsure \
+                 from judge_verdict v where $7 and v.item_id = i.item_id) judged on true \
              where i.project_id = $1 \
                and not exists (select 1 from assignment a \
                                where a.item_id = i.item_id and a.user_id = $2) \
-             order by ($3 and not i.is_gold), (l.load >= p.overlap_target), l.load, \
+             order by ($3 and not i.is_gold), (l.load >= p.overlap_target), \
+                      coalesce(judged.unsure, false) desc, l.load, \
                       pair.score desc nulls last, random() \
              limit 1",
         )
@@ -194,6 +202,7 @@ pub async fn next(
         .bind(&pref_a)
         .bind(&pref_b)
         .bind(&pref_score)
+        .bind(judge_routing)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((item_id,)) = picked else {

@@ -86,6 +86,18 @@ pub async fn template(db: impl PgExecutor<'_>, name: &str) -> Result<Template> {
     .await?)
 }
 
+/// The templates' names, in order.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn template_names(db: impl PgExecutor<'_>) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("select distinct name from judge_template order by name")
+            .fetch_all(db)
+            .await?,
+    )
+}
+
 /// The template with this id.
 ///
 /// # Errors
@@ -335,20 +347,27 @@ pub async fn finish(
 /// # Errors
 /// [`crate::Error::NotFound`] for an unknown id.
 pub async fn cancel(pool: &PgPool, id: i64) -> Result<bool> {
-    let row: Option<(String,)> = sqlx::query_as(
+    let stopping = sqlx::query(
         "update judge_job set \
              status = case when status = 'queued' then 'cancelled' else status end, \
              finished_at = case when status = 'queued' then now() else finished_at end, \
-             cancel_requested = status in ('queued', 'running') \
-         where judge_job_id = $1 returning status",
+             cancel_requested = true \
+         where judge_job_id = $1 and status in ('queued', 'running')",
     )
     .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    match row {
-        None => Err(crate::Error::NotFound),
-        Some((status,)) => Ok(status == "running" || status == "cancelled"),
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1;
+    if stopping {
+        return Ok(true);
     }
+    let exists: Option<(i64,)> =
+        sqlx::query_as("select judge_job_id from judge_job where judge_job_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    exists.map(|_| false).ok_or(crate::Error::NotFound)
 }
 
 /// Hands running jobs whose worker has not reported for `stale_after_secs` back to the queue

@@ -28,6 +28,8 @@ pub struct ProjectAdmin {
     pub strength_scale: String,
     /// Seconds before an unanswered assignment returns to the pool.
     pub assignment_ttl_seconds: i32,
+    /// Items on which the LLM judges are unsure go to annotators first.
+    pub judge_routing: bool,
     /// Items.
     pub items: i64,
     /// Votes.
@@ -42,6 +44,7 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<ProjectAdmin>> {
     Ok(sqlx::query_as(
         "select p.project_id, p.name, p.protocol, p.is_arena, p.guidelines, p.guidelines_version, \
                 p.overlap_target, p.rationale_mode, p.strength_scale, p.assignment_ttl_seconds, \
+                p.judge_routing, \
                 (select count(*) from item i where i.project_id = p.project_id) as items, \
                 (select count(*) from vote v where v.project_id = p.project_id) as votes \
          from project p order by p.project_id",
@@ -63,6 +66,10 @@ pub struct ProjectSettings {
     pub strength_scale: String,
     /// Seconds before an unanswered assignment returns to the pool (10 s – 7 days).
     pub assignment_ttl_seconds: i32,
+    /// Hand annotators first the items on which the LLM judges are unsure (swap-inconsistent,
+    /// disagreeing or unparsable verdicts).
+    #[serde(default)]
+    pub judge_routing: bool,
 }
 
 impl Default for ProjectSettings {
@@ -73,6 +80,7 @@ impl Default for ProjectSettings {
             rationale_mode: "optional".into(),
             strength_scale: "off".into(),
             assignment_ttl_seconds: 1800,
+            judge_routing: false,
         }
     }
 }
@@ -199,8 +207,9 @@ pub async fn create(pool: &PgPool, p: &NewProject<'_>) -> Result<(i64, usize)> {
     let mut tx = pool.begin().await?;
     let (project_id,): (i64,) = sqlx::query_as(
         "insert into project (name, protocol, guidelines, overlap_target, rationale_mode, \
-                              strength_scale, assignment_ttl_seconds, created_by, config) \
-         values ($1, $8, $2, $3, $4, $5, $6, $7, $9) returning project_id",
+                              strength_scale, assignment_ttl_seconds, created_by, config, \
+                              judge_routing) \
+         values ($1, $8, $2, $3, $4, $5, $6, $7, $9, $10) returning project_id",
     )
     .bind(name.trim())
     .bind(&settings.guidelines)
@@ -211,6 +220,7 @@ pub async fn create(pool: &PgPool, p: &NewProject<'_>) -> Result<(i64, usize)> {
     .bind(created_by)
     .bind(protocol)
     .bind(serde_json::to_value(&cfg).map_err(|e| crate::Error::Invalid(e.to_string()))?)
+    .bind(settings.judge_routing)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query("insert into guideline_version (project_id, version, text) values ($1, 1, $2)")
@@ -344,7 +354,7 @@ pub async fn update_settings(pool: &PgPool, project_id: i64, s: &ProjectSettings
     sqlx::query(
         "update project set guidelines = $2, guidelines_version = $3, overlap_target = $4, \
                 rationale_mode = $5, strength_scale = $6, assignment_ttl_seconds = $7, \
-                updated_at = now() \
+                judge_routing = $8, updated_at = now() \
          where project_id = $1",
     )
     .bind(project_id)
@@ -354,6 +364,7 @@ pub async fn update_settings(pool: &PgPool, project_id: i64, s: &ProjectSettings
     .bind(&s.rationale_mode)
     .bind(&s.strength_scale)
     .bind(s.assignment_ttl_seconds)
+    .bind(s.judge_routing)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

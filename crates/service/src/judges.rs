@@ -160,6 +160,54 @@ pub struct JobRequest {
     pub created_by: Option<i64>,
 }
 
+/// What an item limit must be.
+const LIMIT_RULE: &str = "the item limit is a positive number";
+
+/// A job as the admin page's form sends it (empty fields: the defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobForm {
+    /// Project name.
+    pub project: String,
+    /// The judge model's name.
+    pub judge: String,
+    /// Template name.
+    pub template: Option<String>,
+    /// `both` or `one`.
+    pub orders: Option<String>,
+    /// Items at most, as typed.
+    pub limit: Option<String>,
+}
+
+/// The job a form asks for.
+///
+/// # Errors
+/// 422 for a limit that is not a positive whole number, or unknown orders.
+pub fn form_request(form: JobForm, created_by: Option<i64>) -> Result<JobRequest, AppError> {
+    let limit = match form
+        .limit
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        None => None,
+        Some(l) => match l.parse::<i32>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(AppError::Unprocessable(LIMIT_RULE.into())),
+        },
+    };
+    let body = api::judges::NewJudgeJob {
+        project: form.project,
+        judge: form.judge,
+        template: form.template.filter(|t| !t.trim().is_empty()),
+        orders: form.orders.filter(|o| !o.trim().is_empty()),
+        limit,
+        concurrency: None,
+        max_tokens: None,
+        inconsistent_as: None,
+    };
+    request_of(&body, created_by)
+}
+
 /// A job as `POST /api/v1/judge-jobs` asks for it, with the CLI's defaults for what it leaves
 /// out.
 ///
@@ -226,6 +274,9 @@ pub async fn queue(pool: &db::PgPool, r: &JobRequest) -> Result<Job, AppError> {
                 .0
         }
     };
+    if r.max_items.is_some_and(|n| n <= 0) {
+        return Err(AppError::Unprocessable(LIMIT_RULE.into()));
+    }
     if !matches!(r.inconsistent_as.as_str(), "tie" | "drop") {
         return Err(AppError::Unprocessable(
             "a swap-inconsistent item counts as `tie` or `drop`".into(),
@@ -361,6 +412,42 @@ pub async fn view(pool: &db::PgPool, id: i64) -> Result<JudgeJobView, AppError> 
         items_done: done,
         items_total: total,
         error: job.error,
+    })
+}
+
+/// The admin page's judges card: the latest `limit` jobs with their progress, and the names a
+/// new job may use.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn panel(pool: &db::PgPool, limit: i64) -> Result<api::judges::JudgePanel, AppError> {
+    let mut jobs = Vec::new();
+    for job in db::judges::jobs(pool, limit).await.or_app()? {
+        jobs.push(view(pool, job.judge_job_id).await?);
+    }
+    let projects = crate::projects::summaries(pool, false)
+        .await?
+        .into_iter()
+        .filter(|p| p.protocol == "pairwise")
+        .map(|p| p.name)
+        .collect();
+    let judges = crate::models::list(pool)
+        .await?
+        .into_iter()
+        .filter(|m| m.kind == "openai" || m.kind == "local")
+        .map(|m| m.name)
+        .collect();
+    let mut templates = db::judges::template_names(pool).await.or_app()?;
+    if !templates.iter().any(|t| t == DEFAULT_TEMPLATE) {
+        templates.insert(0, DEFAULT_TEMPLATE.to_owned());
+    }
+    Ok(api::judges::JudgePanel {
+        jobs,
+        choices: api::judges::JudgeChoices {
+            projects,
+            judges,
+            templates,
+        },
     })
 }
 

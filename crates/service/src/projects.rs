@@ -133,6 +133,7 @@ pub async fn listed(pool: &db::PgPool) -> Result<Vec<ProjectRow>, AppError> {
             rationale_mode: p.rationale_mode,
             strength_scale: p.strength_scale,
             assignment_ttl_seconds: p.assignment_ttl_seconds,
+            judge_routing: p.judge_routing,
             items: p.items,
             votes: p.votes,
         })

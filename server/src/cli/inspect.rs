@@ -157,6 +157,10 @@ pub async fn project(database: &DatabaseArgs, cmd: &ProjectCommand) -> Result<()
                     format!("{} s", p.assignment_ttl_seconds),
                 ),
                 (
+                    "judge-unsure items first",
+                    if p.judge_routing { "yes" } else { "no" }.to_owned(),
+                ),
+                (
                     "guidelines",
                     format!(
                         "version {}, {} characters",
