@@ -271,6 +271,20 @@ async fn a_judge_job_judges_both_orders_once_and_the_audit_measures_its_biases(p
         .unwrap();
     assert_eq!((again.status.as_str(), again.verdicts), ("done", 0));
 
+    // Self-preference: the judge is of alpha's family. Alpha wins 15 of the 38 decisive
+    // verdicts: both orders of the 5 consistent items where its answer is the good one, and
+    // the first order of the 5 position-biased items, where it is shown first.
+    for (model, family) in [("scripted", "fam-a"), ("alpha", "fam-a"), ("beta", "fam-b")] {
+        service::judges::set_family(&pool, model, Some(family))
+            .await
+            .unwrap();
+    }
+    assert!(
+        service::judges::set_family(&pool, "nobody", Some("x"))
+            .await
+            .is_err()
+    );
+
     // The audit: of the 38 decisive verdicts, the 10 of the position-biased items all picked
     // the answer shown first, and half of the other 28: 24 of 38.
     let audit = service::judges::audit_by_name(&pool, "Judged")
@@ -292,6 +306,9 @@ async fn a_judge_job_judges_both_orders_once_and_the_audit_measures_its_biases(p
     assert_eq!(swaps.n, 19);
     assert!((swaps.value - 14.0 / 19.0).abs() < 1e-12);
     assert_eq!(all.with_humans, 3);
+    let own = all.own_family_wins.unwrap();
+    assert_eq!(own.n, 38);
+    assert!((own.value - 15.0 / 38.0).abs() < 1e-12);
     assert_eq!(all.human_agreement.unwrap().value, 1.0);
     assert_eq!(
         audit.rows.iter().filter(|r| r.category.is_some()).count(),
@@ -429,12 +446,13 @@ async fn the_admin_page_and_the_api_queue_follow_and_cancel_judge_jobs_alike(poo
         "the item limit is a positive number"
     );
 
-    // Queued from the page, seen on the panel and over REST, cancelled from the page.
+    // Queued from the page (naming the built-in template before its first use), seen on the
+    // panel and over REST, cancelled from the page.
     let queued = send(
         &app,
         post_form(
             "/api/admin/queue_judge_job",
-            "project=Judged&judge=scripted&template=&orders=one&limit=5",
+            "project=Judged&judge=scripted&template=pairwise-verdict&orders=one&limit=5",
             Some(&cookie),
         ),
     )

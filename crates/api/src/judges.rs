@@ -96,6 +96,10 @@ pub struct JudgeAuditRow {
     pub human_agreement: Option<Share>,
     /// Cohen's κ between the judge's decision and the human majority on those items.
     pub human_kappa: Option<f64>,
+    /// Self-preference, where the judge's family and its contestants' are named: of the
+    /// decisive verdicts on items where exactly one response comes from the judge's family,
+    /// the share that picked that response (compare with the humans' choices on those items).
+    pub own_family_wins: Option<Share>,
 }
 
 /// `GET /api/v1/projects/{id}/judges` and `verdict analyze judges`.

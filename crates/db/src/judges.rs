@@ -149,6 +149,19 @@ pub async fn model_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<(i64, 
     )
 }
 
+/// Sets (or with `None` clears) a model's family; false for an unknown model.
+///
+/// # Errors
+/// `model_family_check` for a malformed family.
+pub async fn set_family(db: impl PgExecutor<'_>, name: &str, family: Option<&str>) -> Result<bool> {
+    let done = sqlx::query("update model set family = $2, updated_at = now() where name = $1")
+        .bind(name)
+        .bind(family)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// A job to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
@@ -637,6 +650,10 @@ pub struct AuditRow {
     /// Human votes (every source but `llm_judge`, excluded annotators left out) for the first
     /// response, the second, a tie and "both bad".
     pub human: Vec<i64>,
+    /// The judge model's family, when named.
+    pub judge_family: Option<String>,
+    /// The families of the models of the first and the second response (`None` where unnamed).
+    pub families: Vec<Option<String>>,
 }
 
 /// Every judged item of a project (two responses): per judge and template, both orders'
@@ -649,9 +666,11 @@ pub async fn audit_rows(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<
     Ok(sqlx::query_as(
         "with firsts as ( \
              select ir.item_id, max(ir.response_id) filter (where ir.position = 0) as first_id, \
+                    array_agg(m.family order by ir.position) as families, \
                     sum(case when ir.position = 0 then length(r.text) \
                              else -length(r.text) end)::bigint as length_diff \
              from item_response ir join response r on r.response_id = ir.response_id \
+             join model m on m.model_id = r.model_id \
              join item i on i.item_id = ir.item_id \
              where i.project_id = $1 group by ir.item_id having count(*) = 2), \
          votes as ( \
@@ -671,19 +690,20 @@ pub async fn audit_rows(db: impl PgExecutor<'_>, project_id: i64) -> Result<Vec<
          judged as ( \
              select m.name as judge, t.name as template, t.version, v.item_id, \
                     max(v.verdict) filter (where not v.swapped) as ab, \
-                    max(v.verdict) filter (where v.swapped) as ba \
+                    max(v.verdict) filter (where v.swapped) as ba, m.family as judge_family \
              from judge_verdict v join firsts f on f.item_id = v.item_id \
              join model m on m.model_id = v.judge_model_id \
              join judge_template t on t.template_id = v.template_id \
-             group by m.name, t.name, t.version, v.item_id \
+             group by m.name, m.family, t.name, t.version, v.item_id \
              union all \
              select coalesce(u.external_id, u.username, 'imported judge'), 'imported', 0, \
-                    vo.item_id, vo.winner, null \
+                    vo.item_id, vo.winner, null, null \
              from votes vo left join app_user u on u.user_id = vo.annotator_id \
              where vo.source = 'llm_judge' \
                and (vo.import_key is null or vo.import_key not like 'judge:%')) \
          select j.judge, j.template, j.version, j.item_id, p.category, j.ab, j.ba, \
-                f.length_diff, coalesce(h.human, array[0, 0, 0, 0]::bigint[]) as human \
+                f.length_diff, coalesce(h.human, array[0, 0, 0, 0]::bigint[]) as human, \
+                j.judge_family, f.families \
          from judged j join firsts f on f.item_id = j.item_id \
          join item i on i.item_id = j.item_id join prompt p on p.prompt_id = i.prompt_id \
          left join humans h on h.item_id = j.item_id \
@@ -706,6 +726,11 @@ pub const CONSTRAINTS: &[crate::Constraint] = &[
         violation: crate::Violation::Invalid,
         message: "a template has at most 20000 characters and contains {question}, {answer_a} \
                   and {answer_b}",
+    },
+    crate::Constraint {
+        name: "model_family_check",
+        violation: crate::Violation::Invalid,
+        message: "a family is 1 to 64 letters, digits, '.', '_' or '-'",
     },
     crate::Constraint {
         name: "judge_job_max_items_check",

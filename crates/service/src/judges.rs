@@ -264,15 +264,21 @@ pub async fn queue(pool: &db::PgPool, r: &JobRequest) -> Result<Job, AppError> {
             r.judge
         )));
     }
-    let template = match &r.template {
-        Some(name) => crate::error::or_not_found(db::judges::template(pool, name).await, || {
-            format!("no judge template named {name:?}")
-        })?,
-        None => {
+    let name = r.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+    let template = match db::judges::template(pool, name).await {
+        Ok(t) => t,
+        // The built-in template is registered on first use.
+        Err(db::Error::NotFound) if name == DEFAULT_TEMPLATE => {
             register_template(pool, DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_BODY)
                 .await?
                 .0
         }
+        Err(db::Error::NotFound) => {
+            return Err(AppError::NotFound(format!(
+                "no judge template named {name:?}"
+            )));
+        }
+        Err(e) => return Err(crate::db_error(e)),
     };
     if r.max_items.is_some_and(|n| n <= 0) {
         return Err(AppError::Unprocessable(LIMIT_RULE.into()));
@@ -451,6 +457,29 @@ pub async fn panel(pool: &db::PgPool, limit: i64) -> Result<api::judges::JudgePa
     })
 }
 
+/// Names (or with `None` clears) a model's family, for the audit's self-preference.
+///
+/// # Errors
+/// 404 for an unknown model; 422 for a malformed family.
+pub async fn set_family(
+    pool: &db::PgPool,
+    model: &str,
+    family: Option<&str>,
+) -> Result<(), AppError> {
+    let family = family.map(str::trim).filter(|f| !f.is_empty());
+    if db::judges::set_family(pool, model.trim(), family)
+        .await
+        .or_app()?
+    {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!(
+            "no model named {:?}",
+            model.trim()
+        )))
+    }
+}
+
 /// The judge audit of the project named `project`.
 ///
 /// # Errors
@@ -602,6 +631,31 @@ fn audit_group(
         .zip(&human_labels)
         .filter(|(j, h)| j == h)
         .count();
+    // Self-preference: decisive verdicts on items with exactly one response of the judge's
+    // family.
+    let own: Vec<bool> = items
+        .iter()
+        .filter_map(|r| {
+            let family = r.judge_family.as_deref()?;
+            let mine: Vec<bool> = r
+                .families
+                .iter()
+                .map(|f| f.as_deref() == Some(family))
+                .collect();
+            match mine.as_slice() {
+                [true, false] => Some((r, "a")),
+                [false, true] => Some((r, "b")),
+                _ => None,
+            }
+        })
+        .flat_map(|(r, side)| {
+            [r.ab.as_deref(), r.ba.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter(|v| decisive(v))
+                .map(move |v| v == side)
+        })
+        .collect();
     JudgeAuditRow {
         judge,
         template,
@@ -615,6 +669,7 @@ fn audit_group(
         with_humans: human_labels.len() as u64,
         human_agreement: share(agree, human_labels.len()),
         human_kappa: ranking::agreement::cohen_kappa(&judge_labels, &human_labels),
+        own_family_wins: share(own.iter().filter(|o| **o).count(), own.len()),
     }
 }
 
@@ -702,6 +757,8 @@ mod tests {
             ba: ba.map(str::to_owned),
             length_diff: diff,
             human: human.to_vec(),
+            judge_family: None,
+            families: vec![None, None],
         }
     }
 

@@ -225,5 +225,8 @@ fn print_judges(audit: &api::judges::JudgeAudit) {
             share(r.human_agreement),
             num(r.human_kappa)
         );
+        if r.own_family_wins.is_some() {
+            println!("  own family's wins     {}", share(r.own_family_wins));
+        }
     }
 }

@@ -291,6 +291,22 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Judge { command } => judge::run(&cli.database, &command).await,
         Command::Model {
+            command: crate::cli::train::ModelCommand::Family { name, family },
+        } => {
+            let pool = database::open_database(&cli.database, 2).await?;
+            service::database::migrate(&pool)
+                .await
+                .context("applying migrations")?;
+            service::judges::set_family(&pool, &name, family.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            match family {
+                Some(f) => println!("{name} is of the {f} family"),
+                None => println!("{name} has no family"),
+            }
+            Ok(())
+        }
+        Command::Model {
             command: crate::cli::train::ModelCommand::List { json },
         } => inspect::models(&cli.database, json).await,
         Command::Model { command } => crate::cli::train::model(&command),

@@ -353,6 +353,16 @@ pub enum ModelCommand {
     },
     /// Register a Hugging Face folder as a `local` model (loaded once to check it); a model of
     /// that name and folder already registered is left as it is.
+    /// Name a model's family (e.g. `llama`), or clear it without `--family`: the judge audit
+    /// measures a judge's preference for answers of its own family.
+    Family {
+        /// Model name.
+        #[arg(long)]
+        name: String,
+        /// The family.
+        #[arg(long)]
+        family: Option<String>,
+    },
     /// Register an OpenAI-compatible endpoint (vLLM, Ollama, TGI, OpenAI) as a contestant or a
     /// judge; registering the same again changes nothing.
     AddOpenai {
@@ -467,6 +477,7 @@ pub fn model(cmd: &ModelCommand) -> Result<()> {
         }
         ModelCommand::AddLocal { .. }
         | ModelCommand::AddOpenai { .. }
+        | ModelCommand::Family { .. }
         | ModelCommand::List { .. } => {
             anyhow::bail!("this `model` command needs the database (run through `verdict`)")
         }
