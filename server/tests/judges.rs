@@ -187,14 +187,21 @@ async fn a_judge_job_judges_both_orders_once_and_the_audit_measures_its_biases(p
     assert!(first.retries >= 2, "the 429 and the 500 were retried");
     assert_eq!(first.failed, 0);
 
-    // A second job whose worker dies after a few verdicts: its successor finishes it.
+    // A second job whose worker dies after a few verdicts: its successor finishes it. The
+    // doomed worker has connections of its own, closed when it dies, as a killed process's
+    // are (the database then rolls back whatever it had in flight).
     let job = service::judges::queue(&pool, &request(None)).await.unwrap();
     let job = service::judges::claim(&pool, "doomed", Some(job.judge_job_id))
         .await
         .unwrap()
         .unwrap();
+    let doomed_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
     let doomed = {
-        let (pool, job) = (pool.clone(), job.clone());
+        let (pool, job) = (doomed_pool.clone(), job.clone());
         tokio::spawn(async move {
             let (_, stop) = watch::channel(false);
             let _ = judge::run(&pool, "doomed", &job, &opts(), &stop, &mut |_, _| {}).await;
@@ -205,6 +212,7 @@ async fn a_judge_job_judges_both_orders_once_and_the_audit_measures_its_biases(p
     }
     doomed.abort();
     let _ = doomed.await;
+    doomed_pool.close().await;
     assert_eq!(
         service::judges::view(&pool, job.judge_job_id)
             .await
