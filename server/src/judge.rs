@@ -262,8 +262,8 @@ async fn run_inner(
             out.votes += u64::from(recorded.vote);
         }
         drop(answers);
-        let view = service::judges::view(pool, job.judge_job_id).await?;
-        progress(view.items_done, view.items_total);
+        let (done, total) = service::judges::progress(pool, job).await?;
+        progress(done, total);
     };
     let error = (out.failed > 0).then(|| {
         format!(

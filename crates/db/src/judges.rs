@@ -320,11 +320,7 @@ pub async fn heartbeat(db: impl PgExecutor<'_>, id: i64, worker_id: &str) -> Res
     .bind(worker_id)
     .fetch_optional(db)
     .await?;
-    Ok(match row {
-        None => Signal::Lost,
-        Some((true,)) => Signal::Cancel,
-        Some((false,)) => Signal::Continue,
-    })
+    Ok(crate::training::signal(row))
 }
 
 /// Ends `worker_id`'s run of job `id` with `status` (`done`, `failed`, `cancelled`, or `queued`
@@ -407,9 +403,7 @@ pub struct Pending {
     pub item_id: i64,
     /// Prompt text.
     pub prompt: String,
-    /// Response ids, the item's first one first.
-    pub response_ids: Vec<i64>,
-    /// Their texts.
+    /// The responses' texts, the item's first one first.
     pub texts: Vec<String>,
     /// The orders still to judge: false for A/B as stored, true for swapped.
     pub missing: Vec<bool>,
@@ -430,7 +424,6 @@ pub async fn pending(
     Ok(sqlx::query_as(
         "with items as ( \
              select i.item_id, p.text as prompt, \
-                    array_agg(r.response_id order by ir.position) as response_ids, \
                     array_agg(r.text order by ir.position) as texts \
              from item i join prompt p on p.prompt_id = i.prompt_id \
              join item_response ir on ir.item_id = i.item_id \
@@ -440,13 +433,13 @@ pub async fn pending(
          orders as ( \
              select s.swapped from unnest(array[false, true]) as s(swapped) \
              where $4 or not s.swapped) \
-         select it.item_id, it.prompt, it.response_ids, it.texts, \
+         select it.item_id, it.prompt, it.texts, \
                 array_agg(o.swapped order by o.swapped) as missing \
          from items it cross join orders o \
          where not exists (select 1 from judge_verdict v \
                            where v.judge_model_id = $2 and v.template_id = $3 \
                              and v.item_id = it.item_id and v.swapped = o.swapped) \
-         group by it.item_id, it.prompt, it.response_ids, it.texts \
+         group by it.item_id, it.prompt, it.texts \
          order by it.item_id limit $5",
     )
     .bind(job.project_id)
@@ -599,22 +592,48 @@ pub async fn record(pool: &PgPool, job: &Job, v: &NewVerdict) -> Result<Recorded
     })
 }
 
+/// What an item's verdicts (in the item's order, every order asked) decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// Nothing parsable.
+    Undecided,
+    /// A winner: the one parsable verdict, both when they agree, or `tie` when two verdicts
+    /// name no response (a tie and "both bad").
+    Winner(&'a str),
+    /// Swap-inconsistent: the orders name different responses, or one names a response and
+    /// the other none.
+    Inconsistent,
+}
+
+/// The outcome of an item's verdicts: the one rule for its vote and for the audit.
+#[must_use]
+pub fn outcome<'a>(verdicts: &[&'a str]) -> Outcome<'a> {
+    let decisive = |v: &str| v == "a" || v == "b";
+    let parsed: Vec<&'a str> = verdicts
+        .iter()
+        .copied()
+        .filter(|v| *v != "unparsable")
+        .collect();
+    match parsed.as_slice() {
+        [] => Outcome::Undecided,
+        [one] => Outcome::Winner(one),
+        [x, y] if x == y => Outcome::Winner(x),
+        [x, y] if !decisive(x) && !decisive(y) => Outcome::Winner("tie"),
+        _ => Outcome::Inconsistent,
+    }
+}
+
 /// The vote of an item's verdicts (every order asked), with a note when they disagree: `None`
 /// for no vote.
 fn item_winner(
     verdicts: &[(bool, String)],
     inconsistent_as: &str,
 ) -> Option<(String, Option<String>)> {
-    let decided: Vec<&str> = verdicts
-        .iter()
-        .map(|(_, v)| v.as_str())
-        .filter(|v| *v != "unparsable")
-        .collect();
-    match decided.as_slice() {
-        [] => None,
-        [one] if verdicts.len() == 1 => Some(((*one).to_owned(), None)),
-        [x, y] if x == y => Some(((*x).to_owned(), None)),
-        _ => (inconsistent_as == "tie").then(|| {
+    let labels: Vec<&str> = verdicts.iter().map(|(_, v)| v.as_str()).collect();
+    match outcome(&labels) {
+        Outcome::Undecided => None,
+        Outcome::Winner(w) => Some((w.to_owned(), None)),
+        Outcome::Inconsistent => (inconsistent_as == "tie").then(|| {
             let note = format!(
                 "swap-inconsistent: {}",
                 verdicts
@@ -767,10 +786,15 @@ mod tests {
         assert_eq!(winner, "tie");
         assert_eq!(note.unwrap(), "swap-inconsistent: A/B a, B/A b");
         assert_eq!(item_winner(&v(&[(false, "a"), (true, "b")]), "drop"), None);
-        // One order unparsable: the other alone does not decide a two-order job.
+        // One order unparsable: the other decides (it is not a disagreement).
         assert_eq!(
-            item_winner(&v(&[(false, "a"), (true, "unparsable")]), "tie").map(|w| w.0),
-            Some("tie".to_owned())
+            item_winner(&v(&[(false, "a"), (true, "unparsable")]), "tie"),
+            Some(("a".to_owned(), None))
+        );
+        // A tie in one order and "both bad" in the other: a tie.
+        assert_eq!(
+            item_winner(&v(&[(false, "tie"), (true, "both_bad")]), "drop"),
+            Some(("tie".to_owned(), None))
         );
         assert_eq!(
             item_winner(&v(&[(false, "unparsable"), (true, "unparsable")]), "tie"),

@@ -322,8 +322,8 @@ pub enum Signal {
     Lost,
 }
 
-/// What the `cancel_requested` of a worker's own running run (or its absence) tells it.
-fn signal(row: Option<(bool,)>) -> Signal {
+/// What the `cancel_requested` of a worker's own running run or job (or its absence) tells it.
+pub(crate) fn signal(row: Option<(bool,)>) -> Signal {
     match row {
         None => Signal::Lost,
         Some((true,)) => Signal::Cancel,

@@ -398,6 +398,15 @@ pub async fn record(pool: &db::PgPool, job: &Job, v: &NewVerdict) -> Result<Reco
     db::judges::record(pool, job, v).await.or_app()
 }
 
+/// How far a job has got: items with every verdict it asks for, and items it can judge.
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn progress(pool: &db::PgPool, job: &Job) -> Result<(i64, i64), AppError> {
+    let (total, done) = db::judges::progress(pool, job).await.or_app()?;
+    Ok((done, total))
+}
+
 /// The job with its progress.
 ///
 /// # Errors
@@ -406,7 +415,7 @@ pub async fn view(pool: &db::PgPool, id: i64) -> Result<JudgeJobView, AppError> 
     let job = crate::error::or_not_found(db::judges::job(pool, id).await, || {
         format!("no judge job #{id}")
     })?;
-    let (total, done) = db::judges::progress(pool, &job).await.or_app()?;
+    let (done, total) = progress(pool, &job).await?;
     let template = template_of(pool, &job).await?;
     Ok(JudgeJobView {
         judge_job_id: job.judge_job_id,
@@ -540,20 +549,16 @@ fn decisive(v: &str) -> bool {
     v == "a" || v == "b"
 }
 
-/// The item's decision from its verdicts (`a`, `b`, `tie` or `both_bad`): the one parsable
-/// verdict, or both when they agree; two different verdicts that name no response count as a
-/// tie. `None` when swap-inconsistent or unparsable.
+/// The item's decision from its verdicts ([`db::judges::outcome`], the rule its vote follows);
+/// `None` when swap-inconsistent or unparsable.
 fn decision(r: &db::judges::AuditRow) -> Option<&str> {
-    let parsed: Vec<&str> = [r.ab.as_deref(), r.ba.as_deref()]
+    let verdicts: Vec<&str> = [r.ab.as_deref(), r.ba.as_deref()]
         .into_iter()
         .flatten()
-        .filter(|v| *v != "unparsable")
         .collect();
-    match parsed.as_slice() {
-        [one] => Some(one),
-        [x, y] if x == y => Some(x),
-        [x, y] if !decisive(x) && !decisive(y) => Some("tie"),
-        _ => None,
+    match db::judges::outcome(&verdicts) {
+        db::judges::Outcome::Winner(w) => Some(w),
+        db::judges::Outcome::Undecided | db::judges::Outcome::Inconsistent => None,
     }
 }
 
