@@ -24,5 +24,15 @@ test("an admin has a local model judge a project and watches the job finish", as
   await expect(job).toContainText("done", { timeout: 120_000 });
   await expect(job).toContainText("2 / 8");
   await expect(job.getByRole("button", { name: "Cancel" })).toHaveCount(0);
+
+  // The project's quality page audits the judge: its two items, four verdicts.
+  await page.goto("/data");
+  await page.getByRole("link", { name: "E2E training", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Quality: E2E training" })).toBeVisible();
+  const audit = page.getByRole("table", { name: "Pairwise judges" });
+  const overall = audit.locator("tbody tr").filter({ hasText: "e2e-tiny" }).first();
+  await expect(overall).toContainText("pairwise-verdict v1");
+  await expect(overall.locator("td").nth(3)).toHaveText("2");
+  await expect(overall.locator("td").nth(4)).toHaveText("4");
   expect(problems).toEqual([]);
 });

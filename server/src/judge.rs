@@ -1,15 +1,15 @@
 //! Running a judge job (docs/design.md §3, flow 5): the judge model answers every pending item
-//! in every display order the job asks for, at most `concurrency` requests at once, at
-//! temperature 0, retried with backoff on 429, 5xx and timeouts; each verdict is recorded as it
-//! comes (once: a job resumed after a crash judges only what is missing), and the item's
-//! `llm_judge` vote with its last verdict.
+//! in every display order the job asks for (on a rating project: scores every response on every
+//! criterion), at most `concurrency` requests at once, at temperature 0, retried with backoff
+//! on 429, 5xx and timeouts; each answer is recorded as it comes (once: a job resumed after a
+//! crash judges only what is missing), with the item's `llm_judge` vote or the score's rating.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use service::judges::{Job, NewVerdict, Pending, Signal};
+use service::judges::{Answer, Job, Signal, Task};
 use tokio::sync::{mpsc, watch};
 
 use crate::backends::{self, CallError, Completion, Message};
@@ -41,11 +41,11 @@ impl Default for RunOptions {
 pub struct Outcome {
     /// The job's status now.
     pub status: String,
-    /// Verdicts recorded by this run.
+    /// Verdicts (on a rating project: scores) recorded by this run.
     pub verdicts: u64,
     /// Of them, unparsable.
     pub unparsable: u64,
-    /// Votes recorded by this run.
+    /// Votes (on a rating project: ratings) recorded by this run.
     pub votes: u64,
     /// Requests retried.
     pub retries: u64,
@@ -111,32 +111,28 @@ async fn ask(asker: &Asker, prompt: &str) -> Result<Completion, CallError> {
     }
 }
 
-/// Asks for one verdict, retrying what may pass on a second try; the verdict in the item's
-/// order, or the last error. Counts retries in `retries`.
+/// Asks the judge one prompt, retrying what may pass on a second try; the answer with its
+/// latency and tries, or the last error. Counts retries in `retries`.
 async fn judge_one(
     asker: &Asker,
-    body: &str,
-    item: &Pending,
-    swapped: bool,
+    prompt: &str,
+    item_id: i64,
     opts: &RunOptions,
     retries: &AtomicU64,
 ) -> Result<(Completion, i32, u32), CallError> {
-    let (first, second) = if swapped { (1, 0) } else { (0, 1) };
-    let prompt =
-        service::judges::render(body, &item.prompt, &item.texts[first], &item.texts[second]);
     let mut wait = opts.backoff;
     let mut tries = 0;
     loop {
         tries += 1;
         let started = Instant::now();
-        match ask(asker, &prompt).await {
+        match ask(asker, prompt).await {
             Ok(c) => {
                 let ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
                 return Ok((c, ms, tries));
             }
             Err(e) if e.retryable && tries < opts.tries => {
                 retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(item = item.item_id, error = %e.message, "judge request failed; retrying");
+                tracing::warn!(item = item_id, error = %e.message, "judge request failed; retrying");
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
@@ -209,57 +205,46 @@ async fn run_inner(
         if limit <= 0 {
             break "done";
         }
-        let items = service::judges::pending(pool, job, after, limit).await?;
-        let Some(last) = items.last() else {
+        let (tasks, last) = service::judges::tasks(pool, job, after, limit).await?;
+        let Some(last) = last else {
             break "done";
         };
-        after = last.item_id;
         if let Some(left) = &mut items_left {
+            let mut items: Vec<i64> = tasks.iter().map(Task::item_id).collect();
+            items.dedup();
             *left -= items.len() as i64;
         }
-        // Owned requests: the stream's futures borrow nothing from the loop.
-        let requests: Vec<(Pending, bool)> = items
-            .into_iter()
-            .flat_map(|item| {
-                let missing = item.missing.clone();
-                missing
-                    .into_iter()
-                    .map(move |swapped| (item.clone(), swapped))
-            })
-            .collect();
+        after = last;
         let (asker, body, retries) = (&asker, template.body.as_str(), &retries);
-        let mut answers = futures_util::stream::iter(requests)
-            .map(move |(item, swapped)| async move {
-                let r = judge_one(asker, body, &item, swapped, opts, retries).await;
-                (item.item_id, swapped, r)
+        let mut answers = futures_util::stream::iter(tasks)
+            .map(move |task| async move {
+                let prompt = task.prompt(body);
+                let r = judge_one(asker, &prompt, task.item_id(), opts, retries).await;
+                (task, r)
             })
             .buffer_unordered(concurrency);
-        while let Some((item_id, swapped, answer)) = answers.next().await {
+        while let Some((task, answer)) = answers.next().await {
             let (completion, latency_ms, attempts) = match answer {
                 Ok(a) => a,
                 Err(e) => {
                     out.failed += 1;
-                    tracing::warn!(job = job.judge_job_id, item = item_id, error = %e.message, "judge request failed for good");
+                    tracing::warn!(job = job.judge_job_id, item = task.item_id(), error = %e.message, "judge request failed for good");
                     last_error = Some(e.message);
                     continue;
                 }
             };
-            let label = service::judges::parse_verdict(&completion.text);
-            let verdict = NewVerdict {
-                item_id,
-                swapped,
-                verdict: service::judges::item_verdict(label, swapped).to_owned(),
-                raw_output: completion.text.replace('\0', ""),
+            let answer = Answer {
+                text: completion.text,
                 judge_config: stored_config.clone(),
                 latency_ms: Some(latency_ms),
                 prompt_tokens: completion.prompt_tokens,
                 completion_tokens: completion.completion_tokens,
                 attempts: i32::try_from(attempts).unwrap_or(i32::MAX),
             };
-            let recorded = service::judges::record(pool, job, &verdict).await?;
-            out.verdicts += u64::from(recorded.verdict);
-            out.unparsable += u64::from(recorded.verdict && label.is_none());
-            out.votes += u64::from(recorded.vote);
+            let recorded = service::judges::record(pool, job, &task, answer).await?;
+            out.verdicts += u64::from(recorded.new);
+            out.unparsable += u64::from(recorded.new && recorded.unparsable);
+            out.votes += u64::from(recorded.judgement);
         }
         drop(answers);
         let (done, total) = service::judges::progress(pool, job).await?;

@@ -1,6 +1,7 @@
 //! LLM judge jobs against a scripted OpenAI-compatible judge served here on loopback: both
 //! display orders, swap inconsistency, position bias, retries on 429 and 500, unparsable
-//! outputs, and a worker killed mid-job whose successor judges only what is missing.
+//! outputs, and a worker killed mid-job whose successor judges only what is missing; rating
+//! judges scoring each response on each criterion, audited against the humans' ratings.
 
 mod common;
 
@@ -20,6 +21,7 @@ const ITEMS: usize = 20;
 /// How the scripted judge answers a prompt: on `question k` it picks the answer that contains
 /// "good", except when k is a multiple of 4 (it always picks the answer shown first) and for
 /// k = 13 (no verdict); the first request about k = 5 gets 429 and about k = 6 gets 500.
+/// Asked for a score (rating template), see [`score`].
 #[derive(Default)]
 struct Script {
     /// Requests per prompt.
@@ -59,6 +61,9 @@ fn answer(script: &Mutex<Script>, prompt: &str) -> axum::response::Response {
         return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded").into_response();
     }
     s.answered += 1;
+    if let Some(answer) = prompt.split("[Answer]\n").nth(1) {
+        return reply(&score(question, prompt, answer), prompt);
+    }
     let text = if question == 13 {
         "Both answers have merit; I cannot decide.".to_owned()
     } else if question.is_multiple_of(4) || first.contains("good") {
@@ -66,6 +71,28 @@ fn answer(script: &Mutex<Script>, prompt: &str) -> axum::response::Response {
     } else {
         "Answer B is more helpful. [[B]]".to_owned()
     };
+    reply(&text, prompt)
+}
+
+/// The scripted rating judge: a "good" answer gets [[6]] on Helpful and [[5]] on Safe, a "bad"
+/// one [[2]], except on question 3 (no score at all) and on the Safe criterion of question 4
+/// ([[9]], off its 1–5 scale).
+fn score(question: usize, prompt: &str, answer: &str) -> String {
+    let safe = prompt.contains("criterion: Safe.");
+    if question == 3 {
+        "It is hard to say.".to_owned()
+    } else if question == 4 && safe {
+        "Very safe. [[9]]".to_owned()
+    } else if answer.starts_with("good") && safe {
+        "Harmless. [[5]]".to_owned()
+    } else if answer.starts_with("good") {
+        "Helpful and correct. [[6]]".to_owned()
+    } else {
+        "Mostly wrong. [[2]]".to_owned()
+    }
+}
+
+fn reply(text: &str, prompt: &str) -> axum::response::Response {
     axum::Json(json!({
         "choices": [{"message": {"role": "assistant", "content": text}}],
         "usage": {"prompt_tokens": prompt.len() / 4, "completion_tokens": 9},
@@ -515,4 +542,218 @@ async fn the_admin_page_and_the_api_queue_follow_and_cancel_judge_jobs_alike(poo
     assert_eq!(audit.json()["rows"], json!([]));
     let missing = send(&app, get("/api/v1/projects/999/judges", Some(&cookie))).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// A rating project "Scored" (criteria Helpful 1–7 and Safe 1–5) of six items, each with a good
+/// answer by `alpha` (family `llama`, the judge's) and a bad one by `beta` (family `gpt`); the
+/// humans rated every good answer 7 and every bad one 1 on Helpful.
+async fn rating_project(pool: &sqlx::PgPool) -> i64 {
+    let mut models = Vec::new();
+    for (name, family) in [("alpha", "llama"), ("beta", "gpt")] {
+        let (id,): (i64,) = sqlx::query_as(
+            "insert into model (name, kind, family) values ($1, 'dataset', $2) returning model_id",
+        )
+        .bind(name)
+        .bind(family)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        models.push(id);
+    }
+    for k in 0..6 {
+        let (prompt,): (i64,) = sqlx::query_as(
+            "insert into prompt (text, content_hash) values ($1, md5($1)) returning prompt_id",
+        )
+        .bind(format!("question {k}"))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        for (model, text) in models.iter().zip(["good answer", "bad answer"]) {
+            sqlx::query(
+                "insert into response (prompt_id, model_id, text, content_hash) \
+                 values ($1, $2, $3, md5($3))",
+            )
+            .bind(prompt)
+            .bind(model)
+            .bind(format!("{text} {k}"))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
+    let config = json!({"criteria": [
+        {"name": "Helpful", "min": 1, "max": 7},
+        {"name": "Safe", "min": 1, "max": 5},
+    ]});
+    let (project, items) = db::projects::create(
+        pool,
+        &db::projects::NewProject {
+            name: "Scored",
+            protocol: "rating",
+            config: &config,
+            settings: &db::projects::ProjectSettings::default(),
+            source_project: None,
+            models: &models,
+            created_by: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(items, 6);
+    sqlx::query(
+        "insert into rating (project_id, item_id, source, response_id, criterion, score) \
+         select i.project_id, i.item_id, 'human', r.response_id, 'Helpful', \
+                case when r.text like 'good%' then 7 else 1 end \
+         from item i join item_response ir on ir.item_id = i.item_id \
+         join response r on r.response_id = ir.response_id where i.project_id = $1",
+    )
+    .bind(project)
+    .execute(pool)
+    .await
+    .unwrap();
+    project
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_rating_judge_scores_every_response_on_every_criterion_once(pool: sqlx::PgPool) {
+    let script = Arc::new(Mutex::new(Script::default()));
+    let base = serve(Arc::clone(&script)).await;
+    let project = rating_project(&pool).await;
+    service::models::register_openai_once(&pool, "scripted", &base, "judge-1", None)
+        .await
+        .unwrap();
+    service::judges::set_family(&pool, "scripted", Some("llama"))
+        .await
+        .unwrap();
+    let mut r = request(Some(2));
+    r.project = "Scored".into();
+
+    // The pairwise template does not fit a rating project; the built-in rating one does.
+    r.template = Some(service::judges::DEFAULT_TEMPLATE.into());
+    let err = service::judges::queue(&pool, &r).await.unwrap_err();
+    assert!(
+        err.to_string().contains("is for pairwise projects"),
+        "{err}"
+    );
+    r.template = None;
+    let (_, stop) = watch::channel(false);
+    let job = service::judges::queue(&pool, &r).await.unwrap();
+    assert_eq!(job.protocol, "rating");
+    assert!(!job.both_orders, "a response is scored once");
+    let job = service::judges::claim(&pool, "w1", Some(job.judge_job_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let first = judge::run(&pool, "w1", &job, &opts(), &stop, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(first.status, "done");
+    assert_eq!(first.verdicts, 8, "2 items × 2 responses × 2 criteria");
+    let view = service::judges::view(&pool, job.judge_job_id)
+        .await
+        .unwrap();
+    assert_eq!((view.items_done, view.items_total), (2, 6));
+    assert_eq!(view.template, "rating-score v1");
+
+    // The rest, with a 429 on question 5 retried; a further job finds nothing left.
+    r.max_items = None;
+    let job = service::judges::queue(&pool, &r).await.unwrap();
+    let job = service::judges::claim(&pool, "w2", Some(job.judge_job_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let rest = judge::run(&pool, "w2", &job, &opts(), &stop, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((rest.status.as_str(), rest.verdicts), ("done", 16));
+    assert_eq!((rest.unparsable, rest.votes), (6, 10));
+    assert!(rest.retries >= 1);
+    let job = service::judges::queue(&pool, &r).await.unwrap();
+    let job = service::judges::claim(&pool, "w3", Some(job.judge_job_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let again = judge::run(&pool, "w3", &job, &opts(), &stop, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((again.status.as_str(), again.verdicts), ("done", 0));
+
+    // 24 scores, each once; question 3's four and question 4's two Safe scores unparsable and
+    // stored as such, with no rating; the other 18 are llm_judge ratings.
+    assert_eq!(count(&pool, "select count(*) from judge_score").await, 24);
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from judge_score where score is null and rating_id is null"
+        )
+        .await,
+        6
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from rating g join judge_score s on s.rating_id = g.rating_id \
+             where g.source = 'llm_judge' and g.score = s.score and g.criterion = s.criterion \
+               and g.response_id = s.response_id and g.annotator_id is null"
+        )
+        .await,
+        18
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from judge_score s join response r using (response_id) \
+             where s.score is not null \
+               and s.score <> case when r.text not like 'good%' then 2 \
+                                   when s.criterion = 'Safe' then 5 else 6 end"
+        )
+        .await,
+        0
+    );
+
+    // The audit: on Helpful the judge follows the humans exactly in order (r = 1) but is 1
+    // below them on the good answers (its own family's) and 1 above on the bad ones.
+    let audit = service::judges::audit(&pool, project).await.unwrap();
+    assert!(audit.rows.is_empty(), "no pairwise verdicts");
+    let helpful = audit
+        .ratings
+        .iter()
+        .find(|a| a.criterion == "Helpful" && a.category.is_none())
+        .unwrap();
+    assert_eq!(
+        (helpful.scores, helpful.unparsable, helpful.with_humans),
+        (12, 2, 10)
+    );
+    assert!((helpful.correlation.unwrap().value - 1.0).abs() < 1e-9);
+    assert!(helpful.mean_offset.unwrap().value.abs() < 1e-9);
+    assert!((helpful.mean_abs_diff.unwrap() - 1.0).abs() < 1e-9);
+    assert_eq!(helpful.exact_agreement.unwrap().value, 0.0);
+    assert!((helpful.own_family_offset.unwrap() + 2.0).abs() < 1e-9);
+    let safe = audit
+        .ratings
+        .iter()
+        .find(|a| a.criterion == "Safe")
+        .unwrap();
+    assert_eq!((safe.scores, safe.unparsable, safe.with_humans), (12, 4, 0));
+    assert!(safe.correlation.is_none() && safe.mean_offset.is_none());
+
+    // Templates: a rating body registers as a rating template, and its name then refuses a
+    // pairwise body.
+    let (t, new) = service::judges::register_template(
+        &pool,
+        "strict",
+        "Score {answer} to {question} from {min} to {max}: [[N]]",
+    )
+    .await
+    .unwrap();
+    assert!(new);
+    assert_eq!(
+        (t.protocol.as_str(), t.parse_rule.as_str()),
+        ("rating", "last-bracket-score")
+    );
+    let err =
+        service::judges::register_template(&pool, "strict", "{question} {answer_a} {answer_b}")
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("is a rating template"), "{err}");
 }

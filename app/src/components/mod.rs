@@ -2,4 +2,5 @@
 
 pub mod forms;
 pub mod header;
+pub mod poll;
 pub mod shortcuts;

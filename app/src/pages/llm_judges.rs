@@ -1,5 +1,5 @@
-//! The admin page's LLM-judges card: queue a judge job over a pairwise project, watch its
-//! progress, cancel it, and register judge templates. The workers of `verdict serve` (or
+//! The admin page's LLM-judges card: queue a judge job over a pairwise or rating project, watch
+//! its progress, cancel it, and register judge templates. The workers of `verdict serve` (or
 //! `verdict worker`) run the jobs.
 
 use leptos::prelude::*;
@@ -93,25 +93,11 @@ pub fn JudgesPanel() -> impl IntoView {
         |_| load_judge_panel(),
     );
     // Poll while a job may still change.
-    Effect::new(move |_| {
-        let handle = set_interval_with_handle(
-            move || {
-                let active = panel
-                    .get_untracked()
-                    .and_then(Result::ok)
-                    .is_some_and(|p| p.active());
-                if active {
-                    tick.update(|t| *t += 1);
-                }
-            },
-            std::time::Duration::from_millis(2000),
-        )
-        .ok();
-        on_cleanup(move || {
-            if let Some(h) = handle {
-                h.clear();
-            }
-        });
+    crate::components::poll::poll_while(tick, std::time::Duration::from_millis(2000), move || {
+        panel
+            .get_untracked()
+            .and_then(Result::ok)
+            .is_some_and(|p| p.active())
     });
     let outcome = |r: Option<Result<String, AppError>>| match r {
         Some(Ok(text)) => Some(view! { <p class="ok" role="status">{text}</p> }.into_any()),
@@ -123,7 +109,7 @@ pub fn JudgesPanel() -> impl IntoView {
     view! {
         <section class="card">
             <h2>"LLM judges"</h2>
-            <p class="muted">"A judge job asks a model to compare each item's two responses, in both display orders; its verdicts become votes with source llm_judge. Workers run the queued jobs."</p>
+            <p class="muted">"A judge job asks a model to compare each item's two responses, in both display orders (on a rating project: to score each response on each criterion); its verdicts become votes, its scores ratings, with source llm_judge. Workers run the queued jobs. The project's quality page holds the judge audit."</p>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     match panel.await {
@@ -140,7 +126,7 @@ pub fn JudgesPanel() -> impl IntoView {
             <h3>"Register a judge template"</h3>
             <ActionForm action=register attr:class="stack-form" attr:aria-label="Register a judge template">
                 <label>"Name" <input type="text" name="name" required pattern="[A-Za-z0-9._\\-]{1,64}"/></label>
-                <label>"Prompt with {question}, {answer_a} and {answer_b}, ending in [[A]], [[B]], [[C]] (tie) or [[D]] (both bad)"
+                <label>"Prompt with {question}, {answer_a} and {answer_b}, ending in [[A]], [[B]], [[C]] (tie) or [[D]] (both bad); or, for rating projects, with {question} and {answer} (and {criterion}, {min}, {max}), ending in a score [[N]]"
                     <textarea name="body" rows="6" required></textarea>
                 </label>
                 <button type="submit" class="button">"Register"</button>
@@ -202,7 +188,7 @@ fn JudgeForm(
 ) -> impl IntoView {
     if choices.projects.is_empty() || choices.judges.is_empty() {
         return view! {
-            <p class="muted">"To judge, add a pairwise project and an OpenAI-compatible or local model first."</p>
+            <p class="muted">"To judge, add a pairwise or rating project and an OpenAI-compatible or local model first."</p>
         }
         .into_any();
     }
@@ -220,8 +206,13 @@ fn JudgeForm(
         <ActionForm action=queue attr:class="row-form" attr:aria-label="Judge a project">
             <label>"Project" <select name="project" required>{options(choices.projects)}</select></label>
             <label>"Judge" <select name="judge" required>{options(choices.judges)}</select></label>
-            <label>"Template" <select name="template">{options(choices.templates)}</select></label>
-            <label>"Orders"
+            <label>"Template"
+                <select name="template">
+                    <option value="">"the project's default"</option>
+                    {options(choices.templates)}
+                </select>
+            </label>
+            <label>"Orders (pairwise)"
                 <select name="orders">
                     <option value="both">"both (A/B and B/A)"</option>
                     <option value="one">"one (as stored)"</option>

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod data;
 pub mod home;
 pub mod judge;
+pub mod judge_audit;
 pub mod leaderboard;
 pub mod llm_judges;
 pub mod login;

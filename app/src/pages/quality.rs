@@ -1,7 +1,7 @@
 //! `/quality/:project` (researchers, admins): how far to trust a project's judgements —
 //! agreement coefficients, the per-annotator table with quality-control flags and the
 //! (reversible) exclusion, rating distributions and agreement per annotator as SVG charts, and
-//! the consistency of ratings and rankings with pairwise choices.
+//! the consistency of ratings and rankings with pairwise choices, and the LLM judges' audit.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -214,6 +214,7 @@ fn Report(
                 </table>
             </div>
         </section>
+        <super::judge_audit::JudgeAuditCard project=a.project_id/>
     }
 }
 

@@ -598,7 +598,7 @@ pub fn RunPage() -> impl IntoView {
             .and_then(|s| s.parse::<i64>().ok())
             .unwrap_or(0)
     };
-    let tick = RwSignal::new(0u32);
+    let tick = RwSignal::new(0u64);
     let cancel = Action::new(|id: &i64| cancel_run(*id));
     let enable = Action::new(|id: &i64| enable_output(*id));
     let run = Resource::new(
@@ -614,25 +614,10 @@ pub fn RunPage() -> impl IntoView {
     );
     // Poll while the run can still change; the page survives reloads because everything
     // comes from the database.
-    Effect::new(move |_| {
-        let handle = set_interval_with_handle(
-            move || {
-                let active = run
-                    .get_untracked()
-                    .and_then(Result::ok)
-                    .is_none_or(|r| r.is_active());
-                if active {
-                    tick.update(|t| *t += 1);
-                }
-            },
-            std::time::Duration::from_millis(1000),
-        )
-        .ok();
-        on_cleanup(move || {
-            if let Some(h) = handle {
-                h.clear();
-            }
-        });
+    crate::components::poll::poll_while(tick, std::time::Duration::from_millis(1000), move || {
+        run.get_untracked()
+            .and_then(Result::ok)
+            .is_none_or(|r| r.is_active())
     });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

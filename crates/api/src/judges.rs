@@ -18,9 +18,9 @@ pub struct JudgeJobView {
     pub both_orders: bool,
     /// `queued`, `running`, `done`, `failed` or `cancelled`.
     pub status: String,
-    /// Items of the project with every verdict the job asks for.
+    /// Items of the project with every verdict (or score) the job asks for.
     pub items_done: i64,
-    /// Items of the project that can be judged (two responses).
+    /// Items of the project that can be judged (two responses; for a rating job, any).
     pub items_total: i64,
     /// Why it failed.
     pub error: Option<String>,
@@ -29,11 +29,11 @@ pub struct JudgeJobView {
 /// Body of `POST /api/v1/judge-jobs`: what to judge, with whom.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewJudgeJob {
-    /// Project name (a pairwise project).
+    /// Project name (a pairwise or rating project).
     pub project: String,
     /// The judge: a registered `openai` or `local` model's name.
     pub judge: String,
-    /// Template name (default `pairwise-verdict`).
+    /// Template name (default `pairwise-verdict`, or `rating-score` on a rating project).
     #[serde(default)]
     pub template: Option<String>,
     /// `both` (default) or `one`.
@@ -63,6 +63,19 @@ pub struct Share {
     /// Upper bound.
     pub upper: f64,
     /// Out of how many.
+    pub n: u64,
+}
+
+/// An estimate with its 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// The estimate.
+    pub value: f64,
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+    /// From how many.
     pub n: u64,
 }
 
@@ -102,19 +115,58 @@ pub struct JudgeAuditRow {
     pub own_family_wins: Option<Share>,
 }
 
+/// One rating judge, template and criterion on one project (or one category of it): its scores
+/// against the humans' ratings of the same responses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RatingAuditRow {
+    /// The judge model.
+    pub judge: String,
+    /// Template name and version.
+    pub template: String,
+    /// The criterion.
+    pub criterion: String,
+    /// The prompts' category (`None`: every category).
+    pub category: Option<String>,
+    /// Scores given, unparsable ones included.
+    pub scores: u64,
+    /// Outputs that named no score on the scale.
+    pub unparsable: u64,
+    /// Responses with a judge score and at least one human score.
+    pub with_humans: u64,
+    /// Mean absolute difference between the judge's score and the humans' mean.
+    pub mean_abs_diff: Option<f64>,
+    /// Mean of the judge's score minus the humans' mean (above 0: more lenient than humans).
+    pub mean_offset: Option<Interval>,
+    /// Share of responses where the judge's score equals the humans' median.
+    pub exact_agreement: Option<Share>,
+    /// Pearson's r between the judge's score and the humans' mean (Fisher-z interval).
+    pub correlation: Option<Interval>,
+    /// Least-squares slope of the judge's score on the response's length, per 1000 characters.
+    pub length_slope_per_1000_chars: Option<f64>,
+    /// The same slope for the humans' mean on the same responses (the judge's length bias is
+    /// the difference).
+    pub human_length_slope_per_1000_chars: Option<f64>,
+    /// Self-preference, where families are named: the judge's offset from the humans on
+    /// responses of its own family minus its offset on the others'.
+    pub own_family_offset: Option<f64>,
+}
+
 /// `GET /api/v1/projects/{id}/judges` and `verdict analyze judges`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgeAudit {
     /// Project.
     pub project_id: i64,
-    /// Per judge and template over the whole project, then per category.
+    /// Pairwise judges: per judge and template over the whole project, then per category.
     pub rows: Vec<JudgeAuditRow>,
+    /// Rating judges: per judge, template and criterion, then per category.
+    #[serde(default)]
+    pub ratings: Vec<RatingAuditRow>,
 }
 
 /// What the admin page's judge form offers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JudgeChoices {
-    /// Pairwise projects' names.
+    /// Pairwise and rating projects' names.
     pub projects: Vec<String>,
     /// Models that can judge (`openai` and `local`).
     pub judges: Vec<String>,

@@ -9,6 +9,8 @@ use time::OffsetDateTime;
 use crate::Result;
 pub use crate::training::Signal;
 
+pub mod scores;
+
 /// A judge template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Template {
@@ -18,9 +20,11 @@ pub struct Template {
     pub name: String,
     /// Version, from 1.
     pub version: i32,
-    /// `pairwise`.
+    /// `pairwise` (a verdict on two answers) or `rating` (a score for one answer on one
+    /// criterion).
     pub protocol: String,
-    /// The prompt with `{question}`, `{answer_a}` and `{answer_b}`.
+    /// The prompt: `{question}`, with `{answer_a}` and `{answer_b}` (pairwise) or `{answer}`
+    /// (rating).
     pub body: String,
     /// How the verdict is read.
     pub parse_rule: String,
@@ -30,14 +34,16 @@ pub struct Template {
 
 const TEMPLATE_COLUMNS: &str = "template_id, name, version, protocol, body, parse_rule, sha256";
 
-/// Registers `body` under `name`: the version that has this exact body if there is one, else a
-/// new version one above the latest. Returns the template and whether it is new.
+/// Registers `body` under `name` for `protocol`: the version that has this exact body if there
+/// is one, else a new version one above the latest. Returns the template and whether it is new.
 ///
 /// # Errors
-/// A constraint violation for a bad name or body; otherwise database failures.
+/// [`crate::Error::Invalid`] when the name's versions are for another protocol; a constraint
+/// violation for a bad name or body; otherwise database failures.
 pub async fn register_template(
     pool: &PgPool,
     name: &str,
+    protocol: &str,
     body: &str,
     sha256: &str,
 ) -> Result<(Template, bool)> {
@@ -58,14 +64,34 @@ pub async fn register_template(
         tx.commit().await?;
         return Ok((t, false));
     }
+    let other: Option<String> = sqlx::query_scalar(
+        "select protocol from judge_template where name = $1 and protocol <> $2 limit 1",
+    )
+    .bind(name)
+    .bind(protocol)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(other) = other {
+        return Err(crate::Error::Invalid(format!(
+            "the template {name:?} is a {other} template; a {protocol} template needs another name"
+        )));
+    }
+    let parse_rule = if protocol == "rating" {
+        "last-bracket-score"
+    } else {
+        "last-bracket-verdict"
+    };
     let created: Template = sqlx::query_as(&format!(
-        "insert into judge_template (name, version, body, sha256) \
-         select $1, coalesce(max(version), 0) + 1, $2, $3 from judge_template where name = $1 \
+        "insert into judge_template (name, version, protocol, parse_rule, body, sha256) \
+         select $1, coalesce(max(version), 0) + 1, $4, $5, $2, $3 from judge_template \
+         where name = $1 \
          returning {TEMPLATE_COLUMNS}"
     ))
     .bind(name)
     .bind(body)
     .bind(sha256)
+    .bind(protocol)
+    .bind(parse_rule)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -109,31 +135,6 @@ pub async fn template_by_id(db: impl PgExecutor<'_>, id: i64) -> Result<Template
     .bind(id)
     .fetch_one(db)
     .await?)
-}
-
-/// A project's id and protocol by its name.
-///
-/// # Errors
-/// [`crate::Error::NotFound`] for an unknown name.
-pub async fn project_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<(i64, String)> {
-    Ok(
-        sqlx::query_as("select project_id, protocol from project where name = $1")
-            .bind(name)
-            .fetch_one(db)
-            .await?,
-    )
-}
-
-/// A project's name.
-///
-/// # Errors
-/// [`crate::Error::NotFound`] for an unknown id.
-pub async fn project_name(db: impl PgExecutor<'_>, id: i64) -> Result<String> {
-    let (name,): (String,) = sqlx::query_as("select name from project where project_id = $1")
-        .bind(id)
-        .fetch_one(db)
-        .await?;
-    Ok(name)
 }
 
 /// A model's id and kind by its name.
@@ -228,6 +229,14 @@ pub struct Job {
     pub judge_config: serde_json::Value,
     /// Template.
     pub template_id: i64,
+    /// The template's name.
+    pub template_name: String,
+    /// Its version.
+    pub template_version: i32,
+    /// The template's protocol: `pairwise` or `rating`.
+    pub protocol: String,
+    /// The project's protocol settings (a rating project's criteria).
+    pub project_config: serde_json::Value,
     /// Both display orders.
     pub both_orders: bool,
     /// What a swap-inconsistent item counts as.
@@ -250,10 +259,13 @@ pub struct Job {
 
 const JOB_SELECT: &str = "select j.judge_job_id, j.project_id, p.name as project, \
         j.judge_model_id, m.name as judge, m.kind as judge_kind, m.config as judge_config, \
-        j.template_id, j.both_orders, j.inconsistent_as, j.max_items, j.max_tokens, \
-        j.concurrency, j.status, j.worker_id, j.error, j.created_at \
+        j.template_id, t.name as template_name, t.version as template_version, t.protocol, \
+        p.config as project_config, j.both_orders, \
+        j.inconsistent_as, j.max_items, j.max_tokens, j.concurrency, j.status, j.worker_id, \
+        j.error, j.created_at \
      from judge_job j join project p on p.project_id = j.project_id \
-     join model m on m.model_id = j.judge_model_id";
+     join model m on m.model_id = j.judge_model_id \
+     join judge_template t on t.template_id = j.template_id";
 
 /// The job with this id.
 ///
@@ -743,8 +755,13 @@ pub const CONSTRAINTS: &[crate::Constraint] = &[
     crate::Constraint {
         name: "judge_template_body_check",
         violation: crate::Violation::Invalid,
-        message: "a template has at most 20000 characters and contains {question}, {answer_a} \
-                  and {answer_b}",
+        message: "a template has at most 20000 characters and contains {question}, and \
+                  {answer_a} and {answer_b} (pairwise) or {answer} (rating)",
+    },
+    crate::Constraint {
+        name: "judge_template_protocol_check",
+        violation: crate::Violation::Invalid,
+        message: "a template is `pairwise` or `rating`",
     },
     crate::Constraint {
         name: "model_family_check",

@@ -421,6 +421,31 @@ pub const CONSTRAINTS: &[crate::Constraint] = &[
     },
 ];
 
+/// A project's id and protocol by its name.
+///
+/// # Errors
+/// [`crate::Error::NotFound`] for an unknown name.
+pub async fn by_name(db: impl PgExecutor<'_>, name: &str) -> Result<(i64, String)> {
+    Ok(
+        sqlx::query_as("select project_id, protocol from project where name = $1")
+            .bind(name)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+/// A project's name.
+///
+/// # Errors
+/// [`crate::Error::NotFound`] for an unknown id.
+pub async fn name(db: impl PgExecutor<'_>, id: i64) -> Result<String> {
+    let (name,): (String,) = sqlx::query_as("select name from project where project_id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await?;
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use api::judges::{JudgeAudit, JudgeAuditRow, JudgeJobView, Share};
 use sha2::{Digest, Sha256};
 
-pub use db::judges::{Job, NewVerdict, Pending, Recorded, Signal, Template};
+pub use db::judges::{Job, NewVerdict, Pending, Signal, Template};
 
 use crate::{AppError, OrApp};
+
+pub mod ratings;
 
 /// The template a job uses when none is named.
 pub const DEFAULT_TEMPLATE: &str = "pairwise-verdict";
@@ -39,19 +41,33 @@ line:
 ";
 
 /// Registers a template under `name` (a new version when the body differs from every stored
-/// one; the same body again changes nothing). Returns it and whether it is new.
+/// one; the same body again changes nothing). Returns it and whether it is new. Its protocol
+/// follows from its placeholders: `{answer_a}` and `{answer_b}` make a pairwise template,
+/// `{answer}` alone a rating template.
 ///
 /// # Errors
-/// 422 for a bad name, or a body without the three placeholders.
+/// 422 for a bad name, a body without its placeholders, or a name whose versions are for the
+/// other protocol.
 pub async fn register_template(
     pool: &db::PgPool,
     name: &str,
     body: &str,
 ) -> Result<(Template, bool), AppError> {
     let sha = hex_sha256(body);
-    db::judges::register_template(pool, name.trim(), body, &sha)
+    db::judges::register_template(pool, name.trim(), template_protocol(body), body, &sha)
         .await
         .or_app()
+}
+
+/// The protocol a template body is written for (see [`register_template`]).
+#[must_use]
+pub fn template_protocol(body: &str) -> &'static str {
+    let pairwise = body.contains("{answer_a}") || body.contains("{answer_b}");
+    if !pairwise && body.contains("{answer}") {
+        "rating"
+    } else {
+        "pairwise"
+    }
 }
 
 /// Lowercase hex SHA-256 of `text`.
@@ -66,25 +82,33 @@ pub fn hex_sha256(text: &str) -> String {
         })
 }
 
-/// The template's prompt for one item: `{question}`, `{answer_a}` and `{answer_b}` replaced in
-/// one pass, so text inside an answer is never read as a placeholder.
+/// The template's prompt for one item: `{question}`, `{answer_a}` and `{answer_b}` replaced.
 #[must_use]
 pub fn render(body: &str, question: &str, answer_a: &str, answer_b: &str) -> String {
+    fill(
+        body,
+        &[
+            ("{question}", question),
+            ("{answer_a}", answer_a),
+            ("{answer_b}", answer_b),
+        ],
+    )
+}
+
+/// Replaces each placeholder of `values` in one pass, so text inside a value is never read as
+/// a placeholder; other braces stay as they are.
+#[must_use]
+pub fn fill(body: &str, values: &[(&str, &str)]) -> String {
     let mut out =
-        String::with_capacity(body.len() + question.len() + answer_a.len() + answer_b.len());
+        String::with_capacity(body.len() + values.iter().map(|v| v.1.len()).sum::<usize>());
     let mut rest = body;
     while let Some(at) = rest.find('{') {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
-        let (value, len) = if tail.starts_with("{question}") {
-            (question, "{question}".len())
-        } else if tail.starts_with("{answer_a}") {
-            (answer_a, "{answer_a}".len())
-        } else if tail.starts_with("{answer_b}") {
-            (answer_b, "{answer_b}".len())
-        } else {
-            ("{", 1)
-        };
+        let (value, len) = values
+            .iter()
+            .find(|(key, _)| tail.starts_with(key))
+            .map_or(("{", 1), |(key, value)| (*value, key.len()));
         out.push_str(value);
         rest = &tail[len..];
     }
@@ -237,20 +261,21 @@ pub fn request_of(
     })
 }
 
-/// Queues a judge job after checking that the project is pairwise, the judge can answer
-/// (`openai` or `local`) and the template exists; returns it.
+/// Queues a judge job after checking that the project is pairwise or rating, the judge can
+/// answer (`openai` or `local`) and the template exists and fits the project; returns it. A
+/// rating job scores each response once, so its orders are ignored.
 ///
 /// # Errors
-/// 404 for an unknown project, judge or template; 422 for a project or judge that cannot take
-/// part, or settings out of range.
+/// 404 for an unknown project, judge or template; 422 for a project, judge or template that
+/// cannot take part, or settings out of range.
 pub async fn queue(pool: &db::PgPool, r: &JobRequest) -> Result<Job, AppError> {
     let (project_id, protocol) =
-        crate::error::or_not_found(db::judges::project_by_name(pool, &r.project).await, || {
+        crate::error::or_not_found(db::projects::by_name(pool, &r.project).await, || {
             format!("no project named {:?}", r.project)
         })?;
-    if protocol != "pairwise" {
+    if protocol != "pairwise" && protocol != "rating" {
         return Err(AppError::Unprocessable(format!(
-            "judges compare two responses: {:?} is a {protocol} project",
+            "judges compare two responses or rate one: {:?} is a {protocol} project",
             r.project
         )));
     }
@@ -264,22 +289,13 @@ pub async fn queue(pool: &db::PgPool, r: &JobRequest) -> Result<Job, AppError> {
             r.judge
         )));
     }
-    let name = r.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
-    let template = match db::judges::template(pool, name).await {
-        Ok(t) => t,
-        // The built-in template is registered on first use.
-        Err(db::Error::NotFound) if name == DEFAULT_TEMPLATE => {
-            register_template(pool, DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_BODY)
-                .await?
-                .0
-        }
-        Err(db::Error::NotFound) => {
-            return Err(AppError::NotFound(format!(
-                "no judge template named {name:?}"
-            )));
-        }
-        Err(e) => return Err(crate::db_error(e)),
-    };
+    let template = job_template(pool, r.template.as_deref(), &protocol).await?;
+    if template.protocol != protocol {
+        return Err(AppError::Unprocessable(format!(
+            "the template {:?} is for {} projects; {:?} is a {protocol} project",
+            template.name, template.protocol, r.project
+        )));
+    }
     if r.max_items.is_some_and(|n| n <= 0) {
         return Err(AppError::Unprocessable(LIMIT_RULE.into()));
     }
@@ -292,7 +308,7 @@ pub async fn queue(pool: &db::PgPool, r: &JobRequest) -> Result<Job, AppError> {
         project_id,
         judge_model_id,
         template_id: template.template_id,
-        both_orders: r.both_orders,
+        both_orders: r.both_orders && protocol == "pairwise",
         inconsistent_as: r.inconsistent_as.clone(),
         max_items: r.max_items,
         max_tokens: r.max_tokens,
@@ -301,6 +317,37 @@ pub async fn queue(pool: &db::PgPool, r: &JobRequest) -> Result<Job, AppError> {
     };
     let id = db::judges::create_job(pool, &job).await.or_app()?;
     db::judges::job(pool, id).await.or_app()
+}
+
+/// The latest version of the template `name`, or of the project protocol's built-in one when
+/// `None` (the built-in templates are registered on first use).
+async fn job_template(
+    pool: &db::PgPool,
+    name: Option<&str>,
+    protocol: &str,
+) -> Result<Template, AppError> {
+    let builtin = if protocol == "rating" {
+        (ratings::DEFAULT_TEMPLATE, ratings::DEFAULT_TEMPLATE_BODY)
+    } else {
+        (DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_BODY)
+    };
+    let name = name.unwrap_or(builtin.0);
+    match db::judges::template(pool, name).await {
+        Ok(t) => Ok(t),
+        Err(db::Error::NotFound) => {
+            let known = [
+                (DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_BODY),
+                (ratings::DEFAULT_TEMPLATE, ratings::DEFAULT_TEMPLATE_BODY),
+            ];
+            match known.iter().find(|(n, _)| *n == name) {
+                Some((n, body)) => Ok(register_template(pool, n, body).await?.0),
+                None => Err(AppError::NotFound(format!(
+                    "no judge template named {name:?}"
+                ))),
+            }
+        }
+        Err(e) => Err(crate::db_error(e)),
+    }
 }
 
 /// Claims a queued job for `worker` (only job `only`, when given).
@@ -376,34 +423,187 @@ pub async fn template_of(pool: &db::PgPool, job: &Job) -> Result<Template, AppEr
         .or_app()
 }
 
-/// Up to `limit` items after item `after` that the job still has to judge, with the orders
-/// they miss.
+/// One request a job still has to make: an item in one display order (pairwise), or one
+/// response on one criterion (rating).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Task {
+    /// A pairwise item, shown swapped or not.
+    Order(Pending, bool),
+    /// A response to score.
+    Score(ratings::ScoreTask),
+}
+
+impl Task {
+    /// The item it belongs to.
+    #[must_use]
+    pub const fn item_id(&self) -> i64 {
+        match self {
+            Self::Order(item, _) => item.item_id,
+            Self::Score(task) => task.pending.item_id,
+        }
+    }
+
+    /// The template's prompt for it.
+    #[must_use]
+    pub fn prompt(&self, body: &str) -> String {
+        match self {
+            Self::Order(item, swapped) => {
+                let (first, second) = if *swapped { (1, 0) } else { (0, 1) };
+                render(body, &item.prompt, &item.texts[first], &item.texts[second])
+            }
+            Self::Score(task) => task.prompt(body),
+        }
+    }
+}
+
+/// The tasks of up to `limit` items after item `after` that the job still has to judge, in
+/// item order; with the last item's id (where the next call goes on from), `None` when none
+/// is left.
 ///
 /// # Errors
 /// Internal on database failure.
-pub async fn pending(
+pub async fn tasks(
     pool: &db::PgPool,
     job: &Job,
     after: i64,
     limit: i64,
-) -> Result<Vec<Pending>, AppError> {
-    db::judges::pending(pool, job, after, limit).await.or_app()
+) -> Result<(Vec<Task>, Option<i64>), AppError> {
+    if job.protocol == "rating" {
+        let criteria = ratings::criteria(&job.project_config);
+        let names: Vec<String> = criteria.iter().map(|c| c.name.clone()).collect();
+        let rows = db::judges::scores::pending(pool, job, &names, after, limit)
+            .await
+            .or_app()?;
+        let last = rows.last().map(|r| r.item_id);
+        let tasks = rows
+            .into_iter()
+            .filter_map(|pending| {
+                let criterion = criteria
+                    .iter()
+                    .find(|c| c.name == pending.criterion)?
+                    .clone();
+                Some(Task::Score(ratings::ScoreTask { pending, criterion }))
+            })
+            .collect();
+        return Ok((tasks, last));
+    }
+    let items = db::judges::pending(pool, job, after, limit)
+        .await
+        .or_app()?;
+    let last = items.last().map(|i| i.item_id);
+    let tasks = items
+        .into_iter()
+        .flat_map(|item| {
+            let missing = item.missing.clone();
+            missing
+                .into_iter()
+                .map(move |swapped| Task::Order(item.clone(), swapped))
+        })
+        .collect();
+    Ok((tasks, last))
 }
 
-/// Records one verdict (once), and the item's vote when it completes the item.
+/// A judge's answer to one task, as it came.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// What the judge wrote.
+    pub text: String,
+    /// The judge's configuration as asked.
+    pub judge_config: serde_json::Value,
+    /// Milliseconds for the answer.
+    pub latency_ms: Option<i32>,
+    /// Tokens in.
+    pub prompt_tokens: Option<i32>,
+    /// Tokens out.
+    pub completion_tokens: Option<i32>,
+    /// Requests it took (retries included).
+    pub attempts: i32,
+}
+
+/// What recording an answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recording {
+    /// The verdict or score is new (false: it was recorded before, and nothing changed).
+    pub new: bool,
+    /// It named no verdict (no score on the scale).
+    pub unparsable: bool,
+    /// A judgement was recorded now: the item's vote (its last verdict came in), or the
+    /// score's rating.
+    pub judgement: bool,
+}
+
+/// Reads an answer to a task and records it once, with the judgement it completes.
 ///
 /// # Errors
 /// Internal on database failure.
-pub async fn record(pool: &db::PgPool, job: &Job, v: &NewVerdict) -> Result<Recorded, AppError> {
-    db::judges::record(pool, job, v).await.or_app()
+pub async fn record(
+    pool: &db::PgPool,
+    job: &Job,
+    task: &Task,
+    answer: Answer,
+) -> Result<Recording, AppError> {
+    let raw_output = answer.text.replace('\0', "");
+    match task {
+        Task::Order(item, swapped) => {
+            let label = parse_verdict(&raw_output);
+            let verdict = NewVerdict {
+                item_id: item.item_id,
+                swapped: *swapped,
+                verdict: item_verdict(label, *swapped).to_owned(),
+                raw_output,
+                judge_config: answer.judge_config,
+                latency_ms: answer.latency_ms,
+                prompt_tokens: answer.prompt_tokens,
+                completion_tokens: answer.completion_tokens,
+                attempts: answer.attempts,
+            };
+            let r = db::judges::record(pool, job, &verdict).await.or_app()?;
+            Ok(Recording {
+                new: r.verdict,
+                unparsable: label.is_none(),
+                judgement: r.vote,
+            })
+        }
+        Task::Score(t) => {
+            let score = ratings::parse_score(&raw_output, t.criterion.min, t.criterion.max);
+            let new = ratings::NewScore {
+                item_id: t.pending.item_id,
+                response_id: t.pending.response_id,
+                criterion: t.pending.criterion.clone(),
+                score,
+                raw_output,
+                judge_config: answer.judge_config,
+                latency_ms: answer.latency_ms,
+                prompt_tokens: answer.prompt_tokens,
+                completion_tokens: answer.completion_tokens,
+                attempts: answer.attempts,
+            };
+            let (new, rated) = db::judges::scores::record(pool, job, &new).await.or_app()?;
+            Ok(Recording {
+                new,
+                unparsable: score.is_none(),
+                judgement: rated,
+            })
+        }
+    }
 }
 
-/// How far a job has got: items with every verdict it asks for, and items it can judge.
+/// How far a job has got: items with every verdict (or score) it asks for, and items it can
+/// judge.
 ///
 /// # Errors
 /// Internal on database failure.
 pub async fn progress(pool: &db::PgPool, job: &Job) -> Result<(i64, i64), AppError> {
-    let (total, done) = db::judges::progress(pool, job).await.or_app()?;
+    let (total, done) = if job.protocol == "rating" {
+        let names: Vec<String> = ratings::criteria(&job.project_config)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        db::judges::scores::progress(pool, job, &names).await
+    } else {
+        db::judges::progress(pool, job).await
+    }
+    .or_app()?;
     Ok((done, total))
 }
 
@@ -415,13 +615,17 @@ pub async fn view(pool: &db::PgPool, id: i64) -> Result<JudgeJobView, AppError> 
     let job = crate::error::or_not_found(db::judges::job(pool, id).await, || {
         format!("no judge job #{id}")
     })?;
+    view_of(pool, job).await
+}
+
+/// A job as the pages show it: one query for its progress.
+async fn view_of(pool: &db::PgPool, job: Job) -> Result<JudgeJobView, AppError> {
     let (done, total) = progress(pool, &job).await?;
-    let template = template_of(pool, &job).await?;
     Ok(JudgeJobView {
         judge_job_id: job.judge_job_id,
         project: job.project,
         judge: job.judge,
-        template: format!("{} v{}", template.name, template.version),
+        template: format!("{} v{}", job.template_name, job.template_version),
         both_orders: job.both_orders,
         status: job.status,
         items_done: done,
@@ -438,12 +642,12 @@ pub async fn view(pool: &db::PgPool, id: i64) -> Result<JudgeJobView, AppError> 
 pub async fn panel(pool: &db::PgPool, limit: i64) -> Result<api::judges::JudgePanel, AppError> {
     let mut jobs = Vec::new();
     for job in db::judges::jobs(pool, limit).await.or_app()? {
-        jobs.push(view(pool, job.judge_job_id).await?);
+        jobs.push(view_of(pool, job).await?);
     }
     let projects = crate::projects::summaries(pool, false)
         .await?
         .into_iter()
-        .filter(|p| p.protocol == "pairwise")
+        .filter(|p| p.protocol == "pairwise" || p.protocol == "rating")
         .map(|p| p.name)
         .collect();
     let judges = crate::models::list(pool)
@@ -453,8 +657,10 @@ pub async fn panel(pool: &db::PgPool, limit: i64) -> Result<api::judges::JudgePa
         .map(|m| m.name)
         .collect();
     let mut templates = db::judges::template_names(pool).await.or_app()?;
-    if !templates.iter().any(|t| t == DEFAULT_TEMPLATE) {
-        templates.insert(0, DEFAULT_TEMPLATE.to_owned());
+    for builtin in [ratings::DEFAULT_TEMPLATE, DEFAULT_TEMPLATE] {
+        if !templates.iter().any(|t| t == builtin) {
+            templates.insert(0, builtin.to_owned());
+        }
     }
     Ok(api::judges::JudgePanel {
         jobs,
@@ -495,7 +701,7 @@ pub async fn set_family(
 /// 404 for an unknown project; Internal on database failure.
 pub async fn audit_by_name(pool: &db::PgPool, project: &str) -> Result<JudgeAudit, AppError> {
     let (project_id, _) =
-        crate::error::or_not_found(db::judges::project_by_name(pool, project).await, || {
+        crate::error::or_not_found(db::projects::by_name(pool, project).await, || {
             format!("no project named {project:?}")
         })?;
     audit(pool, project_id).await
@@ -506,13 +712,17 @@ pub async fn audit_by_name(pool: &db::PgPool, project: &str) -> Result<JudgeAudi
 /// # Errors
 /// 404 for an unknown project; Internal on database failure.
 pub async fn audit(pool: &db::PgPool, project_id: i64) -> Result<JudgeAudit, AppError> {
-    crate::error::or_not_found(db::judges::project_name(pool, project_id).await, || {
+    crate::error::or_not_found(db::projects::name(pool, project_id).await, || {
         "no such project".into()
     })?;
     let rows = db::judges::audit_rows(pool, project_id).await.or_app()?;
+    let scores = db::judges::scores::audit_rows(pool, project_id)
+        .await
+        .or_app()?;
     Ok(JudgeAudit {
         project_id,
         rows: audit_of(&rows),
+        ratings: ratings::audit_of(&scores),
     })
 }
 

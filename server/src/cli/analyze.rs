@@ -199,7 +199,7 @@ fn print_judges(audit: &api::judges::JudgeAudit) {
             |s| format!("{:.3} [{:.3}, {:.3}] of {}", s.value, s.lower, s.upper, s.n),
         )
     };
-    if audit.rows.is_empty() {
+    if audit.rows.is_empty() && audit.ratings.is_empty() {
         println!("no judge has judged this project yet");
     }
     for r in &audit.rows {
@@ -227,6 +227,51 @@ fn print_judges(audit: &api::judges::JudgeAudit) {
         );
         if r.own_family_wins.is_some() {
             println!("  own family's wins     {}", share(r.own_family_wins));
+        }
+    }
+    print_rating_judges(&audit.ratings);
+}
+
+/// The rating judges' part of the audit, a few lines per judge, template and criterion.
+fn print_rating_judges(rows: &[api::judges::RatingAuditRow]) {
+    let interval = |s: Option<api::judges::Interval>| {
+        s.map_or_else(
+            || "–".to_owned(),
+            |s| format!("{:.3} [{:.3}, {:.3}] of {}", s.value, s.lower, s.upper, s.n),
+        )
+    };
+    for r in rows {
+        println!(
+            "{} · {} · {}{}: {} scores ({} unparsable), {} rated by humans too",
+            r.judge,
+            r.template,
+            r.criterion,
+            r.category
+                .as_deref()
+                .map_or_else(String::new, |c| format!(" · {c}")),
+            r.scores,
+            r.unparsable,
+            r.with_humans
+        );
+        println!("  correlation (r)       {}", interval(r.correlation));
+        println!("  offset from humans    {}", interval(r.mean_offset));
+        println!("  mean |difference|     {}", num(r.mean_abs_diff));
+        println!(
+            "  = human median        {}",
+            interval(r.exact_agreement.map(|s| api::judges::Interval {
+                value: s.value,
+                lower: s.lower,
+                upper: s.upper,
+                n: s.n,
+            }))
+        );
+        println!(
+            "  length slope          {} per 1000 characters (humans {})",
+            num(r.length_slope_per_1000_chars),
+            num(r.human_length_slope_per_1000_chars)
+        );
+        if r.own_family_offset.is_some() {
+            println!("  own family's offset   {}", num(r.own_family_offset));
         }
     }
 }

@@ -29,9 +29,9 @@ pub enum Inconsistent {
 /// `verdict judge ...`.
 #[derive(Debug, Subcommand)]
 pub enum JudgeCommand {
-    /// Judge a pairwise project's items with a registered model (`openai` or `local`): queues a
-    /// job and runs it here with a progress bar. Ctrl-C stops cleanly; a second run judges only
-    /// what is missing.
+    /// Judge a pairwise project's items (or score a rating project's responses on each
+    /// criterion) with a registered model (`openai` or `local`): queues a job and runs it here
+    /// with a progress bar. Ctrl-C stops cleanly; a second run judges only what is missing.
     Run {
         /// Project name.
         #[arg(long)]
@@ -39,10 +39,11 @@ pub enum JudgeCommand {
         /// The judge: a registered model's name.
         #[arg(long)]
         judge: String,
-        /// Judge template (default: the built-in `pairwise-verdict`).
+        /// Judge template (default: the built-in `pairwise-verdict`, or `rating-score` on a
+        /// rating project).
         #[arg(long)]
         template: Option<String>,
-        /// Display orders.
+        /// Display orders (pairwise projects).
         #[arg(long, value_enum, default_value_t = Orders::Both)]
         orders: Orders,
         /// Items at most (a cost guard).
@@ -64,9 +65,11 @@ pub enum JudgeCommand {
         #[arg(long, default_value_t = 1000)]
         backoff_ms: u64,
     },
-    /// Register a judge template from a file: its text with `{question}`, `{answer_a}` and
-    /// `{answer_b}`, ending in a verdict of `[[A]]`, `[[B]]`, `[[C]]` (tie) or `[[D]]` (both
-    /// bad). A changed text becomes a new version; the same text again changes nothing.
+    /// Register a judge template from a file. A pairwise template has `{question}`,
+    /// `{answer_a}` and `{answer_b}`, and asks for a verdict of `[[A]]`, `[[B]]`, `[[C]]` (tie)
+    /// or `[[D]]` (both bad); a rating template has `{question}` and `{answer}` (and may use
+    /// `{criterion}`, `{min}`, `{max}`, `{low}`, `{high}`), and asks for a score as `[[N]]`.
+    /// A changed text becomes a new version; the same text again changes nothing.
     Template {
         /// Template name.
         #[arg(long)]
@@ -100,7 +103,7 @@ pub async fn run(database: &DatabaseArgs, cmd: &JudgeCommand) -> Result<()> {
                 .await
                 .map_err(err)?;
             println!(
-                "{} {} v{} (sha256 {})",
+                "{} {} v{}, a {} template (sha256 {})",
                 if new {
                     "registered"
                 } else {
@@ -108,6 +111,7 @@ pub async fn run(database: &DatabaseArgs, cmd: &JudgeCommand) -> Result<()> {
                 },
                 t.name,
                 t.version,
+                t.protocol,
                 t.sha256
             );
         }
@@ -171,13 +175,18 @@ async fn run_job(
     let view = service::judges::view(pool, job.judge_job_id)
         .await
         .map_err(err)?;
+    let rating = job.protocol == "rating";
     eprintln!(
-        "judge job #{}: {} judges {} with {} ({} orders)",
+        "judge job #{}: {} judges {} with {} ({})",
         view.judge_job_id,
         view.judge,
         view.project,
         view.template,
-        if view.both_orders { "both" } else { "one" }
+        match (rating, view.both_orders) {
+            (true, _) => "every response on every criterion",
+            (false, true) => "both orders",
+            (false, false) => "one order",
+        }
     );
     let bar = indicatif::ProgressBar::new(u64::try_from(view.items_total).unwrap_or(0));
     bar.set_style(
@@ -205,9 +214,14 @@ async fn run_job(
     let view = service::judges::view(pool, job.judge_job_id)
         .await
         .map_err(err)?;
+    let (given, recorded) = if rating {
+        ("scores", "ratings")
+    } else {
+        ("verdicts", "votes")
+    };
     println!(
-        "judge job #{} {}: {} verdicts ({} unparsable), {} votes, {} retries, {} failed requests; \
-         {} of {} items judged",
+        "judge job #{} {}: {} {given} ({} unparsable), {} {recorded}, {} retries, {} failed \
+         requests; {} of {} items judged",
         job.judge_job_id,
         o.status,
         o.verdicts,

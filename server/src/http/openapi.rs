@@ -255,8 +255,9 @@ fn schemas() -> Value {
             "both_orders": boolean,
             "status": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
             "items_done": int, "items_total": int, "error": nullable("string")})),
-        "JudgeAudit": object(&["project_id", "rows"], json!({
-            "project_id": int, "rows": {"type": "array", "items": {"type": "object"}}}))
+        "JudgeAudit": object(&["project_id", "rows", "ratings"], json!({
+            "project_id": int, "rows": {"type": "array", "items": {"type": "object"}},
+            "ratings": {"type": "array", "items": {"type": "object"}}}))
     })
 }
 
@@ -351,12 +352,12 @@ fn more_paths() -> Value {
             "responses": {"200": ok_json("Report", &schema("Consistency")), "404": error_response("No such project")}
         }},
         "/api/v1/projects/{id}/judges": {"get": {
-            "summary": "The judge audit: per judge and template, swap consistency, position and length bias, agreement and Cohen's κ with the human majority (researchers, admins)",
+            "summary": "The judge audit: per pairwise judge and template, swap consistency, position and length bias, agreement and Cohen's κ with the human majority; per rating judge, template and criterion, correlation and offset from the humans' ratings (researchers, admins)",
             "parameters": [path_id("id", "Project")],
             "responses": {"200": ok_json("Audit", &schema("JudgeAudit")), "404": error_response("No such project")}
         }},
         "/api/v1/judge-jobs": {"post": {
-            "summary": "Queue a judge job over a pairwise project's items, both display orders by default; workers run it (admins)",
+            "summary": "Queue a judge job over a pairwise project's items (both display orders by default) or a rating project's responses (each scored on each criterion); workers run it (admins)",
             "requestBody": body("What to judge, with whom", &json!({
                 "type": "object", "required": ["project", "judge"],
                 "properties": {
