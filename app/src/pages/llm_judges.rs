@@ -208,7 +208,7 @@ fn JudgeForm(
             <label>"Judge" <select name="judge" required>{options(choices.judges)}</select></label>
             <label>"Template"
                 <select name="template">
-                    <option value="">"the project's default"</option>
+                    <option value="">"built-in default"</option>
                     {options(choices.templates)}
                 </select>
             </label>
