@@ -120,6 +120,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/training") view=crate::pages::training::TrainingPage ssr=SsrMode::Async/>
                     <Route path=path!("/quality/:project") view=crate::pages::quality::QualityPage ssr=SsrMode::Async/>
                     <Route path=path!("/training/:id") view=crate::pages::training::RunPage ssr=SsrMode::Async/>
+                    <Route path=path!("/policies") view=crate::pages::policies::PoliciesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/policies/:id") view=crate::pages::policies::LineagePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -27,10 +27,13 @@ pub struct WorkerConfig {
     pub heartbeat: Duration,
     /// A running run whose heartbeat is older than this is declared dead.
     pub stale_after: Duration,
+    /// Each pass also moves the training policies on (start rounds, apply the gate).
+    pub policies: bool,
 }
 
 impl WorkerConfig {
-    /// Defaults: poll every second, heartbeat every 5 s, dead after 60 s without one.
+    /// Defaults: poll every second, heartbeat every 5 s, dead after 60 s without one, policies
+    /// on.
     #[must_use]
     pub fn new(runs_dir: PathBuf) -> Self {
         Self {
@@ -38,6 +41,7 @@ impl WorkerConfig {
             poll: Duration::from_secs(1),
             heartbeat: Duration::from_secs(5),
             stale_after: Duration::from_secs(60),
+            policies: true,
         }
     }
 }
@@ -113,8 +117,27 @@ pub fn spawn_reaper(
     })
 }
 
-/// One worker's loop: reap dead runs and jobs, claim a training run (or else a judge job), run
-/// it, repeat.
+/// One pass of the training policies' loop (rounds to start, runs ended, gates to decide),
+/// logged.
+async fn policies(pool: &service::PgPool) {
+    match service::policies::tick(pool, &crate::services::TrainerModelCheck).await {
+        Ok(t) => {
+            for (policy, round, run) in t.started {
+                tracing::info!(%policy, round, run, "training policy started a round");
+            }
+            for (round, status) in t.advanced {
+                tracing::info!(round, %status, "a policy round's run ended");
+            }
+            for (round, status, decision) in t.decided {
+                tracing::info!(round, %status, %decision, "promotion gate decided");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the training policies' pass failed"),
+    }
+}
+
+/// One worker's loop: reap dead runs and jobs, move the training policies on, claim a training
+/// run (or else a judge job), run it, repeat.
 pub async fn work(
     pool: service::PgPool,
     cfg: WorkerConfig,
@@ -124,6 +147,9 @@ pub async fn work(
     tracing::info!(worker = %id, "training worker started");
     while !*shutdown.borrow() {
         reap(&pool, cfg.stale_after.as_secs_f64()).await;
+        if cfg.policies {
+            policies(&pool).await;
+        }
         match service::queue::claim(&pool, &id).await {
             Ok(Some(run)) => {
                 let run_id = run.training_run_id;

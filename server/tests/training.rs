@@ -126,6 +126,8 @@ fn start_worker(
     stale_after: Duration,
 ) -> tokio::sync::watch::Sender<bool> {
     let mut cfg = WorkerConfig::new(runs.to_path_buf());
+    // The policy tests move the loop themselves, one step at a time.
+    cfg.policies = false;
     cfg.poll = Duration::from_millis(100);
     cfg.heartbeat = Duration::from_millis(500);
     cfg.stale_after = stale_after;
@@ -908,4 +910,340 @@ async fn votes_weighted_by_reliability_decide_a_contested_item(pool: sqlx::PgPoo
             .collect::<Vec<_>>()
     };
     assert_eq!(others(&plain), others(&weighted));
+}
+
+/// `n` new votes for writer-x on the "Prefs" item `q0`.
+async fn more_votes(pool: &sqlx::PgPool, n: usize) {
+    sqlx::query(
+        "insert into vote (project_id, item_id, source, model_a_id, model_b_id, response_a_id, \
+                           response_b_id, winner) \
+         select i.project_id, i.item_id, 'human', ra.model_id, rb.model_id, ra.response_id, \
+                rb.response_id, 'a' \
+         from item i \
+         join item_response ia on ia.item_id = i.item_id and ia.position = 0 \
+         join response ra on ra.response_id = ia.response_id \
+         join item_response ib on ib.item_id = i.item_id and ib.position = 1 \
+         join response rb on rb.response_id = ib.response_id \
+         cross join generate_series(1, $1) \
+         where i.external_key = 'q0'",
+    )
+    .bind(i32::try_from(n).unwrap())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Arena votes of `child` against `parent` in "Prefs": `wins` for the child, `losses` for the
+/// parent, one tie.
+async fn head_to_head(pool: &sqlx::PgPool, child: i64, parent: i64, wins: usize, losses: usize) {
+    let winners: Vec<&str> = std::iter::repeat_n("a", wins)
+        .chain(std::iter::repeat_n("b", losses))
+        .chain(["tie"])
+        .collect();
+    sqlx::query(
+        "insert into vote (project_id, source, model_a_id, model_b_id, winner) \
+         select project_id, 'human', $1, $2, w from project, unnest($3::text[]) as w \
+         where name = 'Prefs'",
+    )
+    .bind(child)
+    .bind(parent)
+    .bind(&winners)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+fn loop_policy() -> api::policies::NewPolicy {
+    api::policies::NewPolicy {
+        name: "loop".into(),
+        project: "Prefs".into(),
+        base_model: "tiny-base".into(),
+        min_new_votes: Some(3),
+        every_minutes: None,
+        daily_cap: Some(10),
+        gate_min_battles: Some(4),
+        gate_max_battles: Some(10),
+        sources: vec![],
+        policy: api::training::PairPolicy::Majority,
+        config: serde_json::from_value(quick_config()).unwrap(),
+    }
+}
+
+async fn wait_for_run(pool: &sqlx::PgPool, run: i64, status: &str) {
+    for _ in 0..600 {
+        if service::training::view(pool, run).await.unwrap().status == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("run #{run} is not {status} after 120 s");
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_policy_starts_rounds_on_new_votes_and_its_gate_promotes_or_retires(pool: sqlx::PgPool) {
+    seed_votes(&pool).await;
+    let (base, _dir) = tiny_model(&pool).await;
+    let runs = tempfile::tempdir().unwrap();
+    let check = verdict_server::services::TrainerModelCheck;
+    let mut bad = loop_policy();
+    bad.base_model = "writer-x".into();
+    let err = service::policies::create(&pool, &bad, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("only local models"), "{err}");
+    let policy = service::policies::create(&pool, &loop_policy(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (policy.champion.as_str(), policy.new_votes),
+        ("tiny-base", 0)
+    );
+    let again = service::policies::create(&pool, &loop_policy(), None).await;
+    assert!(matches!(again, Err(app::error::AppError::Conflict(_))));
+
+    // The votes from before the policy do not count; three new ones start round 1, once.
+    assert_eq!(
+        service::policies::tick(&pool, &check).await.unwrap(),
+        Default::default()
+    );
+    more_votes(&pool, 3).await;
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert_eq!(t.started.len(), 1);
+    let (_, round, run) = t.started[0].clone();
+    assert_eq!(round, 1);
+    assert!(
+        service::policies::tick(&pool, &check)
+            .await
+            .unwrap()
+            .started
+            .is_empty()
+    );
+    let view = service::training::view(&pool, run).await.unwrap();
+    assert_eq!(view.base_model_id, base);
+    assert_eq!(view.snapshot_votes, 3, "only the new votes");
+
+    // A worker trains it; the child goes to the gate against its parent, both in the arena.
+    let stop = start_worker(&pool, runs.path(), Duration::from_secs(30));
+    wait_for_run(&pool, run, "succeeded").await;
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert!(
+        t.advanced.contains(&(t.advanced[0].0, "gating".to_owned())),
+        "{t:?}"
+    );
+    let p = service::policies::show(&pool, policy.policy_id)
+        .await
+        .unwrap();
+    let child = p.rounds[0].child_model_id.unwrap();
+    assert_eq!(p.rounds[0].status, "gating");
+    assert!(p.rounds[0].loss.is_some() && p.rounds[0].reward_accuracy.is_some());
+
+    // 3–0 is not enough battles; 6–0 (Wilson lower bound 0.61) promotes the child.
+    head_to_head(&pool, child, base, 3, 0).await;
+    assert!(
+        service::policies::tick(&pool, &check)
+            .await
+            .unwrap()
+            .decided
+            .is_empty()
+    );
+    head_to_head(&pool, child, base, 3, 0).await;
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert_eq!(t.decided.len(), 1);
+    assert!(t.decided[0].2.contains("6–0 (ties 2)"), "{:?}", t.decided);
+    let p = service::policies::show(&pool, policy.policy_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.champion_model_id, p.rounds[0].status.as_str()),
+        (child, "promoted")
+    );
+    assert!(p.rounds[0].win_lower.unwrap() > 0.5);
+    let enabled: Vec<(i64, bool)> = sqlx::query_as(
+        "select model_id, enabled from model where model_id in ($1, $2) order by model_id",
+    )
+    .bind(base)
+    .bind(child)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        enabled,
+        vec![(base, false), (child, true)],
+        "the old champion leaves the arena"
+    );
+
+    // Round 2 trains from the new champion on the votes since; its child loses 0–6: retired.
+    more_votes(&pool, 3).await;
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    let run2 = t.started[0].2;
+    assert_eq!(
+        service::training::view(&pool, run2)
+            .await
+            .unwrap()
+            .base_model_id,
+        child
+    );
+    wait_for_run(&pool, run2, "succeeded").await;
+    service::policies::tick(&pool, &check).await.unwrap();
+    let grandchild = service::policies::show(&pool, policy.policy_id)
+        .await
+        .unwrap()
+        .rounds[1]
+        .child_model_id
+        .unwrap();
+    head_to_head(&pool, grandchild, child, 0, 6).await;
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert_eq!(t.decided[0].1, "retired");
+    let p = service::policies::show(&pool, policy.policy_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        p.champion_model_id, child,
+        "a retired child changes nothing"
+    );
+    assert_eq!(
+        p.rounds
+            .iter()
+            .map(|r| r.status.as_str())
+            .collect::<Vec<_>>(),
+        ["promoted", "retired"]
+    );
+    assert_eq!(p.rounds[1].parent_model_id, child);
+
+    // Paused, a policy starts nothing.
+    service::policies::set_paused(&pool, policy.policy_id, true)
+        .await
+        .unwrap();
+    more_votes(&pool, 5).await;
+    assert!(
+        service::policies::tick(&pool, &check)
+            .await
+            .unwrap()
+            .started
+            .is_empty()
+    );
+    stop.send(true).unwrap();
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn racing_workers_and_killed_ones_never_leave_two_rounds_two_champions_or_a_stuck_round(
+    pool: sqlx::PgPool,
+) {
+    seed_votes(&pool).await;
+    let (base, _dir) = tiny_model(&pool).await;
+    let check = verdict_server::services::TrainerModelCheck;
+    let policy = service::policies::create(&pool, &loop_policy(), None)
+        .await
+        .unwrap();
+    more_votes(&pool, 3).await;
+
+    // Four workers pass at once: one round.
+    let (a, b, c, d) = tokio::join!(
+        service::policies::tick(&pool, &check),
+        service::policies::tick(&pool, &check),
+        service::policies::tick(&pool, &check),
+        service::policies::tick(&pool, &check),
+    );
+    let started: usize = [a, b, c, d]
+        .iter()
+        .map(|t| t.as_ref().unwrap().started.len())
+        .sum();
+    assert_eq!(started, 1);
+    let p = service::policies::show(&pool, policy.policy_id)
+        .await
+        .unwrap();
+    assert_eq!(p.rounds.len(), 1);
+    let run = p.rounds[0].training_run_id;
+
+    // The worker that claims the run dies: the run is failed (not resumable), and so is the
+    // round; the policy is free for the next round.
+    let claimed = service::queue::claim(&pool, "doomed")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.training_run_id, run);
+    service::queue::reap_stale(&pool, 0.0).await.unwrap();
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert_eq!(t.advanced.len(), 1);
+    assert_eq!(t.advanced[0].1, "failed");
+    let p = service::policies::show(&pool, policy.policy_id)
+        .await
+        .unwrap();
+    assert!(
+        p.rounds[0]
+            .decision
+            .as_deref()
+            .unwrap()
+            .starts_with("the run failed")
+    );
+
+    // A round at the gate whose deciding worker dies before committing: nothing changed, and
+    // the next pass decides it once.
+    more_votes(&pool, 3).await;
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    let run2 = t.started[0].2;
+    let child = db::arena::register_model(&pool, "loop-r2", "local", &json!({}))
+        .await
+        .unwrap();
+    sqlx::query(
+        "update training_run set status = 'succeeded', output_model_id = $2, finished_at = now() \
+         where training_run_id = $1",
+    )
+    .bind(run2)
+    .bind(child)
+    .execute(&pool)
+    .await
+    .unwrap();
+    service::policies::tick(&pool, &check).await.unwrap();
+    head_to_head(&pool, child, base, 8, 0).await;
+    {
+        let round_id = db::policies::gating(&pool).await.unwrap()[0];
+        let mut tx = pool.begin().await.unwrap();
+        let (round, _, record) = db::policies::lock_gating(&mut tx, round_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record, [8, 0, 1]);
+        let verdict = db::policies::Verdict {
+            record,
+            interval: Some((0.68, 1.0)),
+            status: Some("promoted"),
+            decision: Some("promoted".into()),
+        };
+        db::policies::decide(&mut tx, &round, &verdict)
+            .await
+            .unwrap();
+        // Meanwhile another worker skips the locked round; then the decider dies (its
+        // connection closes, and the database rolls its transaction back).
+        assert!(
+            service::policies::tick(&pool, &check)
+                .await
+                .unwrap()
+                .decided
+                .is_empty()
+        );
+        tx.rollback().await.unwrap();
+    }
+    let p = service::policies::show(&pool, policy.policy_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.champion_model_id, p.rounds[1].status.as_str()),
+        (base, "gating")
+    );
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert_eq!(t.decided.len(), 1);
+    let p = service::policies::show(&pool, policy.policy_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.champion_model_id, p.rounds[1].status.as_str()),
+        (child, "promoted")
+    );
+    let champions: i64 =
+        sqlx::query_scalar("select count(distinct champion_model_id) from training_policy")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(champions, 1);
 }

@@ -12,6 +12,7 @@ pub mod leaderboard;
 pub mod llm_judges;
 pub mod login;
 pub mod not_found;
+pub mod policies;
 pub mod projects;
 pub mod quality;
 pub mod training;

@@ -178,6 +178,7 @@ impl LaunchForm {
                     std::slice::from_ref(&self.exclude_annotators),
                 )?,
                 weight_annotators: self.weight_annotators == "true",
+                after_vote: None,
             },
             policy,
             config: RunConfig {
@@ -326,7 +327,8 @@ pub fn TrainingPage() -> impl IntoView {
                     Ok(list) => view! {
                         <section class="card">
                             <h1>"Training runs"</h1>
-                            <p class="muted">"DPO on the collected votes. A run freezes the exact votes it uses, trains in a worker, and its model can then battle its parent in the arena."</p>
+                            <p class="muted">"DPO on the collected votes. A run freezes the exact votes it uses, trains in a worker, and its model can then battle its parent in the arena. "
+                                <a href="/policies">"Training policies"</a>" start runs by themselves as votes come in."</p>
                             <RunList runs=list/>
                         </section>
                         <LaunchCard/>

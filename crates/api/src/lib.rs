@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod judges;
 pub mod leaderboard;
+pub mod policies;
 pub mod quality;
 pub mod training;
 

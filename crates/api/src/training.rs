@@ -33,6 +33,9 @@ pub struct RunFilter {
     /// votes) when tallying an item's majority.
     #[serde(default)]
     pub weight_annotators: bool,
+    /// Only votes whose id is above this (a training policy's round: the votes since the last).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_vote: Option<i64>,
 }
 
 /// How votes become preference pairs (recorded with the run).

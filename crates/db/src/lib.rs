@@ -13,6 +13,7 @@ pub mod judgements;
 pub mod judges;
 pub mod leaderboard;
 pub mod login_attempts;
+pub mod policies;
 pub mod projects;
 pub mod quality;
 pub mod stats;
@@ -64,6 +65,7 @@ pub fn constraint(name: &str) -> Option<&'static Constraint> {
         assignments::CONSTRAINTS,
         judgements::CONSTRAINTS,
         judges::CONSTRAINTS,
+        policies::CONSTRAINTS,
     ]
     .into_iter()
     .flatten()

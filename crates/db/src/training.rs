@@ -23,6 +23,9 @@ pub struct VoteFilter {
     pub cohorts: Vec<String>,
     /// Annotators left out of this run (globally excluded annotators are always left out).
     pub exclude_annotators: Vec<i64>,
+    /// Only judgements whose id is above this (a training policy's watermark, on votes).
+    #[serde(default)]
+    pub after_id: Option<i64>,
 }
 
 /// Ids of the votes the filter selects that can make a training pair (an item, both response
@@ -671,7 +674,8 @@ async fn select_ids(
 ) -> Result<Vec<i64>> {
     let rows: Vec<(i64,)> = sqlx::query_as(&format!(
         "select j.{id} from {table} j left join app_user u on u.user_id = j.annotator_id \
-         where {extra} and {JUDGEMENT_FILTER} order by j.{id}"
+         where {extra} and {JUDGEMENT_FILTER} and ($7::bigint is null or j.{id} > $7) \
+         order by j.{id}"
     ))
     .bind(&f.projects)
     .bind(f.from)
@@ -679,6 +683,7 @@ async fn select_ids(
     .bind(sources(f))
     .bind(&f.cohorts)
     .bind(&f.exclude_annotators)
+    .bind(f.after_id)
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())

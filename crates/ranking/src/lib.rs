@@ -10,6 +10,7 @@ pub mod bt;
 pub mod cohort;
 pub mod consistency;
 pub mod elo;
+pub mod gate;
 pub mod leaderboard;
 pub mod linalg;
 pub mod noisy_bt;

@@ -46,7 +46,16 @@ pub async fn start_battle(pool: &db::PgPool, user_id: i64, prompt: &str) -> Resu
     .or_app()
 }
 
-pub use db::arena::{Battle, Contestant};
+pub use db::arena::{ARENA_PROJECT, Battle, Contestant};
+
+/// The arena project's id, created when missing (a training policy names it before any
+/// battle).
+///
+/// # Errors
+/// Internal on database failure.
+pub async fn project_id(pool: &db::PgPool) -> Result<i64, AppError> {
+    db::arena::project(pool).await.or_app()
+}
 
 /// A battle opened by its annotator's event stream, and whether this stream claimed its
 /// generation (false: it was claimed already, by another tab or node, and the stream follows).

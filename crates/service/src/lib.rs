@@ -19,6 +19,7 @@ pub mod leaderboard;
 pub mod limits;
 pub mod markdown;
 pub mod models;
+pub mod policies;
 pub mod projects;
 pub mod quality;
 pub mod queue;

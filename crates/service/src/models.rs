@@ -144,6 +144,16 @@ pub async fn list(pool: &db::PgPool) -> Result<Vec<ModelInfo>, AppError> {
     Ok(models.into_iter().map(model_info).collect())
 }
 
+/// A model's backend settings (a local model's folder and generation settings).
+///
+/// # Errors
+/// 404 for an unknown model.
+pub async fn config(pool: &db::PgPool, model_id: i64) -> Result<serde_json::Value, AppError> {
+    crate::error::or_not_found(db::arena::model_config(pool, model_id).await, || {
+        format!("no model #{model_id}")
+    })
+}
+
 /// How many models the arena can pit against each other now: enabled, with a positive weight,
 /// and answering (not a dataset's stored responses).
 ///

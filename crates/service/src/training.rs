@@ -181,6 +181,7 @@ pub fn vote_filter(f: &RunFilter) -> Result<db::training::VoteFilter, AppError> 
             .filter(|c| !c.is_empty())
             .collect(),
         exclude_annotators: f.exclude_annotators.clone(),
+        after_id: f.after_vote,
     })
 }
 
@@ -403,6 +404,13 @@ async fn checked_preview(
 ) -> Result<(LaunchPreview, Derived, db::leaderboard::ModelInfo), AppError> {
     let model = checked_base(pool, req).await?;
     let filter = vote_filter(&req.filter)?;
+    if req.filter.after_vote.is_some()
+        && (req.ranking_pairs.is_some() || req.rating_margin.is_some())
+    {
+        return Err(AppError::Unprocessable(
+            "filter.after_vote: counts votes only; leave out rankings and ratings".into(),
+        ));
+    }
     if let Some(m) = req.rating_margin
         && !(m.is_finite() && m > 0.0)
     {
@@ -469,6 +477,39 @@ pub async fn launch(
     launched_by: Option<i64>,
     req: &LaunchRequest,
 ) -> Result<i64, AppError> {
+    let run = prepare(pool, models, req).await?;
+    db::training::create(
+        pool,
+        launched_by,
+        run.base_model_id,
+        &run.snapshot,
+        &run.config,
+    )
+    .await
+    .or_app()
+}
+
+/// A launch checked and frozen, ready to be queued (by [`launch`], or by a training policy in
+/// its own transaction).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The base model.
+    pub base_model_id: i64,
+    /// The frozen snapshot, with the filter and the output name.
+    pub snapshot: serde_json::Value,
+    /// The training settings.
+    pub config: serde_json::Value,
+}
+
+/// Checks a launch as [`launch`] does and freezes its snapshot, without queueing it.
+///
+/// # Errors
+/// As [`launch`].
+pub async fn prepare(
+    pool: &db::PgPool,
+    models: &dyn crate::models::ModelCheck,
+    req: &LaunchRequest,
+) -> Result<Prepared, AppError> {
     let (preview, derived, model) = checked_preview(pool, req).await?;
     if preview.pairs == 0 {
         return Err(AppError::Unprocessable(format!(
@@ -487,9 +528,11 @@ pub async fn launch(
     snapshot["filter"] = serde_json::to_value(&req.filter).map_err(AppError::internal)?;
     snapshot["output_name"] = req.output_name.as_deref().map(str::trim).into();
     let config = serde_json::to_value(&req.config).map_err(AppError::internal)?;
-    db::training::create(pool, launched_by, model.model_id, &snapshot, &config)
-        .await
-        .or_app()
+    Ok(Prepared {
+        base_model_id: model.model_id,
+        snapshot,
+        config,
+    })
 }
 
 /// What the launch form can choose from: local models and pairwise projects.

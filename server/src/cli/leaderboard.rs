@@ -386,6 +386,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         models: usize,
     },
+    /// The online DPO loop on simulated annotators: votes in the arena trigger training rounds,
+    /// the promotion gate decides, and each round prints the champion's measured property.
+    Loop(crate::cli::bench_loop::LoopArgs),
     /// Simulate the arena's pair samplers on models of known strength: votes each needs until
     /// every 95% interval is narrow enough, and until the top models settle in the right order.
     Sampler {
@@ -511,6 +514,9 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
         ),
         BenchCommand::Votes { .. } => {
             bail!("`verdict bench votes` needs the database; the CLI runs it");
+        }
+        BenchCommand::Loop(_) => {
+            bail!("`verdict bench loop` runs its own database; the CLI runs it")
         }
         BenchCommand::Counts {
             models,

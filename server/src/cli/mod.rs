@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod bench_generate;
+pub mod bench_loop;
 pub mod bench_votes;
 pub mod database;
 pub mod demo;
@@ -12,6 +13,7 @@ pub mod inspect;
 pub mod judge;
 pub mod leaderboard;
 pub mod measure;
+pub mod policy;
 pub mod train;
 
 pub use database::{DatabaseArgs, open_database};
@@ -94,6 +96,11 @@ pub enum Command {
     Judge {
         #[command(subcommand)]
         command: judge::JudgeCommand,
+    },
+    /// Training policies: votes that start DPO rounds, gated by the arena.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
     },
     /// Agreement and consistency reports of a project.
     Analyze {
@@ -290,6 +297,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Judge { command } => judge::run(&cli.database, &command).await,
+        Command::Policy { command } => policy::run(&cli.database, &command).await,
         Command::Model {
             command: crate::cli::train::ModelCommand::Family { name, family },
         } => {
@@ -326,6 +334,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             crate::cli::bench_votes::run(&cli.database, clients, per_client, vote_only, pool).await
         }
+        Command::Bench {
+            command: crate::cli::leaderboard::BenchCommand::Loop(args),
+        } => crate::cli::bench_loop::run(&args).await,
         Command::Bench { command } => crate::cli::leaderboard::bench(&command),
         Command::User {
             action:

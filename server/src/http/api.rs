@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::http::training::router())
         .merge(crate::http::quality::router())
         .merge(crate::http::judges::router())
+        .merge(crate::http::policies::router())
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
 }
 

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod judges;
 pub mod metrics;
 pub mod openapi;
+pub mod policies;
 pub mod quality;
 pub mod training;
 

@@ -79,6 +79,28 @@ fn launch_body() -> Value {
     })
 }
 
+/// The body that creates a training policy.
+fn policy_body() -> Value {
+    let mut config = launch_body()["properties"]["config"].clone();
+    config["description"] = json!("Each round's training settings");
+    json!({
+        "type": "object", "required": ["name", "project", "base_model"], "additionalProperties": false,
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+            "project": {"type": "string", "description": "The project whose votes count"},
+            "base_model": {"type": "string", "description": "The first champion: a local model's name"},
+            "min_new_votes": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000},
+            "every_minutes": {"type": ["integer", "null"], "minimum": 1, "maximum": 525_600},
+            "daily_cap": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
+            "gate_min_battles": {"type": ["integer", "null"], "minimum": 1, "maximum": 100_000},
+            "gate_max_battles": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000},
+            "sources": {"type": "array", "items": {"enum": ["human", "import", "llm_judge"]}},
+            "policy": {"enum": ["majority", "soft"]},
+            "config": config
+        }
+    })
+}
+
 /// The optional fields every judgement body has.
 fn judgement_fields(mut properties: Value) -> Value {
     properties["rationale"] = json!({"type": "string"});
@@ -128,6 +150,8 @@ fn access_of(method: &str, path: &str) -> Access {
             Access::Staff
         }
         ("post", p) if p.starts_with("/api/v1/judge-jobs") => Access::Admin,
+        ("post", p) if p.starts_with("/api/v1/training-policies") => Access::Admin,
+        (_, p) if p.starts_with("/api/v1/training-policies") => Access::Staff,
         (_, p) if p.starts_with("/api/v1/judge-jobs") => Access::Staff,
         (_, "/api/v1/projects/{id}/judges") => Access::Staff,
         _ => Access::Session,
@@ -255,6 +279,27 @@ fn schemas() -> Value {
             "both_orders": boolean,
             "status": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
             "items_done": int, "items_total": int, "error": nullable("string")})),
+        "Policy": object(&["policy_id", "name", "project_id", "project", "champion_model_id",
+                           "champion", "min_new_votes", "daily_cap", "gate_min_battles",
+                           "gate_max_battles", "sources", "paused", "new_votes", "rounds"], json!({
+            "policy_id": int, "name": string, "project_id": int, "project": string,
+            "champion_model_id": int, "champion": string, "min_new_votes": int,
+            "every_minutes": nullable("integer"), "daily_cap": int, "gate_min_battles": int,
+            "gate_max_battles": int, "sources": {"type": "array", "items": string},
+            "paused": boolean, "new_votes": int, "last_round_at": nullable("string"),
+            "last_error": nullable("string"),
+            "rounds": {"type": "array", "items": object(
+                &["round", "training_run_id", "run_status", "parent_model_id", "parent", "status",
+                  "votes", "wins", "losses", "ties"],
+                json!({"round": int, "training_run_id": int, "run_status": string,
+                       "parent_model_id": int, "parent": string,
+                       "child_model_id": nullable("integer"), "child": nullable("string"),
+                       "status": {"enum": ["training", "gating", "promoted", "retired", "failed"]},
+                       "votes": int, "snapshot_votes": nullable("integer"),
+                       "loss": nullable("number"), "reward_accuracy": nullable("number"),
+                       "wins": int, "losses": int, "ties": int,
+                       "win_lower": nullable("number"), "win_upper": nullable("number"),
+                       "decision": nullable("string"), "decided_at": nullable("string")}))}})),
         "JudgeAudit": object(&["project_id", "rows", "ratings"], json!({
             "project_id": int, "rows": {"type": "array", "items": {"type": "object"}},
             "ratings": {"type": "array", "items": {"type": "object"}}}))
@@ -376,6 +421,31 @@ fn more_paths() -> Value {
             "summary": "A judge job and its progress (researchers, admins)",
             "parameters": [path_id("id", "Judge job")],
             "responses": {"200": ok_json("The job", &schema("JudgeJob")), "404": error_response("No such job")}
+        }},
+        "/api/v1/training-policies": {
+            "get": {"summary": "Every training policy with its lineage (researchers, admins)",
+                    "responses": {"200": ok_json("Policies", &list_of("Policy"))}},
+            "post": {"summary": "Create a training policy: new votes in a project start DPO rounds from its champion, and a promotion gate decides on each child (admins)",
+                     "requestBody": body("The policy", &policy_body()),
+                     "responses": {"201": ok_json("The policy", &schema("Policy")),
+                                   "404": error_response("No such project or model"),
+                                   "409": error_response("A policy with this name exists"),
+                                   "422": error_response("A base that is not a local model, or settings out of range")}}
+        },
+        "/api/v1/training-policies/{id}": {"get": {
+            "summary": "A training policy with its lineage: each round's run, parent, child, head-to-head record and the gate's decision (researchers, admins)",
+            "parameters": [path_id("id", "Policy")],
+            "responses": {"200": ok_json("The policy", &schema("Policy")), "404": error_response("No such policy")}
+        }},
+        "/api/v1/training-policies/{id}/pause": {"post": {
+            "summary": "Pause a policy: it starts no round until resumed (admins)",
+            "parameters": [path_id("id", "Policy")],
+            "responses": {"200": ok_json("The policy", &schema("Policy")), "404": error_response("No such policy")}
+        }},
+        "/api/v1/training-policies/{id}/resume": {"post": {
+            "summary": "Resume a paused policy (admins)",
+            "parameters": [path_id("id", "Policy")],
+            "responses": {"200": ok_json("The policy", &schema("Policy")), "404": error_response("No such policy")}
         }},
         "/api/v1/judge-jobs/{id}/cancel": {"post": {
             "summary": "Stop a queued or running judge job (admins); its verdicts so far stay",
