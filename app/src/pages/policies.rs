@@ -153,15 +153,12 @@ pub fn LineagePage() -> impl IntoView {
     };
     let tick = RwSignal::new(0u64);
     let policy = Resource::new(move || (id(), tick.get()), |(id, _)| load_policy(id));
+    // New votes, runs and battles move an active policy on at any time.
     crate::components::poll::poll_while(tick, std::time::Duration::from_millis(3000), move || {
         policy
             .get_untracked()
             .and_then(Result::ok)
-            .is_some_and(|p| {
-                p.rounds
-                    .iter()
-                    .any(|r| r.status == "training" || r.status == "gating")
-            })
+            .is_some_and(|p| !p.paused)
     });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -199,6 +196,31 @@ fn layout(p: &PolicyView) -> Vec<(i64, String, usize, usize, Option<&RoundView>)
         }
     }
     nodes
+}
+
+/// The lines under a node's name: its run, what it learnt from, and the gate's numbers.
+fn node_lines(round: Option<&RoundView>) -> Vec<String> {
+    match round {
+        None => vec!["the first base".to_owned()],
+        Some(r) => vec![
+            format!(
+                "round {} · run #{} · {}",
+                r.round, r.training_run_id, r.status
+            ),
+            format!(
+                "{} votes · loss {} · acc {}",
+                r.snapshot_votes.unwrap_or(r.votes),
+                num(r.loss, 3),
+                num(r.reward_accuracy, 2)
+            ),
+            format!("vs parent {}–{} ({} ties)", r.wins, r.losses, r.ties),
+            format!(
+                "win rate 95% [{}, {}]",
+                num(r.win_lower, 2),
+                num(r.win_upper, 2)
+            ),
+        ],
+    }
 }
 
 #[component]
@@ -257,40 +279,39 @@ fn Lineage(p: PolicyView) -> impl IntoView {
             )}
                 " · " <a href=format!("/api/v1/training-policies/{}", p.policy_id)>"JSON"</a></p>
             {p.last_error.clone().map(|e| view! { <p class="error" role="alert">{format!("The last round did not start: {e}")}</p> })}
+            // The tree is drawn in SVG; each trained node is covered by a plain link to its run
+            // (an SVG link made in the browser would not draw its contents).
             <div class="table-wrap">
-                <svg width=width height=height viewBox=format!("0 0 {width} {height}") role="img" aria-label=label class="lineage">
-                    {edges.into_iter().map(|((x1, y1), (x2, y2), status)| view! {
-                        <line x1=x1 + W y1=y1 + H / 2.0 x2=x2 y2=y2 + H / 2.0 stroke="currentColor"
-                            stroke-opacity=if status == "promoted" { "0.8" } else { "0.35" }
-                            stroke-dasharray=if status == "promoted" { "" } else { "4 3" }/>
-                    }).collect_view()}
-                    {nodes.iter().map(|(id, name, col, row, round)| {
+                <div style=format!("position: relative; width: {width}px; height: {height}px")>
+                    <svg width=width height=height viewBox=format!("0 0 {width} {height}") role="img" aria-label=label class="lineage">
+                        {edges.into_iter().map(|((x1, y1), (x2, y2), status)| view! {
+                            <line x1=x1 + W y1=y1 + H / 2.0 x2=x2 y2=y2 + H / 2.0 stroke="currentColor"
+                                stroke-opacity=if status == "promoted" { "0.8" } else { "0.35" }
+                                stroke-dasharray=if status == "promoted" { "" } else { "4 3" }/>
+                        }).collect_view()}
+                        {nodes.iter().map(|(id, name, col, row, round)| {
+                            let (x, y) = (*col as f64 * (W + 40.0) + 10.0, *row as f64 * (H + 40.0) + 10.0);
+                            let champion = *id == p.champion_model_id;
+                            view! {
+                                <rect x=x y=y width=W height=H rx="6" fill="var(--surface, #fff)" stroke="var(--accent)"
+                                    stroke-width=if champion { "3" } else { "1" }/>
+                                <text x=x + 8.0 y=y + 20.0 font-size="13" font-weight="bold">{format!("{name}{}", if champion { " ★" } else { "" })}</text>
+                                {node_lines(*round).into_iter().enumerate().map(|(k, l)| view! {
+                                    <text x=x + 8.0 y=y + 42.0 + 18.0 * k as f64 font-size="11">{l}</text>
+                                }).collect_view()}
+                            }
+                        }).collect_view()}
+                    </svg>
+                    {nodes.iter().filter_map(|(_, name, col, row, round)| {
+                        let r = (*round)?;
                         let (x, y) = (*col as f64 * (W + 40.0) + 10.0, *row as f64 * (H + 40.0) + 10.0);
-                        let lines: Vec<String> = match round {
-                            None => vec!["the first base".to_owned()],
-                            Some(r) => vec![
-                                format!("round {} · run #{} · {}", r.round, r.training_run_id, r.status),
-                                format!("{} votes · loss {} · acc {}", r.snapshot_votes.unwrap_or(r.votes), num(r.loss, 3), num(r.reward_accuracy, 2)),
-                                format!("vs parent {}–{} ({} ties)", r.wins, r.losses, r.ties),
-                                format!("win rate 95% [{}, {}]", num(r.win_lower, 2), num(r.win_upper, 2)),
-                            ],
-                        };
-                        let champion = *id == p.champion_model_id;
-                        let href = round.map(|r| format!("/training/{}", r.training_run_id));
-                        let body = view! {
-                            <rect x=x y=y width=W height=H rx="6" fill="var(--surface, #fff)" stroke="var(--accent)"
-                                stroke-width=if champion { "3" } else { "1" }/>
-                            <text x=x + 8.0 y=y + 20.0 font-size="13" font-weight="bold">{format!("{name}{}", if champion { " ★" } else { "" })}</text>
-                            {lines.into_iter().enumerate().map(|(k, l)| view! {
-                                <text x=x + 8.0 y=y + 42.0 + 18.0 * k as f64 font-size="11">{l}</text>
-                            }).collect_view()}
-                        };
-                        match href {
-                            Some(h) => view! { <a href=h>{body}</a> }.into_any(),
-                            None => body.into_any(),
-                        }
+                        Some(view! {
+                            <a href=format!("/training/{}", r.training_run_id)
+                                aria-label=format!("{name}: run #{}", r.training_run_id)
+                                style=format!("position: absolute; left: {x}px; top: {y}px; width: {W}px; height: {H}px")></a>
+                        })
                     }).collect_view()}
-                </svg>
+                </div>
             </div>
         </section>
         <section class="card">

@@ -402,6 +402,14 @@ async fn start_round(
     .await
     .or_app()?;
     let votes = i32::try_from(count).unwrap_or(i32::MAX);
+    // Votes that came in while the run was prepared may be in its snapshot: the watermark moves
+    // past every vote the run learns from, so none is learnt twice.
+    let learnt = prepared
+        .snapshot
+        .get("vote_ids")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|ids| ids.iter().filter_map(serde_json::Value::as_i64).max());
+    let last = learnt.map_or(last, |l| l.max(last));
     let round = db::policies::start_round(&mut tx, &policy, run_id, votes, last)
         .await
         .or_app()?;
