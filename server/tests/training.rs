@@ -1247,3 +1247,78 @@ async fn racing_workers_and_killed_ones_never_leave_two_rounds_two_champions_or_
             .unwrap();
     assert_eq!(champions, 1);
 }
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_schedule_starts_rounds_on_few_votes_and_a_daily_cap_holds_rounds_back(
+    pool: sqlx::PgPool,
+) {
+    seed_votes(&pool).await;
+    let (_base, _dir) = tiny_model(&pool).await;
+    let check = verdict_server::services::TrainerModelCheck;
+    // "loop" waits for 1000 votes, or an hour with any; "capped" starts on every vote, once a
+    // day.
+    let mut scheduled = loop_policy();
+    scheduled.min_new_votes = Some(1000);
+    scheduled.every_minutes = Some(60);
+    service::policies::create(&pool, &scheduled, None)
+        .await
+        .unwrap();
+    let mut capped = loop_policy();
+    capped.name = "capped".into();
+    capped.min_new_votes = Some(1);
+    capped.daily_cap = Some(1);
+    service::policies::create(&pool, &capped, None)
+        .await
+        .unwrap();
+    let started = |t: &service::policies::Tick| {
+        let mut names: Vec<String> = t.started.iter().map(|s| s.0.clone()).collect();
+        names.sort();
+        names
+    };
+    assert!(
+        service::policies::tick(&pool, &check)
+            .await
+            .unwrap()
+            .started
+            .is_empty()
+    );
+
+    // One new vote: the schedule is due (no round yet), and so is the count.
+    more_votes(&pool, 1).await;
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert_eq!(started(&t), ["capped", "loop"]);
+    for (_, _, run) in &t.started {
+        service::training::cancel(&pool, *run).await.unwrap();
+    }
+    assert_eq!(
+        service::policies::tick(&pool, &check)
+            .await
+            .unwrap()
+            .advanced
+            .len(),
+        2
+    );
+
+    // Another vote: the hour has not passed, and today's one round is the cap.
+    more_votes(&pool, 1).await;
+    assert!(
+        service::policies::tick(&pool, &check)
+            .await
+            .unwrap()
+            .started
+            .is_empty()
+    );
+    // An hour later the schedule is due again; with a higher cap the other starts too.
+    sqlx::query("update training_policy set last_round_at = now() - interval '61 minutes' where name = 'loop'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert_eq!(started(&t), ["loop"]);
+    sqlx::query("update training_policy set daily_cap = 2 where name = 'capped'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert_eq!(started(&t), ["capped"]);
+}

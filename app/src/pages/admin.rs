@@ -253,6 +253,11 @@ fn AdminDashboard(users: Vec<UserListItem>, create: ServerAction<CreateUser>) ->
         <ModelsPanel/>
         <crate::pages::llm_judges::JudgesPanel/>
         <section class="card">
+            <h2>"Training policies"</h2>
+            <p>"Let votes start DPO rounds by themselves, with the arena deciding on each trained model: "
+                <a href="/policies">"training policies"</a>"."</p>
+        </section>
+        <section class="card">
             <h2>"Users"</h2>
             <div class="table-wrap">
                 <table class="data">
