@@ -1,16 +1,19 @@
 //! Running a judge job (docs/design.md §3, flow 5): the judge model answers every pending item
 //! in every display order the job asks for (on a rating project: scores every response on every
-//! criterion), at most `concurrency` requests at once, at temperature 0, retried with backoff
-//! on 429, 5xx and timeouts; each answer is recorded as it comes (once: a job resumed after a
-//! crash judges only what is missing), with the item's `llm_judge` vote or the score's rating.
+//! criterion), at most `concurrency` requests at once to one judge (shared by the jobs of this
+//! process that ask it), at temperature 0, retried with backoff on 429, 5xx and timeouts; each
+//! answer is recorded as it comes (once: a job resumed after a crash judges only what is
+//! missing), with the item's `llm_judge` vote or the score's rating.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use service::judges::{Answer, Job, Signal, Task};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::backends::{self, CallError, Completion, Message};
 
@@ -111,10 +114,27 @@ async fn ask(asker: &Asker, prompt: &str) -> Result<Completion, CallError> {
     }
 }
 
-/// Asks the judge one prompt, retrying what may pass on a second try; the answer with its
-/// latency and tries, or the last error. Counts retries in `retries`.
+/// Requests in flight per judge model (of one database) in this process, shared by every job
+/// that asks it, so that two jobs with the same judge stay within one limit (the first job's
+/// concurrency).
+fn judge_slots(database: &str, judge_model_id: i64, concurrency: usize) -> Arc<Semaphore> {
+    type Slots = HashMap<(String, i64), Arc<Semaphore>>;
+    static SLOTS: LazyLock<Mutex<Slots>> = LazyLock::new(Default::default);
+    let mut slots = SLOTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Arc::clone(
+        slots
+            .entry((database.to_owned(), judge_model_id))
+            .or_insert_with(|| Arc::new(Semaphore::new(concurrency.max(1)))),
+    )
+}
+
+/// Asks the judge one prompt (holding one of its slots), retrying what may pass on a second
+/// try; the answer with its latency and tries, or the last error. Counts retries in `retries`.
 async fn judge_one(
     asker: &Asker,
+    slots: &Semaphore,
     prompt: &str,
     item_id: i64,
     opts: &RunOptions,
@@ -124,8 +144,14 @@ async fn judge_one(
     let mut tries = 0;
     loop {
         tries += 1;
+        let permit = slots.acquire().await.map_err(|e| CallError {
+            retryable: false,
+            message: e.to_string(),
+        })?;
         let started = Instant::now();
-        match ask(asker, prompt).await {
+        let answer = ask(asker, prompt).await;
+        drop(permit);
+        match answer {
             Ok(c) => {
                 let ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
                 return Ok((c, ms, tries));
@@ -175,6 +201,12 @@ async fn run_inner(
     let (asker, stored_config) = asker(job)?;
     let template = service::judges::template_of(pool, job).await?;
     let concurrency = usize::try_from(job.concurrency.max(1)).unwrap_or(1);
+    let database = pool
+        .connect_options()
+        .get_database()
+        .unwrap_or_default()
+        .to_owned();
+    let slots = judge_slots(&database, job.judge_model_id, concurrency);
     let batch = i64::try_from(concurrency * 4).unwrap_or(16);
     let retries = AtomicU64::new(0);
     let mut out = Outcome {
@@ -215,11 +247,11 @@ async fn run_inner(
             *left -= items.len() as i64;
         }
         after = last;
-        let (asker, body, retries) = (&asker, template.body.as_str(), &retries);
+        let (asker, body, retries, slots) = (&asker, template.body.as_str(), &retries, &*slots);
         let mut answers = futures_util::stream::iter(tasks)
             .map(move |task| async move {
                 let prompt = task.prompt(body);
-                let r = judge_one(asker, &prompt, task.item_id(), opts, retries).await;
+                let r = judge_one(asker, slots, &prompt, task.item_id(), opts, retries).await;
                 (task, r)
             })
             .buffer_unordered(concurrency);

@@ -28,6 +28,9 @@ struct Script {
     seen: HashMap<String, u32>,
     /// Answers given (200s).
     answered: u32,
+    /// Requests being answered now, and the most at once.
+    in_flight: u32,
+    most_in_flight: u32,
 }
 
 fn answer(script: &Mutex<Script>, prompt: &str) -> axum::response::Response {
@@ -109,7 +112,16 @@ async fn serve(script: Arc<Mutex<Script>>) -> String {
             async move {
                 assert_eq!(body["stream"], false);
                 assert_eq!(body["temperature"], 0.0);
-                answer(&script, body["messages"][0]["content"].as_str().unwrap())
+                {
+                    let mut s = script.lock().unwrap();
+                    s.in_flight += 1;
+                    s.most_in_flight = s.most_in_flight.max(s.in_flight);
+                }
+                // A judge takes a moment, so that requests overlap.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let reply = answer(&script, body["messages"][0]["content"].as_str().unwrap());
+                script.lock().unwrap().in_flight -= 1;
+                reply
             }
         }),
     );
@@ -756,4 +768,41 @@ async fn a_rating_judge_scores_every_response_on_every_criterion_once(pool: sqlx
             .await
             .unwrap_err();
     assert!(err.to_string().contains("is a rating template"), "{err}");
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn jobs_that_ask_the_same_judge_share_its_concurrency_limit(pool: sqlx::PgPool) {
+    let script = Arc::new(Mutex::new(Script::default()));
+    let base = serve(Arc::clone(&script)).await;
+    project(&pool).await;
+    service::models::register_openai_once(&pool, "scripted", &base, "judge-1", None)
+        .await
+        .unwrap();
+    // Two jobs of two requests at once each, one per template, run side by side.
+    let body = format!("{}\nBe brief.\n", service::judges::DEFAULT_TEMPLATE_BODY);
+    service::judges::register_template(&pool, "brief", &body)
+        .await
+        .unwrap();
+    let mut jobs = Vec::new();
+    for (template, worker) in [(None, "w1"), (Some("brief".to_owned()), "w2")] {
+        let mut r = request(None);
+        r.template = template;
+        r.concurrency = 2;
+        let job = service::judges::queue(&pool, &r).await.unwrap();
+        jobs.push(
+            service::judges::claim(&pool, worker, Some(job.judge_job_id))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let (_, stop) = watch::channel(false);
+    let (opts, mut quiet1, mut quiet2) = (opts(), |_, _| {}, |_, _| {});
+    let (a, b) = tokio::join!(
+        judge::run(&pool, "w1", &jobs[0], &opts, &stop, &mut quiet1),
+        judge::run(&pool, "w2", &jobs[1], &opts, &stop, &mut quiet2),
+    );
+    assert_eq!((a.unwrap().verdicts, b.unwrap().verdicts), (40, 40));
+    let most = script.lock().unwrap().most_in_flight;
+    assert_eq!(most, 2, "the judge never had more than its limit at once");
 }

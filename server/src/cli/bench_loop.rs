@@ -21,7 +21,9 @@ use crate::backends::{self, Message};
 /// `verdict bench loop`.
 #[derive(Debug, Clone, Args)]
 pub struct LoopArgs {
-    /// Rounds to run.
+    /// Rounds to run (each row: the champion it trained, its child, the run's last loss and reward
+    /// accuracy, the child's head-to-head record, the gate's decision, the champion's property
+    /// after the round).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// New votes that start a round (the policy's threshold).
@@ -38,7 +40,7 @@ pub struct LoopArgs {
     #[arg(long)]
     pub lora_rank: Option<u32>,
     /// Learning rate of each round.
-    #[arg(long, default_value_t = 5e-3)]
+    #[arg(long, default_value_t = 2e-3)]
     pub learning_rate: f64,
     /// Passes over a round's pairs.
     #[arg(long, default_value_t = 3)]
@@ -253,13 +255,15 @@ async fn run_on(
         args.gate_max
     );
     println!(
-        "{:>5}  {:<14}  {:<14}  {:>9}  {:<9}  {:>9}  {:>8}",
-        "round", "champion", "child", "won–lost", "decision", "property", "minutes"
+        "{:>5}  {:<14}  {:<14}  {:>6}  {:>5}  {:>9}  {:<9}  {:>9}  {:>8}",
+        "round", "champion", "child", "loss", "acc", "won–lost", "decision", "property", "minutes"
     );
     println!(
-        "{:>5}  {:<14}  {:<14}  {:>9}  {:<9}  {:>9.3}  {:>8.1}",
+        "{:>5}  {:<14}  {:<14}  {:>6}  {:>5}  {:>9}  {:<9}  {:>9.3}  {:>8.1}",
         0,
         "loop-base",
+        "–",
+        "–",
         "–",
         "–",
         "–",
@@ -315,11 +319,15 @@ async fn run_on(
             .await
             .map_err(err)?;
         let property = measure(&champion, preference, args.held_out).await?;
+        let num =
+            |v: Option<f64>, d: usize| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.d$}"));
         println!(
-            "{:>5}  {:<14}  {:<14}  {:>9}  {:<9}  {:>9.3}  {:>8.1}",
+            "{:>5}  {:<14}  {:<14}  {:>6}  {:>5}  {:>9}  {:<9}  {:>9.3}  {:>8.1}",
             round,
             view.parent,
             view.child.as_deref().unwrap_or("–"),
+            num(view.loss, 3),
+            num(view.reward_accuracy, 2),
             format!("{}–{}", view.wins, view.losses),
             view.status,
             property,
