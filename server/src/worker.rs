@@ -206,11 +206,18 @@ pub fn train_config(c: &RunConfig, resume_from: Option<PathBuf>) -> Result<Train
         batch_size: c.batch_size as usize,
         max_length: Some(c.max_length as usize),
         seed: c.seed,
-        lora: c.lora_rank.map(|rank| LoraConfig {
-            rank: rank as usize,
-            alpha: 2.0 * f64::from(rank),
-            seed: c.seed,
-            ..LoraConfig::default()
+        lora: c.lora_rank.map(|rank| {
+            let mut lora = LoraConfig {
+                rank: rank as usize,
+                alpha: 2.0 * f64::from(rank),
+                seed: c.seed,
+                ..LoraConfig::default()
+            };
+            if c.lora_all_linear {
+                lora.targets
+                    .extend(["gate_proj", "up_proj", "down_proj"].map(String::from));
+            }
+            lora
         }),
         save_every: (c.save_every > 0).then_some(c.save_every as usize),
         resume_from,
@@ -514,4 +521,37 @@ pub fn check_model(config: &serde_json::Value) -> Result<()> {
         .with_context(|| format!("loading {}", dir.display()))?;
     trainer::tokenizer::Tokenizer::load(dir, &model.config.eos_ids())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lora_reaches_the_mlp_only_when_asked() {
+        let mut c = RunConfig {
+            lora_rank: Some(8),
+            ..RunConfig::default()
+        };
+        let targets = |c: &RunConfig| train_config(c, None).unwrap().lora.unwrap().targets;
+        assert_eq!(targets(&c), ["q_proj", "k_proj", "v_proj", "o_proj"]);
+        c.lora_all_linear = true;
+        assert_eq!(
+            targets(&c),
+            [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj"
+            ]
+        );
+        c.lora_rank = None;
+        assert!(
+            train_config(&c, None).unwrap().lora.is_none(),
+            "full fine-tuning"
+        );
+    }
 }

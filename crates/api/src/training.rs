@@ -105,6 +105,9 @@ pub struct RunConfig {
     pub batch_size: u32,
     /// LoRA rank on q/k/v/o (full fine-tuning when absent).
     pub lora_rank: Option<u32>,
+    /// LoRA on the MLP projections too (gate/up/down: every linear layer of the decoder, as
+    /// PEFT's `all-linear`).
+    pub lora_all_linear: bool,
     /// Truncate prompt+completion to this many tokens.
     pub max_length: u32,
     /// Stop after this many steps.
@@ -127,6 +130,7 @@ impl Default for RunConfig {
             epochs: 1,
             batch_size: 8,
             lora_rank: None,
+            lora_all_linear: false,
             max_length: 256,
             max_steps: None,
             seed: 42,

@@ -283,6 +283,7 @@ async fn gate_round(
     else {
         return Ok(None);
     };
+    let stored = [round.wins, round.losses, round.ties].map(i64::from);
     let [wins, losses, ties] = record.map(|n| u64::try_from(n).unwrap_or(0));
     let g = gate::decide(
         wins,
@@ -321,6 +322,10 @@ async fn gate_round(
             )),
         ),
     };
+    if status.is_none() && record == stored {
+        // Nothing new since the last pass: no write.
+        return Ok(None);
+    }
     let verdict = db::policies::Verdict {
         record,
         interval: g.interval,

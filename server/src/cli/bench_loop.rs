@@ -39,6 +39,9 @@ pub struct LoopArgs {
     /// LoRA rank (default: full fine-tuning).
     #[arg(long)]
     pub lora_rank: Option<u32>,
+    /// LoRA on the MLP projections too (every linear layer), not only attention's.
+    #[arg(long)]
+    pub lora_all_linear: bool,
     /// Learning rate of each round.
     #[arg(long, default_value_t = 2e-3)]
     pub learning_rate: f64,
@@ -227,6 +230,7 @@ async fn run_on(
                 epochs: args.epochs,
                 batch_size: 4,
                 lora_rank: args.lora_rank,
+                lora_all_linear: args.lora_all_linear,
                 max_length: 256,
                 save_every: 0,
                 ..api::training::RunConfig::default()
