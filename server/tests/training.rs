@@ -1110,6 +1110,33 @@ async fn a_policy_starts_rounds_on_new_votes_and_its_gate_promotes_or_retires(po
     );
     assert_eq!(p.rounds[1].parent_model_id, child);
 
+    // A child taken out of the arena by hand before its gate decided is retired, not left
+    // waiting for battles it cannot have.
+    more_votes(&pool, 3).await;
+    let run3 = service::policies::tick(&pool, &check)
+        .await
+        .unwrap()
+        .started[0]
+        .2;
+    wait_for_run(&pool, run3, "succeeded").await;
+    service::policies::tick(&pool, &check).await.unwrap();
+    let third = service::policies::show(&pool, policy.policy_id)
+        .await
+        .unwrap()
+        .rounds[2]
+        .child_model_id
+        .unwrap();
+    service::models::update_scheduling(&pool, third, Some(false), None)
+        .await
+        .unwrap();
+    let t = service::policies::tick(&pool, &check).await.unwrap();
+    assert_eq!(t.decided[0].1, "retired");
+    assert!(
+        t.decided[0].2.contains("taken out of the arena"),
+        "{:?}",
+        t.decided
+    );
+
     // Paused, a policy starts nothing.
     service::policies::set_paused(&pool, policy.policy_id, true)
         .await

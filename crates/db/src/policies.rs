@@ -298,6 +298,8 @@ pub struct Round {
     pub child_model_id: Option<i64>,
     /// Its name.
     pub child: Option<String>,
+    /// Whether it is in the arena.
+    pub child_enabled: Option<bool>,
     /// `training`, `gating`, `promoted`, `retired` or `failed`.
     pub status: String,
     /// New votes that started it.
@@ -328,7 +330,7 @@ pub struct Round {
 
 const ROUND_SELECT: &str = "select r.round_id, r.policy_id, r.round, r.training_run_id, \
         tr.status as run_status, r.parent_model_id, pm.name as parent, r.child_model_id, \
-        cm.name as child, r.status, r.votes, \
+        cm.name as child, cm.enabled as child_enabled, r.status, r.votes, \
         (case when jsonb_typeof(tr.snapshot -> 'vote_ids') = 'array' \
               then jsonb_array_length(tr.snapshot -> 'vote_ids') end)::integer as snapshot_votes, \
         (select m.metrics from training_metric m where m.training_run_id = r.training_run_id \

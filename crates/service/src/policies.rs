@@ -299,6 +299,13 @@ async fn gate_round(
     );
     let child = round.child.clone().unwrap_or_default();
     let (status, decision) = match g.decision {
+        // An admin took the child out of the arena: it can battle no more.
+        Decision::Wait if round.child_enabled == Some(false) => (
+            Some("retired"),
+            Some(format!(
+                "{child} was taken out of the arena before the gate decided: {numbers}; retired"
+            )),
+        ),
         Decision::Wait => (None, None),
         Decision::Promote => (
             Some("promoted"),
