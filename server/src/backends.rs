@@ -302,6 +302,28 @@ impl ModelBackend for Unavailable {
     }
 }
 
+/// A backend's whole answer to `messages` when nobody watches it stream, with the number of
+/// pieces it came in (a local model's tokens).
+///
+/// # Errors
+/// The backend's failure.
+pub async fn generate_whole(
+    backend: &dyn ModelBackend,
+    messages: &[Message],
+) -> Result<(String, i32)> {
+    let (pieces, mut received) = mpsc::channel::<String>(256);
+    // Draining the pieces keeps the generation going (it stops once nobody listens).
+    let count = async {
+        let mut n = 0i32;
+        while received.recv().await.is_some() {
+            n += 1;
+        }
+        n
+    };
+    let (text, n) = tokio::join!(backend.generate(messages, pieces), count);
+    Ok((text?, n))
+}
+
 /// The backend of a model, from its kind and config.
 ///
 /// # Errors

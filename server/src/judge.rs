@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use service::judges::{Answer, Job, Signal, Task};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
 
 use crate::backends::{self, CallError, Completion, Message};
 
@@ -92,19 +92,12 @@ async fn ask(asker: &Asker, prompt: &str) -> Result<Completion, CallError> {
     match asker {
         Asker::OpenAi(o) => o.complete(&messages).await,
         Asker::Local(backend) => {
-            let (pieces, mut received) = mpsc::channel::<String>(256);
-            let count = async {
-                let mut n = 0i32;
-                while received.recv().await.is_some() {
-                    n += 1;
-                }
-                n
-            };
-            let (text, n) = tokio::join!(backend.generate(&messages, pieces), count);
-            let text = text.map_err(|e| CallError {
-                retryable: false,
-                message: format!("{e:#}"),
-            })?;
+            let (text, n) = backends::generate_whole(backend.as_ref(), &messages)
+                .await
+                .map_err(|e| CallError {
+                    retryable: false,
+                    message: format!("{e:#}"),
+                })?;
             Ok(Completion {
                 text,
                 prompt_tokens: None,

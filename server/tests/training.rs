@@ -1226,9 +1226,12 @@ async fn racing_workers_and_killed_ones_never_leave_two_rounds_two_champions_or_
     {
         let round_id = db::policies::gating(&pool).await.unwrap()[0];
         let mut tx = pool.begin().await.unwrap();
-        let (round, _, record) = db::policies::lock_gating(&mut tx, round_id)
+        let (round, _) = db::policies::lock_gating(&mut tx, round_id)
             .await
             .unwrap()
+            .unwrap();
+        let record = db::policies::head_to_head(&mut *tx, child, base, &["human".to_owned()])
+            .await
             .unwrap();
         assert_eq!(record, [8, 0, 1]);
         let verdict = db::policies::Verdict {

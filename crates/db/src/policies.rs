@@ -178,26 +178,31 @@ pub async fn set_paused(db: impl PgExecutor<'_>, id: i64, paused: bool) -> Resul
         == 1)
 }
 
-/// Says why a round did not start (or clears it).
+/// Says why a round did not start (or clears it); a policy with a reason is tried again a
+/// minute later at the earliest (see [`idle`]).
 ///
 /// # Errors
 /// Only on database failure.
 pub async fn set_error(db: impl PgExecutor<'_>, id: i64, error: Option<&str>) -> Result<()> {
-    sqlx::query("update training_policy set last_error = $2 where policy_id = $1")
-        .bind(id)
-        .bind(error)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "update training_policy set last_error = $2, updated_at = now() where policy_id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
-/// Ids of the policies that may start a round: not paused, no round open.
+/// Ids of the policies that may start a round: not paused, no round open, and not refused in
+/// the last minute (a round that could not start is not prepared again on every pass).
 ///
 /// # Errors
 /// Only on database failure.
 pub async fn idle(db: impl PgExecutor<'_>) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar(
         "select t.policy_id from training_policy t where not t.paused \
+           and (t.last_error is null or t.updated_at < now() - interval '1 minute') \
            and not exists (select 1 from policy_round r where r.policy_id = t.policy_id \
                            and r.status in ('training', 'gating')) \
          order by t.policy_id",
@@ -437,17 +442,15 @@ pub async fn gating(db: impl PgExecutor<'_>) -> Result<Vec<i64>> {
     .await?)
 }
 
-/// A round at the gate, locked, with its head-to-head record: the child's wins, losses and
-/// ties against its parent, counting the votes of the policy's sources in any project (the
-/// child is new, so these are the arena's battles of the two, wherever the policy's own votes
-/// come from). `None` when another worker holds it or it left the gate.
+/// A round at the gate, locked, with its policy (locked too: the champion changes only under
+/// that lock). `None` when another worker holds the round or it left the gate.
 ///
 /// # Errors
 /// Only on database failure.
 pub async fn lock_gating(
     tx: &mut Transaction<'_, Postgres>,
     round_id: i64,
-) -> Result<Option<(Round, Policy, [i64; 3])>> {
+) -> Result<Option<(Round, Policy)>> {
     let locked: Option<i64> = sqlx::query_scalar(
         "select round_id from policy_round where round_id = $1 and status = 'gating' \
          for update skip locked",
@@ -462,18 +465,26 @@ pub async fn lock_gating(
         .bind(round_id)
         .fetch_one(&mut **tx)
         .await?;
-    // The champion changes only under this lock on the policy.
     sqlx::query("select 1 from training_policy where policy_id = $1 for update")
         .bind(round.policy_id)
         .execute(&mut **tx)
         .await?;
     let policy = get(&mut **tx, round.policy_id).await?;
-    let sources: Vec<String> = policy
-        .launch
-        .pointer("/filter/sources")
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
-        .filter(|s: &Vec<String>| !s.is_empty())
-        .unwrap_or_else(|| vec!["human".into(), "import".into()]);
+    Ok(Some((round, policy)))
+}
+
+/// The head-to-head record of `child` against `parent`, from the child's side (wins, losses,
+/// ties), counting the votes of `sources` in any project: the child is new, so these are the
+/// arena's battles of the two, wherever the policy's own votes come from.
+///
+/// # Errors
+/// Only on database failure.
+pub async fn head_to_head(
+    db: impl PgExecutor<'_>,
+    child: i64,
+    parent: i64,
+    sources: &[String],
+) -> Result<[i64; 3]> {
     let record: (i64, i64, i64) = sqlx::query_as(
         "select count(*) filter (where (v.winner = 'a') = (v.model_a_id = $1) \
                                   and v.winner in ('a', 'b')), \
@@ -485,12 +496,12 @@ pub async fn lock_gating(
            and ((v.model_a_id = $1 and v.model_b_id = $2) \
                 or (v.model_a_id = $2 and v.model_b_id = $1))",
     )
-    .bind(round.child_model_id)
-    .bind(round.parent_model_id)
-    .bind(&sources)
-    .fetch_one(&mut **tx)
+    .bind(child)
+    .bind(parent)
+    .bind(sources)
+    .fetch_one(db)
     .await?;
-    Ok(Some((round, policy, [record.0, record.1, record.2])))
+    Ok([record.0, record.1, record.2])
 }
 
 /// What the gate found for a locked round.

@@ -277,12 +277,19 @@ async fn gate_round(
     round_id: i64,
 ) -> Result<Option<(i64, String, String)>, AppError> {
     let mut tx = db::policies::begin(pool).await.or_app()?;
-    let Some((round, policy, record)) = db::policies::lock_gating(&mut tx, round_id)
+    let Some((round, policy)) = db::policies::lock_gating(&mut tx, round_id)
         .await
         .or_app()?
     else {
         return Ok(None);
     };
+    let Some(child_id) = round.child_model_id else {
+        return Ok(None);
+    };
+    let record =
+        db::policies::head_to_head(&mut *tx, child_id, round.parent_model_id, &sources(&policy))
+            .await
+            .or_app()?;
     let stored = [round.wins, round.losses, round.ties].map(i64::from);
     let [wins, losses, ties] = record.map(|n| u64::try_from(n).unwrap_or(0));
     let g = gate::decide(

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use tokio::sync::mpsc;
 
 use super::database::{DatabaseArgs, open_database};
 use crate::backends::{self, Message};
@@ -368,11 +367,9 @@ async fn answer(config: &serde_json::Value, prompt: &str) -> Result<String> {
         role: "user".into(),
         content: prompt.to_owned(),
     }];
-    let (pieces, mut received) = mpsc::channel::<String>(256);
-    let drain = async { while received.recv().await.is_some() {} };
-    let (text, ()) = tokio::join!(backend.generate(&messages, pieces), drain);
+    let (text, _) = backends::generate_whole(backend.as_ref(), &messages).await?;
     // PostgreSQL text cannot hold NUL; a model may emit one (the arena drops it too).
-    Ok(text?.replace('\0', ""))
+    Ok(text.replace('\0', ""))
 }
 
 /// One arena battle: the arena's sampler draws two models, both answer, and the simulated
