@@ -29,9 +29,13 @@ pub fn state(pool: service::PgPool, leptos_options: LeptosOptions, settings: Set
 }
 
 impl ModelCheck for TrainerModelCheck {
-    fn check_model(&self, config: serde_json::Value) -> BoxFuture<'static, Result<(), String>> {
+    fn check_model(
+        &self,
+        config: serde_json::Value,
+        run: Option<api::training::RunConfig>,
+    ) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || crate::worker::check_model(&config))
+            tokio::task::spawn_blocking(move || crate::worker::check_model(&config, run.as_ref()))
                 .await
                 .map_err(|e| format!("the check failed: {e}"))?
                 .map_err(|e| format!("{e:#}"))

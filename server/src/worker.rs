@@ -217,6 +217,9 @@ pub fn train_config(c: &RunConfig, resume_from: Option<PathBuf>) -> Result<Train
                 lora.targets
                     .extend(["gate_proj", "up_proj", "down_proj"].map(String::from));
             }
+            if c.lora_head {
+                lora.targets.push("lm_head".into());
+            }
             lora
         }),
         save_every: (c.save_every > 0).then_some(c.save_every as usize),
@@ -507,17 +510,22 @@ pub async fn prepare(
     Ok((model_dir, out, rows, train_config(&settings, resume)?))
 }
 
-/// Loads a local model's folder as training would, to reject a bad base model at launch.
+/// Loads a local model's folder as training would (with the adapters `run` asks for), to
+/// reject a bad base model or LoRA setting at launch.
 ///
 /// # Errors
 /// What failed to load.
-pub fn check_model(config: &serde_json::Value) -> Result<()> {
+pub fn check_model(config: &serde_json::Value, run: Option<&RunConfig>) -> Result<()> {
     let dir = config
         .get("path")
         .and_then(serde_json::Value::as_str)
         .context("the model has no folder (`path`)")?;
     let dir = Path::new(dir);
-    let model = trainer::Decoder::load(dir, &trainer::Device::Cpu, None)
+    let lora = match run {
+        Some(run) => train_config(run, None)?.lora,
+        None => None,
+    };
+    let model = trainer::Decoder::load(dir, &trainer::Device::Cpu, lora.as_ref())
         .with_context(|| format!("loading {}", dir.display()))?;
     trainer::tokenizer::Tokenizer::load(dir, &model.config.eos_ids())?;
     Ok(())
@@ -528,7 +536,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lora_reaches_the_mlp_only_when_asked() {
+    fn lora_reaches_the_mlp_and_the_head_only_when_asked() {
         let mut c = RunConfig {
             lora_rank: Some(8),
             ..RunConfig::default()
@@ -547,6 +555,12 @@ mod tests {
                 "up_proj",
                 "down_proj"
             ]
+        );
+        c.lora_all_linear = false;
+        c.lora_head = true;
+        assert_eq!(
+            targets(&c),
+            ["q_proj", "k_proj", "v_proj", "o_proj", "lm_head"]
         );
         c.lora_rank = None;
         assert!(

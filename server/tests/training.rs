@@ -253,6 +253,34 @@ async fn a_run_launched_through_the_api_trains_and_registers_a_child_model(pool:
         reply.body
     );
     assert!(reply.body.contains("does not load"), "{}", reply.body);
+    // A LoRA setting the base model cannot take is refused at launch, not by the worker.
+    let tied_dir = tempfile::tempdir().unwrap();
+    let spec = trainer::tiny::TinySpec {
+        tied: true,
+        ..trainer::tiny::TinySpec::default()
+    };
+    trainer::tiny::init_tiny(tied_dir.path(), &spec).unwrap();
+    let tied = db::arena::register_model(&pool, "tied", "local", &json!({"path": tied_dir.path()}))
+        .await
+        .unwrap();
+    let head = json!({"base_model_id": tied, "filter": {"projects": [project]},
+                      "config": {"lora_rank": 4, "lora_head": true}});
+    let reply = send(
+        &app,
+        post_json("/api/v1/training-runs", &head.to_string(), Some(&cookie)),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply.body.contains("ties its output head"),
+        "{}",
+        reply.body
+    );
     let (runs,): (i64,) = sqlx::query_as("select count(*) from training_run")
         .fetch_one(&pool)
         .await
@@ -351,7 +379,7 @@ async fn a_run_launched_through_the_api_trains_and_registers_a_child_model(pool:
         child.5["max_tokens"], 8,
         "generation settings come from the parent"
     );
-    worker::check_model(&child.5).expect("the child loads");
+    worker::check_model(&child.5, None).expect("the child loads");
     let folder = std::path::Path::new(child.5["path"].as_str().unwrap());
     assert!(folder.starts_with(runs_dir.path()));
     assert!(

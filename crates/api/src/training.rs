@@ -108,6 +108,9 @@ pub struct RunConfig {
     /// LoRA on the MLP projections too (gate/up/down: every linear layer of the decoder, as
     /// PEFT's `all-linear`).
     pub lora_all_linear: bool,
+    /// LoRA on the output head too (`lm_head`; refused for a model that ties its head to the
+    /// embeddings).
+    pub lora_head: bool,
     /// Truncate prompt+completion to this many tokens.
     pub max_length: u32,
     /// Stop after this many steps.
@@ -131,6 +134,7 @@ impl Default for RunConfig {
             batch_size: 8,
             lora_rank: None,
             lora_all_linear: false,
+            lora_head: false,
             max_length: 256,
             max_steps: None,
             seed: 42,

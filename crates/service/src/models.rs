@@ -13,8 +13,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Can this `local` model load?
 pub trait ModelCheck: Send + Sync + 'static {
     /// Checks that a `local` model's settings name a folder the trainer can load (config,
-    /// weights' shapes and tokenizer); the error says what is wrong.
-    fn check_model(&self, config: serde_json::Value) -> BoxFuture<'static, Result<(), String>>;
+    /// weights' shapes and tokenizer), with the adapters `run` asks for when given; the error
+    /// says what is wrong.
+    fn check_model(
+        &self,
+        config: serde_json::Value,
+        run: Option<api::training::RunConfig>,
+    ) -> BoxFuture<'static, Result<(), String>>;
 }
 
 /// The largest sampling weight a model may have.

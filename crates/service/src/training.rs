@@ -521,9 +521,12 @@ pub async fn prepare(
     let config = db::arena::model_config(pool, model.model_id)
         .await
         .or_app()?;
-    models.check_model(config).await.map_err(|e| {
-        AppError::Unprocessable(format!("base_model_id: {} does not load: {e}", model.name))
-    })?;
+    models
+        .check_model(config, Some(req.config.clone()))
+        .await
+        .map_err(|e| {
+            AppError::Unprocessable(format!("base_model_id: {} does not load: {e}", model.name))
+        })?;
     let mut snapshot = serde_json::to_value(&derived.snapshot).map_err(AppError::internal)?;
     snapshot["filter"] = serde_json::to_value(&req.filter).map_err(AppError::internal)?;
     snapshot["output_name"] = req.output_name.as_deref().map(str::trim).into();

@@ -21,11 +21,24 @@ pub struct LoraConfig {
     pub rank: usize,
     /// Scale numerator: the update is `alpha / r · B·A`.
     pub alpha: f64,
-    /// Projection names, e.g. `q_proj`, `k_proj`, `v_proj`, `o_proj`.
+    /// Projection names, from [`LORA_TARGETS`]: e.g. `q_proj`, `k_proj`, `v_proj`, `o_proj`.
     pub targets: Vec<String>,
     /// Seed of A's initialisation (B starts at zero, so training starts from the base model).
     pub seed: u64,
 }
+
+/// The projections LoRA can target: attention's, the MLP's, and the output head where the
+/// model does not tie it to the embeddings.
+pub const LORA_TARGETS: [&str; 8] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "lm_head",
+];
 
 impl Default for LoraConfig {
     fn default() -> Self {
@@ -256,9 +269,15 @@ impl Loader<'_> {
         bias: bool,
     ) -> Result<Linear> {
         let full = self.lora.is_none();
-        let weight_t = self.take_t(&format!("{prefix}.{short}.weight"), &[out, inp], full)?;
+        // The output head has no prefix: `lm_head.weight`.
+        let name = if prefix.is_empty() {
+            short.to_owned()
+        } else {
+            format!("{prefix}.{short}")
+        };
+        let weight_t = self.take_t(&format!("{name}.weight"), &[out, inp], full)?;
         let bias = if bias {
-            Some(self.take(&format!("{prefix}.{short}.bias"), &[out], full)?)
+            Some(self.take(&format!("{name}.bias"), &[out], full)?)
         } else {
             None
         };
@@ -271,10 +290,8 @@ impl Loader<'_> {
                 let a = Var::from_tensor(&Tensor::from_vec(a, (l.rank, inp), self.device)?)?;
                 let b = Var::zeros((out, l.rank), DType::F32, self.device)?;
                 let (ta, tb) = (a.as_tensor().clone(), b.as_tensor().clone());
-                self.params
-                    .push((format!("{prefix}.{short}.lora_A.weight"), a));
-                self.params
-                    .push((format!("{prefix}.{short}.lora_B.weight"), b));
+                self.params.push((format!("{name}.lora_A.weight"), a));
+                self.params.push((format!("{name}.lora_B.weight"), b));
                 Some((ta, tb, l.alpha / l.rank as f64))
             }
             _ => None,
@@ -317,6 +334,16 @@ impl Decoder {
         lora: Option<&LoraConfig>,
     ) -> Result<Self> {
         config.validate()?;
+        if let Some(unknown) = lora
+            .iter()
+            .flat_map(|l| &l.targets)
+            .find(|t| !LORA_TARGETS.contains(&t.as_str()))
+        {
+            bail!(
+                "unknown LoRA target {unknown:?} (known: {})",
+                LORA_TARGETS.join(", ")
+            );
+        }
         let mut params: Vec<(String, Var)> = Vec::new();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(lora.map_or(0, |l| l.seed));
         let (h, hd) = (config.hidden_size, config.head_dim());
@@ -348,8 +375,17 @@ impl Decoder {
             });
         }
         let norm = ctx.take("model.norm.weight", &[h], full)?;
+        let head_adapter = lora.is_some_and(|l| l.targets.iter().any(|t| t == "lm_head"));
         let lm_head = if config.tie_word_embeddings {
+            if head_adapter {
+                bail!(
+                    "LoRA cannot target lm_head: this model ties its output head to the \
+                     embeddings"
+                );
+            }
             None
+        } else if head_adapter {
+            Some(ctx.linear("", "lm_head", config.vocab_size, h, false)?)
         } else {
             Some(Linear {
                 weight_t: ctx.take_t("lm_head.weight", &[config.vocab_size, h], full)?,
@@ -743,10 +779,7 @@ impl Decoder {
         }
         out.insert("model.norm.weight".to_owned(), self.norm.detach());
         if let Some(head) = &self.lm_head {
-            out.insert(
-                "lm_head.weight".to_owned(),
-                head.weight_t.t()?.contiguous()?.detach(),
-            );
+            out.insert("lm_head.weight".to_owned(), head.merged()?.detach());
         }
         Ok(out)
     }

@@ -235,6 +235,72 @@ fn logits_match_candle_transformers_llama() {
 }
 
 #[test]
+fn lora_on_the_output_head_trains_and_merges_and_is_refused_where_it_cannot_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny(dir.path(), &TinySpec::default());
+    let lora = LoraConfig {
+        rank: 2,
+        targets: vec!["lm_head".into()],
+        ..LoraConfig::default()
+    };
+    let model = Decoder::load(dir.path(), &Device::Cpu, Some(&lora)).unwrap();
+    let names: Vec<&str> = model.params().iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["lm_head.lora_A.weight", "lm_head.lora_B.weight"]);
+    let grads = dpo_loss(&model, None).backward().unwrap();
+    let (_, b) = &model.params()[1];
+    let norm = grads
+        .get(b.as_tensor())
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(norm > 0.0, "the head's B gets a gradient");
+    b.set(
+        &b.as_tensor()
+            .ones_like()
+            .unwrap()
+            .affine(0.05, 0.0)
+            .unwrap(),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    model.save(out.path()).unwrap();
+    let reloaded = Decoder::load(out.path(), &Device::Cpu, None).unwrap();
+    let (ids, attn, _) = ids(&Device::Cpu);
+    let base = Decoder::load(dir.path(), &Device::Cpu, None).unwrap();
+    let adapted = model.forward(&ids, Some(&attn)).unwrap();
+    assert!(max_abs_diff(&adapted, &base.forward(&ids, Some(&attn)).unwrap()) > 1e-3);
+    let diff = max_abs_diff(&adapted, &reloaded.forward(&ids, Some(&attn)).unwrap());
+    assert!(
+        diff < 1e-4,
+        "the saved head has the adapter merged in: {diff}"
+    );
+
+    let tied = tempfile::tempdir().unwrap();
+    tiny(
+        tied.path(),
+        &TinySpec {
+            tied: true,
+            ..TinySpec::default()
+        },
+    );
+    let err = Decoder::load(tied.path(), &Device::Cpu, Some(&lora)).unwrap_err();
+    assert!(err.to_string().contains("ties its output head"), "{err}");
+    let typo = LoraConfig {
+        targets: vec!["q_prj".into()],
+        ..LoraConfig::default()
+    };
+    let err = Decoder::load(dir.path(), &Device::Cpu, Some(&typo)).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown LoRA target \"q_prj\""),
+        "{err}"
+    );
+}
+
+#[test]
 fn saving_merges_adapters_and_reloads() {
     let dir = tempfile::tempdir().unwrap();
     tiny(dir.path(), &TinySpec::default());

@@ -41,6 +41,9 @@ pub struct LoopArgs {
     /// LoRA on the MLP projections too (every linear layer), not only attention's.
     #[arg(long)]
     pub lora_all_linear: bool,
+    /// LoRA on the output head too.
+    #[arg(long)]
+    pub lora_head: bool,
     /// Learning rate of each round.
     #[arg(long, default_value_t = 2e-3)]
     pub learning_rate: f64,
@@ -196,7 +199,7 @@ async fn run_on(
     let config = serde_json::json!({
         "path": model_dir, "max_tokens": args.max_tokens, "temperature": 1.0, "top_p": 1.0,
     });
-    crate::worker::check_model(&config).context("the base model does not load")?;
+    crate::worker::check_model(&config, None).context("the base model does not load")?;
     // Two contestants from the same weights: the arena needs two models before the first child.
     for name in ["loop-base", "loop-sampler"] {
         service::models::register_local(
@@ -230,6 +233,7 @@ async fn run_on(
                 batch_size: 4,
                 lora_rank: args.lora_rank,
                 lora_all_linear: args.lora_all_linear,
+                lora_head: args.lora_head,
                 max_length: 256,
                 save_every: 0,
                 ..api::training::RunConfig::default()

@@ -421,7 +421,7 @@ pub async fn add_local(database: &super::database::DatabaseArgs, cmd: &ModelComm
     if let Some(t) = temperature {
         config["temperature"] = (*t).into();
     }
-    crate::worker::check_model(&config)?;
+    crate::worker::check_model(&config, None)?;
     let pool = super::database::open_database(database, 2).await?;
     service::database::migrate(&pool)
         .await

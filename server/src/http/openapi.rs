@@ -71,6 +71,7 @@ fn launch_body() -> Value {
                 "batch_size": {"type": "integer", "minimum": 1, "maximum": 256},
                 "lora_rank": {"type": ["integer", "null"], "minimum": 1, "maximum": 1024},
                 "lora_all_linear": {"type": "boolean"},
+                "lora_head": {"type": "boolean"},
                 "max_length": {"type": "integer", "minimum": 8, "maximum": 32768},
                 "max_steps": {"type": ["integer", "null"], "minimum": 1},
                 "seed": {"type": "integer", "minimum": 0},

@@ -8,7 +8,8 @@ use trainer::data::{Example, batch};
 use trainer::tiny::{TinySpec, init_tiny};
 use trainer::{Decoder, LoraConfig};
 
-/// Tied or untied embeddings, interleaved or half-split rotary, with or without LoRA.
+/// Tied or untied embeddings, interleaved or half-split rotary, with or without LoRA (on the
+/// attention projections, and on the output head where it is untied).
 pub const CASES: [(bool, bool, bool); 5] = [
     (false, false, false),
     (true, false, false),
@@ -77,9 +78,16 @@ fn write_case(dir: &Path, tied: bool, interleaved: bool, lora: bool) -> Option<L
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     json["rope_interleaved"] = serde_json::json!(interleaved);
     std::fs::write(&config, json.to_string()).unwrap();
-    lora.then(|| LoraConfig {
-        rank: 4,
-        ..LoraConfig::default()
+    // An untied head gets an adapter too, so the head's LoRA path is compared as well.
+    lora.then(|| {
+        let mut config = LoraConfig {
+            rank: 4,
+            ..LoraConfig::default()
+        };
+        if !tied {
+            config.targets.push("lm_head".into());
+        }
+        config
     })
 }
 
