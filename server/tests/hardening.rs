@@ -649,3 +649,36 @@ async fn the_leaderboard_is_computed_once_per_data_version(pool: sqlx::PgPool) {
     assert_eq!(cache.hits(), 1);
     assert_ne!(fifth.body, fourth.body);
 }
+
+async fn pid(conn: &mut sqlx::PgConnection) -> i32 {
+    sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn a_connection_left_inside_a_transaction_never_goes_back_to_the_pool(pool: sqlx::PgPool) {
+    let options = (*pool.connect_options()).clone();
+    let pool = db::pool_options(1).connect_with(options).await.unwrap();
+    // A clean connection is reused.
+    let mut conn = pool.acquire().await.unwrap();
+    let first = pid(&mut conn).await;
+    drop(conn);
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(pid(&mut conn).await, first, "a clean connection is kept");
+    // What a `BEGIN` cancelled half-way leaves: the server inside a transaction sqlx does not
+    // know of, holding a lock.
+    sqlx::raw_sql("begin; select pg_advisory_xact_lock(42)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let mut conn = pool.acquire().await.unwrap();
+    assert_ne!(pid(&mut conn).await, first, "that connection was closed");
+    let locked: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(42)")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert!(locked, "its transaction and lock ended with it");
+}

@@ -146,13 +146,40 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// # Errors
 /// Fails when the server cannot be reached or refuses the credentials.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
-    let pool = PgPoolOptions::new()
+    Ok(pool_options(max_connections).connect(url).await?)
+}
+
+/// The pool's settings: at most `max_connections`, a short acquire timeout, and no connection
+/// goes back to the pool inside a transaction.
+///
+/// sqlx (0.8.6) returns a connection to the pool as it is when a `pool.begin()` is cancelled
+/// between sending `BEGIN` and its answer (an axum handler dropped because its client went
+/// away, a `select!`): the server is then inside a transaction that nothing will end, and
+/// every later borrower's statements run in it and keep their locks until the process exits
+/// (a training run's heartbeat waited on one for minutes). A released connection is therefore
+/// asked whether it is inside a transaction and closed if it is: `now()` is the transaction's
+/// start and `statement_timestamp()` this statement's, equal only when this statement began
+/// the transaction.
+#[must_use]
+pub fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
         .max_connections(max_connections)
         // Short, so that a database outage answers 503 quickly instead of holding requests.
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect(url)
-        .await?;
-    Ok(pool)
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                // A simple query (one message), so that the statement's time is its
+                // transaction's when it is the first.
+                let row =
+                    sqlx::Executor::fetch_one(&mut *conn, "select now() <> statement_timestamp()")
+                        .await?;
+                let inside: bool = sqlx::Row::try_get(&row, 0)?;
+                if inside {
+                    tracing::warn!("a connection came back inside a transaction; closed");
+                }
+                Ok(!inside)
+            })
+        })
 }
 
 /// Begins a transaction.
