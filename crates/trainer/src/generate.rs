@@ -190,7 +190,7 @@ pub enum LocalModel {
     /// `model.gguf`, run quantized.
     Quantized(crate::quantized::Quantized),
     /// The folder's safetensors on the training decoder.
-    Dense(Decoder),
+    Dense(Box<Decoder>),
 }
 
 impl LocalModel {
@@ -204,10 +204,9 @@ impl LocalModel {
         let model = if gguf.is_file() && !dense {
             Self::Quantized(crate::quantized::Quantized::load(&gguf, device)?)
         } else {
-            Self::Dense(
-                Decoder::load(dir, device, None)
-                    .with_context(|| format!("loading the model in {}", dir.display()))?,
-            )
+            Self::Dense(Box::new(Decoder::load(dir, device, None).with_context(
+                || format!("loading the model in {}", dir.display()),
+            )?))
         };
         let tok = Tokenizer::load(dir, &model.session().stop_ids())?;
         Ok((model, tok))

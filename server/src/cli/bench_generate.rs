@@ -1,5 +1,6 @@
 //! `verdict bench generate`: tokens per second and peak memory of local-model generation,
-//! Verdict's quantized GGUF path and its f32 decoder beside llama.cpp (through
+//! Verdict's quantized GGUF path and its f32 decoder (and, when asked, candle-transformers'
+//! quantized Llama on the same file, the path Verdict used before its own) beside llama.cpp (through
 //! `llama-cpp-python`) on the same GGUF file, same prompt, greedy decoding. Each engine runs in
 //! its own process, so that each peak memory is its own.
 
@@ -19,6 +20,8 @@ pub enum Engine {
     Quantized,
     /// Verdict, the folder's f32 weights on the training decoder.
     F32,
+    /// candle-transformers' quantized Llama on `model.gguf` (Verdict's earlier quantized path).
+    Candle,
     /// llama.cpp through llama-cpp-python.
     Llamacpp,
 }
@@ -41,7 +44,7 @@ pub struct BenchGenerateArgs {
     /// Timed runs per engine (the best is reported; the model loads once, before them).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Engines to measure (default: all three).
+    /// Engines to measure (default: quantized, f32 and llamacpp).
     #[arg(long, value_enum)]
     pub engine: Vec<Engine>,
     /// A Python with `llama_cpp` installed (`pip install llama-cpp-python`).
@@ -103,9 +106,16 @@ fn prompt_text(tok: &trainer::tokenizer::Tokenizer, prompt: &str) -> Result<Stri
 fn measure_verdict(args: &BenchGenerateArgs, engine: Engine) -> Result<Measured> {
     let device = trainer::device::pick();
     let started = Instant::now();
-    let (model, tok) =
-        trainer::generate::LocalModel::load(&args.model, &device, engine == Engine::F32)?;
-    if engine == Engine::Quantized && model.kind() != "quantized" {
+    let (model, tok) = if engine == Engine::Candle {
+        let gguf = args.model.join(trainer::quantized::FILE_NAME);
+        let q = trainer::quantized::Quantized::load_candle(&gguf, &device)?;
+        use trainer::generate::Forward as _;
+        let tok = trainer::tokenizer::Tokenizer::load(&args.model, &q.stop_ids())?;
+        (trainer::generate::LocalModel::Quantized(q), tok)
+    } else {
+        trainer::generate::LocalModel::load(&args.model, &device, engine == Engine::F32)?
+    };
+    if engine != Engine::F32 && model.kind() != "quantized" {
         bail!(
             "{} holds no model.gguf (make it with `verdict model import-gguf`)",
             args.model.display()
@@ -228,6 +238,7 @@ pub fn run(args: &BenchGenerateArgs) -> Result<()> {
         let label = match engine {
             Engine::Quantized => "verdict (quantized GGUF)",
             Engine::F32 => "verdict (f32 decoder)",
+            Engine::Candle => "candle-transformers (GGUF)",
             Engine::Llamacpp => "llama.cpp (llama-cpp-python)",
         };
         match child(&exe, args, engine) {
@@ -246,7 +257,7 @@ pub fn run(args: &BenchGenerateArgs) -> Result<()> {
         }
     }
     if let Some(r) = reference {
-        for (label, tps) in rows.iter().filter(|(l, _)| l.starts_with("verdict")) {
+        for (label, tps) in rows.iter().filter(|(l, _)| !l.starts_with("llama.cpp")) {
             println!("{label}: {:.0}% of llama.cpp's tokens/s", 100.0 * tps / r);
         }
     }
