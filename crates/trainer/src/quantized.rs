@@ -2,10 +2,11 @@
 //! of the memory and several times the speed of the training decoder. Training still uses the
 //! f32 folder that [`crate::gguf::import`] writes beside it.
 //!
-//! On the CPU the decoder is this module's own ([`CpuWeights`]): candle's quantized matrix
-//! products for the projections, with the query/key/value and gate/up projections each fused into
-//! one product where their types match, and plain loops over a growing KV cache for the
-//! attention, so that a decoding step copies neither the cache nor repeated key/value heads (as
+//! On the CPU the decoder is this module's own ([`CpuWeights`]): the query/key/value and gate/up
+//! projections each fused into one product where their types match; Q8_0 weights multiplied by
+//! an AVX2 kernel over a repacked copy ([`Q8Rows`]) where the CPU has AVX2, other types by
+//! candle's quantized products; and plain loops over a growing KV cache for the attention, so
+//! that a decoding step copies neither the cache nor repeated key/value heads (as
 //! candle-transformers' quantized Llama does at every step). Other devices run
 //! candle-transformers' quantized Llama.
 
@@ -149,12 +150,214 @@ struct Cache {
     len: usize,
 }
 
+/// A quantized weight `[n, k]` as the CPU decoder multiplies it: Q8_0 repacked for the AVX2
+/// kernel ([`Q8Rows`]) where the CPU has AVX2 and FMA, else candle's quantized product.
+#[derive(Debug)]
+enum Matrix {
+    Q8(Q8Rows),
+    Candle(QMatMul),
+}
+
+impl Matrix {
+    fn new(t: QTensor) -> Result<Self> {
+        Ok(match Q8Rows::new(&t)? {
+            Some(q) => Self::Q8(q),
+            None => Self::Candle(QMatMul::from_qtensor(t)?),
+        })
+    }
+
+    /// `x · Wᵀ` for `x` `[rows, k]`: `[rows, n]`.
+    fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
+        match self {
+            Self::Q8(q) => Ok(q.forward(x, rows)),
+            Self::Candle(w) => {
+                let k = x.len() / rows.max(1);
+                let x = Tensor::from_slice(x, (rows, k), &Device::Cpu)?;
+                Ok(w.forward(&x)?.flatten_all()?.to_vec1::<f32>()?)
+            }
+        }
+    }
+}
+
+/// A Q8_0 matrix `[n, k]` repacked for decoding: each row's 32-value blocks of int8 and each
+/// block's scale as f32 (the file keeps it as f16, whose conversion took 7% of a decoding
+/// step in candle's kernel). The activations are quantized to Q8_0 as candle and llama.cpp
+/// do, so the products are theirs up to the order of the additions.
+#[derive(Debug)]
+struct Q8Rows {
+    n: usize,
+    /// Blocks per row (`k / 32`).
+    blocks: usize,
+    qs: Vec<[i8; 32]>,
+    scales: Vec<f32>,
+    #[cfg(target_arch = "x86_64")]
+    simd: pulp::x86::V3,
+}
+
+/// Bytes of a Q8_0 block in a GGUF file: the f16 scale, then 32 int8 values.
+const Q8_0_BYTES: usize = 34;
+
+impl Q8Rows {
+    /// The repacked matrix, or `None` when `t` is not Q8_0 or the CPU lacks AVX2/FMA.
+    fn new(t: &QTensor) -> Result<Option<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let Some(simd) = pulp::x86::V3::try_new() else {
+                return Ok(None);
+            };
+            if t.dtype() != GgmlDType::Q8_0 {
+                return Ok(None);
+            }
+            let (n, k) = t.shape().dims2()?;
+            if !k.is_multiple_of(32) {
+                return Ok(None);
+            }
+            let blocks = k / 32;
+            let data = t.data()?;
+            if data.len() != n * blocks * Q8_0_BYTES {
+                bail!("a Q8_0 tensor of {n}×{k} has {} bytes", data.len());
+            }
+            let mut qs = Vec::with_capacity(n * blocks);
+            let mut scales = Vec::with_capacity(n * blocks);
+            for block in data.chunks_exact(Q8_0_BYTES) {
+                scales.push(half::f16::from_le_bytes([block[0], block[1]]).to_f32());
+                let mut q = [0i8; 32];
+                for (q, b) in q.iter_mut().zip(&block[2..]) {
+                    *q = i8::from_le_bytes([*b]);
+                }
+                qs.push(q);
+            }
+            Ok(Some(Self {
+                n,
+                blocks,
+                qs,
+                scales,
+                simd,
+            }))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = t;
+            Ok(None)
+        }
+    }
+
+    /// `x · Wᵀ` for `x` `[rows, k]`: `[rows, n]`, each row's output split across rayon's
+    /// threads.
+    fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        use rayon::prelude::*;
+        let k = self.blocks * 32;
+        let mut out = vec![0f32; rows * self.n];
+        // A few chunks per thread, so that a thread slowed by the other side of a battle does
+        // not hold the product up.
+        let chunk = self.n.div_ceil(4 * rayon::current_num_threads()).max(64);
+        for (xr, dst) in x.chunks_exact(k).zip(out.chunks_exact_mut(self.n)) {
+            let (xq, xs) = quantize_q8_0(xr);
+            dst.par_chunks_mut(chunk).enumerate().for_each(|(c, dst)| {
+                let first = c * chunk * self.blocks;
+                let last = first + dst.len() * self.blocks;
+                self.rows(
+                    &self.qs[first..last],
+                    &self.scales[first..last],
+                    &xq,
+                    &xs,
+                    dst,
+                );
+            });
+        }
+        out
+    }
+
+    /// One output per weight row of `w` (`dst.len()` rows of `blocks` blocks).
+    #[cfg(target_arch = "x86_64")]
+    fn rows(&self, w: &[[i8; 32]], ws: &[f32], x: &[[i8; 32]], xs: &[f32], dst: &mut [f32]) {
+        self.simd.vectorize(Avx2Rows {
+            simd: self.simd,
+            w,
+            ws,
+            x,
+            xs,
+            dst,
+        });
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn rows(&self, _: &[[i8; 32]], _: &[f32], _: &[[i8; 32]], _: &[f32], _: &mut [f32]) {
+        unreachable!("Q8Rows is only built on x86_64");
+    }
+}
+
+/// Q8_0 quantization of one row of activations, as ggml does it: per block of 32 the scale
+/// `max |x| / 127` (stored as f16, so rounded to it) and the values rounded to int8.
+fn quantize_q8_0(x: &[f32]) -> (Vec<[i8; 32]>, Vec<f32>) {
+    let mut qs = Vec::with_capacity(x.len() / 32);
+    let mut scales = Vec::with_capacity(x.len() / 32);
+    for block in x.chunks_exact(32) {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = half::f16::from_f32(amax / 127.0);
+        let inv = if amax == 0.0 { 0.0 } else { 127.0 / amax };
+        let mut q = [0i8; 32];
+        for (q, v) in q.iter_mut().zip(block) {
+            // |v · 127 / amax| ≤ 127: the cast never saturates.
+            *q = (v * inv).round() as i8;
+        }
+        qs.push(q);
+        scales.push(d.to_f32());
+    }
+    (qs, scales)
+}
+
+/// The AVX2 kernel: for each weight row, Σ over blocks of `ws·xs · Σ w·x`, the int8 products
+/// summed by `maddubs` (unsigned × signed, so |x| times w with x's sign) and `madd`.
+#[cfg(target_arch = "x86_64")]
+struct Avx2Rows<'a> {
+    simd: pulp::x86::V3,
+    w: &'a [[i8; 32]],
+    ws: &'a [f32],
+    x: &'a [[i8; 32]],
+    xs: &'a [f32],
+    dst: &'a mut [f32],
+}
+
+#[cfg(target_arch = "x86_64")]
+impl pulp::NullaryFnOnce for Avx2Rows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn call(self) {
+        use core::arch::x86_64::{__m256, __m256i};
+        use pulp::bytemuck::cast;
+        let simd = self.simd;
+        let blocks = self.x.len();
+        let ones = simd.avx._mm256_set1_epi16(1);
+        for (r, out) in self.dst.iter_mut().enumerate() {
+            let w = &self.w[r * blocks..(r + 1) * blocks];
+            let ws = &self.ws[r * blocks..(r + 1) * blocks];
+            let mut acc = simd.avx._mm256_setzero_ps();
+            for (((wb, ws), xb), xs) in w.iter().zip(ws).zip(self.x).zip(self.xs) {
+                let wv: __m256i = cast(*wb);
+                let xv: __m256i = cast(*xb);
+                let ax = simd.avx2._mm256_sign_epi8(xv, xv);
+                let sw = simd.avx2._mm256_sign_epi8(wv, xv);
+                let pairs = simd.avx2._mm256_maddubs_epi16(ax, sw);
+                let sums = simd.avx2._mm256_madd_epi16(pairs, ones);
+                let scale = simd.avx._mm256_set1_ps(ws * xs);
+                acc = simd
+                    .fma
+                    ._mm256_fmadd_ps(simd.avx._mm256_cvtepi32_ps(sums), scale, acc);
+            }
+            let lanes: [f32; 8] = cast::<__m256, [f32; 8]>(acc);
+            *out = lanes.iter().sum();
+        }
+    }
+}
+
 /// Projections that read the same input, as one product when their types allow (the outputs'
 /// widths say where each part starts), else one product each.
 #[derive(Debug)]
 enum Projections {
-    Fused(QMatMul, Vec<usize>),
-    Separate(Vec<QMatMul>),
+    Fused(Matrix, Vec<usize>),
+    Separate(Vec<Matrix>),
 }
 
 impl Projections {
@@ -169,10 +372,7 @@ impl Projections {
                 .all(|p| p.dtype() == dtype && p.shape().dims2().is_ok_and(|(_, pk)| pk == k));
         if !fusable {
             return Ok(Self::Separate(
-                parts
-                    .into_iter()
-                    .map(QMatMul::from_qtensor)
-                    .collect::<candle_core::Result<_>>()?,
+                parts.into_iter().map(Matrix::new).collect::<Result<_>>()?,
             ));
         }
         let mut widths = Vec::with_capacity(parts.len());
@@ -184,15 +384,15 @@ impl Projections {
         let total: usize = widths.iter().sum();
         let storage = QStorage::from_data(Cow::Owned(bytes), &Device::Cpu, dtype)?;
         let fused = QTensor::new(storage, (total, k))?;
-        Ok(Self::Fused(QMatMul::from_qtensor(fused)?, widths))
+        Ok(Self::Fused(Matrix::new(fused)?, widths))
     }
 
     /// The products of `x` (`[rows, k]`), one `[rows, out_i]` buffer per part.
     fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<Vec<f32>>> {
         match self {
-            Self::Separate(ws) => ws.iter().map(|w| matmul(w, x, rows)).collect(),
+            Self::Separate(ws) => ws.iter().map(|w| w.forward(x, rows)).collect(),
             Self::Fused(w, widths) => {
-                let y = matmul(w, x, rows)?;
+                let y = w.forward(x, rows)?;
                 let total: usize = widths.iter().sum();
                 let mut out: Vec<Vec<f32>> = widths
                     .iter()
@@ -211,23 +411,16 @@ impl Projections {
     }
 }
 
-/// `x · Wᵀ` for `x` `[rows, k]` and a quantized `W` `[n, k]`: `[rows, n]`.
-fn matmul(w: &QMatMul, x: &[f32], rows: usize) -> Result<Vec<f32>> {
-    let k = x.len() / rows.max(1);
-    let x = Tensor::from_slice(x, (rows, k), &Device::Cpu)?;
-    Ok(w.forward(&x)?.flatten_all()?.to_vec1::<f32>()?)
-}
-
 #[derive(Debug)]
 struct Layer {
     attn_norm: Vec<f32>,
     /// Query, key and value.
     qkv: Projections,
-    out: QMatMul,
+    out: Matrix,
     ffn_norm: Vec<f32>,
     /// Gate and up.
     gate_up: Projections,
-    down: QMatMul,
+    down: Matrix,
 }
 
 /// The weights of a llama-architecture GGUF on the CPU, shared by every session.
@@ -237,7 +430,7 @@ pub struct CpuWeights {
     embed: Vec<f32>,
     layers: Vec<Layer>,
     norm: Vec<f32>,
-    output: QMatMul,
+    output: Matrix,
     hidden: usize,
     heads: usize,
     kv_heads: usize,
@@ -317,8 +510,8 @@ impl CpuWeights {
                 q("attn_v.weight")?,
             ];
             let gate_up = vec![q("ffn_gate.weight")?, q("ffn_up.weight")?];
-            let out = QMatMul::from_qtensor(q("attn_output.weight")?)?;
-            let down = QMatMul::from_qtensor(q("ffn_down.weight")?)?;
+            let out = Matrix::new(q("attn_output.weight")?)?;
+            let down = Matrix::new(q("ffn_down.weight")?)?;
             layers.push(Layer {
                 attn_norm: vector(content, reader, &format!("blk.{i}.attn_norm.weight"))?,
                 qkv: Projections::new(qkv)?,
@@ -332,7 +525,7 @@ impl CpuWeights {
             embed,
             layers,
             norm: vector(content, reader, "output_norm.weight")?,
-            output: QMatMul::from_qtensor(output)?,
+            output: Matrix::new(output)?,
             hidden,
             heads,
             kv_heads,
@@ -343,7 +536,14 @@ impl CpuWeights {
     }
 
     /// Logits after `ids`, which take positions `pos..` of the sequence in `cache`.
+    ///
+    /// The step runs on one of rayon's threads, so that the products it splits across them
+    /// are shared out by work stealing instead of each one waking this thread when it ends.
     fn forward(&self, ids: &[u32], pos: usize, cache: &mut Cache) -> Result<Vec<f32>> {
+        rayon::scope(|_| self.step(ids, pos, cache))
+    }
+
+    fn step(&self, ids: &[u32], pos: usize, cache: &mut Cache) -> Result<Vec<f32>> {
         let (h, hd) = (self.hidden, self.head_dim);
         let n = ids.len();
         if n == 0 {
@@ -434,7 +634,7 @@ impl CpuWeights {
                     }
                 }
             }
-            let o = matmul(&layer.out, &attended, n)?;
+            let o = layer.out.forward(&attended, n)?;
             add(&mut x, &o);
             let normed = rms_norm(&x, &layer.ffn_norm, self.eps);
             let mut parts = layer.gate_up.forward(&normed, n)?.into_iter();
@@ -444,12 +644,12 @@ impl CpuWeights {
             for (g, u) in gate.iter_mut().zip(&up) {
                 *g = *g / (1.0 + (-*g).exp()) * u;
             }
-            let d = matmul(&layer.down, &gate, n)?;
+            let d = layer.down.forward(&gate, n)?;
             add(&mut x, &d);
         }
         cache.len = pos + n;
         let last = rms_norm(&x[(n - 1) * h..], &self.norm, self.eps);
-        matmul(&self.output, &last, 1)
+        self.output.forward(&last, 1)
     }
 }
 
