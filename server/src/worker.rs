@@ -356,7 +356,7 @@ async fn process(
             let mut on_step = |r: &trainer::train::StepReport| {
                 let _ = tx.send(Report::Step(r.clone()));
             };
-            trainer::train::train_reporting(
+            let summary = trainer::train::train_reporting(
                 &train_cfg,
                 &model_dir,
                 &rows,
@@ -364,7 +364,15 @@ async fn process(
                 &mut on_reference,
                 &mut on_step,
                 Some(&cancel),
-            )
+            )?;
+            // A child of a quantized base generates on the quantized path too (the arena's
+            // battles against its parent); without the file it still runs, on the f32 decoder.
+            if !summary.cancelled
+                && let Err(e) = trainer::gguf::quantize_like_base(&model_dir, &out)
+            {
+                tracing::warn!(error = %format!("{e:#}"), "the child was not quantized");
+            }
+            Ok(summary)
         })
     };
     tokio::pin!(thread);

@@ -307,6 +307,12 @@ fn requantize(content: &Content, reader: &mut std::fs::File, out: &Path) -> Resu
         };
         tensors.push((name.clone(), q));
     }
+    write(content, &tensors, out)
+}
+
+/// Writes a GGUF file of `content`'s metadata and `tensors` to `out` (through a temporary name,
+/// so that a crash never leaves a half-written file under the real one).
+fn write(content: &Content, tensors: &[(String, QTensor)], out: &Path) -> Result<()> {
     let metadata: Vec<(&str, &Value)> = content
         .metadata
         .iter()
@@ -322,4 +328,102 @@ fn requantize(content: &Content, reader: &mut std::fs::File, out: &Path) -> Resu
     drop(w);
     std::fs::rename(&tmp, out)?;
     Ok(())
+}
+
+/// The inverse of [`unpermute`]: Hugging Face's row order of Q or K to llama.cpp's.
+fn permute(w: &Tensor, heads: usize) -> Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    let hd = out / heads;
+    Ok(w.reshape((heads, 2, hd / 2, inp))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((out, inp))?)
+}
+
+/// The Hugging Face name of a llama GGUF tensor, and the heads its rows are permuted by (Q
+/// and K); `None` for a tensor without one.
+fn hf_name(gguf: &str, heads: usize, kv_heads: usize) -> Option<(String, Option<usize>)> {
+    let fixed = match gguf {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        _ => None,
+    };
+    if let Some(name) = fixed {
+        return Some((name.to_owned(), None));
+    }
+    let rest = gguf.strip_prefix("blk.")?;
+    let (layer, tensor) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (hf, permute) = match tensor {
+        "attn_norm.weight" => ("input_layernorm.weight", None),
+        "ffn_norm.weight" => ("post_attention_layernorm.weight", None),
+        "attn_q.weight" => ("self_attn.q_proj.weight", Some(heads)),
+        "attn_k.weight" => ("self_attn.k_proj.weight", Some(kv_heads)),
+        "attn_v.weight" => ("self_attn.v_proj.weight", None),
+        "attn_output.weight" => ("self_attn.o_proj.weight", None),
+        "ffn_gate.weight" => ("mlp.gate_proj.weight", None),
+        "ffn_up.weight" => ("mlp.up_proj.weight", None),
+        "ffn_down.weight" => ("mlp.down_proj.weight", None),
+        _ => return None,
+    };
+    Some((format!("model.layers.{layer}.{hf}"), permute))
+}
+
+/// Writes `out_dir/model.gguf`: the f32 weights of the Hugging Face folder `out_dir` (a model
+/// trained from `base_dir`) quantized tensor by tensor to the types of `base_dir`'s
+/// `model.gguf`, with its metadata (tokenizer, shape) unchanged, so that a trained child
+/// generates on the quantized path like its base. Returns `false`, writing nothing, when the
+/// base has no `model.gguf`.
+///
+/// # Errors
+/// A tensor missing from the weights or of another shape (named), or write failures.
+pub fn quantize_like_base(base_dir: &Path, out_dir: &Path) -> Result<bool> {
+    let base = base_dir.join(crate::quantized::FILE_NAME);
+    if !base.is_file() {
+        return Ok(false);
+    }
+    let mut reader =
+        std::fs::File::open(&base).with_context(|| format!("opening {}", base.display()))?;
+    let content = Content::read(&mut reader)
+        .with_context(|| format!("{} is not a GGUF file", base.display()))?;
+    let arch = meta(&content, "general.architecture")?.to_string()?.clone();
+    let heads = meta_u(&content, &format!("{arch}.attention.head_count"))?;
+    let kv_heads = meta_u(&content, &format!("{arch}.attention.head_count_kv")).unwrap_or(heads);
+    let device = Device::Cpu;
+    let weights = crate::model::load_weights(out_dir, &device)?;
+    let mut tensors = Vec::with_capacity(content.tensor_infos.len());
+    for (name, info) in &content.tensor_infos {
+        let q = match hf_name(name, heads, kv_heads) {
+            Some((hf, permute_heads)) => {
+                let mut t = weights
+                    .get(&hf)
+                    .with_context(|| format!("the trained weights have no {hf} (for {name})"))?
+                    .clone();
+                if let Some(h) = permute_heads {
+                    t = permute(&t, h)?;
+                }
+                if t.shape() != &info.shape {
+                    bail!(
+                        "{hf} has shape {:?}, the base's {name} {:?}",
+                        t.dims(),
+                        info.shape.dims()
+                    );
+                }
+                QTensor::quantize(&t, info.ggml_dtype)
+                    .with_context(|| format!("quantizing {name}"))?
+            }
+            // A tensor training does not touch (e.g. rotary factors): the base's.
+            None => content
+                .tensor(&mut reader, name, &device)
+                .with_context(|| format!("reading tensor {name}"))?,
+        };
+        tensors.push((name.clone(), q));
+    }
+    write(
+        &content,
+        &tensors,
+        &out_dir.join(crate::quantized::FILE_NAME),
+    )?;
+    Ok(true)
 }

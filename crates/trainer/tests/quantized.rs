@@ -1,6 +1,7 @@
 //! The CPU decoder of quantized GGUF files against candle-transformers' quantized Llama on the
 //! same random files: the same logits for a prompt and each decoding step after it, with grouped
 //! or plain attention heads, a tied or separate output head, and fused or separate projections.
+//! And a trained child of a GGUF base, quantized like it, runs what was trained.
 
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Tensor};
@@ -87,6 +88,12 @@ fn write_gguf(path: &std::path::Path, shape: &Shape) {
         ("llama.rope.freq_base", Value::F32(10_000.0)),
         ("llama.context_length", Value::U32(256)),
         ("tokenizer.ggml.eos_token_id", Value::U32(2)),
+        ("llama.feed_forward_length", Value::U32(FFN as u32)),
+        ("tokenizer.ggml.model", Value::String("gpt2".into())),
+        (
+            "tokenizer.ggml.tokens",
+            Value::Array((0..VOCAB).map(|i| Value::String(format!("t{i}"))).collect()),
+        ),
     ];
     let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
     let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -176,4 +183,95 @@ fn the_cpu_decoder_matches_candle_transformers_quantized_llama() {
         let err = s.next_logits(&bad, 3).unwrap_err();
         assert!(err.to_string().contains("outside the vocabulary"), "{err}");
     }
+}
+
+#[test]
+fn a_child_quantized_like_its_base_runs_its_own_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.gguf");
+    write_gguf(
+        &src,
+        &Shape {
+            heads: 4,
+            kv_heads: 2,
+            tied: false,
+            v_type: GgmlDType::Q8_0,
+        },
+    );
+    let base = dir.path().join("base");
+    trainer::gguf::import(&src, &base).unwrap();
+    let child = dir.path().join("child");
+    std::fs::create_dir_all(&child).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(base.join(f), child.join(f)).unwrap();
+    }
+    let prompt = [5, 17, 250, 3, 99];
+    let then = [11, 299, 64];
+    let gguf = |d: &std::path::Path| {
+        let m = Quantized::load(&d.join("model.gguf"), &Device::Cpu).unwrap();
+        logits(&mut m.session(), &prompt, &then)
+    };
+    // Unchanged weights give back the base's file, values and row order alike.
+    assert!(trainer::gguf::quantize_like_base(&base, &child).unwrap());
+    let round_trip = max_diff(&gguf(&child), &gguf(&base));
+    assert!(
+        round_trip < 1e-5,
+        "the round trip moves logits by {round_trip}"
+    );
+    // Training changed the queries' and keys' rows unevenly: the child's file holds the trained
+    // values, in llama.cpp's row order (each head's pairs (2i, 2i+1) are Hugging Face's rows
+    // (i, i + head_dim/2)), to within Q8_0's rounding.
+    let mut weights = trainer::model::load_weights(&child, &Device::Cpu).unwrap();
+    let changed = [
+        (
+            "model.layers.0.self_attn.q_proj.weight",
+            "blk.0.attn_q.weight",
+            4,
+        ),
+        (
+            "model.layers.1.self_attn.k_proj.weight",
+            "blk.1.attn_k.weight",
+            2,
+        ),
+    ];
+    for (name, _, _) in changed {
+        let t = &weights[name];
+        let (rows, cols) = t.dims2().unwrap();
+        weights.insert(name.to_owned(), (t + random(rows, cols, 77, 0.3)).unwrap());
+    }
+    candle_core::safetensors::save(&weights, child.join("model.safetensors")).unwrap();
+    assert!(trainer::gguf::quantize_like_base(&base, &child).unwrap());
+    let mut file = std::fs::File::open(child.join("model.gguf")).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    for (hf, gguf, heads) in changed {
+        let q = content.tensor(&mut file, gguf, &Device::Cpu).unwrap();
+        assert_eq!(q.dtype(), GgmlDType::Q8_0);
+        let t = q.dequantize(&Device::Cpu).unwrap();
+        let (rows, cols) = t.dims2().unwrap();
+        let hd = rows / heads;
+        let reordered = t
+            .reshape((heads, hd / 2, 2, cols))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .reshape((rows, cols))
+            .unwrap();
+        let diff = (reordered - &weights[hf])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 0.01, "{gguf} is {diff} from the trained {hf}");
+    }
+    let moved = max_diff(&gguf(&child), &gguf(&base));
+    assert!(moved > 0.01, "the child's logits are the base's: {moved}");
+    // No model.gguf beside the base: nothing to follow.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    assert!(!trainer::gguf::quantize_like_base(&plain, &child).unwrap());
 }
