@@ -82,63 +82,21 @@ pub fn import(file: &Path, out: &Path) -> Result<usize> {
         weights.insert(hf, t);
         Ok(())
     };
-    load(
-        "token_embd.weight",
-        "model.embed_tokens.weight".into(),
-        None,
-    )?;
-    for i in 0..layers {
-        let p = format!("model.layers.{i}");
-        load(
-            &format!("blk.{i}.attn_norm.weight"),
-            format!("{p}.input_layernorm.weight"),
-            None,
-        )?;
-        load(
-            &format!("blk.{i}.ffn_norm.weight"),
-            format!("{p}.post_attention_layernorm.weight"),
-            None,
-        )?;
-        load(
-            &format!("blk.{i}.attn_q.weight"),
-            format!("{p}.self_attn.q_proj.weight"),
-            Some(heads),
-        )?;
-        load(
-            &format!("blk.{i}.attn_k.weight"),
-            format!("{p}.self_attn.k_proj.weight"),
-            Some(kv_heads),
-        )?;
-        load(
-            &format!("blk.{i}.attn_v.weight"),
-            format!("{p}.self_attn.v_proj.weight"),
-            None,
-        )?;
-        load(
-            &format!("blk.{i}.attn_output.weight"),
-            format!("{p}.self_attn.o_proj.weight"),
-            None,
-        )?;
-        load(
-            &format!("blk.{i}.ffn_gate.weight"),
-            format!("{p}.mlp.gate_proj.weight"),
-            None,
-        )?;
-        load(
-            &format!("blk.{i}.ffn_up.weight"),
-            format!("{p}.mlp.up_proj.weight"),
-            None,
-        )?;
-        load(
-            &format!("blk.{i}.ffn_down.weight"),
-            format!("{p}.mlp.down_proj.weight"),
-            None,
-        )?;
-    }
-    load("output_norm.weight", "model.norm.weight".into(), None)?;
     let tied = !content.tensor_infos.contains_key("output.weight");
+    let mut names = vec![
+        "token_embd.weight".to_owned(),
+        "output_norm.weight".to_owned(),
+    ];
     if !tied {
-        load("output.weight", "lm_head.weight".into(), None)?;
+        names.push("output.weight".into());
+    }
+    for i in 0..layers {
+        names.extend(LAYER_TENSORS.map(|t| format!("blk.{i}.{t}")));
+    }
+    for gguf in &names {
+        let (hf, permute_heads) =
+            hf_name(gguf, heads, kv_heads).with_context(|| format!("no name for {gguf}"))?;
+        load(gguf, hf, permute_heads)?;
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let count = weights.len();
@@ -339,6 +297,19 @@ fn permute(w: &Tensor, heads: usize) -> Result<Tensor> {
         .contiguous()?
         .reshape((out, inp))?)
 }
+
+/// The tensors of each llama GGUF layer, `blk.{i}.` before each.
+const LAYER_TENSORS: [&str; 9] = [
+    "attn_norm.weight",
+    "ffn_norm.weight",
+    "attn_q.weight",
+    "attn_k.weight",
+    "attn_v.weight",
+    "attn_output.weight",
+    "ffn_gate.weight",
+    "ffn_up.weight",
+    "ffn_down.weight",
+];
 
 /// The Hugging Face name of a llama GGUF tensor, and the heads its rows are permuted by (Q
 /// and K); `None` for a tensor without one.
