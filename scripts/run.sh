@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/tools/node_modules/.bin:$PATH"
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --split
 BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/verdict"
 DATA="${VERDICT_DATA_DIR:-verdict-data}"
 # The tiny local model, which the demo trains (about a minute on a CPU).

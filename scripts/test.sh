@@ -82,7 +82,7 @@ e2e() {
   local mode="$1" profile_flag="" profile_dir="debug"
   if [ "$mode" = release ]; then profile_flag="--release --precompress"; profile_dir="release"; fi
   step "end-to-end tests ($mode build)"
-  cargo leptos build $profile_flag
+  cargo leptos build --split $profile_flag
   local db="verdict_e2e_$mode"
   psql -X -q "$DATABASE_URL" -c "drop database if exists $db" -c "create database $db"
   local url="${DATABASE_URL%/*}/$db"

@@ -24,12 +24,14 @@ pub use service::markdown;
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, SsrMode, path};
 
 use crate::components::header::Header;
-use crate::pages::compare::ComparePage;
-use crate::pages::{admin::AdminPage, annotate::AnnotatePage, arena::ArenaPage, home::HomePage};
-use crate::pages::{leaderboard::LeaderboardPage, login::LoginPage, not_found::NotFound};
+use crate::pages::lazy::{
+    Admin, Data, Leaderboard, Lineage, Login, Policies, Quality, Run, Training,
+};
+use crate::pages::{annotate::AnnotatePage, arena::ArenaPage, compare::ComparePage};
+use crate::pages::{home::HomePage, not_found::NotFound};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -106,22 +108,24 @@ pub fn App() -> impl IntoView {
             <Header/>
             <main class="page">
                 <Routes fallback=NotFound>
+                    // The annotator's pages are in the first download; the others are split
+                    // out and fetched when first visited (pages/lazy.rs, README "Page weight").
                     <Route path=path!("") view=HomePage/>
                     <Route path=path!("/arena") view=ArenaPage/>
                     // Async SSR: binding a new annotator sets the session cookie, which must be
                     // known before the response headers leave.
                     <Route path=path!("/annotate") view=AnnotatePage ssr=SsrMode::Async/>
                     <Route path=path!("/annotate/:project") view=ComparePage ssr=SsrMode::Async/>
-                    <Route path=path!("/leaderboard") view=LeaderboardPage/>
-                    <Route path=path!("/data") view=crate::pages::data::DataPage ssr=SsrMode::Async/>
-                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/leaderboard") view={Lazy::<Leaderboard>::new()}/>
+                    <Route path=path!("/data") view={Lazy::<Data>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view={Lazy::<Login>::new()}/>
                     // Async SSR so that a refused server check can still set the 403 status.
-                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
-                    <Route path=path!("/training") view=crate::pages::training::TrainingPage ssr=SsrMode::Async/>
-                    <Route path=path!("/quality/:project") view=crate::pages::quality::QualityPage ssr=SsrMode::Async/>
-                    <Route path=path!("/training/:id") view=crate::pages::training::RunPage ssr=SsrMode::Async/>
-                    <Route path=path!("/policies") view=crate::pages::policies::PoliciesPage ssr=SsrMode::Async/>
-                    <Route path=path!("/policies/:id") view=crate::pages::policies::LineagePage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view={Lazy::<Admin>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/training") view={Lazy::<Training>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/quality/:project") view={Lazy::<Quality>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/training/:id") view={Lazy::<Run>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/policies") view={Lazy::<Policies>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/policies/:id") view={Lazy::<Lineage>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -142,17 +146,19 @@ pub struct AuthActions {
 /// The session user, loaded once per page by [`App`].
 pub type UserResource = Resource<Result<Option<auth::SessionUser>, error::AppError>>;
 
-/// Browser entry point: hydrates the server-rendered page, then marks `<body data-hydrated>`
-/// (end-to-end tests wait for it before clicking).
+/// Browser entry point: hydrates the server-rendered page, loading the split-out code of a lazy
+/// route first where the page is one, then marks `<body data-hydrated>` (end-to-end tests wait
+/// for it before clicking).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
-    if let Some(body) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.body())
-    {
-        let _ = body.set_attribute("data-hydrated", "true");
-    }
+    wasm_bindgen_futures::spawn_local(async {
+        let owner =
+            leptos::mount::hydrate_from_async(document().body().expect("a <body>"), App).await;
+        owner.forget();
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
 }

@@ -50,16 +50,23 @@ async function openOnPhone(context: BrowserContext, project: string, pid: string
   return page;
 }
 
+/** What the annotator's page may weigh cold, all requests included (README, "Page weight"): the
+ *  figure measured when the researchers' and admins' pages were split out of the first download,
+ *  with some room. The issue's goal, 260 KiB, is lower: this budget stops growth, it does not
+ *  claim the goal. */
+const ANNOTATE_COLD_BUDGET = 380 * 1024;
+
 test("the bundle is compressed, hashed and cached, and a repeat visit downloads only the page", async ({ browser }) => {
   // The release build is precompressed (scripts/test.sh sets E2E_BUILD); the debug build is not.
   test.skip(process.env.E2E_BUILD !== "release", "checked on the release build");
   const context = await browser.newContext();
   const cold = await load(context, "/annotate?pid=E2E-WEIGHT");
   const bundle = [...cold.values()].filter((r) => new URL(r.url).pathname.startsWith("/pkg/"));
-  // The wasm, its JS and the stylesheet, each under a name with a content hash.
+  // The wasm, its JS, the loader of split-out code and the stylesheet, each under a name with a
+  // content hash; no chunk of another page's code.
   const paths = bundle.map((r) => new URL(r.url).pathname);
-  for (const p of paths) expect(p).toMatch(/^\/pkg\/verdict\.[\w-]{22}\.(css|js|wasm)$/);
-  expect(paths.map((p) => p.split(".").pop()).sort()).toEqual(["css", "js", "wasm"]);
+  for (const p of paths) expect(p).toMatch(/^\/pkg\/(verdict|__wasm_split)\.[\w-]{22}\.(css|js|wasm)$/);
+  expect(paths.map((p) => p.split(".").pop()).sort()).toEqual(["css", "js", "js", "wasm"]);
   for (const r of bundle) {
     expect(r.encoding, r.url).toBe("br");
     expect(r.cache, r.url).toBe("public, max-age=31536000, immutable");
@@ -74,7 +81,36 @@ test("the bundle is compressed, hashed and cached, and a repeat visit downloads 
   for (const r of warmBundle) expect(r.cached, r.url).toBe(true);
   const warmBytes = [...warm.values()].reduce((a, r) => a + r.wire, 0);
   console.log(`/annotate: cold ${coldBytes} bytes on the wire, repeat visit ${warmBytes}`);
+  expect(coldBytes).toBeLessThanOrEqual(ANNOTATE_COLD_BUDGET);
   expect(warmBytes).toBeLessThanOrEqual(15 * 1024);
+  await context.close();
+});
+
+test("a researcher's page brings its own split-out code, compressed and cached like the rest", async ({ browser }) => {
+  test.skip(process.env.E2E_BUILD !== "release", "checked on the release build");
+  const context = await browser.newContext();
+  const annotate = await load(context, "/annotate?pid=E2E-WEIGHT-SPLIT");
+  const annotateFiles = new Set([...annotate.values()].map((r) => new URL(r.url).pathname));
+  // The leaderboard is a lazy route: its chunks arrive only on that page, and it hydrates.
+  const page = await context.newPage();
+  const rows = await record(page);
+  await page.goto("/leaderboard");
+  await waitForHydration(page);
+  await page.waitForLoadState("networkidle");
+  const chunks = [...rows.values()].filter((r) => /\/pkg\/(chunk_\d+|split_[\w]+)\.[\w-]{22}\.wasm$/.test(new URL(r.url).pathname));
+  expect(chunks.length, "the leaderboard's chunks").toBeGreaterThan(0);
+  for (const r of chunks) {
+    expect(annotateFiles.has(new URL(r.url).pathname), r.url).toBe(false);
+    expect(r.encoding, r.url).toBe("br");
+    expect(r.cache, r.url).toBe("public, max-age=31536000, immutable");
+  }
+  const bytes = chunks.reduce((a, r) => a + r.wire, 0);
+  console.log(`/leaderboard after /annotate: ${chunks.length} chunks, ${bytes} bytes on the wire`);
+  // Its sort buttons work: the split-out code is running.
+  const votes = page.getByRole("button", { name: "Votes" }).first();
+  await expect(votes).toHaveAttribute("aria-pressed", "false");
+  await votes.click();
+  await expect(votes).toHaveAttribute("aria-pressed", "true");
   await context.close();
 });
 
