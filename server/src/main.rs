@@ -19,13 +19,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(verdict_server::cli::run(cli)) {
+    let code = match runtime.block_on(verdict_server::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // A training step still running on a blocking thread (its worker was given up on after the
+    // shutdown grace) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }
 
 /// Settings read from the environment when the process starts, which the training speed

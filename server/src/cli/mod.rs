@@ -165,6 +165,11 @@ pub struct TrainingArgs {
     /// Seconds without a heartbeat after which a running run counts as dead.
     #[arg(long, env = "VERDICT_STALE_AFTER", default_value_t = 60)]
     pub stale_after: u64,
+    /// Seconds that open requests and busy workers get to finish after Ctrl-C or SIGTERM; the
+    /// process then exits anyway, and a run it was training goes back to the queue once its
+    /// heartbeat is stale.
+    #[arg(long, env = "VERDICT_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
 }
 
 impl TrainingArgs {
@@ -479,23 +484,52 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
              (first-admin token {token}, valid for a day and once)"
         );
     }
-    axum::serve(
+    // On Ctrl-C or SIGTERM: stop taking connections and tell the workers; open requests and
+    // busy workers then get the grace period, counted from the signal, and no more.
+    let grace = std::time::Duration::from_secs(args.training.shutdown_grace);
+    let stop_workers = Arc::new(stop_workers);
+    let (signalled, mut deadline) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
+    let on_signal = {
+        let stop_workers = stop_workers.clone();
+        async move {
+            shutdown_signal().await;
+            let _ = signalled.send(Some(tokio::time::Instant::now() + grace));
+            let _ = stop_workers.send(true);
+        }
+    };
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving HTTP")?;
-    let _ = stop_workers.send(true);
-    for w in workers {
-        let _ = w.await;
+    .with_graceful_shutdown(on_signal)
+    .into_future();
+    tokio::select! {
+        served = server => served.context("serving HTTP")?,
+        () = async {
+            if let Ok(at) = deadline.wait_for(Option::is_some).await {
+                tokio::time::sleep_until(at.unwrap_or_else(tokio::time::Instant::now)).await;
+            }
+        } => tracing::warn!("requests still open {grace:?} after the signal: closing them"),
     }
-    let _ = battles.await;
-    if let Some(follow) = follow {
-        let _ = follow.await;
+    let _ = stop_workers.send(true);
+    let at = (*deadline.borrow()).unwrap_or_else(|| tokio::time::Instant::now() + grace);
+    let stopped = async {
+        for w in workers {
+            let _ = w.await;
+        }
+        let _ = battles.await;
+        if let Some(follow) = follow {
+            let _ = follow.await;
+        }
+    };
+    if tokio::time::timeout_at(at, stopped).await.is_err() {
+        tracing::warn!(
+            "workers still busy {grace:?} after the signal: stopping without them (a run they \
+             were training goes back to the queue once its heartbeat is stale)"
+        );
     }
     cleanup.abort();
-    pool.close().await;
+    close_pool(&pool).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -515,13 +549,22 @@ async fn worker(database: &DatabaseArgs, args: &WorkerArgs) -> Result<()> {
     let follow = database::follow_embedded(database, &pool, shutdown.clone());
     shutdown_signal().await;
     let _ = stop.send(true);
-    for w in workers {
-        let _ = w.await;
+    let grace = std::time::Duration::from_secs(args.training.shutdown_grace);
+    let stopped = async {
+        for w in workers {
+            let _ = w.await;
+        }
+        if let Some(follow) = follow {
+            let _ = follow.await;
+        }
+    };
+    if tokio::time::timeout(grace, stopped).await.is_err() {
+        tracing::warn!(
+            "workers still busy {grace:?} after the signal: stopping without them (a run they \
+             were training goes back to the queue once its heartbeat is stale)"
+        );
     }
-    if let Some(follow) = follow {
-        let _ = follow.await;
-    }
-    pool.close().await;
+    close_pool(&pool).await;
     Ok(())
 }
 
@@ -533,6 +576,17 @@ async fn delete_expired_sessions(pool: service::PgPool) {
         .await
     {
         tracing::warn!(error = %err, "expired-session cleanup stopped");
+    }
+}
+
+/// Closes the pool, waiting a little for connections still lent out (a worker given up on may
+/// hold one) instead of for ever.
+async fn close_pool(pool: &service::PgPool) {
+    if tokio::time::timeout(std::time::Duration::from_secs(2), pool.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still in use at exit: leaving them to the server");
     }
 }
 
