@@ -365,13 +365,6 @@ async fn process(
                 &mut on_step,
                 Some(&cancel),
             )?;
-            // A child of a quantized base generates on the quantized path too (the arena's
-            // battles against its parent); without the file it still runs, on the f32 decoder.
-            if !summary.cancelled
-                && let Err(e) = trainer::gguf::quantize_like_base(&model_dir, &out)
-            {
-                tracing::warn!(error = %format!("{e:#}"), "the child was not quantized");
-            }
             Ok(summary)
         })
     };

@@ -131,6 +131,10 @@ pub struct TrainSummary {
     pub output: PathBuf,
     /// Stopped early on request.
     pub cancelled: bool,
+    /// The output has its own `model.gguf`, quantized like the base's
+    /// ([`crate::gguf::quantize_like_base`]); false where the base has none, the run was
+    /// cancelled, or quantizing failed (logged: the f32 weights still serve).
+    pub quantized: bool,
 }
 
 fn batch_tensors(b: &Batch, device: &Device) -> Result<(Tensor, Tensor, Tensor)> {
@@ -337,6 +341,7 @@ pub fn train_reporting(
                 steps: resumed,
                 output: out.to_path_buf(),
                 cancelled: true,
+                quantized: false,
             });
         };
         refs
@@ -430,10 +435,18 @@ pub fn train_reporting(
         }
     }
     save(&model, model_dir, out)?;
+    // A child of a quantized base generates on the same fast path as its parent (the arena's
+    // battles against it); without its own file it still runs, on the f32 decoder.
+    let quantized = !cancelled
+        && crate::gguf::quantize_like_base(model_dir, out).unwrap_or_else(|e| {
+            tracing::warn!(error = %format!("{e:#}"), "the trained model was not quantized");
+            false
+        });
     Ok(TrainSummary {
         steps: step,
         output: out.to_path_buf(),
         cancelled,
+        quantized,
     })
 }
 

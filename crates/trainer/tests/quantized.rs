@@ -275,3 +275,48 @@ fn a_child_quantized_like_its_base_runs_its_own_weights() {
     std::fs::create_dir_all(&plain).unwrap();
     assert!(!trainer::gguf::quantize_like_base(&plain, &child).unwrap());
 }
+
+#[test]
+fn training_a_quantized_base_leaves_a_quantized_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.gguf");
+    write_gguf(
+        &src,
+        &Shape {
+            heads: 4,
+            kv_heads: 2,
+            tied: false,
+            v_type: GgmlDType::Q8_0,
+        },
+    );
+    let base = dir.path().join("base");
+    trainer::gguf::import(&src, &base).unwrap();
+    let rows: Vec<trainer::data::Row> = (0..4)
+        .map(|k| {
+            serde_json::from_value(serde_json::json!({
+                "prompt": format!("Q{k}?"), "chosen": format!(" good {k}"), "rejected": " bad"
+            }))
+            .unwrap()
+        })
+        .collect();
+    let cfg = trainer::TrainConfig {
+        batch_size: 2,
+        max_steps: Some(1),
+        lr: 1e-3,
+        ..trainer::TrainConfig::default()
+    };
+    let child = dir.path().join("child");
+    let summary = trainer::train(&cfg, &base, &rows, &child, &mut |_| {}, None).unwrap();
+    assert_eq!(summary.steps, 1);
+    assert!(summary.quantized, "{summary:?}");
+    // The child's file loads and generates (the worker and `verdict train` both get it).
+    let m = Quantized::load(&child.join("model.gguf"), &Device::Cpu).unwrap();
+    let out = logits(&mut m.session(), &[5, 17, 250], &[11]);
+    assert!(out.iter().all(|row| row.iter().all(|x| x.is_finite())));
+    // A base without the file: no quantized child.
+    std::fs::remove_file(base.join("model.gguf")).unwrap();
+    let plain = dir.path().join("plain");
+    let summary = trainer::train(&cfg, &base, &rows, &plain, &mut |_| {}, None).unwrap();
+    assert!(!summary.quantized);
+    assert!(!plain.join("model.gguf").exists());
+}

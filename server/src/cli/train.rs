@@ -235,6 +235,12 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         summary.steps,
         summary.output.display()
     );
+    if summary.quantized {
+        eprintln!(
+            "quantized like its base: {}",
+            summary.output.join("model.gguf").display()
+        );
+    }
     Ok(())
 }
 
