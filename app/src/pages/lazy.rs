@@ -5,7 +5,8 @@
 //! are lazy routes: built with `cargo leptos build --split`, each page's view and everything
 //! only it uses goes to its own wasm chunk, fetched when the page is first visited, or before
 //! hydration when the page is the one the server rendered (README "Page weight"). On the server
-//! and in builds without `--split` they render as plain routes.
+//! they render as plain routes; the browser's build needs `--split`, or their imports have
+//! nothing to load.
 //!
 //! Each route has no data of its own here: a page loads its data with resources inside its
 //! view, and a server-rendered page carries that data for hydration, so only client-side
