@@ -12,7 +12,8 @@
 # (nvidia/cu13/lib in site-packages), which the verdict binary loads. It prints one table:
 # pairs/s, tokens/s and peak GPU memory of both, and their ratio. Models: random weights in
 # SmolLM2-135M's shape and in a 1.5B shape (Qwen2-1.5B's), written by `verdict model
-# init-tiny`; batch 8; pairs of 256 tokens; full fine-tune and LoRA r=16.
+# init-tiny`; batch 8; pairs of 256 tokens; full fine-tune and LoRA r=16; bf16 mixed precision
+# (f32 master weights) on both sides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +49,7 @@ for l in sys.stdin:
 # One row of `verdict bench train`'s table, as "pairs/s tokens/s gpu_mib device".
 verdict_row() {
   "$1/verdict" bench train --model "$2" --data "$3" --batch-size 8 --steps 5 --max-length 256 \
-    ${4:+--lora-rank "$4"} | tail -1 \
+    --dtype bf16 ${4:+--lora-rank "$4"} | tail -1 \
     | awk -F'|' '{gsub(/^ +| +$/, "", $2); printf "%s %s %s %s\n", $5, $7, $9, $2}'
 }
 
@@ -70,7 +71,7 @@ with lzma.open(sys.argv[1]) as src, open(sys.argv[2], "wb") as dst: shutil.copyf
     chmod +x "$work/$f"
   done
 
-  say "CUDA tests: the GPU against the CPU, and TRL parity in f32 on the GPU"
+  say "CUDA tests: the GPU (f32 and bf16) against the CPU, and TRL parity in f32 on the GPU"
   # A failure is reported at the end; the benchmarks still run, the lease being short.
   local tests_ok=1
   TRAINER_TEST_DATA="$PWD/crates/trainer/tests/data" "$work/test-cuda" --include-ignored || tests_ok=0
@@ -102,7 +103,7 @@ PY
     for lora in "" 16; do
       local v t
       v="$(verdict_row "$work" "$work/$model" "$work/pairs.jsonl" "$lora")"
-      t="$(python3 scripts/bench/trl_dpo.py "$work/$model" "$work/pairs.jsonl" 8 "${lora:-0}" cuda \
+      t="$(python3 scripts/bench/trl_dpo.py "$work/$model" "$work/pairs.jsonl" 8 "${lora:-0}" cuda bf16 \
         | tail -1)"
       rows+=("$model|${lora:+LoRA r=$lora}${lora:-full}|$v|$t")
     done
@@ -122,7 +123,7 @@ PY
   done
   local device
   device="$(echo "${rows[0]}" | cut -d'|' -f3 | awk '{for (i = 4; i <= NF; i++) printf "%s%s", $i, (i < NF ? " " : "")}')"
-  printf '\nVerdict on %s, f32. TRL 1.16, f32, precomputed reference log-probs.\n' "$device"
+  printf '\nVerdict on %s, bf16 compute, f32 master weights. TRL 1.16, bf16=True (the same),\nprecomputed reference log-probs.\n' "$device"
   rm -rf "$work"
   if [ "$tests_ok" -ne 1 ]; then
     echo "error: the CUDA tests failed (output above)" >&2

@@ -1,7 +1,8 @@
 //! Where training runs, as the run page and the API show it: the device's name and the GPU
 //! memory in use (README, "Training on NVIDIA GPUs").
 
-use candle_core::Device;
+use anyhow::{Result, bail};
+use candle_core::{DType, Device};
 
 /// The CPU, or the first CUDA GPU when built with `cuda` and one is present (falling back to
 /// the CPU with a log line).
@@ -53,6 +54,30 @@ pub fn memory_in_use(device: &Device) -> Option<u64> {
     }
 }
 
+/// The compute dtype a run gets unless told otherwise: bf16 on a GPU (mixed precision, f32
+/// master weights), f32 on the CPU.
+#[must_use]
+pub fn default_dtype(device: &Device) -> DType {
+    if device.is_cuda() {
+        DType::BF16
+    } else {
+        DType::F32
+    }
+}
+
+/// `bf16`, `f16` or `f32`, as `--dtype` takes it.
+///
+/// # Errors
+/// Any other name.
+pub fn parse_dtype(name: &str) -> Result<DType> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        "f16" | "fp16" | "float16" => Ok(DType::F16),
+        "f32" | "fp32" | "float32" => Ok(DType::F32),
+        other => bail!("unknown dtype {other:?}: use bf16, f16 or f32"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +86,15 @@ mod tests {
     fn the_cpu_is_named_and_has_no_gpu_memory() {
         assert_eq!(describe(&Device::Cpu), "cpu");
         assert_eq!(memory_in_use(&Device::Cpu), None);
+        assert_eq!(default_dtype(&Device::Cpu), DType::F32);
+    }
+
+    #[test]
+    fn dtypes_parse_by_their_usual_names() {
+        assert_eq!(parse_dtype("bf16").unwrap(), DType::BF16);
+        assert_eq!(parse_dtype(" FP16").unwrap(), DType::F16);
+        assert_eq!(parse_dtype("float32").unwrap(), DType::F32);
+        let e = parse_dtype("f8").unwrap_err().to_string();
+        assert!(e.contains("\"f8\"") && e.contains("bf16"), "{e}");
     }
 }

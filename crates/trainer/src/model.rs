@@ -4,6 +4,11 @@
 //! fused softmax, RMSNorm or rotary kernels, which have no backward pass (docs/design.md §6).
 //! Weights keep their Hugging Face names, are loaded from `*.safetensors` in f32, and are
 //! trainable either all (full fine-tuning) or through LoRA adapters on chosen projections.
+//!
+//! Mixed precision ([`Decoder::set_dtype`]): the matrix products and activations run in bf16
+//! (or f16) while the trainable weights stay f32 masters, cast at each use, so their gradients
+//! and the optimiser's state are f32; norms, attention's softmax and the output log-softmax
+//! are computed in f32. A frozen base (LoRA) is held in the compute dtype.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -67,7 +72,16 @@ pub struct Linear {
     weight: Option<Tensor>,
 }
 
-/// `x·R` (`R` is `[in, out]`); for a frozen `R` on the CPU, through the op whose backward
+/// `t` in `dtype`: itself when it already is, else a cast that gradients flow back through.
+fn cast(t: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
+    if t.dtype() == dtype {
+        Ok(t.clone())
+    } else {
+        t.to_dtype(dtype)
+    }
+}
+
+/// `x·R` (`R` is `[in, out]`); for a frozen f32 `R` on the CPU, through the op whose backward
 /// skips `∂R`.
 /// `rhs_t`, when given, is `Rᵀ` contiguous: the backward product `∂y·Rᵀ` then reads a
 /// contiguous operand, which gemm multiplies up to twice as fast as a transposed view.
@@ -77,7 +91,7 @@ fn project(
     frozen: bool,
     rhs_t: Option<&Tensor>,
 ) -> candle_core::Result<Tensor> {
-    if frozen && x.device().is_cpu() {
+    if frozen && x.device().is_cpu() && x.dtype() == DType::F32 && rhs.dtype() == DType::F32 {
         x.contiguous()?.apply_op1(crate::fast::FrozenMatmul {
             rhs: rhs.clone(),
             rhs_t: rhs_t.cloned(),
@@ -88,10 +102,13 @@ fn project(
 }
 
 impl Linear {
-    /// `fused`: adapters go through the fused CPU op ([`crate::fused::LoraProject`]).
+    /// `fused`: adapters go through the fused CPU op ([`crate::fused::LoraProject`]). Computes
+    /// in `x`'s dtype, casting the weights to it.
     fn forward(&self, x: &Tensor, fused: bool) -> candle_core::Result<Tensor> {
         let (b, t, d) = x.dims3()?;
+        let dt = x.dtype();
         let flat = x.reshape((b * t, d))?;
+        let weight_t = cast(&self.weight_t, dt)?;
         let mut y = match &self.lora {
             Some((a, bb, scale)) if fused => {
                 let flat = flat.contiguous()?;
@@ -110,24 +127,34 @@ impl Linear {
                 )?
             }
             Some((a, bb, scale)) => {
-                let delta = flat.matmul(&a.t()?)?.matmul(&bb.t()?)?;
-                (project(&flat, &self.weight_t, self.frozen, self.weight.as_ref())?
-                    + (delta * *scale)?)?
+                let delta = flat
+                    .matmul(&cast(a, dt)?.t()?)?
+                    .matmul(&cast(bb, dt)?.t()?)?;
+                (project(&flat, &weight_t, self.frozen, self.weight.as_ref())? + (delta * *scale)?)?
             }
-            None => project(&flat, &self.weight_t, self.frozen, self.weight.as_ref())?,
+            None => project(&flat, &weight_t, self.frozen, self.weight.as_ref())?,
         };
         if let Some(bias) = &self.bias {
-            y = y.broadcast_add(bias)?;
+            y = y.broadcast_add(&cast(bias, dt)?)?;
         }
         y.reshape((b, t, ()))
     }
 
-    /// The weight with the adapter merged in.
+    /// The weight with the adapter merged in, in f32.
     fn merged(&self) -> candle_core::Result<Tensor> {
+        let w = self.weight_t.t()?.to_dtype(DType::F32)?;
         match &self.lora {
-            Some((a, b, scale)) => self.weight_t.t()?.add(&(b.matmul(a)? * *scale)?),
-            None => self.weight_t.t()?.contiguous(),
+            Some((a, b, scale)) => w.add(&(b.matmul(a)? * *scale)?),
+            None => w.contiguous(),
         }
+    }
+
+    /// A frozen projection in `dtype` (its adapter stays f32: it trains).
+    fn frozen_in(&mut self, dtype: DType) -> candle_core::Result<()> {
+        self.weight_t = cast(&self.weight_t, dtype)?;
+        self.weight = self.weight.as_ref().map(|w| cast(w, dtype)).transpose()?;
+        self.bias = self.bias.as_ref().map(|b| cast(b, dtype)).transpose()?;
+        Ok(())
     }
 }
 
@@ -170,6 +197,8 @@ pub struct Decoder {
     /// Use the fused CPU kernels ([`crate::fused`], [`crate::fast::HeadLogps`]) where they
     /// apply; off, every device takes the generic operations (tests compare the two).
     fused: bool,
+    /// The compute dtype (f32 unless [`Decoder::set_dtype`] says otherwise).
+    dtype: DType,
 }
 
 /// What the attention of [`Decoder::run`] needs besides q, k and v, by path.
@@ -184,10 +213,19 @@ enum AttentionInputs {
     Masked(Tensor),
 }
 
-/// RMSNorm from plain operations: `x / sqrt(mean(x²) + eps) · w`.
+/// RMSNorm from plain operations: `x / sqrt(mean(x²) + eps) · w`. Below f32 the
+/// normalisation is computed in f32 and its result cast back before the weight is applied.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    let dt = x.dtype();
+    if dt == DType::F32 {
+        let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+        return x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(weight);
+    }
+    let x = x.to_dtype(DType::F32)?;
     let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-    x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(weight)
+    x.broadcast_div(&(ms + eps)?.sqrt()?)?
+        .to_dtype(dt)?
+        .broadcast_mul(&cast(weight, dt)?)
 }
 
 /// Reads every `*.safetensors` in a folder as f32 tensors by name.
@@ -426,7 +464,59 @@ impl Decoder {
             device: device.clone(),
             frozen: lora.is_some(),
             fused: device.is_cpu(),
+            dtype: DType::F32,
         })
+    }
+
+    /// Computes in `dtype` from now on: `bf16` (CUDA only: candle's CPU matrix product has
+    /// none), `f16` or `f32` (the default). The trainable weights stay f32 (their gradients and
+    /// the optimiser's state too); a frozen LoRA base is converted to `dtype`, so a LoRA child
+    /// is saved with its base rounded to it, as when a base is loaded in bf16. Below f32 the
+    /// fused CPU kernels, which are f32 only, give way to the generic operations.
+    ///
+    /// # Errors
+    /// Another dtype, or bf16 on the CPU.
+    pub fn set_dtype(&mut self, dtype: DType) -> Result<()> {
+        match dtype {
+            DType::F32 | DType::F16 => {}
+            DType::BF16 if !self.device.is_cpu() => {}
+            DType::BF16 => bail!(
+                "bf16 needs a CUDA GPU: candle has no bf16 matrix product on the CPU (use f32, \
+                 or f16)"
+            ),
+            other => bail!("cannot compute in {}: use bf16, f16 or f32", other.as_str()),
+        }
+        if self.frozen {
+            self.embed = cast(&self.embed, dtype)?;
+            self.norm = cast(&self.norm, dtype)?;
+            for l in &mut self.layers {
+                l.input_norm = cast(&l.input_norm, dtype)?;
+                l.post_norm = cast(&l.post_norm, dtype)?;
+                for lin in [
+                    &mut l.q,
+                    &mut l.k,
+                    &mut l.v,
+                    &mut l.o,
+                    &mut l.gate,
+                    &mut l.up,
+                    &mut l.down,
+                ] {
+                    lin.frozen_in(dtype)?;
+                }
+            }
+            if let Some(head) = &mut self.lm_head {
+                head.frozen_in(dtype)?;
+            }
+        }
+        self.dtype = dtype;
+        self.fused = self.fused && dtype == DType::F32;
+        Ok(())
+    }
+
+    /// The compute dtype.
+    #[must_use]
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// The trainable variables with their names (adapters are named `….lora_A.weight` /
@@ -439,7 +529,7 @@ impl Decoder {
     /// Turns the fused CPU kernels off (or back on, on the CPU): the generic operations give
     /// the same numbers, slower.
     pub fn set_fused(&mut self, on: bool) {
-        self.fused = on && self.device.is_cpu();
+        self.fused = on && self.device.is_cpu() && self.dtype == DType::F32;
     }
 
     /// The device the weights live on.
@@ -450,8 +540,8 @@ impl Decoder {
 
     fn rotate(&self, x: &Tensor, offset: usize) -> candle_core::Result<Tensor> {
         let (_, _, t, d) = x.dims4()?;
-        let cos = self.cos.narrow(0, offset, t)?;
-        let sin = self.sin.narrow(0, offset, t)?;
+        let cos = cast(&self.cos.narrow(0, offset, t)?, x.dtype())?;
+        let sin = cast(&self.sin.narrow(0, offset, t)?, x.dtype())?;
         let rotated = if self.config.rope_interleaved {
             let pairs = x.reshape(((), d / 2, 2))?;
             let even = pairs.narrow(D::Minus1, 0, 1)?;
@@ -547,9 +637,14 @@ impl Decoder {
         } else {
             let logits = match &self.lm_head {
                 Some(head) => head.forward(&x.unsqueeze(0)?, self.fused)?.squeeze(0)?,
-                None => project(&x, &self.embed.t()?, self.frozen, Some(&self.embed))?,
+                None => project(
+                    &x,
+                    &cast(&self.embed, self.dtype)?.t()?,
+                    self.frozen,
+                    Some(&self.embed),
+                )?,
             };
-            candle_nn::ops::log_softmax(&logits, D::Minus1)?
+            candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?
                 .gather(&Tensor::from_vec(labels, (n, 1), &self.device)?, D::Minus1)?
                 .squeeze(D::Minus1)?
         };
@@ -573,7 +668,7 @@ impl Decoder {
         self.logits(&x)
     }
 
-    /// The final norm and the output projection: `[batch, time, hidden]` to logits.
+    /// The final norm and the output projection: `[batch, time, hidden]` to f32 logits.
     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let x = rms_norm(x, &self.norm, self.config.rms_norm_eps)?;
         match &self.lm_head {
@@ -582,13 +677,14 @@ impl Decoder {
                 let (b, t, hdim) = x.dims3()?;
                 project(
                     &x.reshape((b * t, hdim))?,
-                    &self.embed.t()?,
+                    &cast(&self.embed, self.dtype)?.t()?,
                     self.frozen,
                     Some(&self.embed),
                 )?
                 .reshape((b, t, ()))
             }
-        }
+        }?
+        .to_dtype(DType::F32)
     }
 
     /// The decoder layers: hidden states `[batch, time, hidden]` before the final norm.
@@ -614,8 +710,7 @@ impl Decoder {
         );
         let eps = self.config.rms_norm_eps;
         let s = offset + t;
-        let mut x = self
-            .embed
+        let mut x = cast(&self.embed, self.dtype)?
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, ()))?;
         if let Some(c) = cache.as_mut()
@@ -723,8 +818,11 @@ impl Decoder {
             } else {
                 (k, v)
             };
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-            let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            // The softmax in f32, its weights back in the compute dtype.
+            let scores = (q.matmul(&k.t()?)? * scale)?
+                .to_dtype(DType::F32)?
+                .broadcast_add(mask)?;
+            let weights = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(self.dtype)?;
             let attn = weights
                 .matmul(&v)?
                 .transpose(1, 2)?
@@ -751,13 +849,14 @@ impl Decoder {
     /// Only on tensor failures.
     pub fn merged_weights(&self) -> candle_core::Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
-        out.insert("model.embed_tokens.weight".to_owned(), self.embed.detach());
+        let f32 = |t: &Tensor| t.to_dtype(DType::F32).map(|t| t.detach());
+        out.insert("model.embed_tokens.weight".to_owned(), f32(&self.embed)?);
         for (i, l) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
-            out.insert(format!("{p}.input_layernorm.weight"), l.input_norm.detach());
+            out.insert(format!("{p}.input_layernorm.weight"), f32(&l.input_norm)?);
             out.insert(
                 format!("{p}.post_attention_layernorm.weight"),
-                l.post_norm.detach(),
+                f32(&l.post_norm)?,
             );
             for (group, short, lin) in [
                 ("self_attn", "q_proj", &l.q),
@@ -773,11 +872,11 @@ impl Decoder {
                     lin.merged()?.detach(),
                 );
                 if let Some(bias) = &lin.bias {
-                    out.insert(format!("{p}.{group}.{short}.bias"), bias.detach());
+                    out.insert(format!("{p}.{group}.{short}.bias"), f32(bias)?);
                 }
             }
         }
-        out.insert("model.norm.weight".to_owned(), self.norm.detach());
+        out.insert("model.norm.weight".to_owned(), f32(&self.norm)?);
         if let Some(head) = &self.lm_head {
             out.insert("lm_head.weight".to_owned(), head.merged()?.detach());
         }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -56,6 +56,9 @@ pub struct TrainConfig {
     /// Continue from a checkpoint folder of an earlier run with the same model, data and
     /// configuration (its trainable weights, optimiser state and step).
     pub resume_from: Option<PathBuf>,
+    /// The compute dtype ([`crate::Decoder::set_dtype`]); `None`: the device's
+    /// ([`crate::device::default_dtype`]: bf16 on a GPU, f32 on the CPU).
+    pub dtype: Option<DType>,
 }
 
 impl Default for TrainConfig {
@@ -78,6 +81,7 @@ impl Default for TrainConfig {
             lora: None,
             save_every: None,
             resume_from: None,
+            dtype: None,
         }
     }
 }
@@ -281,8 +285,12 @@ pub fn train_reporting(
     let device = crate::device::pick();
     let device_name = crate::device::describe(&device);
     let mut gpu_peak: Option<u64> = None;
-    let model = Decoder::load(model_dir, &device, cfg.lora.as_ref())
+    let mut model = Decoder::load(model_dir, &device, cfg.lora.as_ref())
         .with_context(|| format!("loading the model in {}", model_dir.display()))?;
+    let dtype = cfg
+        .dtype
+        .unwrap_or_else(|| crate::device::default_dtype(&device));
+    model.set_dtype(dtype)?;
     let tok = Tokenizer::load(model_dir, &model.config.eos_ids())?;
     let mut examples = data::tokenize(rows, &tok)?;
     if let Some(m) = cfg.max_length {
@@ -416,7 +424,7 @@ pub fn train_reporting(
             tokens_per_second: tokens / seconds.max(1e-9),
             seconds,
             device: device_name.clone(),
-            dtype: "f32".to_owned(),
+            dtype: dtype.as_str().to_owned(),
             gpu_memory_mib: gpu_peak.map(|b| b as f64 / (1024.0 * 1024.0)),
         });
         if let Some(every) = cfg.save_every

@@ -1,7 +1,10 @@
 //! The decoder: every trainable variable gets a gradient, logits match candle-transformers'
 //! inference Llama on the same weights, LoRA starts at the base model and merges on save.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
+use common::rows;
 use trainer::data::{Role, batch};
 use trainer::loss::{LossConfig, LossType};
 use trainer::tiny::{TinySpec, init_tiny};
@@ -60,18 +63,6 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
         .to_scalar::<f32>()
         .unwrap()
-}
-
-/// `n` small preference rows.
-fn rows(n: usize) -> Vec<trainer::data::Row> {
-    (0..n)
-        .map(|k| {
-            serde_json::from_value(serde_json::json!({
-                "prompt": format!("Q{k}?"), "chosen": format!(" good {k}"), "rejected": " bad"
-            }))
-            .unwrap()
-        })
-        .collect()
 }
 
 fn dpo_loss(model: &Decoder, lora_ref: Option<&Tensor>) -> Tensor {

@@ -3,6 +3,8 @@
 //! or plain attention heads, a tied or separate output head, and fused or separate projections.
 //! And a trained child of a GGUF base, quantized like it, runs what was trained.
 
+mod common;
+
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Tensor};
 use trainer::generate::Forward;
@@ -185,10 +187,10 @@ fn the_cpu_decoder_matches_candle_transformers_quantized_llama() {
     }
 }
 
-#[test]
-fn a_child_quantized_like_its_base_runs_its_own_weights() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src.gguf");
+/// A random Q8_0 GGUF (grouped heads, separate output head) imported into `dir/base`, which
+/// keeps the file as its `model.gguf`.
+fn quantized_base(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("src.gguf");
     write_gguf(
         &src,
         &Shape {
@@ -198,8 +200,15 @@ fn a_child_quantized_like_its_base_runs_its_own_weights() {
             v_type: GgmlDType::Q8_0,
         },
     );
-    let base = dir.path().join("base");
+    let base = dir.join("base");
     trainer::gguf::import(&src, &base).unwrap();
+    base
+}
+
+#[test]
+fn a_child_quantized_like_its_base_runs_its_own_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = quantized_base(dir.path());
     let child = dir.path().join("child");
     std::fs::create_dir_all(&child).unwrap();
     for f in ["config.json", "model.safetensors"] {
@@ -279,26 +288,8 @@ fn a_child_quantized_like_its_base_runs_its_own_weights() {
 #[test]
 fn training_a_quantized_base_leaves_a_quantized_child() {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src.gguf");
-    write_gguf(
-        &src,
-        &Shape {
-            heads: 4,
-            kv_heads: 2,
-            tied: false,
-            v_type: GgmlDType::Q8_0,
-        },
-    );
-    let base = dir.path().join("base");
-    trainer::gguf::import(&src, &base).unwrap();
-    let rows: Vec<trainer::data::Row> = (0..4)
-        .map(|k| {
-            serde_json::from_value(serde_json::json!({
-                "prompt": format!("Q{k}?"), "chosen": format!(" good {k}"), "rejected": " bad"
-            }))
-            .unwrap()
-        })
-        .collect();
+    let base = quantized_base(dir.path());
+    let rows = common::rows(4);
     let cfg = trainer::TrainConfig {
         batch_size: 2,
         max_steps: Some(1),

@@ -191,6 +191,8 @@ fn check_parity() -> Vec<StepReport> {
         lora: None,
         save_every: None,
         resume_from: None,
+        // f32 on every device (a GPU would default to bf16): TRL's run is f32.
+        dtype: Some(candle_core::DType::F32),
     };
     let out = tempfile::tempdir().unwrap();
     let mut steps: Vec<StepReport> = Vec::new();

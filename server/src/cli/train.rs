@@ -89,6 +89,10 @@ pub struct TrainArgs {
     /// Continue an earlier run (same model, data and settings) from its checkpoint folder.
     #[arg(long)]
     pub resume_from: Option<PathBuf>,
+    /// Compute dtype: bf16 (GPU only), f16 or f32; the trained weights stay f32. Default: bf16
+    /// on a GPU, f32 on the CPU.
+    #[arg(long)]
+    pub dtype: Option<String>,
 }
 
 /// Parses `sigmoid:1,sft:0.1`.
@@ -147,6 +151,11 @@ impl TrainArgs {
             }),
             save_every: self.save_every,
             resume_from: self.resume_from.clone(),
+            dtype: self
+                .dtype
+                .as_deref()
+                .map(trainer::device::parse_dtype)
+                .transpose()?,
         })
     }
 }
@@ -512,6 +521,9 @@ pub struct BenchTrainArgs {
     /// Truncation length.
     #[arg(long, default_value_t = 256)]
     pub max_length: usize,
+    /// Compute dtype: bf16 (GPU only), f16 or f32. Default: bf16 on a GPU, f32 on the CPU.
+    #[arg(long)]
+    pub dtype: Option<String>,
 }
 
 /// Runs `verdict bench train` and prints one table row.
@@ -536,6 +548,11 @@ pub fn bench_train(args: &BenchTrainArgs) -> Result<()> {
             alpha: 2.0 * rank as f64,
             ..LoraConfig::default()
         }),
+        dtype: args
+            .dtype
+            .as_deref()
+            .map(trainer::device::parse_dtype)
+            .transpose()?,
         ..TrainConfig::default()
     };
     let out = tempfile::tempdir()?;
@@ -557,11 +574,11 @@ pub fn bench_train(args: &BenchTrainArgs) -> Result<()> {
         / timed.len() as f64;
     let last = steps.last();
     println!(
-        "| device | mode | batch | pairs/s | s/step | tokens/s | peak RSS MiB | peak GPU MiB |"
+        "| device | mode | batch | pairs/s | s/step | tokens/s | peak RSS MiB | peak GPU MiB | dtype |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.0} | {} |",
+        "| {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.0} | {} | {} |",
         last.map_or("cpu", |s| s.device.as_str()),
         args.lora_rank
             .map_or_else(|| "full".to_owned(), |r| format!("LoRA r={r}")),
@@ -572,6 +589,7 @@ pub fn bench_train(args: &BenchTrainArgs) -> Result<()> {
         super::measure::peak_rss_mib().unwrap_or(f64::NAN),
         last.and_then(|s| s.gpu_memory_mib)
             .map_or_else(|| "–".to_owned(), |m| format!("{m:.0}")),
+        last.map_or("–", |s| s.dtype.as_str()),
     );
     Ok(())
 }

@@ -1,5 +1,9 @@
-//! What the tests that compare two ways of running the decoder share (`fused.rs`, `cuda.rs`):
-//! two padded pairs, the five model cases, and a loss that weighs every row differently.
+//! What the tests that compare two ways of running the decoder share (`fused.rs`, `cuda.rs`,
+//! `precision.rs`): two padded pairs, the five model cases, and a loss that weighs every row
+//! differently; and small preference rows for the tests that train.
+
+// Each test binary uses some of these helpers, not all.
+#![allow(dead_code)]
 
 use std::path::Path;
 
@@ -46,6 +50,18 @@ pub fn inputs(d: &Device) -> (Tensor, Tensor, Tensor) {
         Tensor::from_slice(&b.attention, (b.rows, b.len), d).unwrap(),
         Tensor::from_slice(&b.completion, (b.rows, b.len), d).unwrap(),
     )
+}
+
+/// `n` small preference rows.
+pub fn rows(n: usize) -> Vec<trainer::data::Row> {
+    (0..n)
+        .map(|k| {
+            serde_json::from_value(serde_json::json!({
+                "prompt": format!("Q{k}?"), "chosen": format!(" good {k}"), "rejected": " bad"
+            }))
+            .unwrap()
+        })
+        .collect()
 }
 
 /// The largest absolute value, read on the CPU.
