@@ -4,6 +4,8 @@
 //! launched on B is trained by the worker; both nodes give the same leaderboard; killing A
 //! under vote load loses no acknowledged vote.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -14,21 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-/// The test database's URL: `DATABASE_URL` with the database `sqlx::test` made for this test.
-fn url_of(pool: &sqlx::PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let db = pool.connect_options().get_database().unwrap().to_owned();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{db}")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, url_of};
 
 /// A `verdict` process on the test database, killed when dropped.
 struct Proc(Child);

@@ -2,26 +2,14 @@
 //! busy workers get the shutdown grace (`--shutdown-grace`), counted from the signal, and the
 //! process then exits instead of waiting for them for ever.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The test database's URL: `DATABASE_URL` with the database `sqlx::test` made for this test.
-fn url_of(pool: &sqlx::PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let db = pool.connect_options().get_database().unwrap().to_owned();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{db}")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, url_of};
 
 /// One HTTP/1.1 GET on a fresh connection; the status line.
 fn get(addr: &str, path: &str) -> Option<String> {

@@ -522,12 +522,7 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<()> {
             let _ = follow.await;
         }
     };
-    if tokio::time::timeout_at(at, stopped).await.is_err() {
-        tracing::warn!(
-            "workers still busy {grace:?} after the signal: stopping without them (a run they \
-             were training goes back to the queue once its heartbeat is stale)"
-        );
-    }
+    wait_for_workers(at, grace, stopped).await;
     cleanup.abort();
     close_pool(&pool).await;
     tracing::info!("stopped");
@@ -558,14 +553,24 @@ async fn worker(database: &DatabaseArgs, args: &WorkerArgs) -> Result<()> {
             let _ = follow.await;
         }
     };
-    if tokio::time::timeout(grace, stopped).await.is_err() {
+    wait_for_workers(tokio::time::Instant::now() + grace, grace, stopped).await;
+    close_pool(&pool).await;
+    Ok(())
+}
+
+/// Waits for `stopped` (the workers and what stops with them) until `at`, the signal plus the
+/// `grace`; past it, says so and goes on without them.
+async fn wait_for_workers(
+    at: tokio::time::Instant,
+    grace: std::time::Duration,
+    stopped: impl Future<Output = ()>,
+) {
+    if tokio::time::timeout_at(at, stopped).await.is_err() {
         tracing::warn!(
             "workers still busy {grace:?} after the signal: stopping without them (a run they \
              were training goes back to the queue once its heartbeat is stale)"
         );
     }
-    close_pool(&pool).await;
-    Ok(())
 }
 
 async fn delete_expired_sessions(pool: service::PgPool) {

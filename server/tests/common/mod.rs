@@ -115,3 +115,21 @@ pub async fn annotator_cookie(app: &Router) -> String {
     assert_eq!(reply.json()["annotator"]["role"], "annotator");
     reply.session_cookie().expect("annotator session cookie")
 }
+
+/// The test database's URL: `DATABASE_URL` with the database `sqlx::test` made for this test
+/// (for a `verdict` process started by the test).
+pub fn url_of(pool: &sqlx::PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let db = pool.connect_options().get_database().unwrap().to_owned();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{db}")
+}
+
+/// A TCP port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
