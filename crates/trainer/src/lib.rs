@@ -11,6 +11,7 @@ pub mod fast;
 pub mod fused;
 pub mod generate;
 pub mod gguf;
+pub mod lean;
 pub mod loss;
 pub mod model;
 pub mod optim;

@@ -644,9 +644,13 @@ impl Decoder {
                     Some(&self.embed),
                 )?,
             };
-            candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?
+            // The label's logit minus the row's log-sum-exp: only the logits stay for the
+            // backward pass (crate::lean).
+            let picked = logits
                 .gather(&Tensor::from_vec(labels, (n, 1), &self.device)?, D::Minus1)?
                 .squeeze(D::Minus1)?
+                .to_dtype(DType::F32)?;
+            (picked - crate::lean::logsumexp(&logits)?)?
         };
         // Sums per row: a [rows, positions] 0/1 matrix times the log-probs.
         let mut sel = vec![0f32; b * n];
@@ -807,24 +811,19 @@ impl Decoder {
                 }
                 c.layers[li] = Some((k.clone(), v.clone()));
             }
+            // Grouped-query attention without repeating keys and values: query head h reads
+            // key/value head h / rep, so a group's query rows stack into one product with it.
             let rep = nh / nkv;
-            let (k, v) = if rep > 1 {
-                let expand = |x: &Tensor| -> candle_core::Result<Tensor> {
-                    x.unsqueeze(2)?
-                        .broadcast_as((b, nkv, rep, s, hd))?
-                        .reshape((b, nh, s, hd))
-                };
-                (expand(&k)?, expand(&v)?)
-            } else {
-                (k, v)
-            };
-            // The softmax in f32, its weights back in the compute dtype.
-            let scores = (q.matmul(&k.t()?)? * scale)?
-                .to_dtype(DType::F32)?
-                .broadcast_add(mask)?;
-            let weights = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(self.dtype)?;
+            let scores = q
+                .reshape((b, nkv, rep * t, hd))?
+                .matmul(&k.t()?)?
+                .reshape((b, nh, t, s))?;
+            // The softmax in f32, its weights back in the compute dtype (crate::lean).
+            let weights = crate::lean::masked_softmax(&scores, mask, scale)?;
             let attn = weights
+                .reshape((b, nkv, rep * t, s))?
                 .matmul(&v)?
+                .reshape((b, nh, t, hd))?
                 .transpose(1, 2)?
                 .reshape((b, t, nh * hd))?;
             x = (x + layer.o.forward(&attn, self.fused)?)?;

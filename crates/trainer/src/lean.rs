@@ -1,0 +1,253 @@
+//! Operations of the generic path (GPUs, and the CPU below f32) that keep less for their
+//! backward pass than candle's composed operations, on any device.
+//!
+//! Each value is computed first with candle's operations on detached tensors, so none of its
+//! intermediates stay alive for the backward pass; a custom op then hands that value back as
+//! its output and carries a backward pass written from tensors (README, "Training on NVIDIA
+//! GPUs"). What the backward keeps is the op's input and output, in the compute dtype:
+//!
+//! - [`logsumexp`] of the output head's rows: a composed log-softmax kept four f32
+//!   `[positions, vocabulary]` tensors; this keeps the logits only, and works through the rows
+//!   in pieces of about 64 MiB in f32, forward and backward.
+//! - [`masked_softmax`] of attention scores: a composed softmax in f32 kept the f32 scores and
+//!   three more f32 tensors of their size; this keeps the scores and the weights.
+
+use candle_core::{
+    CpuStorage, CudaStorage, CustomOp1, D, DType, Layout, Result, Shape, Storage, Tensor,
+};
+
+/// A value computed beforehand, handed back as a custom op's output.
+fn stored(value: &Tensor) -> Result<(Storage, Shape)> {
+    let (storage, layout) = value.storage_and_layout();
+    // A fresh operation's result: its storage holds exactly these elements, in order.
+    if !layout.is_contiguous() || layout.start_offset() != 0 {
+        candle_core::bail!("a precomputed value must be a contiguous tensor of its own");
+    }
+    Ok((storage.try_clone(layout)?, value.shape().clone()))
+}
+
+fn on_cpu(name: &str, value: &Tensor) -> Result<(CpuStorage, Shape)> {
+    match stored(value)? {
+        (Storage::Cpu(s), shape) => Ok((s, shape)),
+        _ => candle_core::bail!("{name}: the value is not on the CPU"),
+    }
+}
+
+fn on_cuda(name: &str, value: &Tensor) -> Result<(CudaStorage, Shape)> {
+    match stored(value)? {
+        (Storage::Cuda(s), shape) => Ok((s, shape)),
+        _ => candle_core::bail!("{name}: the value is not on a CUDA GPU"),
+    }
+}
+
+/// Elements of one piece of [`logsumexp`]'s work: 64 MiB in f32.
+const PIECE: usize = 1 << 24;
+
+/// `f(start, len)` for consecutive pieces of `rows` rows of `cols` columns, each of about
+/// `piece` elements, concatenated along the rows.
+fn by_rows(
+    rows: usize,
+    cols: usize,
+    piece: usize,
+    f: impl Fn(usize, usize) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let step = (piece / cols.max(1)).max(1);
+    if rows <= step {
+        return f(0, rows);
+    }
+    let pieces = (0..rows)
+        .step_by(step)
+        .map(|start| f(start, step.min(rows - start)))
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&pieces, 0)
+}
+
+/// `log Σ exp(x)` over each row of `x` (`[rows, columns]`, any float dtype), in f32 (`[rows]`).
+///
+/// # Errors
+/// Shape or device failures.
+pub fn logsumexp(x: &Tensor) -> Result<Tensor> {
+    logsumexp_by(x, PIECE)
+}
+
+/// [`logsumexp`] in pieces of `piece` elements.
+fn logsumexp_by(x: &Tensor, piece: usize) -> Result<Tensor> {
+    let (rows, cols) = x.dims2()?;
+    let detached = x.detach();
+    let value = by_rows(rows, cols, piece, |start, len| {
+        let x = detached.narrow(0, start, len)?.to_dtype(DType::F32)?;
+        let max = x.max_keepdim(D::Minus1)?;
+        (x.broadcast_sub(&max)?
+            .exp()?
+            .sum_keepdim(D::Minus1)?
+            .log()?
+            + max)?
+            .squeeze(D::Minus1)
+    })?;
+    x.apply_op1(LogSumExp { value, piece })
+}
+
+struct LogSumExp {
+    value: Tensor,
+    piece: usize,
+}
+
+impl CustomOp1 for LogSumExp {
+    fn name(&self) -> &'static str {
+        "logsumexp"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        on_cpu(self.name(), &self.value)
+    }
+
+    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
+        on_cuda(self.name(), &self.value)
+    }
+
+    /// `∂/∂x = softmax(x) · g`, the softmax recomputed from `x` and the result, by pieces.
+    fn bwd(&self, x: &Tensor, lse: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (rows, cols) = x.dims2()?;
+        let dx = by_rows(rows, cols, self.piece, |start, len| {
+            let p = x
+                .narrow(0, start, len)?
+                .to_dtype(DType::F32)?
+                .broadcast_sub(&lse.narrow(0, start, len)?.unsqueeze(D::Minus1)?)?
+                .exp()?;
+            p.broadcast_mul(&grad.narrow(0, start, len)?.unsqueeze(D::Minus1)?)?
+                .to_dtype(x.dtype())
+        })?;
+        Ok(Some(dx))
+    }
+}
+
+/// `softmax(scale · x + mask)` over the last dimension: computed in f32, returned in `x`'s
+/// dtype. `mask` (f32, additive) broadcasts to `x`'s shape.
+///
+/// # Errors
+/// Shape or device failures.
+pub fn masked_softmax(x: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let value = {
+        let s = (x.detach().to_dtype(DType::F32)? * scale)?.broadcast_add(mask)?;
+        candle_nn::ops::softmax_last_dim(&s.contiguous()?)?
+            .to_dtype(x.dtype())?
+            .contiguous()?
+    };
+    x.apply_op1(MaskedSoftmax { value, scale })
+}
+
+struct MaskedSoftmax {
+    value: Tensor,
+    scale: f64,
+}
+
+impl CustomOp1 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "masked-softmax"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        on_cpu(self.name(), &self.value)
+    }
+
+    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
+        on_cuda(self.name(), &self.value)
+    }
+
+    /// `∂/∂x = scale · y ⊙ (g − Σ g ⊙ y)`, from the result `y` alone.
+    fn bwd(&self, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let y = y.to_dtype(DType::F32)?;
+        let g = grad.to_dtype(DType::F32)?;
+        let dot = (&g * &y)?.sum_keepdim(D::Minus1)?;
+        let dx = ((y * g.broadcast_sub(&dot)?)? * self.scale)?;
+        Ok(Some(dx.to_dtype(x.dtype())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{D, DType, Device, Tensor, Var};
+
+    fn close(a: &Tensor, b: &Tensor, tol: f32) {
+        let d = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(d < tol, "differ by {d}");
+    }
+
+    fn input(dims: &[usize]) -> Var {
+        let n: usize = dims.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 * 0.13).sin() * 3.0)
+            .collect();
+        Var::from_tensor(&Tensor::from_vec(v, dims, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn logsumexp_and_its_gradient_match_the_composed_operations() {
+        let x = input(&[5, 7]);
+        let w = Tensor::new(&[1.0f32, -2.0, 0.5, 3.0, 0.1], &Device::Cpu).unwrap();
+        let composed = x
+            .as_tensor()
+            .exp()
+            .unwrap()
+            .sum(D::Minus1)
+            .unwrap()
+            .log()
+            .unwrap();
+        let g2 = (&composed * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        // In one piece, in pieces of two rows (the last of one), and row by row.
+        for piece in [super::PIECE, 14, 1] {
+            let lean = super::logsumexp_by(x.as_tensor(), piece).unwrap();
+            assert_eq!(lean.dtype(), DType::F32);
+            close(&lean, &composed, 1e-5);
+            let g1 = (&lean * &w).unwrap().sum_all().unwrap().backward().unwrap();
+            close(g1.get(&x).unwrap(), g2.get(&x).unwrap(), 1e-5);
+        }
+    }
+
+    #[test]
+    fn masked_softmax_and_its_gradient_match_the_composed_operations() {
+        let x = input(&[2, 3, 4, 6]);
+        // Causal over the last two dimensions, one padded key in the second row.
+        let mut mask = vec![0f32; 2 * 4 * 6];
+        for b in 0..2 {
+            for i in 0..4 {
+                for j in 0..6 {
+                    if j > i + 2 || (b == 1 && j == 0) {
+                        mask[(b * 4 + i) * 6 + j] = -1e9;
+                    }
+                }
+            }
+        }
+        let mask = Tensor::from_vec(mask, (2, 1, 4, 6), &Device::Cpu).unwrap();
+        let w = input(&[2, 3, 4, 6]).as_tensor().detach();
+        let lean = super::masked_softmax(x.as_tensor(), &mask, 0.5).unwrap();
+        let composed = candle_nn::ops::softmax(
+            &(x.as_tensor() * 0.5).unwrap().broadcast_add(&mask).unwrap(),
+            D::Minus1,
+        )
+        .unwrap();
+        close(&lean, &composed, 1e-6);
+        let g1 = (&lean * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (&composed * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        close(g1.get(&x).unwrap(), g2.get(&x).unwrap(), 1e-5);
+    }
+}
