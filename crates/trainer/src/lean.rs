@@ -11,9 +11,13 @@
 //!   in pieces of about 64 MiB in f32, forward and backward.
 //! - [`masked_softmax`] of attention scores: a composed softmax in f32 kept the f32 scores and
 //!   three more f32 tensors of their size; this keeps the scores and the weights.
+//! - [`rms_norm`]: composed in f32, it kept four f32 tensors of the hidden states' size; this
+//!   keeps its input and output.
+//! - [`silu_mul`], the MLP's `silu(gate) · up`: composed, it kept σ(gate) and silu(gate) as
+//!   well; this keeps gate, up and the product.
 
 use candle_core::{
-    CpuStorage, CudaStorage, CustomOp1, D, DType, Layout, Result, Shape, Storage, Tensor,
+    CpuStorage, CudaStorage, CustomOp1, CustomOp2, D, DType, Layout, Result, Shape, Storage, Tensor,
 };
 
 /// A value computed beforehand, handed back as a custom op's output.
@@ -164,6 +168,140 @@ impl CustomOp1 for MaskedSoftmax {
     }
 }
 
+/// `x / sqrt(mean(x²) + eps) · w` over the last dimension: the normalisation in f32, the
+/// result in `x`'s dtype (the weight cast to it), as [`crate::model::rms_norm`] composes it.
+///
+/// # Errors
+/// Shape or device failures.
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let value = {
+        let n = normalized(&x.detach(), eps)?.to_dtype(x.dtype())?;
+        n.broadcast_mul(&w.detach().to_dtype(x.dtype())?)?
+            .contiguous()?
+    };
+    x.apply_op2(w, RmsNorm { value, eps })
+}
+
+/// `x / sqrt(mean(x²) + eps)` in f32.
+fn normalized(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let x = x.to_dtype(DType::F32)?;
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    x.broadcast_div(&(ms + eps)?.sqrt()?)
+}
+
+struct RmsNorm {
+    value: Tensor,
+    eps: f64,
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        on_cpu(self.name(), &self.value)
+    }
+
+    fn cuda_fwd(
+        &self,
+        _: &CudaStorage,
+        _: &Layout,
+        _: &CudaStorage,
+        _: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        on_cuda(self.name(), &self.value)
+    }
+
+    /// With `n = x·r`, `r = 1/sqrt(mean(x²) + eps)`: `∂w = Σ g ⊙ n` over every position and
+    /// `∂x = r · (g⊙w − n · mean(g⊙w⊙n))`, recomputed in f32 from `x`.
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let xf = x.to_dtype(DType::F32)?;
+        let r = (xf.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
+            .sqrt()?
+            .recip()?;
+        let n = xf.broadcast_mul(&r)?;
+        let g = grad.to_dtype(DType::F32)?;
+        let h = n.dim(D::Minus1)?;
+        let dw = (&g * &n)?.reshape(((), h))?.sum(0)?.to_dtype(w.dtype())?;
+        let gw = g.broadcast_mul(&w.to_dtype(DType::F32)?)?;
+        let dot = (&gw * &n)?.mean_keepdim(D::Minus1)?;
+        let dx = gw
+            .broadcast_sub(&n.broadcast_mul(&dot)?)?
+            .broadcast_mul(&r)?
+            .to_dtype(x.dtype())?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// `silu(gate) · up` (`silu(x) = x·σ(x)`), in the inputs' dtype.
+///
+/// # Errors
+/// Shape or device failures.
+pub fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    let value = (gate.detach().silu()? * up.detach())?.contiguous()?;
+    gate.apply_op2(up, SiluMul { value })
+}
+
+struct SiluMul {
+    value: Tensor,
+}
+
+impl CustomOp2 for SiluMul {
+    fn name(&self) -> &'static str {
+        "silu-mul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        on_cpu(self.name(), &self.value)
+    }
+
+    fn cuda_fwd(
+        &self,
+        _: &CudaStorage,
+        _: &Layout,
+        _: &CudaStorage,
+        _: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        on_cuda(self.name(), &self.value)
+    }
+
+    /// `∂up = g · silu(gate)`, `∂gate = g · up · σ(gate) · (1 + gate · (1 − σ(gate)))`, in f32.
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let a = gate.to_dtype(DType::F32)?;
+        let s = candle_nn::ops::sigmoid(&a)?;
+        let g = grad.to_dtype(DType::F32)?;
+        let dup = (&g * (&a * &s)?)?.to_dtype(up.dtype())?;
+        let slope = (&s * ((&a * (1.0 - &s)?)? + 1.0)?)?;
+        let dgate = ((g * up.to_dtype(DType::F32)?)? * slope)?.to_dtype(gate.dtype())?;
+        Ok((Some(dgate), Some(dup)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use candle_core::{D, DType, Device, Tensor, Var};
@@ -216,6 +354,46 @@ mod tests {
             let g1 = (&lean * &w).unwrap().sum_all().unwrap().backward().unwrap();
             close(g1.get(&x).unwrap(), g2.get(&x).unwrap(), 1e-5);
         }
+    }
+
+    #[test]
+    fn rms_norm_and_silu_mul_and_their_gradients_match_the_composed_operations() {
+        let (x, w) = (input(&[2, 3, 8]), input(&[8]));
+        let up = input(&[2, 3, 8]);
+        let weights = input(&[2, 3, 8]).as_tensor().sin().unwrap();
+        let check = |lean: Tensor, composed: Tensor, vars: &[&Var]| {
+            close(&lean, &composed, 1e-5);
+            let g1 = (&lean * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g2 = (&composed * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for v in vars {
+                close(g1.get(v).unwrap(), g2.get(v).unwrap(), 1e-4);
+            }
+        };
+        check(
+            super::rms_norm(x.as_tensor(), w.as_tensor(), 1e-5).unwrap(),
+            crate::model::rms_norm(x.as_tensor(), w.as_tensor(), 1e-5).unwrap(),
+            &[&x, &w],
+        );
+        let gate = x.as_tensor();
+        let composed = (gate * candle_nn::ops::sigmoid(gate).unwrap())
+            .unwrap()
+            .mul(up.as_tensor())
+            .unwrap();
+        check(
+            super::silu_mul(gate, up.as_tensor()).unwrap(),
+            composed,
+            &[&x, &up],
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! A Llama/Qwen2-family decoder. On the CPU its hot blocks run as the fused kernels of
 //! `fused.rs` and `fast.rs`, which carry their own backward passes; elsewhere (and with
-//! `Decoder::set_fused(false)`) it uses only operations candle can differentiate, never candle's
-//! fused softmax, RMSNorm or rotary kernels, which have no backward pass (docs/design.md §6).
+//! `Decoder::set_fused(false)`) it uses operations candle can differentiate and the lean ops of
+//! `lean.rs` (RMSNorm, SiLU gate, attention's softmax, the head's log-sum-exp: candle's values,
+//! backward passes that keep less), never candle's fused softmax, RMSNorm or rotary kernels
+//! with the graph, which have no backward pass (docs/design.md §6).
 //! Weights keep their Hugging Face names, are loaded from `*.safetensors` in f32, and are
 //! trainable either all (full fine-tuning) or through LoRA adapters on chosen projections.
 //!
@@ -213,7 +215,8 @@ enum AttentionInputs {
     Masked(Tensor),
 }
 
-/// RMSNorm from plain operations: `x / sqrt(mean(x²) + eps) · w`. Below f32 the
+/// RMSNorm from plain operations: `x / sqrt(mean(x²) + eps) · w` (the reference of
+/// [`crate::lean::rms_norm`], which the decoder uses). Below f32 the
 /// normalisation is computed in f32 and its result cast back before the weight is applied.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     let dt = x.dtype();
@@ -611,7 +614,7 @@ impl Decoder {
         let x = if self.fused {
             crate::fused::rms_norm(&picked, &self.norm, self.config.rms_norm_eps, !self.frozen)?
         } else {
-            rms_norm(&picked, &self.norm, self.config.rms_norm_eps)?
+            crate::lean::rms_norm(&picked, &self.norm, self.config.rms_norm_eps)?
         };
         // The output projection as [vocab, hidden].
         let (w, w_trained) = match &self.lm_head {
@@ -674,7 +677,7 @@ impl Decoder {
 
     /// The final norm and the output projection: `[batch, time, hidden]` to f32 logits.
     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let x = rms_norm(x, &self.norm, self.config.rms_norm_eps)?;
+        let x = crate::lean::rms_norm(x, &self.norm, self.config.rms_norm_eps)?;
         match &self.lm_head {
             Some(head) => head.forward(&x, self.fused),
             None => {
@@ -751,7 +754,7 @@ impl Decoder {
             if fused {
                 crate::fused::rms_norm(x, w, eps, !self.frozen)
             } else {
-                rms_norm(x, w, eps)
+                crate::lean::rms_norm(x, w, eps)
             }
         };
         for (li, layer) in self.layers.iter().enumerate() {
@@ -829,11 +832,8 @@ impl Decoder {
             x = (x + layer.o.forward(&attn, self.fused)?)?;
             let h = norm(&x, &layer.post_norm)?;
             let gate = layer.gate.forward(&h, self.fused)?;
-            // SiLU as x·σ(x), from differentiable pieces.
-            let silu = (&gate * candle_nn::ops::sigmoid(&gate)?)?;
-            x = (x + layer
-                .down
-                .forward(&(silu * layer.up.forward(&h, self.fused)?)?, self.fused)?)?;
+            let act = crate::lean::silu_mul(&gate, &layer.up.forward(&h, self.fused)?)?;
+            x = (x + layer.down.forward(&act, self.fused)?)?;
         }
         if let Some(c) = cache {
             c.len = s;
