@@ -2,7 +2,10 @@
 //! the arena — with a form to create one and pause or resume it (admins); `/policies/:id`: a
 //! policy's lineage, the family tree of its models as SVG.
 
-use api::policies::{PolicyForm, PolicyView, RoundView};
+use api::policies::{
+    DEFAULT_GATE_MAX_BATTLES, DEFAULT_GATE_MIN_BATTLES, DEFAULT_MIN_NEW_VOTES, PolicyForm,
+    PolicyView, RoundView,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -97,9 +100,9 @@ pub fn PoliciesPage() -> impl IntoView {
                 <label>"Name" <input type="text" name="form[name]" required pattern="[A-Za-z0-9._\\-]{1,64}"/></label>
                 <label>"Project (whose votes count)" <input type="text" name="form[project]" required/></label>
                 <label>"Base model (the first champion, a local model)" <input type="text" name="form[base_model]" required/></label>
-                <label>"New votes that start a round" <input type="number" name="form[min_new_votes]" min="1" placeholder="100"/></label>
-                <label>"Gate: decided battles before deciding" <input type="number" name="form[gate_min_battles]" min="1" placeholder="30"/></label>
-                <label>"Gate: decided battles at most" <input type="number" name="form[gate_max_battles]" min="1" placeholder="200"/></label>
+                <label>"New votes that start a round" <input type="number" name="form[min_new_votes]" min="1" placeholder=DEFAULT_MIN_NEW_VOTES.to_string()/></label>
+                <label>"Gate: decided battles before deciding" <input type="number" name="form[gate_min_battles]" min="1" placeholder=DEFAULT_GATE_MIN_BATTLES.to_string()/></label>
+                <label>"Gate: decided battles at most" <input type="number" name="form[gate_max_battles]" min="1" placeholder=DEFAULT_GATE_MAX_BATTLES.to_string()/></label>
                 <label>"LoRA rank (empty: full fine-tuning)" <input type="number" name="form[lora_rank]" min="1" placeholder="8"/></label>
                 <button type="submit" class="button primary">"Create"</button>
             </ActionForm>

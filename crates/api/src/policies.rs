@@ -5,6 +5,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::training::{PairPolicy, RunConfig};
 
+/// New qualifying votes that start a round, where a policy does not say.
+pub const DEFAULT_MIN_NEW_VOTES: i32 = 100;
+/// Rounds per UTC day at most, where a policy does not say.
+pub const DEFAULT_DAILY_CAP: i32 = 4;
+/// Decided head-to-head battles before the gate decides, where a policy does not say.
+pub const DEFAULT_GATE_MIN_BATTLES: i32 = 30;
+/// Decided battles after which an undecided child retires, where a policy does not say.
+pub const DEFAULT_GATE_MAX_BATTLES: i32 = 200;
+
 /// Body of `POST /api/v1/training-policies` (and `verdict policy create`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewPolicy {
@@ -14,19 +23,21 @@ pub struct NewPolicy {
     pub project: String,
     /// The first champion, a registered `local` model: a name.
     pub base_model: String,
-    /// A round starts once at least this many new qualifying votes came in (default 100).
+    /// A round starts once at least this many new qualifying votes came in
+    /// ([`DEFAULT_MIN_NEW_VOTES`]).
     #[serde(default)]
     pub min_new_votes: Option<i32>,
     /// Or, with at least one new vote, once this many minutes passed since the last round.
     #[serde(default)]
     pub every_minutes: Option<i32>,
-    /// Rounds per UTC day at most (default 4).
+    /// Rounds per UTC day at most ([`DEFAULT_DAILY_CAP`]).
     #[serde(default)]
     pub daily_cap: Option<i32>,
-    /// Decided head-to-head battles before the gate decides (default 30).
+    /// Decided head-to-head battles before the gate decides ([`DEFAULT_GATE_MIN_BATTLES`]).
     #[serde(default)]
     pub gate_min_battles: Option<i32>,
-    /// Decided battles after which a child still undecided retires (default 200).
+    /// Decided battles after which a child still undecided retires
+    /// ([`DEFAULT_GATE_MAX_BATTLES`]).
     #[serde(default)]
     pub gate_max_battles: Option<i32>,
     /// Vote sources that count: `human`, `import`, `llm_judge` (default human and import).

@@ -64,11 +64,17 @@ pub async fn create(
             name: p.name.trim(),
             project_id,
             champion_model_id: base,
-            min_new_votes: p.min_new_votes.unwrap_or(100),
+            min_new_votes: p
+                .min_new_votes
+                .unwrap_or(api::policies::DEFAULT_MIN_NEW_VOTES),
             every_minutes: p.every_minutes,
-            daily_cap: p.daily_cap.unwrap_or(4),
-            gate_min_battles: p.gate_min_battles.unwrap_or(30),
-            gate_max_battles: p.gate_max_battles.unwrap_or(200),
+            daily_cap: p.daily_cap.unwrap_or(api::policies::DEFAULT_DAILY_CAP),
+            gate_min_battles: p
+                .gate_min_battles
+                .unwrap_or(api::policies::DEFAULT_GATE_MIN_BATTLES),
+            gate_max_battles: p
+                .gate_max_battles
+                .unwrap_or(api::policies::DEFAULT_GATE_MAX_BATTLES),
             launch: &launch,
             created_by,
         },

@@ -22,19 +22,19 @@ pub enum PolicyCommand {
         #[arg(long)]
         base: String,
         /// New votes that start a round.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = api::policies::DEFAULT_MIN_NEW_VOTES)]
         min_new_votes: i32,
         /// Also start a round, with at least one new vote, this many minutes after the last.
         #[arg(long)]
         every_minutes: Option<i32>,
         /// Rounds per UTC day at most.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = api::policies::DEFAULT_DAILY_CAP)]
         daily_cap: i32,
         /// Decided head-to-head battles before the gate decides.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = api::policies::DEFAULT_GATE_MIN_BATTLES)]
         gate_min: i32,
         /// Decided battles after which a child still undecided retires.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = api::policies::DEFAULT_GATE_MAX_BATTLES)]
         gate_max: i32,
         /// Vote sources that count (`human`, `import`, `llm_judge`; default human and import).
         #[arg(long = "source")]
