@@ -1379,4 +1379,23 @@ async fn a_schedule_starts_rounds_on_few_votes_and_a_daily_cap_holds_rounds_back
         .unwrap();
     let t = service::policies::tick(&pool, &check).await.unwrap();
     assert_eq!(started(&t), ["capped"]);
+    // The list (one query for every policy's rounds) gives each policy its own rounds, in
+    // order, as showing it alone does.
+    let all = service::policies::list(&pool).await.unwrap();
+    assert_eq!(
+        all.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["capped", "loop"]
+    );
+    for p in &all {
+        assert_eq!(
+            p.rounds.iter().map(|r| r.round).collect::<Vec<_>>(),
+            [1, 2],
+            "{}",
+            p.name
+        );
+        assert_eq!(
+            *p,
+            service::policies::show(&pool, p.policy_id).await.unwrap()
+        );
+    }
 }

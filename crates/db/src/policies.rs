@@ -282,6 +282,19 @@ pub async fn start_round(
     Ok(round)
 }
 
+/// The number the policy's next round gets (as [`start_round`] numbers it).
+///
+/// # Errors
+/// Only on database failure.
+pub async fn next_round(db: impl PgExecutor<'_>, policy_id: i64) -> Result<i32> {
+    Ok(sqlx::query_scalar(
+        "select coalesce(max(round), 0) + 1 from policy_round where policy_id = $1",
+    )
+    .bind(policy_id)
+    .fetch_one(db)
+    .await?)
+}
+
 /// A round with what the lineage shows.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Round {
@@ -355,6 +368,19 @@ pub async fn rounds(db: impl PgExecutor<'_>, policy_id: i64) -> Result<Vec<Round
         "{ROUND_SELECT} where r.policy_id = $1 order by r.round"
     ))
     .bind(policy_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// The rounds of several policies, by policy and number (one query for a list of policies).
+///
+/// # Errors
+/// Only on database failure.
+pub async fn rounds_of(db: impl PgExecutor<'_>, policy_ids: &[i64]) -> Result<Vec<Round>> {
+    Ok(sqlx::query_as(&format!(
+        "{ROUND_SELECT} where r.policy_id = any($1) order by r.policy_id, r.round"
+    ))
+    .bind(policy_ids)
     .fetch_all(db)
     .await?)
 }

@@ -125,9 +125,17 @@ pub fn form(f: &api::policies::PolicyForm) -> Result<NewPolicy, AppError> {
 /// # Errors
 /// Internal on database failure.
 pub async fn list(pool: &db::PgPool) -> Result<Vec<PolicyView>, AppError> {
-    let mut out = Vec::new();
-    for p in db::policies::list(pool).await.or_app()? {
-        out.push(view_of(pool, p).await?);
+    let policies = db::policies::list(pool).await.or_app()?;
+    let ids: Vec<i64> = policies.iter().map(|p| p.policy_id).collect();
+    let mut rounds: std::collections::HashMap<i64, Vec<db::policies::Round>> =
+        std::collections::HashMap::new();
+    for r in db::policies::rounds_of(pool, &ids).await.or_app()? {
+        rounds.entry(r.policy_id).or_default().push(r);
+    }
+    let mut out = Vec::with_capacity(policies.len());
+    for p in policies {
+        let mine = rounds.remove(&p.policy_id).unwrap_or_default();
+        out.push(view_of(pool, p, mine).await?);
     }
     Ok(out)
 }
@@ -140,7 +148,8 @@ pub async fn show(pool: &db::PgPool, id: i64) -> Result<PolicyView, AppError> {
     let p = crate::error::or_not_found(db::policies::get(pool, id).await, || {
         format!("no training policy #{id}")
     })?;
-    view_of(pool, p).await
+    let rounds = db::policies::rounds(pool, p.policy_id).await.or_app()?;
+    view_of(pool, p, rounds).await
 }
 
 /// The id of the policy named `name`.
@@ -179,15 +188,15 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-async fn view_of(pool: &db::PgPool, p: db::policies::Policy) -> Result<PolicyView, AppError> {
+/// A policy as the API shows it, with its rounds (in order) and its count of new votes.
+async fn view_of(
+    pool: &db::PgPool,
+    p: db::policies::Policy,
+    rounds: Vec<db::policies::Round>,
+) -> Result<PolicyView, AppError> {
     let sources = sources(&p);
     let (new_votes, _) = db::policies::new_votes(pool, &p, &sources).await.or_app()?;
-    let rounds = db::policies::rounds(pool, p.policy_id)
-        .await
-        .or_app()?
-        .into_iter()
-        .map(round_view)
-        .collect();
+    let rounds = rounds.into_iter().map(round_view).collect();
     Ok(PolicyView {
         policy_id: p.policy_id,
         name: p.name,
@@ -387,11 +396,9 @@ async fn start_round(
         return Ok(None);
     }
     let template: Template = serde_json::from_value(policy.launch.clone()).unwrap_or_default();
-    let round = db::policies::rounds(&mut *tx, policy.policy_id)
+    let round = db::policies::next_round(&mut *tx, policy.policy_id)
         .await
-        .or_app()?
-        .len()
-        + 1;
+        .or_app()?;
     let request = LaunchRequest {
         base_model_id: policy.champion_model_id,
         output_name: Some(format!("{}-r{round}", policy.name)),
