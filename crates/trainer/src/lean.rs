@@ -6,9 +6,12 @@
 //! its output and carries a backward pass written from tensors (README, "Training on NVIDIA
 //! GPUs"). What the backward keeps is the op's input and output, in the compute dtype:
 //!
-//! - [`logsumexp`] of the output head's rows: a composed log-softmax kept four f32
-//!   `[positions, vocabulary]` tensors; this keeps the logits only, and works through the rows
-//!   in pieces of about 64 MiB in f32, forward and backward.
+//! - [`head_logps`], the output head's log-probs of the labels: it never keeps the
+//!   `[positions, vocabulary]` logits; forward and backward recompute them by pieces of rows
+//!   (about 64 MiB in f32 each) from the hidden states and the head's weight.
+//! - [`logsumexp`] of logits' rows, for a head with an adapter or a bias: a composed log-softmax
+//!   kept four f32 `[positions, vocabulary]` tensors; this keeps the logits only, and works
+//!   through the rows by pieces, forward and backward.
 //! - [`masked_softmax`] of attention scores: a composed softmax in f32 kept the f32 scores and
 //!   three more f32 tensors of their size; this keeps the scores and the weights.
 //! - [`rms_norm`]: composed in f32, it kept four f32 tensors of the hidden states' size; this
@@ -44,7 +47,7 @@ fn on_cuda(name: &str, value: &Tensor) -> Result<(CudaStorage, Shape)> {
     }
 }
 
-/// Elements of one piece of [`logsumexp`]'s work: 64 MiB in f32.
+/// Elements of one piece of the head's work ([`head_logps`], [`logsumexp`]): 64 MiB in f32.
 const PIECE: usize = 1 << 24;
 
 /// `f(start, len)` for consecutive pieces of `rows` rows of `cols` columns, each of about
@@ -122,6 +125,139 @@ impl CustomOp1 for LogSumExp {
                 .to_dtype(x.dtype())
         })?;
         Ok(Some(dx))
+    }
+}
+
+/// `log softmax(x · wᵀ)[label]` for each row of `x` (`[rows, hidden]`, the compute dtype) with
+/// the head `w` (`[vocabulary, hidden]`, cast to `x`'s dtype), in f32 (`[rows]`). `w_grad`:
+/// whether `w` trains (a frozen head gets no gradient computed).
+///
+/// # Errors
+/// Shape or device failures.
+pub fn head_logps(x: &Tensor, w: &Tensor, labels: &[u32], w_grad: bool) -> Result<Tensor> {
+    head_logps_by(x, w, labels, w_grad, PIECE)
+}
+
+/// [`head_logps`] in pieces of about `piece` logits.
+fn head_logps_by(
+    x: &Tensor,
+    w: &Tensor,
+    labels: &[u32],
+    w_grad: bool,
+    piece: usize,
+) -> Result<Tensor> {
+    let (rows, _) = x.dims2()?;
+    let (vocab, _) = w.dims2()?;
+    let labels = Tensor::from_slice(labels, (rows, 1), x.device())?;
+    let (xd, wd) = (x.detach(), w.detach().to_dtype(x.dtype())?);
+    // Log-sum-exp and the label's logit, piece by piece.
+    let both = by_rows(rows, vocab, piece, |start, len| {
+        let logits = xd
+            .narrow(0, start, len)?
+            .matmul(&wd.t()?)?
+            .to_dtype(DType::F32)?;
+        let picked = logits.gather(&labels.narrow(0, start, len)?, D::Minus1)?;
+        let max = logits.max_keepdim(D::Minus1)?;
+        let lse = (logits
+            .broadcast_sub(&max)?
+            .exp()?
+            .sum_keepdim(D::Minus1)?
+            .log()?
+            + max)?;
+        Tensor::cat(&[&picked, &lse], D::Minus1)
+    })?;
+    let lse = both.narrow(D::Minus1, 1, 1)?.contiguous()?;
+    let value = (both.narrow(D::Minus1, 0, 1)? - &lse)?
+        .squeeze(D::Minus1)?
+        .contiguous()?;
+    x.apply_op2(
+        w,
+        HeadLogps {
+            value,
+            lse,
+            labels,
+            w_grad,
+            piece,
+        },
+    )
+}
+
+struct HeadLogps {
+    value: Tensor,
+    /// `[rows, 1]`, f32.
+    lse: Tensor,
+    /// `[rows, 1]`, u32.
+    labels: Tensor,
+    w_grad: bool,
+    piece: usize,
+}
+
+impl CustomOp2 for HeadLogps {
+    fn name(&self) -> &'static str {
+        "head-logps"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        on_cpu(self.name(), &self.value)
+    }
+
+    fn cuda_fwd(
+        &self,
+        _: &CudaStorage,
+        _: &Layout,
+        _: &CudaStorage,
+        _: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        on_cuda(self.name(), &self.value)
+    }
+
+    /// `∂logits = g · (onehot(label) − softmax)`, recomputed by pieces of rows; `∂x = ∂logits · w`
+    /// and `∂w = Σ ∂logitsᵀ · x` over the pieces (in f32).
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (rows, _) = x.dims2()?;
+        let (vocab, _) = w.dims2()?;
+        let (xd, wd) = (x.detach(), w.detach().to_dtype(x.dtype())?);
+        let grad = grad.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
+        let mut dw: Option<Tensor> = None;
+        let mut dx = Vec::new();
+        let step = (self.piece / vocab.max(1)).max(1);
+        for start in (0..rows).step_by(step) {
+            let len = step.min(rows - start);
+            let xp = xd.narrow(0, start, len)?;
+            let g = grad.narrow(0, start, len)?;
+            let p = xp
+                .matmul(&wd.t()?)?
+                .to_dtype(DType::F32)?
+                .broadcast_sub(&self.lse.narrow(0, start, len)?)?
+                .exp()?;
+            let dlogits = p
+                .broadcast_mul(&g.neg()?)?
+                .scatter_add(&self.labels.narrow(0, start, len)?, &g, D::Minus1)?
+                .to_dtype(x.dtype())?;
+            dx.push(dlogits.matmul(&wd)?);
+            if self.w_grad {
+                let part = dlogits.t()?.matmul(&xp)?.to_dtype(DType::F32)?;
+                dw = Some(match dw {
+                    Some(acc) => (acc + part)?,
+                    None => part,
+                });
+            }
+        }
+        let dx = Tensor::cat(&dx, 0)?;
+        let dw = dw.map(|d| d.to_dtype(w.dtype())).transpose()?;
+        Ok((Some(dx), dw))
     }
 }
 
@@ -353,6 +489,55 @@ mod tests {
             close(&lean, &composed, 1e-5);
             let g1 = (&lean * &w).unwrap().sum_all().unwrap().backward().unwrap();
             close(g1.get(&x).unwrap(), g2.get(&x).unwrap(), 1e-5);
+        }
+    }
+
+    #[test]
+    fn head_logps_and_its_gradients_match_the_composed_operations() {
+        let (x, w) = (input(&[5, 4]), input(&[7, 4]));
+        let labels = [3u32, 0, 6, 6, 1];
+        let weights = Tensor::new(&[1.0f32, -2.0, 0.5, 3.0, 0.1], &Device::Cpu).unwrap();
+        let composed = candle_nn::ops::log_softmax(
+            &x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap(),
+            D::Minus1,
+        )
+        .unwrap()
+        .gather(
+            &Tensor::new(&labels, &Device::Cpu)
+                .unwrap()
+                .unsqueeze(1)
+                .unwrap(),
+            1,
+        )
+        .unwrap()
+        .squeeze(1)
+        .unwrap();
+        let g2 = (&composed * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        // In one piece, in pieces of two rows (the last of one), and row by row.
+        for (w_grad, piece) in [(true, super::PIECE), (true, 14), (false, 14), (true, 7)] {
+            let lean =
+                super::head_logps_by(x.as_tensor(), w.as_tensor(), &labels, w_grad, piece).unwrap();
+            assert_eq!(lean.dtype(), DType::F32);
+            close(&lean, &composed, 1e-5);
+            let g1 = (&lean * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            close(g1.get(&x).unwrap(), g2.get(&x).unwrap(), 1e-5);
+            match g1.get(&w) {
+                Some(gw) => {
+                    assert!(w_grad);
+                    close(gw, g2.get(&w).unwrap(), 1e-5);
+                }
+                None => assert!(!w_grad),
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! A Llama/Qwen2-family decoder. On the CPU its hot blocks run as the fused kernels of
 //! `fused.rs` and `fast.rs`, which carry their own backward passes; elsewhere (and with
 //! `Decoder::set_fused(false)`) it uses operations candle can differentiate and the lean ops of
-//! `lean.rs` (RMSNorm, SiLU gate, attention's softmax, the head's log-sum-exp: candle's values,
+//! `lean.rs` (RMSNorm, SiLU gate, attention's softmax, the head's log-probs: candle's values,
 //! backward passes that keep less), never candle's fused softmax, RMSNorm or rotary kernels
 //! with the graph, which have no backward pass (docs/design.md §6).
 //! Weights keep their Hugging Face names, are loaded from `*.safetensors` in f32, and are
@@ -621,12 +621,11 @@ impl Decoder {
             Some(head) => (head.weight_t.t()?, !head.frozen),
             None => (self.embed.clone(), !self.frozen),
         };
-        let logps = if self.fused
-            && self
-                .lm_head
-                .as_ref()
-                .is_none_or(|h| h.lora.is_none() && h.bias.is_none())
-        {
+        let plain_head = self
+            .lm_head
+            .as_ref()
+            .is_none_or(|h| h.lora.is_none() && h.bias.is_none());
+        let logps = if self.fused && plain_head {
             x.apply_op2(
                 &w,
                 crate::fast::HeadLogps {
@@ -637,6 +636,9 @@ impl Decoder {
                     lse: std::sync::Mutex::new(Vec::new()),
                 },
             )?
+        } else if plain_head {
+            // Elsewhere the same without the logits ever kept (crate::lean).
+            crate::lean::head_logps(&x, &w, &labels, w_trained)?
         } else {
             let logits = match &self.lm_head {
                 Some(head) => head.forward(&x.unsqueeze(0)?, self.fused)?.squeeze(0)?,
