@@ -12,15 +12,17 @@
 //! - [`logsumexp`] of logits' rows, for a head with an adapter or a bias: a composed log-softmax
 //!   kept four f32 `[positions, vocabulary]` tensors; this keeps the logits only, and works
 //!   through the rows by pieces, forward and backward.
-//! - [`masked_softmax`] of attention scores: a composed softmax in f32 kept the f32 scores and
-//!   three more f32 tensors of their size; this keeps the scores and the weights.
+//! - [`attention`]: composed, with its softmax in f32, it kept the scores and the weights in the
+//!   compute dtype and four f32 tensors of their size (`[t, s]` per head); this keeps q, k, v and
+//!   the output, and recomputes the weights in the backward pass.
 //! - [`rms_norm`]: composed in f32, it kept four f32 tensors of the hidden states' size; this
 //!   keeps its input and output.
 //! - [`silu_mul`], the MLP's `silu(gate) · up`: composed, it kept σ(gate) and silu(gate) as
 //!   well; this keeps gate, up and the product.
 
 use candle_core::{
-    CpuStorage, CudaStorage, CustomOp1, CustomOp2, D, DType, Layout, Result, Shape, Storage, Tensor,
+    CpuStorage, CudaStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Layout, Result, Shape,
+    Storage, Tensor,
 };
 
 /// A value computed beforehand, handed back as a custom op's output.
@@ -261,46 +263,113 @@ impl CustomOp2 for HeadLogps {
     }
 }
 
-/// `softmax(scale · x + mask)` over the last dimension: computed in f32, returned in `x`'s
-/// dtype. `mask` (f32, additive) broadcasts to `x`'s shape.
+/// Attention, `softmax(scale · q·kᵀ + mask) · v`, for grouped queries: `q` is
+/// `[batch, groups, rep · t, d]` (the `rep` query heads that share a key/value head, stacked),
+/// `k` and `v` are `[batch, groups, s, d]`, and `mask` (f32, additive) broadcasts to
+/// `[batch, groups · rep, t, s]`. The softmax is computed in f32, the products in `q`'s dtype;
+/// the result is `[batch, groups, rep · t, d]`. The backward pass recomputes the attention
+/// weights from `q` and `k`, so no `[t, s]` tensor is kept.
 ///
 /// # Errors
 /// Shape or device failures.
-pub fn masked_softmax(x: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
-    let value = {
-        let s = (x.detach().to_dtype(DType::F32)? * scale)?.broadcast_add(mask)?;
-        candle_nn::ops::softmax_last_dim(&s.contiguous()?)?
-            .to_dtype(x.dtype())?
-            .contiguous()?
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let op = Attention {
+        mask: mask.clone(),
+        scale,
+        value: None,
     };
-    x.apply_op1(MaskedSoftmax { value, scale })
+    let (qd, kd, vd) = (q.detach(), k.detach(), v.detach());
+    let value = op
+        .weights(&qd, &kd)?
+        .to_dtype(q.dtype())?
+        .matmul(&vd)?
+        .contiguous()?;
+    q.apply_op3(
+        k,
+        v,
+        Attention {
+            value: Some(value),
+            ..op
+        },
+    )
 }
 
-struct MaskedSoftmax {
-    value: Tensor,
+struct Attention {
+    mask: Tensor,
     scale: f64,
+    value: Option<Tensor>,
 }
 
-impl CustomOp1 for MaskedSoftmax {
+impl Attention {
+    /// The attention weights in f32, `[batch, groups, rep · t, s]`.
+    fn weights(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
+        let (b, g, rt, _) = q.dims4()?;
+        let s = k.dim(2)?;
+        let (_, _, t, _) = self.mask.dims4()?;
+        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
+        let scores =
+            (scores.reshape((b, g * rt / t, t, s))? * self.scale)?.broadcast_add(&self.mask)?;
+        candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?.reshape((b, g, rt, s))
+    }
+
+    fn value(&self) -> Result<&Tensor> {
+        self.value
+            .as_ref()
+            .ok_or_else(|| candle_core::Error::Msg("attention: no value".into()))
+    }
+}
+
+impl CustomOp3 for Attention {
     fn name(&self) -> &'static str {
-        "masked-softmax"
+        "attention"
     }
 
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        on_cpu(self.name(), &self.value)
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        on_cpu(self.name(), self.value()?)
     }
 
-    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
-        on_cuda(self.name(), &self.value)
+    fn cuda_fwd(
+        &self,
+        _: &CudaStorage,
+        _: &Layout,
+        _: &CudaStorage,
+        _: &Layout,
+        _: &CudaStorage,
+        _: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        on_cuda(self.name(), self.value()?)
     }
 
-    /// `∂/∂x = scale · y ⊙ (g − Σ g ⊙ y)`, from the result `y` alone.
-    fn bwd(&self, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let y = y.to_dtype(DType::F32)?;
-        let g = grad.to_dtype(DType::F32)?;
-        let dot = (&g * &y)?.sum_keepdim(D::Minus1)?;
-        let dx = ((y * g.broadcast_sub(&dot)?)? * self.scale)?;
-        Ok(Some(dx.to_dtype(x.dtype())?))
+    /// With `P` the weights recomputed: `∂v = Pᵀ·g`, `∂P = g·vᵀ`,
+    /// `∂S = P ⊙ (∂P − Σ ∂P ⊙ P)` in f32, `∂q = scale · ∂S·k`, `∂k = scale · ∂Sᵀ·q`; the
+    /// products in the inputs' dtype.
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dt = q.dtype();
+        let (q, k, v) = (q.detach(), k.detach(), v.detach());
+        let p = self.weights(&q, &k)?;
+        let g = grad.to_dtype(dt)?;
+        let dv = p.to_dtype(dt)?.t()?.matmul(&g)?;
+        let dp = g.matmul(&v.t()?)?.to_dtype(DType::F32)?;
+        let dot = (&dp * &p)?.sum_keepdim(D::Minus1)?;
+        let ds = ((p * dp.broadcast_sub(&dot)?)? * self.scale)?.to_dtype(dt)?;
+        let dq = ds.matmul(&k)?;
+        let dk = ds.t()?.matmul(&q)?;
+        Ok((Some(dq), Some(dk), Some(dv.to_dtype(v.dtype())?)))
     }
 }
 
@@ -582,35 +651,62 @@ mod tests {
     }
 
     #[test]
-    fn masked_softmax_and_its_gradient_match_the_composed_operations() {
-        let x = input(&[2, 3, 4, 6]);
-        // Causal over the last two dimensions, one padded key in the second row.
-        let mut mask = vec![0f32; 2 * 4 * 6];
-        for b in 0..2 {
-            for i in 0..4 {
-                for j in 0..6 {
-                    if j > i + 2 || (b == 1 && j == 0) {
-                        mask[(b * 4 + i) * 6 + j] = -1e9;
+    fn attention_and_its_gradients_match_the_composed_operations() {
+        // Two batches, two key/value heads with two query heads each, 4 queries, 6 keys.
+        let (b, g, rep, t, s, d) = (2, 2, 2, 4, 6, 3);
+        let q = input(&[b, g, rep * t, d]);
+        let k = input(&[b, g, s, d]);
+        let v = input(&[b, g, s, d]);
+        // Causal with two cached keys, and one padded key in the second batch.
+        let mut mask = vec![0f32; b * t * s];
+        for bi in 0..b {
+            for i in 0..t {
+                for j in 0..s {
+                    if j > i + 2 || (bi == 1 && j == 0) {
+                        mask[(bi * t + i) * s + j] = -1e9;
                     }
                 }
             }
         }
-        let mask = Tensor::from_vec(mask, (2, 1, 4, 6), &Device::Cpu).unwrap();
-        let w = input(&[2, 3, 4, 6]).as_tensor().detach();
-        let lean = super::masked_softmax(x.as_tensor(), &mask, 0.5).unwrap();
-        let composed = candle_nn::ops::softmax(
-            &(x.as_tensor() * 0.5).unwrap().broadcast_add(&mask).unwrap(),
-            D::Minus1,
-        )
-        .unwrap();
-        close(&lean, &composed, 1e-6);
-        let g1 = (&lean * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (&composed * &w)
+        let mask = Tensor::from_vec(mask, (b, 1, t, s), &Device::Cpu).unwrap();
+        let weights = input(&[b, g, rep * t, d]).as_tensor().sin().unwrap();
+        let lean =
+            super::attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), &mask, 0.5).unwrap();
+        // The composed operations, with keys and values repeated for each query head.
+        let heads = |x: &Tensor, n: usize| {
+            x.unsqueeze(2)
+                .unwrap()
+                .broadcast_as((b, g, rep, n, d))
+                .unwrap()
+                .reshape((b, g * rep, n, d))
+                .unwrap()
+        };
+        let q4 = q.as_tensor().reshape((b, g * rep, t, d)).unwrap();
+        let scores = (q4.matmul(&heads(k.as_tensor(), s).t().unwrap()).unwrap() * 0.5)
+            .unwrap()
+            .broadcast_add(&mask)
+            .unwrap();
+        let composed = candle_nn::ops::softmax(&scores, D::Minus1)
+            .unwrap()
+            .matmul(&heads(v.as_tensor(), s))
+            .unwrap()
+            .reshape((b, g, rep * t, d))
+            .unwrap();
+        close(&lean, &composed, 1e-5);
+        let g1 = (&lean * &weights)
             .unwrap()
             .sum_all()
             .unwrap()
             .backward()
             .unwrap();
-        close(g1.get(&x).unwrap(), g2.get(&x).unwrap(), 1e-5);
+        let g2 = (&composed * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for x in [&q, &k, &v] {
+            close(g1.get(x).unwrap(), g2.get(x).unwrap(), 1e-5);
+        }
     }
 }

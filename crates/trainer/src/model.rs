@@ -1,7 +1,7 @@
 //! A Llama/Qwen2-family decoder. On the CPU its hot blocks run as the fused kernels of
 //! `fused.rs` and `fast.rs`, which carry their own backward passes; elsewhere (and with
 //! `Decoder::set_fused(false)`) it uses operations candle can differentiate and the lean ops of
-//! `lean.rs` (RMSNorm, SiLU gate, attention's softmax, the head's log-probs: candle's values,
+//! `lean.rs` (RMSNorm, SiLU gate, attention, the head's log-probs: candle's values,
 //! backward passes that keep less), never candle's fused softmax, RMSNorm or rotary kernels
 //! with the graph, which have no backward pass (docs/design.md §6).
 //! Weights keep their Hugging Face names, are loaded from `*.safetensors` in f32, and are
@@ -818,19 +818,13 @@ impl Decoder {
             }
             // Grouped-query attention without repeating keys and values: query head h reads
             // key/value head h / rep, so a group's query rows stack into one product with it.
+            // The weights are recomputed in the backward pass, not kept (crate::lean).
             let rep = nh / nkv;
-            let scores = q
-                .reshape((b, nkv, rep * t, hd))?
-                .matmul(&k.t()?)?
-                .reshape((b, nh, t, s))?;
-            // The softmax in f32, its weights back in the compute dtype (crate::lean).
-            let weights = crate::lean::masked_softmax(&scores, mask, scale)?;
-            let attn = weights
-                .reshape((b, nkv, rep * t, s))?
-                .matmul(&v)?
-                .reshape((b, nh, t, hd))?
-                .transpose(1, 2)?
-                .reshape((b, t, nh * hd))?;
+            let attn =
+                crate::lean::attention(&q.reshape((b, nkv, rep * t, hd))?, &k, &v, mask, scale)?
+                    .reshape((b, nh, t, hd))?
+                    .transpose(1, 2)?
+                    .reshape((b, t, nh * hd))?;
             x = (x + layer.o.forward(&attn, self.fused)?)?;
             let h = norm(&x, &layer.post_norm)?;
             let gate = layer.gate.forward(&h, self.fused)?;
