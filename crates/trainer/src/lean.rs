@@ -49,6 +49,26 @@ fn on_cuda(name: &str, value: &Tensor) -> Result<(CudaStorage, Shape)> {
     }
 }
 
+/// The CPU and CUDA forward passes of an op whose value was computed beforehand
+/// (`self.value`), given unused names for each input's storage and layout.
+macro_rules! stored_forward {
+    ($($storage:ident $layout:ident),+) => {
+        fn cpu_fwd(
+            &self,
+            $($storage: &CpuStorage, $layout: &Layout),+
+        ) -> Result<(CpuStorage, Shape)> {
+            on_cpu(self.name(), &self.value)
+        }
+
+        fn cuda_fwd(
+            &self,
+            $($storage: &CudaStorage, $layout: &Layout),+
+        ) -> Result<(CudaStorage, Shape)> {
+            on_cuda(self.name(), &self.value)
+        }
+    };
+}
+
 /// Elements of one piece of the head's work ([`head_logps`], [`logsumexp`]): 64 MiB in f32.
 const PIECE: usize = 1 << 24;
 
@@ -106,13 +126,7 @@ impl CustomOp1 for LogSumExp {
         "logsumexp"
     }
 
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        on_cpu(self.name(), &self.value)
-    }
-
-    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
-        on_cuda(self.name(), &self.value)
-    }
+    stored_forward!(_s _l);
 
     /// `∂/∂x = softmax(x) · g`, the softmax recomputed from `x` and the result, by pieces.
     fn bwd(&self, x: &Tensor, lse: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -199,25 +213,7 @@ impl CustomOp2 for HeadLogps {
         "head-logps"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        on_cpu(self.name(), &self.value)
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        on_cuda(self.name(), &self.value)
-    }
+    stored_forward!(_s1 _l1, _s2 _l2);
 
     /// `∂logits = g · (onehot(label) − softmax)`, recomputed by pieces of rows; `∂x = ∂logits · w`
     /// and `∂w = Σ ∂logitsᵀ · x` over the pieces (in f32).
@@ -273,50 +269,35 @@ impl CustomOp2 for HeadLogps {
 /// # Errors
 /// Shape or device failures.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
-    let op = Attention {
-        mask: mask.clone(),
-        scale,
-        value: None,
-    };
-    let (qd, kd, vd) = (q.detach(), k.detach(), v.detach());
-    let value = op
-        .weights(&qd, &kd)?
+    let value = attention_weights(&q.detach(), &k.detach(), mask, scale)?
         .to_dtype(q.dtype())?
-        .matmul(&vd)?
+        .matmul(&v.detach())?
         .contiguous()?;
     q.apply_op3(
         k,
         v,
         Attention {
-            value: Some(value),
-            ..op
+            mask: mask.clone(),
+            scale,
+            value,
         },
     )
+}
+
+/// [`attention`]'s weights in f32, `[batch, groups, rep · t, s]`.
+fn attention_weights(q: &Tensor, k: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let (b, g, rt, _) = q.dims4()?;
+    let s = k.dim(2)?;
+    let (_, _, t, _) = mask.dims4()?;
+    let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
+    let scores = (scores.reshape((b, g * rt / t, t, s))? * scale)?.broadcast_add(mask)?;
+    candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?.reshape((b, g, rt, s))
 }
 
 struct Attention {
     mask: Tensor,
     scale: f64,
-    value: Option<Tensor>,
-}
-
-impl Attention {
-    /// The attention weights in f32, `[batch, groups, rep · t, s]`.
-    fn weights(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
-        let (b, g, rt, _) = q.dims4()?;
-        let s = k.dim(2)?;
-        let (_, _, t, _) = self.mask.dims4()?;
-        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
-        let scores =
-            (scores.reshape((b, g * rt / t, t, s))? * self.scale)?.broadcast_add(&self.mask)?;
-        candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?.reshape((b, g, rt, s))
-    }
-
-    fn value(&self) -> Result<&Tensor> {
-        self.value
-            .as_ref()
-            .ok_or_else(|| candle_core::Error::Msg("attention: no value".into()))
-    }
+    value: Tensor,
 }
 
 impl CustomOp3 for Attention {
@@ -324,29 +305,7 @@ impl CustomOp3 for Attention {
         "attention"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        on_cpu(self.name(), self.value()?)
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        on_cuda(self.name(), self.value()?)
-    }
+    stored_forward!(_s1 _l1, _s2 _l2, _s3 _l3);
 
     /// With `P` the weights recomputed: `∂v = Pᵀ·g`, `∂P = g·vᵀ`,
     /// `∂S = P ⊙ (∂P − Σ ∂P ⊙ P)` in f32, `∂q = scale · ∂S·k`, `∂k = scale · ∂Sᵀ·q`; the
@@ -361,7 +320,7 @@ impl CustomOp3 for Attention {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dt = q.dtype();
         let (q, k, v) = (q.detach(), k.detach(), v.detach());
-        let p = self.weights(&q, &k)?;
+        let p = attention_weights(&q, &k, &self.mask, self.scale)?;
         let g = grad.to_dtype(dt)?;
         let dv = p.to_dtype(dt)?.t()?.matmul(&g)?;
         let dp = g.matmul(&v.t()?)?.to_dtype(DType::F32)?;
@@ -404,25 +363,7 @@ impl CustomOp2 for RmsNorm {
         "rms-norm"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        on_cpu(self.name(), &self.value)
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        on_cuda(self.name(), &self.value)
-    }
+    stored_forward!(_s1 _l1, _s2 _l2);
 
     /// With `n = x·r`, `r = 1/sqrt(mean(x²) + eps)`: `∂w = Σ g ⊙ n` over every position and
     /// `∂x = r · (g⊙w − n · mean(g⊙w⊙n))`, recomputed in f32 from `x`.
@@ -469,25 +410,7 @@ impl CustomOp2 for SiluMul {
         "silu-mul"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        on_cpu(self.name(), &self.value)
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        on_cuda(self.name(), &self.value)
-    }
+    stored_forward!(_s1 _l1, _s2 _l2);
 
     /// `∂up = g · silu(gate)`, `∂gate = g · up · σ(gate) · (1 + gate · (1 − σ(gate)))`, in f32.
     fn bwd(
