@@ -24,12 +24,16 @@ pub use service::markdown;
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{Lazy, SsrMode, path};
+use leptos_router::{SsrMode, path};
 
 use crate::components::header::Header;
-use crate::pages::lazy::{
-    Admin, Data, Leaderboard, Lineage, Login, Policies, Quality, Run, Training,
-};
+use crate::pages::admin::AdminPage;
+use crate::pages::data::DataPage;
+use crate::pages::leaderboard::LeaderboardPage;
+use crate::pages::login::LoginPage;
+use crate::pages::policies::{LineagePage, PoliciesPage};
+use crate::pages::quality::QualityPage;
+use crate::pages::training::{RunPage, TrainingPage};
 use crate::pages::{annotate::AnnotatePage, arena::ArenaPage, compare::ComparePage};
 use crate::pages::{home::HomePage, not_found::NotFound};
 
@@ -48,7 +52,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone()/>
                 // `/pkg/verdict.<hash>.css` with hashed names (server/src/http/assets.rs).
                 <HashedStylesheet options=options.clone() id="leptos"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -84,23 +88,7 @@ fn content_security_policy() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Logging in or out refetches the session user, so the header follows client-side navigation.
-    let actions = AuthActions {
-        login: ServerAction::new(),
-        logout: ServerAction::new(),
-        first_admin: ServerAction::new(),
-    };
-    provide_context(actions);
-    let user: UserResource = Resource::new(
-        move || {
-            (
-                actions.login.version().get(),
-                actions.logout.version().get(),
-                actions.first_admin.version().get(),
-            )
-        },
-        |_| auth::get_current_user(),
-    );
+    let user: UserResource = Resource::new(|| (), |()| auth::get_current_user());
     provide_context(user);
     view! {
         <Title text="Verdict"/>
@@ -108,57 +96,46 @@ pub fn App() -> impl IntoView {
             <Header/>
             <main class="page">
                 <Routes fallback=NotFound>
-                    // The annotator's pages are in the first download; the others are split
-                    // out and fetched when first visited (pages/lazy.rs, README "Page weight").
+                    // Pages render on the server; only their interactive parts (islands)
+                    // hydrate. The annotator's islands are in the first download, the others
+                    // are split out and fetched when a page that has one is visited
+                    // (components/island.rs, README "Page weight").
                     <Route path=path!("") view=HomePage/>
                     <Route path=path!("/arena") view=ArenaPage/>
                     // Async SSR: binding a new annotator sets the session cookie, which must be
                     // known before the response headers leave.
                     <Route path=path!("/annotate") view=AnnotatePage ssr=SsrMode::Async/>
                     <Route path=path!("/annotate/:project") view=ComparePage ssr=SsrMode::Async/>
-                    <Route path=path!("/leaderboard") view={Lazy::<Leaderboard>::new()}/>
-                    <Route path=path!("/data") view={Lazy::<Data>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("/login") view={Lazy::<Login>::new()}/>
+                    <Route path=path!("/leaderboard") view=LeaderboardPage/>
+                    <Route path=path!("/data") view=DataPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=LoginPage/>
                     // Async SSR so that a refused server check can still set the 403 status.
-                    <Route path=path!("/admin") view={Lazy::<Admin>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("/training") view={Lazy::<Training>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("/quality/:project") view={Lazy::<Quality>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("/training/:id") view={Lazy::<Run>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("/policies") view={Lazy::<Policies>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("/policies/:id") view={Lazy::<Lineage>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/training") view=TrainingPage ssr=SsrMode::Async/>
+                    <Route path=path!("/quality/:project") view=QualityPage ssr=SsrMode::Async/>
+                    <Route path=path!("/training/:id") view=RunPage ssr=SsrMode::Async/>
+                    <Route path=path!("/policies") view=PoliciesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/policies/:id") view=LineagePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
     }
 }
 
-/// The login and logout actions, shared by the header, the login page and the user resource.
-#[derive(Clone, Copy)]
-pub struct AuthActions {
-    /// Submitted by the login form.
-    pub login: ServerAction<auth::Login>,
-    /// Submitted by the header's "Log out" button.
-    pub logout: ServerAction<auth::Logout>,
-    /// Submitted by the login page's "Create the first admin" form.
-    pub first_admin: ServerAction<auth::CreateFirstAdmin>,
-}
-
 /// The session user, loaded once per page by [`App`].
 pub type UserResource = Resource<Result<Option<auth::SessionUser>, error::AppError>>;
 
-/// Browser entry point: hydrates the server-rendered page, loading the split-out code of a lazy
-/// route first where the page is one, then marks `<body data-hydrated>` (end-to-end tests wait
-/// for it before clicking).
+/// Browser entry point, called by Leptos' island loader before it hydrates the page's islands:
+/// sends a server function's redirect to the browser (there is no client-side router), and
+/// marks `<body data-hydrated>` at once where the page has no island (end-to-end tests wait for
+/// it before clicking; components/island.rs marks the other pages).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    wasm_bindgen_futures::spawn_local(async {
-        let owner =
-            leptos::mount::hydrate_from_async(document().body().expect("a <body>"), App).await;
-        owner.forget();
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
+    let _ = server_fn::redirect::set_redirect_hook(|to: &str| {
+        let _ = window().location().set_href(to);
     });
+    leptos::mount::hydrate_islands();
+    components::island::mark_if_none();
 }

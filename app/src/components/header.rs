@@ -3,13 +3,14 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::{AuthActions, UserResource};
+use crate::UserResource;
 
-/// Header with navigation (Arena, Annotate, Leaderboard, Data, Training, Admin) and login state.
+/// Header with navigation (Arena, Annotate, Leaderboard, Data, Training, Admin) and login state,
+/// rendered on the server: its links and the logout form are plain HTML.
 #[component]
 pub fn Header() -> impl IntoView {
     let user = expect_context::<UserResource>();
-    let logout = expect_context::<AuthActions>().logout;
+    let logout = ServerAction::<crate::auth::Logout>::new();
     view! {
         <header class="site-header">
             <a class="brand" href="/">"Verdict"</a>

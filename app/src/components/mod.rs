@@ -2,5 +2,6 @@
 
 pub mod forms;
 pub mod header;
+pub mod island;
 pub mod poll;
 pub mod shortcuts;

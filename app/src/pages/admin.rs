@@ -107,16 +107,28 @@ pub async fn register_local_model(name: String, path: String) -> Result<i64, App
     .await
 }
 
-/// The admin page.
+/// The admin page: the access check on the server, then each panel as a lazy island with its
+/// own data, so that a panel's form refreshes only that panel.
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let create = ServerAction::<CreateUser>::new();
-    let users = Resource::new(move || create.version().get(), |_| list_users());
+    let users = Resource::new(|| (), |()| list_users());
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
-                    Ok(list) => view! { <AdminDashboard users=list create/> }.into_any(),
+                    Ok(_) => view! {
+                        <h1>"Admin"</h1>
+                        <StaffPanel/>
+                        <ModelsPanel/>
+                        <crate::pages::llm_judges::JudgesPanel/>
+                        // Last: its form nests a Transition in its list's (components/island.rs).
+                        <crate::pages::projects::ProjectsPanel/>
+                        <section class="card">
+                            <h2>"Training policies"</h2>
+                            <p>"Let votes start DPO rounds by themselves, with the arena deciding on each trained model: "
+                                <a href="/policies">"training policies"</a>"."</p>
+                        </section>
+                    }.into_any(),
                     Err(AppError::Unauthorized(_)) => view! {
                         <section class="card narrow">
                             <h1>"Admin"</h1>
@@ -135,9 +147,11 @@ pub fn AdminPage() -> impl IntoView {
     }
 }
 
-/// Models and their arena scheduling: enabled and sampler weight.
-#[component]
+/// Models and their arena scheduling: enabled and sampler weight (a lazy island).
+#[island(lazy)]
 fn ModelsPanel() -> impl IntoView {
+    crate::components::island::hydrated();
+    crate::components::island::hydrated();
     let update = ServerAction::<UpdateModel>::new();
     let register = ServerAction::<RegisterModel>::new();
     let register_local = ServerAction::<RegisterLocalModel>::new();
@@ -220,8 +234,12 @@ fn ModelsPanel() -> impl IntoView {
     }
 }
 
-#[component]
-fn AdminDashboard(users: Vec<UserListItem>, create: ServerAction<CreateUser>) -> impl IntoView {
+/// Staff accounts: the form that adds one and the list of users (a lazy island).
+#[island(lazy)]
+fn StaffPanel() -> impl IntoView {
+    crate::components::island::hydrated();
+    let create = ServerAction::<CreateUser>::new();
+    let users = Resource::new(move || create.version().get(), |_| list_users());
     let result = move || match create.value().get() {
         Some(Ok(id)) => Some(
             view! { <p class="ok" role="status">{format!("Created user #{id}.")}</p> }.into_any(),
@@ -232,7 +250,6 @@ fn AdminDashboard(users: Vec<UserListItem>, create: ServerAction<CreateUser>) ->
         None => None,
     };
     view! {
-        <h1>"Admin"</h1>
         <section class="card">
             <h2>"Add a staff account"</h2>
             <ActionForm action=create attr:class="row-form">
@@ -249,28 +266,24 @@ fn AdminDashboard(users: Vec<UserListItem>, create: ServerAction<CreateUser>) ->
             </ActionForm>
             {result}
         </section>
-        <crate::pages::projects::ProjectsPanel/>
-        <ModelsPanel/>
-        <crate::pages::llm_judges::JudgesPanel/>
-        <section class="card">
-            <h2>"Training policies"</h2>
-            <p>"Let votes start DPO rounds by themselves, with the arena deciding on each trained model: "
-                <a href="/policies">"training policies"</a>"."</p>
-        </section>
         <section class="card">
             <h2>"Users"</h2>
             <div class="table-wrap">
                 <table class="data">
                     <thead><tr><th>"#"</th><th>"Name"</th><th>"Role"</th><th>"Since"</th></tr></thead>
                     <tbody>
-                        {users.into_iter().map(|u| view! {
-                            <tr>
-                                <td>{u.user_id}</td>
-                                <td>{u.name}{u.is_anonymous.then_some(" (anonymous)")}</td>
-                                <td>{u.role}</td>
-                                <td>{u.created}</td>
-                            </tr>
-                        }).collect_view()}
+                        <Transition fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                users.await.unwrap_or_default().into_iter().map(|u| view! {
+                                    <tr>
+                                        <td>{u.user_id}</td>
+                                        <td>{u.name}{u.is_anonymous.then_some(" (anonymous)")}</td>
+                                        <td>{u.role}</td>
+                                        <td>{u.created}</td>
+                                    </tr>
+                                }).collect_view()
+                            })}
+                        </Transition>
                     </tbody>
                 </table>
             </div>

@@ -168,13 +168,15 @@ fn listen(
 #[component]
 pub fn ArenaPage() -> impl IntoView {
     let status = Resource::new(|| (), |()| arena_status());
+    let pid = StoredValue::new(use_query_map().read_untracked().get("pid"));
     view! {
         <h1>"Arena"</h1>
         <p class="lede">"Ask anything; two anonymous models answer; you pick the better one. Their names are revealed after your vote."</p>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let pid = pid.get_value();
                 match status.await {
-                    Ok(s) if s.contestants >= 2 => view! { <Battle/> }.into_any(),
+                    Ok(s) if s.contestants >= 2 => view! { <Battle pid/> }.into_any(),
                     Ok(s) => view! {
                         <p class="card">{format!("{} model(s) can battle now. ", s.contestants)}
                         "Battles open once an admin enables at least two models that generate answers (OpenAI-compatible endpoints or local models)."</p>
@@ -186,9 +188,12 @@ pub fn ArenaPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn Battle() -> impl IntoView {
-    let query = use_query_map();
+/// The battle: the prompt, the two streamed answers and the vote (an island; `pid` is the
+/// annotator's external id from the page's query).
+#[island]
+fn Battle(pid: Option<String>) -> impl IntoView {
+    crate::components::island::hydrated();
+    let pid = StoredValue::new(pid);
     let start = ServerAction::<StartBattle>::new();
     let vote = ServerAction::<SubmitVote>::new();
     let prompt = NodeRef::<leptos::html::Textarea>::new();
@@ -238,7 +243,7 @@ fn Battle() -> impl IntoView {
         asked.set(Some(text.clone()));
         start.dispatch(StartBattle {
             prompt: text,
-            pid: query.get_untracked().get("pid"),
+            pid: pid.get_value(),
         });
     };
     let cast = move |choice: &str| {

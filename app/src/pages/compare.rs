@@ -63,16 +63,22 @@ pub async fn submit_vote(
 pub fn ComparePage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
-    let project = move || {
-        params
-            .read()
-            .get("project")
-            .and_then(|p| p.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let project = params
+        .read_untracked()
+        .get("project")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(0);
+    let pid = query.read_untracked().get("pid");
+    view! { <CompareIsland project pid/> }
+}
+
+/// The project's next item and its form (an island; `pid` is the annotator's external id).
+#[island]
+fn CompareIsland(project: i64, pid: Option<String>) -> impl IntoView {
+    crate::components::island::hydrated();
     let (round, set_round) = signal(0u32);
     let item = Resource::new(
-        move || (project(), query.read().get("pid"), round.get()),
+        move || (project, pid.clone(), round.get()),
         |(p, pid, _)| next_item(p, pid),
     );
     view! {

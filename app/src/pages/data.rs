@@ -130,8 +130,10 @@ pub fn DataPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// The import form with its preview (a lazy island).
+#[island(lazy)]
 fn ImportCard() -> impl IntoView {
+    crate::components::island::hydrated();
     let import =
         Action::new_local(|data: &leptos::web_sys::FormData| import_file(data.clone().into()));
     let on_submit = move |ev: leptos::ev::SubmitEvent| {

@@ -38,7 +38,6 @@ pub async fn get_overview() -> Result<OverviewResponse, AppError> {
 #[component]
 pub fn HomePage() -> impl IntoView {
     let overview = Resource::new(|| (), |()| get_overview());
-    let (show_keys, set_show_keys) = signal(false);
     view! {
         <section class="hero">
             <h1>"Learn from human preferences"</h1>
@@ -66,6 +65,16 @@ pub fn HomePage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+        <KeysToggle/>
+    }
+}
+
+/// The keyboard shortcuts, shown on request (an island).
+#[island]
+fn KeysToggle() -> impl IntoView {
+    crate::components::island::hydrated();
+    let (show_keys, set_show_keys) = signal(false);
+    view! {
         <section class="card">
             <button
                 type="button"

@@ -52,8 +52,7 @@ fn scope(category: Option<&str>) -> String {
 
 /// The card.
 #[component]
-pub fn JudgeAuditCard(project: i64) -> impl IntoView {
-    let audit = Resource::new(move || project, load_judge_audit);
+pub fn JudgeAuditCard(audit: Resource<Result<JudgeAudit, AppError>>) -> impl IntoView {
     view! {
         <section class="card">
             <h2>"LLM judges"</h2>

@@ -190,9 +190,11 @@ enum SortKey {
     Votes,
 }
 
-/// Table, downloads and matrices.
-#[component]
+/// The table, sortable in the browser, and the heatmaps (a lazy island: its code is fetched with
+/// this page).
+#[island(lazy)]
 fn Board(lb: LeaderboardResponse, q: LeaderboardQuery) -> impl IntoView {
+    crate::components::island::hydrated();
     if lb.rows.is_empty() {
         return view! { <p class="card">"No votes match these filters yet."</p> }.into_any();
     }

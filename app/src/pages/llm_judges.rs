@@ -74,9 +74,10 @@ pub async fn register_judge_template(name: String, body: String) -> Result<i32, 
     .await
 }
 
-/// The card.
-#[component]
+/// The card (a lazy island).
+#[island(lazy)]
 pub fn JudgesPanel() -> impl IntoView {
+    crate::components::island::hydrated();
     let queue = ServerAction::<QueueJudgeJob>::new();
     let cancel = ServerAction::<CancelJudgeJob>::new();
     let register = ServerAction::<RegisterJudgeTemplate>::new();

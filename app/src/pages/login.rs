@@ -4,21 +4,27 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::AuthActions;
-
 /// The login form; while no admin exists, also the form that creates the first one with the
 /// one-time token `verdict serve` prints in its log.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let actions = expect_context::<AuthActions>();
-    let login = actions.login;
     let query = use_query_map();
-    let next = move || {
-        query
-            .read()
-            .get("next")
-            .unwrap_or_else(|| "/admin".to_owned())
-    };
+    let next = query
+        .read_untracked()
+        .get("next")
+        .unwrap_or_else(|| "/admin".to_owned());
+    // The link in the log (`/login?setup=…`) fills the token in.
+    let token = query.read_untracked().get("setup").unwrap_or_default();
+    view! { <LoginIsland next token/> }
+}
+
+/// The forms, showing a refused login or token in place (a lazy island; a success's redirect
+/// loads the next page). `next` is where a login goes, `token` the setup token from the URL.
+#[island(lazy)]
+fn LoginIsland(next: String, token: String) -> impl IntoView {
+    crate::components::island::hydrated();
+    let token = StoredValue::new(token);
+    let login = ServerAction::<crate::auth::Login>::new();
     let error = move || {
         login
             .value()
@@ -30,7 +36,8 @@ pub fn LoginPage() -> impl IntoView {
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                matches!(needed.await, Ok(true)).then(|| view! { <FirstAdmin/> })
+                let token = token.get_value();
+                matches!(needed.await, Ok(true)).then(|| view! { <FirstAdmin token/> })
             })}
         </Suspense>
         <section class="card narrow">
@@ -49,11 +56,8 @@ pub fn LoginPage() -> impl IntoView {
 
 /// Creates the first admin (shown only while there is none).
 #[component]
-fn FirstAdmin() -> impl IntoView {
-    let action = expect_context::<AuthActions>().first_admin;
-    let query = use_query_map();
-    // The link in the log (`/login?setup=…`) fills the token in.
-    let token = query.with_untracked(|q| q.get("setup").unwrap_or_default());
+fn FirstAdmin(token: String) -> impl IntoView {
+    let action = ServerAction::<crate::auth::CreateFirstAdmin>::new();
     let error = move || {
         action
             .value()

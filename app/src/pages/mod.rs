@@ -8,7 +8,6 @@ pub mod data;
 pub mod home;
 pub mod judge;
 pub mod judge_audit;
-pub mod lazy;
 pub mod leaderboard;
 pub mod llm_judges;
 pub mod login;

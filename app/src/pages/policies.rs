@@ -70,6 +70,13 @@ pub async fn pause_policy(id: i64, paused: bool) -> Result<(), AppError> {
 /// `/policies`.
 #[component]
 pub fn PoliciesPage() -> impl IntoView {
+    view! { <PoliciesIsland/> }
+}
+
+/// The policies, their pause buttons and the new-policy form (a lazy island).
+#[island(lazy)]
+fn PoliciesIsland() -> impl IntoView {
+    crate::components::island::hydrated();
     let create = ServerAction::<CreatePolicy>::new();
     let pause = Action::new(|(id, paused): &(i64, bool)| pause_policy(*id, *paused));
     let policies = Resource::new(
@@ -146,14 +153,19 @@ fn PolicyList(
 /// `/policies/:id`: the lineage.
 #[component]
 pub fn LineagePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = use_params_map()
+        .read_untracked()
+        .get("id")
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0);
+    view! { <LineageIsland id/> }
+}
+
+/// The policy's lineage, polled while it can move on (a lazy island).
+#[island(lazy)]
+fn LineageIsland(id: i64) -> impl IntoView {
+    crate::components::island::hydrated();
+    let id = move || id;
     let tick = RwSignal::new(0u64);
     let policy = Resource::new(move || (id(), tick.get()), |(id, _)| load_policy(id));
     // New votes, runs and battles move an active policy on at any time.

@@ -255,9 +255,10 @@ fn SettingsFields(
     }
 }
 
-/// The admin page's projects card.
-#[component]
+/// The admin page's projects card (a lazy island).
+#[island(lazy)]
 pub fn ProjectsPanel() -> impl IntoView {
+    crate::components::island::hydrated();
     let create = ServerAction::<CreateProject>::new();
     let update = ServerAction::<UpdateProject>::new();
     let projects = Resource::new(

@@ -49,24 +49,32 @@ fn pct(v: Option<f64>) -> String {
 /// The quality page.
 #[component]
 pub fn QualityPage() -> impl IntoView {
-    let params = use_params_map();
-    let project = move || {
-        params
-            .read()
-            .get("project")
-            .and_then(|p| p.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let project = use_params_map()
+        .read_untracked()
+        .get("project")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(0);
+    view! { <QualityIsland project/> }
+}
+
+/// The report, with the admins' exclusion buttons (a lazy island).
+#[island(lazy)]
+fn QualityIsland(project: i64) -> impl IntoView {
+    crate::components::island::hydrated();
+    let project = move || project;
     let exclude = Action::new(|(id, on): &(i64, bool)| set_excluded(*id, *on));
     let report = Resource::new(
         move || (project(), exclude.version().get()),
         |(p, _)| quality_report(p),
     );
+    // Created here, not in the card: an island's resources are sent with the page only when
+    // they are made as the island starts (components/island.rs).
+    let audit = Resource::new(project, super::judge_audit::load_judge_audit);
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match report.await {
-                    Ok((a, c, admin)) => view! { <Report a c admin exclude/> }.into_any(),
+                    Ok((a, c, admin)) => view! { <Report a c admin exclude audit/> }.into_any(),
                     Err(AppError::Unauthorized(_)) => view! {
                         <section class="card narrow">
                             <h1>"Quality"</h1>
@@ -102,6 +110,7 @@ fn Report(
     c: ConsistencyReport,
     admin: bool,
     exclude: Action<(i64, bool), Result<(), AppError>>,
+    audit: Resource<Result<api::judges::JudgeAudit, AppError>>,
 ) -> impl IntoView {
     let mut coef = Vec::new();
     if a.votes.judgements > 0 {
@@ -214,7 +223,7 @@ fn Report(
                 </table>
             </div>
         </section>
-        <super::judge_audit::JudgeAuditCard project=a.project_id/>
+        <super::judge_audit::JudgeAuditCard audit/>
     }
 }
 

@@ -320,9 +320,17 @@ fn login_card(next: &str) -> AnyView {
 #[component]
 pub fn TrainingPage() -> impl IntoView {
     let runs = Resource::new(|| (), |()| list_runs());
+    // Without JavaScript the launch form is a GET of this page: its query is the form and the
+    // button pressed, and the server renders the preview (a launch needs JavaScript, so GET
+    // never changes anything).
+    let sent = StoredValue::new(leptos_router::hooks::use_query_map().with_untracked(|q| {
+        q.get("do")
+            .map(|d| (LaunchForm::from_query(q), d == "launch"))
+    }));
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let sent = sent.get_value();
                 match runs.await {
                     Ok(list) => view! {
                         <section class="card">
@@ -331,7 +339,7 @@ pub fn TrainingPage() -> impl IntoView {
                                 <a href="/policies">"Training policies"</a>" start runs by themselves as votes come in."</p>
                             <RunList runs=list/>
                         </section>
-                        <LaunchCard/>
+                        <LaunchCard sent=sent.clone()/>
                     }.into_any(),
                     Err(AppError::Unauthorized(_)) => login_card("/training"),
                     Err(e) => view! { <p class="error card" role="alert">{e.to_string()}</p> }.into_any(),
@@ -383,15 +391,17 @@ fn read_form(form: &leptos::web_sys::HtmlFormElement) -> Option<LaunchForm> {
     Some(LaunchForm::from_fields(one, all))
 }
 
-#[component]
-fn LaunchCard() -> impl IntoView {
+/// The launch form with its preview (a lazy island; `sent` is the form a browser without
+/// JavaScript sent, and whether it asked to launch).
+#[island(lazy)]
+fn LaunchCard(sent: Option<(LaunchForm, bool)>) -> impl IntoView {
+    crate::components::island::hydrated();
     let options = Resource::new(|| (), |()| launch_options());
     let act =
         Action::new(|(form, preview): &(LaunchForm, bool)| launch_run(form.clone(), *preview));
-    let navigate = leptos_router::hooks::use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(LaunchOutcome::Launched(id))) = act.value().get() {
-            navigate(&format!("/training/{id}"), Default::default());
+            let _ = window().location().set_href(&format!("/training/{id}"));
         }
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
@@ -404,23 +414,16 @@ fn LaunchCard() -> impl IntoView {
         }
     };
     let d = RunConfig::default();
-    // Without JavaScript the form is a GET of this page: its query is the form, and the server
-    // renders the preview (a launch needs JavaScript, so GET never changes anything).
-    let query = leptos_router::hooks::use_query_map();
-    let sent = move || {
-        query.with(|q| {
-            q.get("do")
-                .map(|d| (LaunchForm::from_query(q), d == "launch"))
-        })
-    };
-    let no_js = Resource::new(sent, |sent| async move {
-        match sent {
-            Some((form, launch)) => Some((launch_run(form, true).await, launch)),
-            None => None,
-        }
-    });
-    let prefill =
-        query.with_untracked(|q| q.get("do").is_some().then(|| LaunchForm::from_query(q)));
+    let prefill = sent.as_ref().map(|(f, _)| f.clone());
+    let no_js = Resource::new(
+        move || sent.clone(),
+        |sent| async move {
+            match sent {
+                Some((form, launch)) => Some((launch_run(form, true).await, launch)),
+                None => None,
+            }
+        },
+    );
     let f = prefill.unwrap_or_else(|| LaunchForm {
         sources: vec!["human".into(), "import".into()],
         beta: d.beta.to_string(),
@@ -592,14 +595,19 @@ fn shorten(s: &str) -> String {
 /// `/training/:id`: live progress, curves, snapshot, output model.
 #[component]
 pub fn RunPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = use_params_map()
+        .read_untracked()
+        .get("id")
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0);
+    view! { <RunIsland id/> }
+}
+
+/// The run, polled while it can still change, with its buttons (a lazy island).
+#[island(lazy)]
+fn RunIsland(id: i64) -> impl IntoView {
+    crate::components::island::hydrated();
+    let id = move || id;
     let tick = RwSignal::new(0u64);
     let cancel = Action::new(|id: &i64| cancel_run(*id));
     let enable = Action::new(|id: &i64| enable_output(*id));
