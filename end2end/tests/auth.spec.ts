@@ -9,6 +9,8 @@ test("an admin logs in, sees the users, adds an account and logs out", async ({ 
   await page.getByLabel("Password").fill(admin.password);
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page).toHaveURL(/\/admin$/);
+  // The login's redirect loads the admin page anew: its forms work once its islands hydrate.
+  await waitForHydration(page);
   await expect(page.getByRole("heading", { name: "Users" })).toBeVisible();
   await expect(page.getByRole("cell", { name: admin.username })).toBeVisible();
 

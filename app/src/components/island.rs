@@ -1,14 +1,15 @@
 //! Islands: the parts of a page that hydrate.
 //!
 //! Every page renders on the server; the browser's build holds only the code of the
-//! interactive parts, each an `#[island]`, whose props travel in the page as JSON. The
-//! annotator's islands (the arena's battle, the comparison, rating and ranking forms, the home
-//! page's shortcuts toggle) are in the main wasm file. The researchers' and admins' are
-//! `#[island(lazy)]`: built with `cargo leptos build --split`, each goes to its own chunk,
-//! fetched when a page that shows it loads (README "Page weight"). In the browser an island sees
-//! no context from outside it (no router, no session user): what it needs comes as props, and a
-//! link or a server function's redirect loads a new page. Links and forms outside islands are
-//! plain HTML and work without JavaScript.
+//! interactive parts, each an `#[island]`, whose props travel in the page as JSON. The pairwise
+//! comparison and the home page's shortcuts toggle are in the main wasm file, which every page
+//! loads. The others are `#[island(lazy)]`: built with `cargo leptos build --split`, each goes to
+//! its own chunk (with chunks of code it shares with other lazy islands), fetched when a page
+//! that shows it loads: the arena's battle, the rating and ranking forms, and the researchers'
+//! and admins' islands (README "Page weight"). In the browser an island sees no context from
+//! outside it (no router, no session user): what it needs comes as props, and a link or a server
+//! function's redirect loads a new page. Links and forms outside islands are plain HTML and work
+//! without JavaScript.
 //!
 //! An island's data travels with the page when its resources are made as the island starts
 //! (Leptos numbers them in the same order on both sides); make resources there, not inside a

@@ -188,9 +188,9 @@ pub fn ArenaPage() -> impl IntoView {
     }
 }
 
-/// The battle: the prompt, the two streamed answers and the vote (an island; `pid` is the
-/// annotator's external id from the page's query).
-#[island]
+/// The battle: the prompt, the two streamed answers and the vote (a lazy island: only the
+/// arena fetches its code; `pid` is the annotator's external id from the page's query).
+#[island(lazy)]
 fn Battle(pid: Option<String>) -> impl IntoView {
     crate::components::island::hydrated();
     let pid = StoredValue::new(pid);

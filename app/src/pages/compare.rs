@@ -58,43 +58,97 @@ pub async fn submit_vote(
     .await
 }
 
-/// `/annotate/:project`.
+/// `/annotate/:project`: the server finds the annotator's first item, and the island of its
+/// protocol takes over from there. Pairwise comparisons are in the main wasm; the rating and
+/// ranking forms are lazy islands, fetched only by their projects' pages.
 #[component]
 pub fn ComparePage() -> impl IntoView {
-    let params = use_params_map();
-    let query = use_query_map();
-    let project = params
+    let project = use_params_map()
         .read_untracked()
         .get("project")
         .and_then(|p| p.parse::<i64>().ok())
         .unwrap_or(0);
-    let pid = query.read_untracked().get("pid");
-    view! { <CompareIsland project pid/> }
+    let pid = StoredValue::new(use_query_map().read_untracked().get("pid"));
+    let first = Resource::new(|| (), move |()| next_item(project, pid.get_value()));
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let pid = pid.get_value();
+                match first.await {
+                    Ok(Some(first)) if first.protocol == "rating" => view! { <RatingIsland project pid first/> }.into_any(),
+                    Ok(Some(first)) if first.protocol == "ranking" => view! { <RankingIsland project pid first/> }.into_any(),
+                    Ok(Some(first)) => view! { <PairIsland project pid first/> }.into_any(),
+                    Ok(None) => all_done(),
+                    Err(e) => view! { <p class="error card" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
 }
 
-/// The project's next item and its form (an island; `pid` is the annotator's external id).
+fn all_done() -> AnyView {
+    view! {
+        <section class="card narrow">
+            <h1>"All done"</h1>
+            <p>"You have judged every item available to you in this project. Thank you!"</p>
+            <p><a href="/annotate">"Back to the projects"</a></p>
+        </section>
+    }
+    .into_any()
+}
+
+/// A pairwise project's items, one after the other (an island; `pid` is the annotator's
+/// external id, `first` the item the server found).
 #[island]
-fn CompareIsland(project: i64, pid: Option<String>) -> impl IntoView {
+fn PairIsland(project: i64, pid: Option<String>, first: ItemView) -> impl IntoView {
     crate::components::island::hydrated();
+    view! { <Items project pid first form=|item, next| view! { <Comparison item on_next=move || next.run(())/> }.into_any()/> }
+}
+
+/// A rating project's items (a lazy island).
+#[island(lazy)]
+fn RatingIsland(project: i64, pid: Option<String>, first: ItemView) -> impl IntoView {
+    crate::components::island::hydrated();
+    view! { <Items project pid first form=|item, next| view! { <crate::pages::judge::RatingForm item on_next=move || next.run(())/> }.into_any()/> }
+}
+
+/// A ranking project's items (a lazy island).
+#[island(lazy)]
+fn RankingIsland(project: i64, pid: Option<String>, first: ItemView) -> impl IntoView {
+    crate::components::island::hydrated();
+    view! { <Items project pid first form=|item, next| view! { <crate::pages::judge::RankingForm item on_next=move || next.run(())/> }.into_any()/> }
+}
+
+/// The current item in its `form`; the form's "next" asks the server for the following one.
+#[component]
+fn Items(
+    project: i64,
+    pid: Option<String>,
+    first: ItemView,
+    form: fn(ItemView, Callback<()>) -> AnyView,
+) -> impl IntoView {
     let (round, set_round) = signal(0u32);
+    let first = StoredValue::new(first);
     let item = Resource::new(
-        move || (project, pid.clone(), round.get()),
-        |(p, pid, _)| next_item(p, pid),
+        move || round.get(),
+        move |round| {
+            let pid = pid.clone();
+            async move {
+                if round == 0 {
+                    Ok(Some(first.get_value()))
+                } else {
+                    next_item(project, pid).await
+                }
+            }
+        },
     );
+    let next = Callback::new(move |()| set_round.update(|r| *r += 1));
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match item.await {
-                    Ok(Some(it)) if it.protocol == "rating" => view! { <crate::pages::judge::RatingForm item=it on_next=move || set_round.update(|r| *r += 1)/> }.into_any(),
-                    Ok(Some(it)) if it.protocol == "ranking" => view! { <crate::pages::judge::RankingForm item=it on_next=move || set_round.update(|r| *r += 1)/> }.into_any(),
-                    Ok(Some(it)) => view! { <Comparison item=it on_next=move || set_round.update(|r| *r += 1)/> }.into_any(),
-                    Ok(None) => view! {
-                        <section class="card narrow">
-                            <h1>"All done"</h1>
-                            <p>"You have judged every item available to you in this project. Thank you!"</p>
-                            <p><a href="/annotate">"Back to the projects"</a></p>
-                        </section>
-                    }.into_any(),
+                    Ok(Some(it)) => form(it, next),
+                    Ok(None) => all_done(),
                     Err(e) => view! { <p class="error card" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
