@@ -151,7 +151,6 @@ pub fn AdminPage() -> impl IntoView {
 #[island(lazy)]
 fn ModelsPanel() -> impl IntoView {
     crate::components::island::hydrated();
-    crate::components::island::hydrated();
     let update = ServerAction::<UpdateModel>::new();
     let register = ServerAction::<RegisterModel>::new();
     let register_local = ServerAction::<RegisterLocalModel>::new();
