@@ -14,6 +14,18 @@ pub fn encode(s: &str) -> String {
     out
 }
 
+/// The page's route parameter `name` as an id, read once on the server (an island gets it as a
+/// prop); 0, which no row has, where it is missing or not a number.
+#[must_use]
+pub fn id_param(name: &str) -> i64 {
+    use leptos::prelude::ReadUntracked;
+    leptos_router::hooks::use_params_map()
+        .read_untracked()
+        .get(name)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

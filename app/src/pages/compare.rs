@@ -2,7 +2,7 @@
 //! or keyboard, the reveal, and on to the next item.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use crate::error::AppError;
 
@@ -63,11 +63,7 @@ pub async fn submit_vote(
 /// ranking forms are lazy islands, fetched only by their projects' pages.
 #[component]
 pub fn ComparePage() -> impl IntoView {
-    let project = use_params_map()
-        .read_untracked()
-        .get("project")
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(0);
+    let project = crate::url::id_param("project");
     let pid = StoredValue::new(use_query_map().read_untracked().get("pid"));
     let first = Resource::new(|| (), move |()| next_item(project, pid.get_value()));
     view! {

@@ -7,7 +7,6 @@ use api::policies::{
     PolicyView, RoundView,
 };
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 use crate::error::AppError;
 
@@ -153,11 +152,7 @@ fn PolicyList(
 /// `/policies/:id`: the lineage.
 #[component]
 pub fn LineagePage() -> impl IntoView {
-    let id = use_params_map()
-        .read_untracked()
-        .get("id")
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or(0);
+    let id = crate::url::id_param("id");
     view! { <LineageIsland id/> }
 }
 

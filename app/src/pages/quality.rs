@@ -4,7 +4,6 @@
 //! the consistency of ratings and rankings with pairwise choices, and the LLM judges' audit.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 use crate::error::AppError;
 use crate::quality::{AgreementReport, Coefficients, ConsistencyReport, Counts};
@@ -49,11 +48,7 @@ fn pct(v: Option<f64>) -> String {
 /// The quality page.
 #[component]
 pub fn QualityPage() -> impl IntoView {
-    let project = use_params_map()
-        .read_untracked()
-        .get("project")
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(0);
+    let project = crate::url::id_param("project");
     view! { <QualityIsland project/> }
 }
 

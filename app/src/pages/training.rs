@@ -3,7 +3,6 @@
 //! snapshot and the model it produced.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -595,11 +594,7 @@ fn shorten(s: &str) -> String {
 /// `/training/:id`: live progress, curves, snapshot, output model.
 #[component]
 pub fn RunPage() -> impl IntoView {
-    let id = use_params_map()
-        .read_untracked()
-        .get("id")
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or(0);
+    let id = crate::url::id_param("id");
     view! { <RunIsland id/> }
 }
 
