@@ -389,6 +389,70 @@ async fn pages_carry_security_headers(pool: sqlx::PgPool) {
     assert_eq!(header(&me, "x-content-type-options"), "nosniff");
 }
 
+/// Bundle files (`/pkg`) carry only the headers a script or wasm file uses: every header line
+/// is paid again by each of the thirty files the arena's page fetches. Pages keep theirs.
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn bundle_files_carry_lean_headers(pool: sqlx::PgPool) {
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir(&pkg).unwrap();
+    std::fs::write(pkg.join("verdict.0123abcd.js"), "export default 1;\n").unwrap();
+    let router_for = |hash_files: bool| {
+        let options = leptos::config::LeptosOptions::builder()
+            .output_name("verdict")
+            .site_root(site.path().to_str().unwrap())
+            .hash_files(hash_files)
+            .build();
+        verdict_server::http::app(
+            verdict_server::services::state(pool.clone(), options, app::state::Settings::default()),
+            verdict_server::http::CookieConfig::default(),
+        )
+    };
+    let header = |reply: &common::Reply, name: &str| {
+        reply
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    let hashed = router_for(true);
+    let file = send(&hashed, get("/pkg/verdict.0123abcd.js", None)).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.body, "export default 1;\n");
+    assert_eq!(
+        header(&file, "cache-control").as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(
+        header(&file, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    for dropped in [
+        "x-request-id",
+        "x-frame-options",
+        "referrer-policy",
+        "last-modified",
+    ] {
+        assert_eq!(header(&file, dropped), None, "{dropped} on a bundle file");
+    }
+    // A missing file is still an error.
+    let missing = send(&hashed, get("/pkg/verdict.ffffffff.js", None)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // Unhashed names (a development build) are revalidated, so they keep their date.
+    let unhashed = router_for(false);
+    let file = send(&unhashed, get("/pkg/verdict.0123abcd.js", None)).await;
+    assert_eq!(header(&file, "cache-control").as_deref(), Some("no-cache"));
+    assert!(header(&file, "last-modified").is_some());
+    assert_eq!(header(&file, "x-request-id"), None);
+    // Pages keep every header.
+    let page = send(&unhashed, get("/login", None)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for kept in ["x-request-id", "x-frame-options", "referrer-policy"] {
+        assert!(header(&page, kept).is_some(), "{kept} missing on a page");
+    }
+}
+
 /// The router with a trusted proxy header (`X-Forwarded-For`), so that each request can name
 /// its client, and small limits.
 fn limited_router(pool: &sqlx::PgPool, limits: service::limits::Limits) -> axum::Router {

@@ -8,9 +8,12 @@
 //! deploy that leaves a file unchanged leaves its name, and browsers keep their copy.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderValue, Response, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Response, header};
+use axum::middleware::Next;
 use leptos::config::LeptosOptions;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
@@ -42,6 +45,38 @@ pub fn pkg_router<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> 
         ))
         .service(ServeDir::new(dir).precompressed_br().precompressed_gzip());
     Router::new().nest_service(&format!("/{}", options.site_pkg_dir), serve)
+}
+
+/// Headers a bundle file does without, dropped from `/pkg` answers by the outermost layers
+/// (the arena's page fetches about 30 such files, and each header line costs every one of
+/// them): the request id (for logs, and the log keeps it), the framing and referrer policies
+/// (they govern documents, and a bundle file is never one), and, on an immutable file, its
+/// modification date (nothing revalidates it). `nosniff` stays: it guards scripts and styles.
+pub async fn lean_bundle_headers(
+    State(prefix): State<Arc<str>>,
+    req: Request,
+    next: Next,
+) -> axum::response::Response {
+    let bundle = req.uri().path().starts_with(&*prefix);
+    let mut res = next.run(req).await;
+    if bundle {
+        let headers = res.headers_mut();
+        headers.remove(HeaderName::from_static("x-request-id"));
+        headers.remove(header::X_FRAME_OPTIONS);
+        headers.remove(header::REFERRER_POLICY);
+        if headers
+            .get(header::CACHE_CONTROL)
+            .is_some_and(|v| v == IMMUTABLE)
+        {
+            headers.remove(header::LAST_MODIFIED);
+        }
+    }
+    res
+}
+
+/// The path prefix of the bundle (`/pkg/`), for [`lean_bundle_headers`].
+pub fn bundle_prefix(options: &LeptosOptions) -> Arc<str> {
+    format!("/{}/", options.site_pkg_dir).into()
 }
 
 /// Compression of the pages, server-function answers and REST responses, at a quality cheap

@@ -70,6 +70,7 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
     let leptos_state = state.clone();
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     let bundle = assets::pkg_router(&state.leptos_options);
+    let bundle_prefix = assets::bundle_prefix(&state.leptos_options);
     let client_ip_header = state
         .settings
         .client_ip_header
@@ -104,6 +105,7 @@ pub fn app(state: AppState, cookies: CookieConfig) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(metrics::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(middleware::from_fn_with_state(bundle_prefix, assets::lean_bundle_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
