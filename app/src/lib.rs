@@ -97,8 +97,9 @@ pub fn App() -> impl IntoView {
             <main class="page">
                 <Routes fallback=NotFound>
                     // Pages render on the server; only their interactive parts (islands)
-                    // hydrate. The pairwise comparison's island is in the first download, the
-                    // others are split out and fetched when a page that has one is visited
+                    // hydrate. The pairwise comparison's and the arena's islands are in the first
+                    // download, the others are split out and fetched when a page that has one is
+                    // visited
                     // (components/island.rs, README "Page weight").
                     <Route path=path!("") view=HomePage/>
                     <Route path=path!("/arena") view=ArenaPage/>

@@ -51,7 +51,8 @@ async function openOnPhone(context: BrowserContext, project: string, pid: string
 }
 
 /** What the annotator's pages may weigh cold, all requests included: the issue's goal (README,
- *  "Page weight"). The project list is checked here, a comparison on the slow phone below. */
+ *  "Page weight"). The project list and the arena are checked here, a comparison on the slow
+ *  phone below. */
 const ANNOTATE_COLD_BUDGET = 260 * 1024;
 
 test("the bundle is compressed, hashed and cached, and a repeat visit downloads only the page", async ({ browser }) => {
@@ -81,6 +82,25 @@ test("the bundle is compressed, hashed and cached, and a repeat visit downloads 
   console.log(`/annotate: cold ${coldBytes} bytes on the wire, repeat visit ${warmBytes}`);
   expect(coldBytes).toBeLessThanOrEqual(ANNOTATE_COLD_BUDGET);
   expect(warmBytes).toBeLessThanOrEqual(15 * 1024);
+  await context.close();
+});
+
+test("the arena weighs at most the budget cold, its battle's split-out code included", async ({ browser }) => {
+  test.skip(process.env.E2E_BUILD !== "release", "checked on the release build");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const rows = await record(page);
+  await page.goto("/arena?pid=E2E-WEIGHT-ARENA");
+  await waitForHydration(page);
+  await page.waitForLoadState("networkidle");
+  // The battle is on the page (arena.spec.ts, which runs before this file, left two models that
+  // can battle), and it hydrated: waitForHydration waits for every island of the page.
+  await expect(page.getByLabel("Your prompt")).toBeVisible();
+  const chunks = [...rows.values()].filter((r) => /\/pkg\/(chunk_\d+|split_[\w]+)\.[\w-]{22}\.wasm$/.test(new URL(r.url).pathname));
+  expect(chunks.length, "the battle's chunks").toBeGreaterThan(0);
+  const bytes = [...rows.values()].reduce((a, r) => a + r.wire, 0);
+  console.log(`/arena: cold ${bytes} bytes on the wire in ${rows.size} requests (${chunks.length} of split-out code)`);
+  expect(bytes).toBeLessThanOrEqual(ANNOTATE_COLD_BUDGET);
   await context.close();
 });
 

@@ -3,6 +3,7 @@
 //! answers are complete, and the names are revealed after the vote. A failed answer shows in
 //! its pane and the battle is not counted.
 
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -188,9 +189,10 @@ pub fn ArenaPage() -> impl IntoView {
     }
 }
 
-/// The battle: the prompt, the two streamed answers and the vote (a lazy island: only the
-/// arena fetches its code; `pid` is the annotator's external id from the page's query).
-#[island(lazy)]
+/// The battle: the prompt, the two streamed answers and the vote (an island in the main wasm,
+/// like the pairwise comparison: see `components::island`; `pid` is the annotator's external
+/// id from the page's query).
+#[island]
 fn Battle(pid: Option<String>) -> impl IntoView {
     crate::components::island::hydrated();
     let pid = StoredValue::new(pid);
@@ -301,9 +303,9 @@ fn Battle(pid: Option<String>) -> impl IntoView {
                     })}
                 </h2>
                 {move || match (pane.error.get(), pane.html.get()) {
-                    (Some(e), _) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
-                    (None, Some(html)) => view! { <div class="md" inner_html=html></div> }.into_any(),
-                    (None, None) => view! { <div class="md streaming">{move || pane.text.get()}</div> }.into_any(),
+                    (Some(e), _) => EitherOf3::A(view! { <p class="error" role="alert">{e}</p> }),
+                    (None, Some(html)) => EitherOf3::B(view! { <div class="md" inner_html=html></div> }),
+                    (None, None) => EitherOf3::C(view! { <div class="md streaming">{move || pane.text.get()}</div> }),
                 }}
             </section>
         }

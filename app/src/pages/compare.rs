@@ -1,6 +1,7 @@
 //! The comparison page: a prompt, two anonymous responses side by side, four verdicts by mouse
 //! or keyboard, the reveal, and on to the next item.
 
+use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -74,7 +75,7 @@ pub fn ComparePage() -> impl IntoView {
                     Ok(Some(first)) if first.protocol == "rating" => view! { <RatingIsland project pid first/> }.into_any(),
                     Ok(Some(first)) if first.protocol == "ranking" => view! { <RankingIsland project pid first/> }.into_any(),
                     Ok(Some(first)) => view! { <PairIsland project pid first/> }.into_any(),
-                    Ok(None) => all_done(),
+                    Ok(None) => all_done().into_any(),
                     Err(e) => view! { <p class="error card" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -82,7 +83,7 @@ pub fn ComparePage() -> impl IntoView {
     }
 }
 
-fn all_done() -> AnyView {
+fn all_done() -> impl IntoView {
     view! {
         <section class="card narrow">
             <h1>"All done"</h1>
@@ -90,7 +91,6 @@ fn all_done() -> AnyView {
             <p><a href="/annotate">"Back to the projects"</a></p>
         </section>
     }
-    .into_any()
 }
 
 /// A pairwise project's items, one after the other (an island; `pid` is the annotator's
@@ -98,31 +98,32 @@ fn all_done() -> AnyView {
 #[island]
 fn PairIsland(project: i64, pid: Option<String>, first: ItemView) -> impl IntoView {
     crate::components::island::hydrated();
-    view! { <Items project pid first form=|item, next| view! { <Comparison item on_next=move || next.run(())/> }.into_any()/> }
+    view! { <Items project pid first form=|item, next| view! { <Comparison item on_next=move || next.run(())/> }/> }
 }
 
 /// A rating project's items (a lazy island).
 #[island(lazy)]
 fn RatingIsland(project: i64, pid: Option<String>, first: ItemView) -> impl IntoView {
     crate::components::island::hydrated();
-    view! { <Items project pid first form=|item, next| view! { <crate::pages::judge::RatingForm item on_next=move || next.run(())/> }.into_any()/> }
+    view! { <Items project pid first form=|item, next| view! { <crate::pages::judge::RatingForm item on_next=move || next.run(())/> }/> }
 }
 
 /// A ranking project's items (a lazy island).
 #[island(lazy)]
 fn RankingIsland(project: i64, pid: Option<String>, first: ItemView) -> impl IntoView {
     crate::components::island::hydrated();
-    view! { <Items project pid first form=|item, next| view! { <crate::pages::judge::RankingForm item on_next=move || next.run(())/> }.into_any()/> }
+    view! { <Items project pid first form=|item, next| view! { <crate::pages::judge::RankingForm item on_next=move || next.run(())/> }/> }
 }
 
 /// The current item in its `form`; the form's "next" asks the server for the following one.
+/// Generic over the form's view rather than type-erased: see `components::island` on
+/// `into_any()` in island code.
 #[component]
-fn Items(
-    project: i64,
-    pid: Option<String>,
-    first: ItemView,
-    form: fn(ItemView, Callback<()>) -> AnyView,
-) -> impl IntoView {
+fn Items<F, V>(project: i64, pid: Option<String>, first: ItemView, form: F) -> impl IntoView
+where
+    F: Fn(ItemView, Callback<()>) -> V + Copy + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
     let (round, set_round) = signal(0u32);
     let first = StoredValue::new(first);
     let item = Resource::new(
@@ -143,9 +144,9 @@ fn Items(
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match item.await {
-                    Ok(Some(it)) => form(it, next),
-                    Ok(None) => all_done(),
-                    Err(e) => view! { <p class="error card" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(Some(it)) => EitherOf3::A(form(it, next)),
+                    Ok(None) => EitherOf3::B(all_done()),
+                    Err(e) => EitherOf3::C(view! { <p class="error card" role="alert">{e.to_string()}</p> }),
                 }
             })}
         </Suspense>
@@ -257,9 +258,9 @@ fn Comparison(item: ItemView, on_next: impl Fn() + Clone + Send + Sync + 'static
         <details class="card guidelines" node_ref=guidelines>
             <summary>{format!("Guidelines (v{}) · press g", item.guideline_version)}</summary>
             {if has_guidelines {
-                view! { <div class="md" inner_html=item.guidelines_html.clone()></div> }.into_any()
+                Either::Left(view! { <div class="md" inner_html=item.guidelines_html.clone()></div> })
             } else {
-                view! { <p class="muted">"Pick the response you would rather receive: helpful, correct, harmless. Use Tie when they are equally good and Both are bad when neither is acceptable."</p> }.into_any()
+                Either::Right(view! { <p class="muted">"Pick the response you would rather receive: helpful, correct, harmless. Use Tie when they are equally good and Both are bad when neither is acceptable."</p> })
             }}
             <p class="muted small">"Keys: 1/← A · 2/→ B · 3/↑ tie · 4/↓ both bad · s skip · n/Enter next"</p>
         </details>

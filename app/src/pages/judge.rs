@@ -86,7 +86,7 @@ pub async fn submit_ranking(
 }
 
 /// Progress bar, guidelines and prompt, shared by both forms.
-fn head(item: &ItemView, title: &'static str, keys: &'static str) -> AnyView {
+fn head(item: &ItemView, title: &'static str, keys: &'static str) -> impl IntoView + use<> {
     let percent = if item.total > 0 {
         item.done * 100 / item.total
     } else {
@@ -108,7 +108,6 @@ fn head(item: &ItemView, title: &'static str, keys: &'static str) -> AnyView {
         </details>
         <section class="card prompt" aria-label="Prompt"><p class="text">{item.prompt.clone()}</p></section>
     }
-    .into_any()
 }
 
 /// Ms since the form was shown (None before hydration).
