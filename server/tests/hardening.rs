@@ -390,7 +390,7 @@ async fn pages_carry_security_headers(pool: sqlx::PgPool) {
 }
 
 /// Bundle files (`/pkg`) carry only the headers a script or wasm file uses: every header line
-/// is paid again by each of the thirty files the arena's page fetches. Pages keep theirs.
+/// is paid again by each of the 75 files the leaderboard fetches. Pages keep theirs.
 #[sqlx::test(migrator = "db::MIGRATOR")]
 async fn bundle_files_carry_lean_headers(pool: sqlx::PgPool) {
     let site = tempfile::tempdir().unwrap();

@@ -48,8 +48,8 @@ pub fn pkg_router<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> 
 }
 
 /// Headers a bundle file does without, dropped from `/pkg` answers by the outermost layers
-/// (the arena's page fetches about 30 such files, and each header line costs every one of
-/// them): the request id (for logs, and the log keeps it), the framing and referrer policies
+/// (the leaderboard fetches about 75 such files, most of them chunks of a few hundred bytes,
+/// and each header line costs every one of them): the request id (for logs, and the log keeps it), the framing and referrer policies
 /// (they govern documents, and a bundle file is never one), and, on an immutable file, its
 /// modification date (nothing revalidates it). `nosniff` stays: it guards scripts and styles.
 pub async fn lean_bundle_headers(
