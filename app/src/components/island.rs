@@ -7,12 +7,13 @@
 //! `#[island(lazy)]`: built with `cargo leptos build --split`, each goes to its own chunk (with
 //! chunks of code it shares with other lazy islands), fetched when a page that shows it loads:
 //! the rating and ranking forms, and the researchers' and admins' islands (README "Page
-//! weight"). A lazy island's code arrives in many small files, about 20 for the battle, each
-//! paying its own response headers: an island every annotator meets is cheaper in the main
-//! wasm. In the browser an island sees no context from
-//! outside it (no router, no session user): what it needs comes as props, and a link or a server
-//! function's redirect loads a new page. Links and forms outside islands are plain HTML and work
-//! without JavaScript.
+//! weight"). A lazy island's code arrives in many small files (24 for the battle when it was
+//! one), each paying its own response headers: an island every annotator meets is cheaper in
+//! the main wasm.
+//!
+//! In the browser an island sees no context from outside it (no router, no session user): what
+//! it needs comes as props, and a link or a server function's redirect loads a new page. Links
+//! and forms outside islands are plain HTML and work without JavaScript.
 //!
 //! An island's data travels with the page when its resources are made as the island starts
 //! (Leptos numbers them in the same order on both sides); make resources there, not inside a
